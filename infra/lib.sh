@@ -1,0 +1,68 @@
+# Shared helpers for the project's scripts: bring up the local services the product needs.
+# Sourced, not run. Idempotent: running services are left alone.
+
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+REDIS_PORT=${REDIS_PORT:-6379}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+psql_admin() {
+  local db=$1; shift
+  psql -X -h "$PG_HOST" -p "$PG_PORT" -U postgres -d "$db" "$@"
+}
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    log "missing Debian packages: $* — install them (apt-get install $*) or run as root"
+    return 1
+  fi
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-client
+  if ! pg_isready -q -h "$PG_HOST" -p "$PG_PORT"; then
+    local ver
+    ver=$(ls /etc/postgresql | sort -V | tail -1)
+    log "starting PostgreSQL $ver"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+    for _ in $(seq 50); do pg_isready -q -h "$PG_HOST" -p "$PG_PORT" && break; sleep 0.2; done
+  fi
+  # A fresh Debian install asks for passwords on TCP; this is a development machine, so let the
+  # local postgres superuser in over loopback (the product itself uses its own roles).
+  if ! psql_admin postgres -qAtc 'select 1' >/dev/null 2>&1; then
+    local hba
+    hba=$(ls /etc/postgresql/*/main/pg_hba.conf | sort -V | tail -1)
+    log "allowing local loopback connections for development in $hba"
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$(basename "$(dirname "$(dirname "$hba")")")" main reload
+    sleep 0.5
+  fi
+  psql_admin postgres -qAtc 'select 1' >/dev/null
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+      --dir "${TMPDIR:-/tmp}" --logfile "${TMPDIR:-/tmp}/portal-redis.log"
+    for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+}
+
+ensure_rust() {
+  if ! command -v cargo >/dev/null; then
+    log "cargo not found: install Rust (Debian: apt-get install cargo, or rustup) and re-run"
+    return 1
+  fi
+}
+
+ensure_services() {
+  command -v psql >/dev/null || apt_install postgresql-client
+  ensure_postgres
+  ensure_redis
+}

@@ -1,0 +1,4 @@
+//! The product's rules and tenant-scoped stores. Stores take a [`portal_tenants::TenantTx`],
+//! so every query runs as one clinic's role inside its schema; no web or job framework here.
+
+pub mod clinic;

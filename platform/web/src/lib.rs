@@ -1,0 +1,44 @@
+//! The HTTP surface: each clinic's branded, server-rendered site and the `/api/v1` JSON API.
+//! Handlers parse, call a store or service, and map the result; no SQL lives here.
+
+mod api;
+mod health;
+mod observe;
+mod pages;
+mod security;
+mod site;
+mod state;
+
+use poem::{Endpoint, EndpointExt, Route, get};
+
+pub use site::CurrentSite;
+pub use state::AppState;
+
+/// The whole web application for all clinics. Host → clinic resolution happens first (except
+/// for health checks and shared assets), so every handler below sees a resolved site.
+pub fn app(state: AppState) -> impl Endpoint {
+    let api = api::service();
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at("/healthz", get(health::healthz))
+        .at("/readyz", get(health::readyz))
+        .at("/assets/portal.css", get(pages::assets::stylesheet))
+        .at("/", get(pages::home::home))
+        .at("/signup", get(pages::platform::signup))
+        .at("/branding.css", get(pages::assets::branding_css))
+        .at("/branding/logo", get(pages::assets::logo))
+        .at("/api/openapi.json", spec)
+        .nest("/api/docs", docs)
+        .nest("/api", api.catch_all_error(api::error::from_poem))
+        .catch_error(pages::errors::not_found)
+        .around(site::resolve)
+        .data(state)
+        .around(security::headers)
+        .around(observe::trace)
+}
+
+/// The OpenAPI document, for contract snapshots and tooling.
+pub fn openapi_json() -> String {
+    api::service().spec()
+}

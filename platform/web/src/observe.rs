@@ -1,0 +1,51 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+/// Gives each request an id (kept from `x-request-id` when the caller sent a sane one), a span
+/// carrying it and the clinic slug, and one log line at the end. Only the path is logged, never
+/// the query string, headers or body, so no tokens or health data reach the logs. Server errors
+/// are logged here with their cause chain and reach the client opaque.
+pub async fn trace<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let request_id = req
+        .header("x-request-id")
+        .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned);
+    let span = tracing::info_span!(
+        "http",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        tenant = tracing::field::Empty,
+    );
+    async move {
+        let started = Instant::now();
+        let mut resp = match ep.call(req).await {
+            Ok(r) => r.into_response(),
+            Err(e) => {
+                if e.status().is_server_error() {
+                    tracing::error!(error = ?e, "request failed");
+                    crate::pages::errors::internal()
+                } else {
+                    e.into_response()
+                }
+            }
+        };
+        let status = resp.status().as_u16();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::warn!(status, ms, "request done");
+        } else {
+            tracing::info!(status, ms, "request done");
+        }
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        Ok(resp)
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,57 @@
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::{Tenant, TenantId};
+
+/// The only way to reach tenant tables: every unit of work is one transaction that first takes
+/// on the clinic's NOLOGIN role and schema, both transaction-local, so nothing survives into
+/// the pooled connection's next use. The pool's own login role can read no tenant table, so a
+/// query that skipped this fails closed.
+#[derive(Clone)]
+pub struct TenantDb {
+    pool: PgPool,
+}
+
+impl TenantDb {
+    /// `pool` must log in as the unprivileged application role (see `ensure_app_role`).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Opens a transaction acting as `tenant`.
+    pub async fn begin(&self, tenant: &Tenant) -> Result<TenantTx, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        // `set_config(..., true)` is `SET LOCAL` with bind parameters: the role and schema names
+        // are values, never spliced into SQL. Setting `role` checks membership like SET ROLE.
+        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
+            .bind(&tenant.role_name)
+            .bind(&tenant.schema_name)
+            .execute(&mut *tx)
+            .await?;
+        Ok(TenantTx { tx, tenant: tenant.id })
+    }
+}
+
+/// A transaction acting as one clinic. Dropping it without [`TenantTx::commit`] rolls back.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The connection to run queries on (tenant tables unqualified).
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}

@@ -1,0 +1,134 @@
+use serde::Serialize;
+
+use crate::{TenantId, ValueError};
+
+/// Whether a clinic's portal is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    pub(crate) fn from_db(s: &str) -> Self {
+        // The column's CHECK constraint admits only these two; anything else is treated as
+        // closed, never as open.
+        if s == "active" { Self::Active } else { Self::Suspended }
+    }
+}
+
+/// How a clinic's site, emails and SMS look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Branding {
+    pub primary_color: String,
+    pub accent_color: String,
+    pub sender_name: String,
+    pub has_logo: bool,
+}
+
+/// A clinic's logo image, served from its own host.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Logo {
+    const MAX_BYTES: usize = 512 * 1024;
+
+    /// Accepts PNG, JPEG or SVG images up to 512 KiB.
+    pub fn new(content_type: &str, bytes: Vec<u8>) -> Result<Self, ValueError> {
+        let allowed = ["image/png", "image/svg+xml", "image/jpeg"];
+        if !allowed.contains(&content_type) || bytes.is_empty() || bytes.len() > Self::MAX_BYTES {
+            return Err(ValueError::Logo);
+        }
+        Ok(Self { content_type: content_type.to_owned(), bytes })
+    }
+}
+
+/// A clinic as the control plane knows it. Only this crate can make one (from a database
+/// row), so holding a `Tenant` means it was resolved, never typed in or defaulted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    pub(crate) id: TenantId,
+    pub(crate) slug: String,
+    pub(crate) display_name: String,
+    pub(crate) status: TenantStatus,
+    pub(crate) time_zone: String,
+    pub(crate) branding: Branding,
+    #[serde(skip)]
+    pub(crate) schema_name: String,
+    #[serde(skip)]
+    pub(crate) role_name: String,
+}
+
+impl Tenant {
+    pub fn id(&self) -> TenantId {
+        self.id
+    }
+    pub fn slug(&self) -> &str {
+        &self.slug
+    }
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+    pub fn status(&self) -> TenantStatus {
+        self.status
+    }
+    pub fn is_active(&self) -> bool {
+        self.status == TenantStatus::Active
+    }
+    pub fn time_zone(&self) -> &str {
+        &self.time_zone
+    }
+    pub fn branding(&self) -> &Branding {
+        &self.branding
+    }
+    /// The clinic's schema, for operators' tools and messages.
+    pub fn schema_name(&self) -> &str {
+        &self.schema_name
+    }
+}
+
+/// The columns every tenant query selects, in [`TenantRow`] order.
+pub(crate) struct TenantRow {
+    pub id: uuid::Uuid,
+    pub slug: String,
+    pub display_name: String,
+    pub status: String,
+    pub schema_name: String,
+    pub role_name: String,
+    pub time_zone: String,
+    pub primary_color: String,
+    pub accent_color: String,
+    pub sender_name: String,
+    pub has_logo: Option<bool>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(r: TenantRow) -> Self {
+        Self {
+            id: TenantId::from_uuid(r.id),
+            slug: r.slug,
+            display_name: r.display_name,
+            status: TenantStatus::from_db(&r.status),
+            time_zone: r.time_zone,
+            branding: Branding {
+                primary_color: r.primary_color,
+                accent_color: r.accent_color,
+                sender_name: r.sender_name,
+                has_logo: r.has_logo.unwrap_or(false),
+            },
+            schema_name: r.schema_name,
+            role_name: r.role_name,
+        }
+    }
+}

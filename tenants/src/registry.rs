@@ -1,0 +1,89 @@
+use sqlx::PgPool;
+
+use crate::model::TenantRow;
+use crate::{DomainName, Logo, Slug, Tenant, TenantError, TenantId};
+
+/// Read access to the control plane's clinic registry. Works on the application pool, which
+/// may SELECT the registry but not change it.
+#[derive(Clone)]
+pub struct Registry {
+    pool: PgPool,
+}
+
+impl Registry {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub async fn by_slug(&self, slug: &str) -> Result<Option<Tenant>, TenantError> {
+        let row = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+               FROM control.tenants WHERE slug = $1"#,
+            slug
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Tenant::from))
+    }
+
+    /// The clinic behind a *verified* custom domain.
+    pub async fn by_domain(&self, domain: &str) -> Result<Option<Tenant>, TenantError> {
+        let row = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT t.id, t.slug, t.display_name, t.status, t.schema_name, t.role_name,
+                      t.time_zone, t.primary_color, t.accent_color, t.sender_name,
+                      t.logo IS NOT NULL AS has_logo
+               FROM control.tenant_domains d JOIN control.tenants t ON t.id = d.tenant_id
+               WHERE d.domain = $1 AND d.verified_at IS NOT NULL"#,
+            domain
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Tenant::from))
+    }
+
+    pub async fn list(&self) -> Result<Vec<Tenant>, TenantError> {
+        let rows = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+               FROM control.tenants ORDER BY slug"#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Tenant::from).collect())
+    }
+
+    pub async fn require(&self, slug: &Slug) -> Result<Tenant, TenantError> {
+        self.by_slug(slug.as_str())
+            .await?
+            .ok_or_else(|| TenantError::UnknownSlug(slug.to_string()))
+    }
+
+    pub async fn logo(&self, tenant: TenantId) -> Result<Option<Logo>, TenantError> {
+        let row = sqlx::query!(
+            r#"SELECT logo AS "logo!", logo_type AS "logo_type!"
+               FROM control.tenants WHERE id = $1 AND logo IS NOT NULL"#,
+            tenant.as_uuid()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Logo { content_type: r.logo_type, bytes: r.logo }))
+    }
+
+    /// Custom domains of a clinic with whether each is verified.
+    pub async fn domains(&self, tenant: TenantId) -> Result<Vec<(DomainName, bool)>, TenantError> {
+        let rows = sqlx::query!(
+            r#"SELECT domain, verified_at IS NOT NULL AS "verified!"
+               FROM control.tenant_domains WHERE tenant_id = $1 ORDER BY domain"#,
+            tenant.as_uuid()
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((DomainName::parse(&r.domain)?, r.verified)))
+            .collect()
+    }
+}
