@@ -1,1 +1,213 @@
-fn main() {}
+//! `portal`: the one binary. `serve` the web and API, `work` the background jobs, `migrate` the
+//! databases, manage `tenants`, seed the `demo`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use portal::tenants::{CreateArgs, describe, provisioner};
+use portal::{Config, demo, migrate, serve, work};
+use portal_tenants::{DomainName, Registry, Slug, TenantStatus};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "portal", version, about = "Patient portal platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the clinics' sites and the API (with --with-workers, the background jobs too).
+    Serve {
+        #[arg(long)]
+        with_workers: bool,
+    },
+    /// Run the background workers.
+    Work,
+    /// Apply control-plane migrations, then tenant migrations to every clinic.
+    Migrate {
+        /// How many clinic schemas to migrate at once.
+        #[arg(long, default_value_t = 4)]
+        parallelism: usize,
+    },
+    /// Create, list, suspend and resume clinics; manage their domains.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Create (or refresh) the two demo clinics.
+    Demo {
+        /// Print a machine-readable manifest of what exists.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantsCommand {
+    /// Provision a clinic: its schema, its database role, its migrations.
+    Create(CreateCmd),
+    /// List clinics.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a clinic's portal (its data stays; its site says it is not available).
+    Suspend { slug: String },
+    /// Reopen a suspended clinic's portal.
+    Resume { slug: String },
+    /// Register a custom domain for a clinic (it routes once verified).
+    AddDomain { slug: String, domain: String },
+    /// Mark a clinic's custom domain verified, after checking its DNS points at the platform.
+    VerifyDomain { slug: String, domain: String },
+}
+
+#[derive(Args)]
+struct CreateCmd {
+    #[arg(long)]
+    slug: String,
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    time_zone: String,
+    #[arg(long, default_value = "#1f3a5f")]
+    primary_color: String,
+    #[arg(long, default_value = "#2a7f62")]
+    accent_color: String,
+    /// Sender name on emails and SMS (defaults to the clinic's name).
+    #[arg(long)]
+    sender_name: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[allow(clippy::print_stdout)] // printing is this command-line tool's job
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { with_workers } => {
+            let running = serve::start(&config, serve::shutdown_signal()).await?;
+            tracing::info!(addr = %running.addr, base_domain = %config.base_domain, "serving");
+            println!("Serving on http://{} — clinics at {}", running.addr, config.clinic_url("<slug>"));
+            if with_workers {
+                let cfg = config.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = work::run(&cfg, serve::shutdown_signal()).await {
+                        tracing::error!(error = %format!("{e:#}"), "workers stopped");
+                    }
+                });
+            }
+            running.handle.await??;
+        }
+        Command::Work => work::run(&config, serve::shutdown_signal()).await?,
+        Command::Migrate { parallelism } => {
+            let report = migrate::run(&config, parallelism).await?;
+            println!(
+                "control plane up to date; clinics: {} migrated, {} already up to date, {} failed",
+                report.migrated.len(),
+                report.up_to_date,
+                report.failed.len()
+            );
+            for (slug, error) in &report.failed {
+                println!("  failed: {slug}: {error}");
+            }
+            if !report.failed.is_empty() {
+                anyhow::bail!("{} clinic(s) failed to migrate; re-run `portal migrate` after fixing", report.failed.len());
+            }
+        }
+        Command::Tenants(cmd) => tenants(cmd, &config).await?,
+        Command::Demo { json } => {
+            let manifest = demo::run(&config).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&manifest)?);
+            } else {
+                println!("Demo clinics ready. Platform: {}", manifest.platform_url);
+                for t in &manifest.tenants {
+                    println!("  {:<26} {}", t.name, t.url);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn tenants(cmd: TenantsCommand, config: &Config) -> anyhow::Result<()> {
+    let p = provisioner(config).await?;
+    match cmd {
+        TenantsCommand::Create(c) => {
+            let new = CreateArgs {
+                slug: c.slug,
+                name: c.name,
+                time_zone: c.time_zone,
+                primary_color: c.primary_color,
+                accent_color: c.accent_color,
+                sender_name: c.sender_name,
+            }
+            .parse()?;
+            let t = p.create(new).await?;
+            println!("created {} — {}", t.slug(), config.clinic_url(t.slug()));
+        }
+        TenantsCommand::List { json } => {
+            let list = Registry::new(portal::pools::admin_pool(config).await?).list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for t in &list {
+                    println!("{}", describe(config, t));
+                }
+            }
+        }
+        TenantsCommand::Suspend { slug } => {
+            let t = p.set_status(&Slug::parse(&slug)?, TenantStatus::Suspended).await?;
+            println!("suspended {}", t.slug());
+        }
+        TenantsCommand::Resume { slug } => {
+            let t = p.set_status(&Slug::parse(&slug)?, TenantStatus::Active).await?;
+            println!("resumed {}", t.slug());
+        }
+        TenantsCommand::AddDomain { slug, domain } => {
+            let domain = DomainName::parse(&domain)?;
+            p.add_domain(&Slug::parse(&slug)?, &domain).await?;
+            println!("added {} (pending verification: point its DNS here, then run verify-domain)", domain.as_str());
+        }
+        TenantsCommand::VerifyDomain { slug, domain } => {
+            let domain = DomainName::parse(&domain)?;
+            p.verify_domain(&Slug::parse(&slug)?, &domain).await?;
+            println!("verified {}", domain.as_str());
+        }
+    }
+    Ok(())
+}

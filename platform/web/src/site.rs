@@ -35,7 +35,7 @@ pub async fn resolve<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         .or_else(|| req.uri().host().map(str::to_owned))
         .unwrap_or_default();
     let wants_json = req.uri().path().starts_with("/api/");
-    let site = state.resolver.resolve(&host).await.map_err(poem::Error::from)?;
+    let site = state.resolver.resolve(&host).await.map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?;
     let current = match site {
         Site::Platform => CurrentSite::Platform,
         Site::Unknown => return Ok(errors::unknown_host(wants_json)),

@@ -1,0 +1,195 @@
+//! Typed configuration from `PORTAL_*` environment variables, validated at boot. Secrets are
+//! wrapped so that `Debug` never prints them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::PgConnectOptions;
+
+/// Everything the processes need to know, checked once at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The application's unprivileged login role (serve, work).
+    pub database_url: SecretString,
+    /// The owner role for migrations and provisioning (migrate, tenants, demo).
+    pub database_admin_url: Option<SecretString>,
+    pub database_pool_size: u32,
+    pub redis_url: SecretString,
+    /// Prefix for every Redis key, so several deployments (or test runs) can share one Redis.
+    pub redis_prefix: String,
+    pub http_addr: SocketAddr,
+    /// Clinics live at `<slug>.<base domain>`; the platform's own site at the base domain.
+    pub base_domain: String,
+    /// Development conveniences (such as the dev mailbox) are on only when this is set.
+    pub dev: bool,
+    pub log_json: bool,
+}
+
+/// A configuration problem, naming the variable to fix.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{var} is invalid: {reason}")]
+    Invalid { var: &'static str, reason: String },
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the configuration from name/value pairs (the environment, or a test's map).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("PORTAL_")).collect();
+        let get = |k: &str| vars.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
+
+        let database_url = get("PORTAL_DATABASE_URL").ok_or(ConfigError::Missing("PORTAL_DATABASE_URL"))?;
+        check_pg_url(&database_url).map_err(|r| invalid("PORTAL_DATABASE_URL", r))?;
+        let database_admin_url = get("PORTAL_DATABASE_ADMIN_URL");
+        if let Some(url) = &database_admin_url {
+            check_pg_url(url).map_err(|r| invalid("PORTAL_DATABASE_ADMIN_URL", r))?;
+        }
+        let database_pool_size = match get("PORTAL_DATABASE_POOL_SIZE") {
+            None => 16,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=500).contains(n))
+                .ok_or_else(|| invalid("PORTAL_DATABASE_POOL_SIZE", format!("'{v}' is not a number from 1 to 500")))?,
+        };
+
+        let redis_url = get("PORTAL_REDIS_URL").ok_or(ConfigError::Missing("PORTAL_REDIS_URL"))?;
+        redis::Client::open(redis_url.as_str())
+            .map_err(|_| invalid("PORTAL_REDIS_URL", "not a Redis URL (expected redis://host:port)".into()))?;
+        let redis_prefix = get("PORTAL_REDIS_PREFIX").unwrap_or_else(|| "portal".to_owned());
+        if !redis_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(invalid("PORTAL_REDIS_PREFIX", "use letters, digits, '-' and '_' only".into()));
+        }
+
+        let http_addr = get("PORTAL_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let http_addr = SocketAddr::from_str(&http_addr)
+            .map_err(|_| invalid("PORTAL_HTTP_ADDR", format!("'{http_addr}' is not an address like 127.0.0.1:8080")))?;
+
+        let base_domain = get("PORTAL_BASE_DOMAIN").unwrap_or_else(|| "localhost".to_owned()).to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        if base_domain.len() > 200 || !base_domain.split('.').all(label_ok) {
+            return Err(invalid("PORTAL_BASE_DOMAIN", format!("'{base_domain}' is not a domain name")));
+        }
+
+        let flag = |var: &'static str| match get(var).as_deref() {
+            None | Some("0" | "false" | "no") => Ok(false),
+            Some("1" | "true" | "yes") => Ok(true),
+            Some(other) => Err(invalid(var, format!("'{other}' is not 1/0 or true/false"))),
+        };
+        let log_json = match get("PORTAL_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => return Err(invalid("PORTAL_LOG_FORMAT", format!("'{other}' is not text or json"))),
+        };
+
+        Ok(Self {
+            database_url: database_url.into(),
+            database_admin_url: database_admin_url.map(Into::into),
+            database_pool_size,
+            redis_url: redis_url.into(),
+            redis_prefix,
+            http_addr,
+            base_domain,
+            dev: flag("PORTAL_DEV")?,
+            log_json,
+        })
+    }
+
+    pub fn database_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        PgConnectOptions::from_str(self.database_url.expose_secret()).map_err(|e| ConfigError::Invalid {
+            var: "PORTAL_DATABASE_URL",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The admin connection, required by commands that change the control plane.
+    pub fn admin_options(&self) -> Result<PgConnectOptions, ConfigError> {
+        let url = self.database_admin_url.as_ref().ok_or(ConfigError::Missing("PORTAL_DATABASE_ADMIN_URL"))?;
+        PgConnectOptions::from_str(url.expose_secret()).map_err(|e| ConfigError::Invalid {
+            var: "PORTAL_DATABASE_ADMIN_URL",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The application's login role, which `portal migrate` creates and clinics' roles admit.
+    pub fn app_role(&self) -> Result<String, ConfigError> {
+        Ok(self.database_options()?.get_username().to_owned())
+    }
+
+    /// The public address of a clinic's site, for printing (e.g. `http://sunrise.localhost:8080`).
+    pub fn clinic_url(&self, slug: &str) -> String {
+        let port = self.http_addr.port();
+        let port = if port == 80 { String::new() } else { format!(":{port}") };
+        format!("http://{slug}.{}{port}", self.base_domain)
+    }
+}
+
+fn check_pg_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("must start with postgres://".into());
+    }
+    PgConnectOptions::from_str(url).map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    const OK: &[(&str, &str)] = &[
+        ("PORTAL_DATABASE_URL", "postgres://portal_app:s3cret-pw@127.0.0.1:5432/portal"),
+        ("PORTAL_REDIS_URL", "redis://127.0.0.1:6379"),
+    ];
+
+    fn with(extra: (&str, &str)) -> Result<Config, ConfigError> {
+        let mut v = vars(OK);
+        v.retain(|(k, _)| k != extra.0);
+        v.push((extra.0.to_owned(), extra.1.to_owned()));
+        Config::from_vars(v)
+    }
+
+    #[test]
+    fn defaults_apply_and_secrets_stay_out_of_debug() {
+        let c = Config::from_vars(vars(OK)).ok();
+        let c = c.as_ref();
+        assert_eq!(c.map(|c| c.http_addr.to_string()), Some("127.0.0.1:8080".into()));
+        assert_eq!(c.map(|c| c.base_domain.as_str()), Some("localhost"));
+        assert_eq!(c.and_then(|c| c.app_role().ok()), Some("portal_app".into()));
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cret-pw"), "{debug}");
+    }
+
+    #[test]
+    fn each_bad_variable_is_named() {
+        assert_eq!(Config::from_vars(vec![]).err(), Some(ConfigError::Missing("PORTAL_DATABASE_URL")));
+        let cases = [
+            ("PORTAL_DATABASE_URL", "mysql://x"),
+            ("PORTAL_REDIS_URL", "http://nope"),
+            ("PORTAL_HTTP_ADDR", "localhost"),
+            ("PORTAL_BASE_DOMAIN", "bad domain"),
+            ("PORTAL_DATABASE_POOL_SIZE", "0"),
+            ("PORTAL_DEV", "maybe"),
+            ("PORTAL_LOG_FORMAT", "xml"),
+        ];
+        for (var, value) in cases {
+            match with((var, value)) {
+                Err(ConfigError::Invalid { var: named, .. }) => assert_eq!(named, var),
+                other => panic!("{var}={value} gave {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use portal_tenants::{HostResolver, Registry, TenantDb, verify_app_role};
+use portal_web::AppState;
+use secrecy::ExposeSecret;
+
+use crate::{Config, pools};
+
+/// A web server that is listening.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Binds, then serves until `shutdown` completes. Refuses to start on a database role that
+/// could read tenant data without acting as a clinic.
+pub async fn start(config: &Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+    let pool = pools::app_pool(config).await?;
+    verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
+    let registry = Registry::new(pool.clone());
+    let resolver = HostResolver::new(registry.clone(), &config.base_domain);
+    resolver.spawn_invalidation_listener(pool.clone());
+    let redis = redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
+    let state = AppState { tenant_db: TenantDb::new(pool), registry, resolver, redis };
+
+    let acceptor = TcpListener::bind(config.http_addr)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("could not listen on {} (PORTAL_HTTP_ADDR)", config.http_addr))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("listener has no address")?;
+    let server = Server::new_with_acceptor(acceptor);
+    let handle = tokio::spawn(server.run_with_graceful_shutdown(
+        portal_web::app(state),
+        shutdown,
+        Some(Duration::from_secs(10)),
+    ));
+    Ok(Running { addr, handle })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}

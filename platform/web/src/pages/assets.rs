@@ -1,0 +1,56 @@
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{IntoResponse, Response, handler};
+
+use crate::{AppState, CurrentSite};
+
+const STYLESHEET: &str = include_str!("../../assets/portal.css");
+
+/// Platform colours, used on the base domain.
+const PLATFORM_PRIMARY: &str = "#1f3a5f";
+const PLATFORM_ACCENT: &str = "#2a7f62";
+
+/// `/assets/portal.css`: the one stylesheet, the same on every host.
+#[handler]
+pub fn stylesheet() -> Response {
+    STYLESHEET
+        .with_content_type("text/css; charset=utf-8")
+        .with_header("cache-control", "public, max-age=300")
+        .into_response()
+}
+
+/// `/branding.css`: the site's colours as CSS variables. A stylesheet rather than an inline
+/// style keeps the Content-Security-Policy strict.
+#[handler]
+pub fn branding_css(Data(site): Data<&CurrentSite>) -> Response {
+    let (primary, accent) = match site {
+        CurrentSite::Platform => (PLATFORM_PRIMARY, PLATFORM_ACCENT),
+        CurrentSite::Clinic(t) => (t.branding().primary_color.as_str(), t.branding().accent_color.as_str()),
+    };
+    // Colours are validated #rrggbb values (database CHECK), safe to place in CSS.
+    format!(":root{{--brand-primary:{primary};--brand-accent:{accent};}}\n")
+        .with_content_type("text/css; charset=utf-8")
+        .with_header("cache-control", "no-cache")
+        .into_response()
+}
+
+/// `/branding/logo`: the clinic's logo, or 404 when it has none.
+#[handler]
+pub async fn logo(Data(state): Data<&AppState>, Data(site): Data<&CurrentSite>) -> poem::Result<Response> {
+    let CurrentSite::Clinic(tenant) = site else {
+        return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
+    };
+    let logo = state
+        .registry
+        .logo(tenant.id())
+        .await
+        .map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?
+        .ok_or_else(|| poem::Error::from_status(StatusCode::NOT_FOUND))?;
+    Ok(logo
+        .bytes
+        .with_content_type(logo.content_type)
+        // An SVG opened directly must not run script.
+        .with_header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+        .with_header("cache-control", "no-cache")
+        .into_response())
+}
