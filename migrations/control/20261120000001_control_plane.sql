@@ -53,14 +53,23 @@ CREATE TABLE control.tenant_migrations (
 CREATE FUNCTION control.notify_tenant_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'tenants' AND TG_OP = 'UPDATE'
-       AND (OLD.slug, OLD.display_name, OLD.status, OLD.time_zone, OLD.primary_color,
+    PERFORM pg_notify('portal_tenant_changed', '');
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION control.notify_tenant_row_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF (OLD.slug, OLD.display_name, OLD.status, OLD.time_zone, OLD.primary_color,
             OLD.accent_color, OLD.sender_name, OLD.logo_type, md5(coalesce(OLD.logo, ''::bytea)))
            IS NOT DISTINCT FROM
            (NEW.slug, NEW.display_name, NEW.status, NEW.time_zone, NEW.primary_color,
             NEW.accent_color, NEW.sender_name, NEW.logo_type, md5(coalesce(NEW.logo, ''::bytea)))
-    THEN
-        RETURN NULL;
+        THEN
+            RETURN NULL;
+        END IF;
     END IF;
     PERFORM pg_notify('portal_tenant_changed', '');
     RETURN NULL;
@@ -69,7 +78,7 @@ $$;
 
 CREATE TRIGGER tenants_changed
     AFTER INSERT OR UPDATE OR DELETE ON control.tenants
-    FOR EACH ROW EXECUTE FUNCTION control.notify_tenant_changed();
+    FOR EACH ROW EXECUTE FUNCTION control.notify_tenant_row_changed();
 
 CREATE TRIGGER tenant_domains_changed
     AFTER INSERT OR UPDATE OR DELETE ON control.tenant_domains

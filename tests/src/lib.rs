@@ -106,17 +106,24 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
         let app_role = self.app_role.clone();
-        let admin = self.admin.clone();
-        // Async cleanup from Drop: a separate thread with its own runtime.
+        // Async cleanup from Drop: a separate thread with its own runtime and its own
+        // connections (the test's pool belongs to the test's runtime, which is blocked here).
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             rt.block_on(async move {
-                let roles: Vec<String> = sqlx::query_scalar("SELECT role_name FROM control.tenants")
-                    .fetch_all(&admin)
-                    .await
-                    .unwrap_or_default();
-                admin.close().await;
-                let Ok(root) = PgPoolOptions::new().max_connections(1).connect(&format!("{}/postgres", pg_server_url())).await else { return };
+                let server = pg_server_url();
+                let roles: Vec<String> = match sqlx::PgPool::connect(&format!("{server}/{name}")).await {
+                    Ok(db) => {
+                        let roles = sqlx::query_scalar("SELECT role_name FROM control.tenants")
+                            .fetch_all(&db)
+                            .await
+                            .unwrap_or_default();
+                        db.close().await;
+                        roles
+                    }
+                    Err(_) => Vec::new(),
+                };
+                let Ok(root) = PgPoolOptions::new().max_connections(1).connect(&format!("{server}/postgres")).await else { return };
                 let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&root).await;
                 for role in roles.iter().chain(std::iter::once(&app_role)) {
                     let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\""))).execute(&root).await;
