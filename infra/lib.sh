@@ -66,3 +66,17 @@ ensure_services() {
   ensure_postgres
   ensure_redis
 }
+
+ensure_browser_tools() {
+  command -v chromium >/dev/null || apt_install chromium
+  command -v node >/dev/null || apt_install nodejs npm
+  (cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
+}
+
+# Drops a database made by the scripts, and the roles its clinics (and app role) had.
+drop_portal_db() {
+  local db=$1 app_role=$2 roles
+  roles=$(psql_admin "$db" -qAtc "SELECT role_name FROM control.tenants" 2>/dev/null || true)
+  psql_admin postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+  for r in $roles $app_role; do psql_admin postgres -qc "DROP ROLE IF EXISTS \"$r\"" >/dev/null; done
+}

@@ -31,7 +31,10 @@ impl TenantDb {
             .bind(&tenant.schema_name)
             .execute(&mut *tx)
             .await?;
-        Ok(TenantTx { tx, tenant: tenant.id })
+        Ok(TenantTx {
+            tx,
+            tenant: tenant.id,
+        })
     }
 }
 

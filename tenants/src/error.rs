@@ -50,7 +50,11 @@ pub enum TenantError {
 
 impl TenantError {
     /// Maps a unique violation on the named constraint to a friendlier error.
-    pub(crate) fn on_unique(err: sqlx::Error, constraint: &str, make: impl FnOnce() -> Self) -> Self {
+    pub(crate) fn on_unique(
+        err: sqlx::Error,
+        constraint: &str,
+        make: impl FnOnce() -> Self,
+    ) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.constraint() == Some(constraint) => make(),
             _ => Self::Database(err),

@@ -78,6 +78,9 @@ mod tests {
         assert!(text.starts_with("ten_"));
         assert_eq!(text.parse::<TenantId>().ok(), Some(id));
         assert!("pat_0192".parse::<TenantId>().is_err());
-        assert!(id.role_name().len() <= 63, "PostgreSQL truncates longer identifiers");
+        assert!(
+            id.role_name().len() <= 63,
+            "PostgreSQL truncates longer identifiers"
+        );
     }
 }

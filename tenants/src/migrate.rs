@@ -43,7 +43,11 @@ impl Migrator {
     /// clinic migrates in its own transaction under a lock on its registry row, so two runs
     /// never migrate one schema at once and a crash leaves each schema either done or untouched.
     pub async fn run_tenants(&self, parallelism: usize) -> Result<MigrationReport, TenantError> {
-        let latest = TENANT_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+        let latest = TENANT_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
         let total: i64 = sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM control.tenants"#)
             .fetch_one(&self.admin)
             .await?;
@@ -54,7 +58,9 @@ impl Migrator {
         .fetch_all(&self.admin)
         .await?;
         let mut report = MigrationReport {
-            up_to_date: usize::try_from(total).unwrap_or(0).saturating_sub(behind.len()),
+            up_to_date: usize::try_from(total)
+                .unwrap_or(0)
+                .saturating_sub(behind.len()),
             ..Default::default()
         };
         let results: Vec<(String, Result<bool, TenantError>)> = stream::iter(behind)
@@ -85,7 +91,14 @@ impl Migrator {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let applied = apply_pending(&mut tx, id, &row.schema_name, &row.role_name, row.schema_version).await?;
+        let applied = apply_pending(
+            &mut tx,
+            id,
+            &row.schema_name,
+            &row.role_name,
+            row.schema_version,
+        )
+        .await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -115,7 +128,11 @@ pub(crate) async fn apply_pending(
         sqlx::raw_sql(m.sql.clone())
             .execute(&mut *conn)
             .await
-            .map_err(|source| TenantError::Migration { schema: schema.to_owned(), version: m.version, source })?;
+            .map_err(|source| TenantError::Migration {
+                schema: schema.to_owned(),
+                version: m.version,
+                source,
+            })?;
         sqlx::query!(
             "INSERT INTO control.tenant_migrations (tenant_id, version, checksum) VALUES ($1, $2, $3)",
             id.as_uuid(),
@@ -156,9 +173,11 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
     .fetch_one(admin)
     .await?;
     if !exists {
-        let created = sqlx::raw_sql(AssertSqlSafe(format!("CREATE ROLE {app_q} LOGIN NOINHERIT")))
-            .execute(admin)
-            .await;
+        let created = sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE ROLE {app_q} LOGIN NOINHERIT"
+        )))
+        .execute(admin)
+        .await;
         // Another process may have created it in between; that is fine.
         if let Err(e) = created {
             let duplicate = matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("42710") || db.code().as_deref() == Some("23505"));
@@ -210,7 +229,13 @@ pub async fn verify_app_role(pool: &PgPool) -> Result<(), String> {
              unprivileged NOINHERIT login role (run `portal migrate`, which creates one, and \
              point PORTAL_DATABASE_URL at it)",
             row.name,
-            if row.superuser { "is a superuser" } else if row.bypassrls { "bypasses row security" } else { "inherits its roles' privileges" }
+            if row.superuser {
+                "is a superuser"
+            } else if row.bypassrls {
+                "bypasses row security"
+            } else {
+                "inherits its roles' privileges"
+            }
         ));
     }
     Ok(())

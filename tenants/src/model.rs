@@ -21,7 +21,11 @@ impl TenantStatus {
     pub(crate) fn from_db(s: &str) -> Self {
         // The column's CHECK constraint admits only these two; anything else is treated as
         // closed, never as open.
-        if s == "active" { Self::Active } else { Self::Suspended }
+        if s == "active" {
+            Self::Active
+        } else {
+            Self::Suspended
+        }
     }
 }
 
@@ -50,7 +54,10 @@ impl Logo {
         if !allowed.contains(&content_type) || bytes.is_empty() || bytes.len() > Self::MAX_BYTES {
             return Err(ValueError::Logo);
         }
-        Ok(Self { content_type: content_type.to_owned(), bytes })
+        Ok(Self {
+            content_type: content_type.to_owned(),
+            bytes,
+        })
     }
 }
 

@@ -31,7 +31,10 @@ impl Provisioner {
     /// `app_role` is the application's login role; it becomes a member of each clinic's role
     /// so it can act as that clinic inside a transaction (and only there: it is NOINHERIT).
     pub fn new(admin: PgPool, app_role: impl Into<String>) -> Self {
-        Self { admin, app_role: app_role.into() }
+        Self {
+            admin,
+            app_role: app_role.into(),
+        }
     }
 
     fn registry(&self) -> Registry {
@@ -67,9 +70,13 @@ impl Provisioner {
         .await
         .map_err(|e| {
             let slug = new.slug.to_string();
-            match TenantError::on_unique(e, "tenants_slug_key", || TenantError::SlugTaken(slug.clone())) {
+            match TenantError::on_unique(e, "tenants_slug_key", || {
+                TenantError::SlugTaken(slug.clone())
+            }) {
                 TenantError::Database(e) => {
-                    TenantError::on_unique(e, "tenants_schema_name_key", || TenantError::SlugTaken(slug))
+                    TenantError::on_unique(e, "tenants_schema_name_key", || {
+                        TenantError::SlugTaken(slug)
+                    })
                 }
                 other => other,
             }
@@ -92,7 +99,11 @@ impl Provisioner {
         self.registry().require(&new.slug).await
     }
 
-    pub async fn set_status(&self, slug: &Slug, status: TenantStatus) -> Result<Tenant, TenantError> {
+    pub async fn set_status(
+        &self,
+        slug: &Slug,
+        status: TenantStatus,
+    ) -> Result<Tenant, TenantError> {
         let updated = sqlx::query!(
             "UPDATE control.tenants SET status = $2, updated_at = now() WHERE slug = $1",
             slug.as_str(),
@@ -107,7 +118,11 @@ impl Provisioner {
     }
 
     /// Replaces the clinic's name and branding (the logo only when one is given).
-    pub async fn update_branding(&self, slug: &Slug, new: &NewTenant) -> Result<Tenant, TenantError> {
+    pub async fn update_branding(
+        &self,
+        slug: &Slug,
+        new: &NewTenant,
+    ) -> Result<Tenant, TenantError> {
         let updated = sqlx::query!(
             r#"UPDATE control.tenants
                SET display_name = $2, time_zone = $3, primary_color = $4, accent_color = $5,
@@ -141,7 +156,11 @@ impl Provisioner {
         )
         .execute(&self.admin)
         .await
-        .map_err(|e| TenantError::on_unique(e, "tenant_domains_pkey", || TenantError::DomainTaken(domain.as_str().to_owned())))?;
+        .map_err(|e| {
+            TenantError::on_unique(e, "tenant_domains_pkey", || {
+                TenantError::DomainTaken(domain.as_str().to_owned())
+            })
+        })?;
         Ok(())
     }
 
@@ -164,6 +183,10 @@ impl Provisioner {
 
     /// The highest tenant migration version this build knows.
     pub fn latest_version() -> i64 {
-        TENANT_MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
+        TENANT_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
     }
 }

@@ -70,7 +70,10 @@ impl Registry {
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| Logo { content_type: r.logo_type, bytes: r.logo }))
+        Ok(row.map(|r| Logo {
+            content_type: r.logo_type,
+            bytes: r.logo,
+        }))
     }
 
     /// Custom domains of a clinic with whether each is verified.

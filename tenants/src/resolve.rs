@@ -87,7 +87,9 @@ impl HostResolver {
             loop {
                 match listen(&pool, &resolver).await {
                     Ok(()) => {}
-                    Err(e) => tracing::warn!(error = %e, "tenant change listener lost its connection"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "tenant change listener lost its connection")
+                    }
                 }
                 resolver.invalidate_all();
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -111,7 +113,10 @@ async fn listen(pool: &PgPool, resolver: &HostResolver) -> Result<(), sqlx::Erro
 fn normalize_host(raw: &str) -> String {
     let raw = raw.trim();
     let without_port = if raw.starts_with('[') {
-        raw.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        raw.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h).to_owned()
     };
@@ -124,7 +129,10 @@ mod tests {
 
     #[test]
     fn hosts_are_normalized() {
-        assert_eq!(normalize_host("Sunrise.Localhost:8080"), "sunrise.localhost");
+        assert_eq!(
+            normalize_host("Sunrise.Localhost:8080"),
+            "sunrise.localhost"
+        );
         assert_eq!(normalize_host("portal.clinic.com."), "portal.clinic.com");
         assert_eq!(normalize_host("[::1]:8080"), "[::1]");
         assert_eq!(normalize_host("localhost"), "localhost");

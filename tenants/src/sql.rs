@@ -5,10 +5,14 @@
 pub(crate) fn ident(name: &str) -> Result<String, sqlx::Error> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(format!("\"{name}\""))
     } else {
-        Err(sqlx::Error::Protocol(format!("refusing unsafe identifier {name:?}")))
+        Err(sqlx::Error::Protocol(format!(
+            "refusing unsafe identifier {name:?}"
+        )))
     }
 }

@@ -22,7 +22,9 @@ impl Slug {
         let s = raw.trim();
         let bytes = s.as_bytes();
         let shape_ok = (2..=40).contains(&bytes.len())
-            && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
             && bytes.first() != Some(&b'-')
             && bytes.last() != Some(&b'-');
         if !shape_ok {
@@ -80,10 +82,13 @@ pub struct HexColor(String);
 impl HexColor {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
         let s = raw.trim().to_ascii_lowercase();
-        let ok = s.len() == 7
-            && s.starts_with('#')
-            && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
-        if ok { Ok(Self(s)) } else { Err(ValueError::HexColor) }
+        let ok =
+            s.len() == 7 && s.starts_with('#') && s.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(ValueError::HexColor)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,7 +131,14 @@ impl SenderName {
 
     /// A sender name derived from a clinic name, cut to the allowed length.
     pub fn from_display_name(name: &DisplayName) -> Self {
-        Self(name.as_str().chars().take(60).collect::<String>().trim().to_owned())
+        Self(
+            name.as_str()
+                .chars()
+                .take(60)
+                .collect::<String>()
+                .trim()
+                .to_owned(),
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -167,32 +179,62 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(Slug::parse("sunrise").map(|s| s.schema_name()).ok(), Some("tenant_sunrise".into()));
-        assert_eq!(Slug::parse("st-marys-2").map(|s| s.schema_name()).ok(), Some("tenant_st_marys_2".into()));
-        for bad in ["", "a", "Sunrise", "-abc", "abc-", "a_b", "a.b", "ünï", &"x".repeat(41)] {
+        assert_eq!(
+            Slug::parse("sunrise").map(|s| s.schema_name()).ok(),
+            Some("tenant_sunrise".into())
+        );
+        assert_eq!(
+            Slug::parse("st-marys-2").map(|s| s.schema_name()).ok(),
+            Some("tenant_st_marys_2".into())
+        );
+        for bad in [
+            "",
+            "a",
+            "Sunrise",
+            "-abc",
+            "abc-",
+            "a_b",
+            "a.b",
+            "ünï",
+            &"x".repeat(41),
+        ] {
             assert_eq!(Slug::parse(bad), Err(ValueError::SlugFormat), "{bad:?}");
         }
         for reserved in ["www", "api", "admin"] {
-            assert_eq!(Slug::parse(reserved), Err(ValueError::SlugReserved(reserved.into())));
+            assert_eq!(
+                Slug::parse(reserved),
+                Err(ValueError::SlugReserved(reserved.into()))
+            );
         }
     }
 
     #[test]
     fn time_zones() {
-        assert_eq!(TimeZoneName::parse("America/New_York").map(|t| t.0).ok(), Some("America/New_York".into()));
+        assert_eq!(
+            TimeZoneName::parse("America/New_York").map(|t| t.0).ok(),
+            Some("America/New_York".into())
+        );
         assert!(TimeZoneName::parse("Mars/Olympus_Mons").is_err());
         assert!(TimeZoneName::parse("").is_err());
     }
 
     #[test]
     fn colours_and_names() {
-        assert_eq!(HexColor::parse("#0B5CAD").map(|c| c.0).ok(), Some("#0b5cad".into()));
+        assert_eq!(
+            HexColor::parse("#0B5CAD").map(|c| c.0).ok(),
+            Some("#0b5cad".into())
+        );
         for bad in ["0b5cad", "#0b5ca", "#0b5cadd", "#gggggg", "red"] {
             assert!(HexColor::parse(bad).is_err(), "{bad}");
         }
         assert!(DisplayName::parse("  ").is_err());
         assert!(DisplayName::parse("Sunrise\nFamily").is_err());
-        assert_eq!(DomainName::parse("Portal.Sunrise-Clinic.com.").map(|d| d.0).ok(), Some("portal.sunrise-clinic.com".into()));
+        assert_eq!(
+            DomainName::parse("Portal.Sunrise-Clinic.com.")
+                .map(|d| d.0)
+                .ok(),
+            Some("portal.sunrise-clinic.com".into())
+        );
         assert!(DomainName::parse("localhost").is_err());
         assert!(DomainName::parse("bad_domain.com").is_err());
     }

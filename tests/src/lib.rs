@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use portal::{Config, migrate, serve};
-use portal_tenants::{HexColor, NewTenant, Provisioner, Registry, SenderName, Slug, Tenant, TenantDb};
+use portal_tenants::{
+    HexColor, NewTenant, Provisioner, Registry, SenderName, Slug, Tenant, TenantDb,
+};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 /// Where the local PostgreSQL superuser connects (override with PORTAL_TEST_PG_URL).
 pub fn pg_server_url() -> String {
-    std::env::var("PORTAL_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("PORTAL_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 pub fn redis_url() -> String {
@@ -35,17 +38,38 @@ impl TestDb {
 
     /// `overrides` replace or add `PORTAL_*` variables of the generated configuration.
     pub async fn create_with(overrides: HashMap<&str, String>) -> Self {
-        let name = format!("portal_test_{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+        let name = format!(
+            "portal_test_{}",
+            &uuid::Uuid::now_v7().simple().to_string()[20..]
+        );
         let server = pg_server_url();
-        let root = PgPoolOptions::new().max_connections(1).connect(&format!("{server}/postgres")).await.expect("connect to local PostgreSQL");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&root).await.expect("create test database");
+        let root = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&format!("{server}/postgres"))
+            .await
+            .expect("connect to local PostgreSQL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&root)
+            .await
+            .expect("create test database");
         root.close().await;
 
         let app_role = format!("{name}_app");
-        let host = server.trim_start_matches("postgres://").split('@').nth(1).unwrap_or("127.0.0.1:5432").to_owned();
+        let host = server
+            .trim_start_matches("postgres://")
+            .split('@')
+            .nth(1)
+            .unwrap_or("127.0.0.1:5432")
+            .to_owned();
         let mut vars: HashMap<String, String> = HashMap::from([
-            ("PORTAL_DATABASE_URL".into(), format!("postgres://{app_role}@{host}/{name}")),
-            ("PORTAL_DATABASE_ADMIN_URL".into(), format!("{server}/{name}")),
+            (
+                "PORTAL_DATABASE_URL".into(),
+                format!("postgres://{app_role}@{host}/{name}"),
+            ),
+            (
+                "PORTAL_DATABASE_ADMIN_URL".into(),
+                format!("{server}/{name}"),
+            ),
             ("PORTAL_REDIS_URL".into(), redis_url()),
             ("PORTAL_REDIS_PREFIX".into(), format!("test_{name}")),
             ("PORTAL_HTTP_ADDR".into(), "127.0.0.1:0".into()),
@@ -56,9 +80,18 @@ impl TestDb {
             vars.insert(k.to_owned(), v);
         }
         let config = Config::from_vars(vars).expect("test configuration");
-        migrate::run(&config, 4).await.expect("migrate test database");
-        let admin = portal::pools::admin_pool(&config).await.expect("admin pool");
-        Self { name, app_role, admin, config }
+        migrate::run(&config, 4)
+            .await
+            .expect("migrate test database");
+        let admin = portal::pools::admin_pool(&config)
+            .await
+            .expect("admin pool");
+        Self {
+            name,
+            app_role,
+            admin,
+            config,
+        }
     }
 
     pub fn provisioner(&self) -> Provisioner {
@@ -84,7 +117,10 @@ impl TestDb {
 
     /// Provisions a clinic with the given slug and a name derived from it.
     pub async fn create_tenant(&self, slug: &str) -> Tenant {
-        self.provisioner().create(new_tenant(slug, "America/New_York")).await.expect("provision tenant")
+        self.provisioner()
+            .create(new_tenant(slug, "America/New_York"))
+            .await
+            .expect("provision tenant")
     }
 }
 
@@ -109,24 +145,44 @@ impl Drop for TestDb {
         // Async cleanup from Drop: a separate thread with its own runtime and its own
         // connections (the test's pool belongs to the test's runtime, which is blocked here).
         let cleanup = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async move {
                 let server = pg_server_url();
-                let roles: Vec<String> = match sqlx::PgPool::connect(&format!("{server}/{name}")).await {
-                    Ok(db) => {
-                        let roles = sqlx::query_scalar("SELECT role_name FROM control.tenants")
-                            .fetch_all(&db)
-                            .await
-                            .unwrap_or_default();
-                        db.close().await;
-                        roles
-                    }
-                    Err(_) => Vec::new(),
+                let roles: Vec<String> =
+                    match sqlx::PgPool::connect(&format!("{server}/{name}")).await {
+                        Ok(db) => {
+                            let roles = sqlx::query_scalar("SELECT role_name FROM control.tenants")
+                                .fetch_all(&db)
+                                .await
+                                .unwrap_or_default();
+                            db.close().await;
+                            roles
+                        }
+                        Err(_) => Vec::new(),
+                    };
+                let Ok(root) = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&format!("{server}/postgres"))
+                    .await
+                else {
+                    return;
                 };
-                let Ok(root) = PgPoolOptions::new().max_connections(1).connect(&format!("{server}/postgres")).await else { return };
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&root).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&root)
+                .await;
                 for role in roles.iter().chain(std::iter::once(&app_role)) {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{role}\""))).execute(&root).await;
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP ROLE IF EXISTS \"{role}\""
+                    )))
+                    .execute(&root)
+                    .await;
                 }
             });
         });
@@ -155,8 +211,16 @@ impl TestApp {
         })
         .await
         .expect("start server");
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        Self { addr: running.addr, db, client, shutdown: Some(tx) }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            addr: running.addr,
+            db,
+            client,
+            shutdown: Some(tx),
+        }
     }
 
     /// GET `path` as a browser at `host` would send it.
@@ -164,7 +228,12 @@ impl TestApp {
         self.request(reqwest::Method::GET, host, path).await
     }
 
-    pub async fn request(&self, method: reqwest::Method, host: &str, path: &str) -> reqwest::Response {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        host: &str,
+        path: &str,
+    ) -> reqwest::Response {
         self.client
             .request(method, format!("http://{}{path}", self.addr))
             .header("host", host)

@@ -19,7 +19,11 @@ fn sqlstate(err: &sqlx::Error) -> Option<String> {
 
 async fn set_welcome(db: &portal_tenants::TenantDb, tenant: &portal_tenants::Tenant, text: &str) {
     let mut tx = db.begin(tenant).await.unwrap();
-    ClinicProfile::new(text, None, None).unwrap().save(&mut tx).await.unwrap();
+    ClinicProfile::new(text, None, None)
+        .unwrap()
+        .save(&mut tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -36,15 +40,28 @@ async fn inside_clinic_a_naming_clinic_b_schema_is_refused() {
         .fetch_one(tx.conn())
         .await
         .unwrap_err();
-    assert_eq!(sqlstate(&err).as_deref(), Some(INSUFFICIENT_PRIVILEGE), "{err}");
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some(INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
     drop(tx);
 
     // Pointing the search_path at B inside A's transaction does not help either.
     let mut tx = tdb.begin(&a).await.unwrap();
-    sqlx::query("SELECT set_config('search_path', 'tenant_bravo', true)").execute(tx.conn()).await.unwrap();
-    let err = sqlx::query("SELECT welcome_message FROM clinic_profile").fetch_one(tx.conn()).await.unwrap_err();
+    sqlx::query("SELECT set_config('search_path', 'tenant_bravo', true)")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    let err = sqlx::query("SELECT welcome_message FROM clinic_profile")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap_err();
     assert!(
-        matches!(sqlstate(&err).as_deref(), Some(INSUFFICIENT_PRIVILEGE | UNDEFINED_TABLE)),
+        matches!(
+            sqlstate(&err).as_deref(),
+            Some(INSUFFICIENT_PRIVILEGE | UNDEFINED_TABLE)
+        ),
         "{err}"
     );
 }
@@ -55,23 +72,42 @@ async fn outside_any_clinic_transaction_tenant_tables_cannot_be_read() {
     db.create_tenant("alpha").await;
     let pool = db.app_pool(1).await;
 
-    let err = sqlx::query("SELECT welcome_message FROM tenant_alpha.clinic_profile").fetch_one(&pool).await.unwrap_err();
-    assert_eq!(sqlstate(&err).as_deref(), Some(INSUFFICIENT_PRIVILEGE), "{err}");
+    let err = sqlx::query("SELECT welcome_message FROM tenant_alpha.clinic_profile")
+        .fetch_one(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some(INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
 
-    let err = sqlx::query("SELECT welcome_message FROM clinic_profile").fetch_one(&pool).await.unwrap_err();
+    let err = sqlx::query("SELECT welcome_message FROM clinic_profile")
+        .fetch_one(&pool)
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&err).as_deref(), Some(UNDEFINED_TABLE), "{err}");
 
     // Even inside a plain (non-clinic) transaction.
     let mut tx = pool.begin().await.unwrap();
-    let err = sqlx::query("SELECT count(*) FROM tenant_alpha.clinic_profile").fetch_one(&mut *tx).await.unwrap_err();
-    assert_eq!(sqlstate(&err).as_deref(), Some(INSUFFICIENT_PRIVILEGE), "{err}");
+    let err = sqlx::query("SELECT count(*) FROM tenant_alpha.clinic_profile")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some(INSUFFICIENT_PRIVILEGE),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn the_serving_process_refuses_a_role_that_can_read_everything() {
     let db = TestDb::create().await;
     // The admin role (a superuser here) would see every clinic's data without acting as one.
-    let err = portal_tenants::verify_app_role(&db.admin).await.unwrap_err();
+    let err = portal_tenants::verify_app_role(&db.admin)
+        .await
+        .unwrap_err();
     assert!(err.contains("superuser"), "{err}");
     let app = db.app_pool(1).await;
     portal_tenants::verify_app_role(&app).await.unwrap();
@@ -103,7 +139,8 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
 
     let outcomes: Vec<Result<Option<Seen>, String>> = futures::stream::iter(0..TRANSACTIONS)
         .map(|n| {
-            let (tdb, pool, tenants, app_role) = (tdb.clone(), pool.clone(), &tenants, app_role.clone());
+            let (tdb, pool, tenants, app_role) =
+                (tdb.clone(), pool.clone(), &tenants, app_role.clone());
             async move {
                 // A pseudo-random but reproducible clinic order, so neighbours differ.
                 let i = (n * 7919 + n / 3) % TENANTS;
@@ -111,13 +148,17 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
                 match n % 10 {
                     // A plain pool query between clinic work must see no clinic at all.
                     0 => {
-                        let row = sqlx::query("SELECT current_user::text AS u, current_setting('search_path') AS p")
-                            .fetch_one(&pool)
-                            .await
-                            .map_err(|e| e.to_string())?;
+                        let row = sqlx::query(
+                            "SELECT current_user::text AS u, current_setting('search_path') AS p",
+                        )
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(|e| e.to_string())?;
                         let (u, p): (String, String) = (row.get("u"), row.get("p"));
                         if u != app_role || p.contains("tenant_") {
-                            return Err(format!("pool connection leaked clinic state: user={u} search_path={p}"));
+                            return Err(format!(
+                                "pool connection leaked clinic state: user={u} search_path={p}"
+                            ));
                         }
                         Ok(None)
                     }
@@ -142,10 +183,13 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
                         let work = async {
                             let mut tx = tdb.begin(tenant).await?;
                             tokio::task::yield_now().await;
-                            sqlx::query("SELECT pg_sleep(0.01)").execute(tx.conn()).await?;
+                            sqlx::query("SELECT pg_sleep(0.01)")
+                                .execute(tx.conn())
+                                .await?;
                             Ok::<_, sqlx::Error>(())
                         };
-                        let _ = tokio::time::timeout(std::time::Duration::from_millis(1), work).await;
+                        let _ =
+                            tokio::time::timeout(std::time::Duration::from_millis(1), work).await;
                         Ok(None)
                     }
                     _ => {
@@ -158,7 +202,12 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
                         .await
                         .map_err(|e| e.to_string())?;
                         tx.commit().await.map_err(|e| e.to_string())?;
-                        Ok(Some(Seen { expected: i, user: row.get("u"), search_path: row.get("p"), welcome: row.get("w") }))
+                        Ok(Some(Seen {
+                            expected: i,
+                            user: row.get("u"),
+                            search_path: row.get("p"),
+                            welcome: row.get("w"),
+                        }))
                     }
                 }
             }
@@ -174,14 +223,29 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
             Ok(None) => {}
             Ok(Some(seen)) => {
                 let t = &tenants[seen.expected];
-                assert_eq!(seen.welcome, format!("welcome-{}", seen.expected), "read another clinic's row");
-                assert_eq!(seen.search_path, t.schema_name(), "ran with another clinic's search_path");
-                assert!(seen.user.starts_with("portal_ten_"), "ran without a clinic role: {}", seen.user);
+                assert_eq!(
+                    seen.welcome,
+                    format!("welcome-{}", seen.expected),
+                    "read another clinic's row"
+                );
+                assert_eq!(
+                    seen.search_path,
+                    t.schema_name(),
+                    "ran with another clinic's search_path"
+                );
+                assert!(
+                    seen.user.starts_with("portal_ten_"),
+                    "ran without a clinic role: {}",
+                    seen.user
+                );
                 checked += 1;
             }
         }
     }
-    assert!(checked >= TRANSACTIONS / 2, "only {checked} transactions checked");
+    assert!(
+        checked >= TRANSACTIONS / 2,
+        "only {checked} transactions checked"
+    );
 
     // Each clinic's role is its own: the role seen for a clinic is the same every time.
     for (i, t) in tenants.iter().enumerate() {
@@ -191,9 +255,14 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
                 .fetch_one(tx.conn())
                 .await
                 .unwrap();
-        assert_eq!(welcome, format!("welcome-{i}"), "a dropped transaction's write survived");
+        assert_eq!(
+            welcome,
+            format!("welcome-{i}"),
+            "a dropped transaction's write survived"
+        );
         let others = tenants.iter().filter(|o| o.id() != t.id());
-        let role_of = |o: &portal_tenants::Tenant| format!("portal_ten_{}", o.id().as_uuid().simple());
+        let role_of =
+            |o: &portal_tenants::Tenant| format!("portal_ten_{}", o.id().as_uuid().simple());
         assert_eq!(user, role_of(t));
         assert!(others.map(role_of).all(|r| r != user));
     }

@@ -36,7 +36,9 @@ async fn provisioning_creates_schema_role_and_migrated_tables() {
     // The clinic's home-page row is there and readable as the clinic.
     let tdb = db.tenant_db().await;
     let mut tx = tdb.begin(&t).await.unwrap();
-    let profile = portal_domain::clinic::ClinicProfile::load(&mut tx).await.unwrap();
+    let profile = portal_domain::clinic::ClinicProfile::load(&mut tx)
+        .await
+        .unwrap();
     assert_eq!(profile.welcome_message, "");
 }
 
@@ -62,7 +64,10 @@ async fn bad_input_is_refused_with_a_specific_error_and_nothing_written() {
         let err = a.parse().unwrap_err();
         assert!(err.to_string().contains(expected), "{a:?}: {err}");
     }
-    assert!(matches!(args("api", "UTC", "#123456").parse(), Err(TenantError::Invalid(ValueError::SlugReserved(_)))));
+    assert!(matches!(
+        args("api", "UTC", "#123456").parse(),
+        Err(TenantError::Invalid(ValueError::SlugReserved(_)))
+    ));
     assert_eq!(count(&db, "SELECT count(*) FROM control.tenants").await, 0);
 }
 
@@ -70,11 +75,29 @@ async fn bad_input_is_refused_with_a_specific_error_and_nothing_written() {
 async fn a_duplicate_slug_is_refused_and_the_first_clinic_is_untouched() {
     let db = TestDb::create().await;
     let first = db.create_tenant("sunrise").await;
-    let roles_before = count(&db, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'").await;
-    let err = db.provisioner().create(new_tenant("sunrise", "UTC")).await.unwrap_err();
-    assert!(matches!(&err, TenantError::SlugTaken(s) if s == "sunrise"), "{err}");
+    let roles_before = count(
+        &db,
+        "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'",
+    )
+    .await;
+    let err = db
+        .provisioner()
+        .create(new_tenant("sunrise", "UTC"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, TenantError::SlugTaken(s) if s == "sunrise"),
+        "{err}"
+    );
     assert_eq!(err.to_string(), "slug 'sunrise' is already taken");
-    assert_eq!(count(&db, "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'").await, roles_before);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'"
+        )
+        .await,
+        roles_before
+    );
     let still = db.registry().by_slug("sunrise").await.unwrap().unwrap();
     assert_eq!(still.id(), first.id());
     assert_eq!(still.time_zone(), "America/New_York");
@@ -85,11 +108,21 @@ async fn a_failure_mid_provisioning_leaves_no_half_made_clinic_and_a_retry_works
     let db = TestDb::create().await;
     // Something already occupies the schema name, so CREATE SCHEMA fails after the registry
     // row and the role were made in the same transaction.
-    sqlx::query("CREATE SCHEMA tenant_clash").execute(&db.admin).await.unwrap();
-    let err = db.provisioner().create(new_tenant("clash", "UTC")).await.unwrap_err();
+    sqlx::query("CREATE SCHEMA tenant_clash")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    let err = db
+        .provisioner()
+        .create(new_tenant("clash", "UTC"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, TenantError::Database(_)), "{err}");
     assert_eq!(count(&db, "SELECT count(*) FROM control.tenants").await, 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM control.tenant_migrations").await, 0);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM control.tenant_migrations").await,
+        0
+    );
     let orphan_roles: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'portal_ten_%' AND pg_has_role($1, r.oid, 'MEMBER')",
     )
@@ -97,10 +130,20 @@ async fn a_failure_mid_provisioning_leaves_no_half_made_clinic_and_a_retry_works
     .fetch_one(&db.admin)
     .await
     .unwrap();
-    assert_eq!(orphan_roles, 0, "the clinic role outlived the failed provisioning");
+    assert_eq!(
+        orphan_roles, 0,
+        "the clinic role outlived the failed provisioning"
+    );
 
-    sqlx::query("DROP SCHEMA tenant_clash").execute(&db.admin).await.unwrap();
-    let t = db.provisioner().create(new_tenant("clash", "UTC")).await.unwrap();
+    sqlx::query("DROP SCHEMA tenant_clash")
+        .execute(&db.admin)
+        .await
+        .unwrap();
+    let t = db
+        .provisioner()
+        .create(new_tenant("clash", "UTC"))
+        .await
+        .unwrap();
     assert_eq!(t.slug(), "clash");
 }
 
@@ -110,10 +153,25 @@ async fn suspend_and_resume_change_status_and_unknown_slugs_are_named() {
     db.create_tenant("sunrise").await;
     let slug = portal_tenants::Slug::parse("sunrise").unwrap();
     let p = db.provisioner();
-    assert_eq!(p.set_status(&slug, TenantStatus::Suspended).await.unwrap().status(), TenantStatus::Suspended);
-    assert_eq!(p.set_status(&slug, TenantStatus::Active).await.unwrap().status(), TenantStatus::Active);
+    assert_eq!(
+        p.set_status(&slug, TenantStatus::Suspended)
+            .await
+            .unwrap()
+            .status(),
+        TenantStatus::Suspended
+    );
+    assert_eq!(
+        p.set_status(&slug, TenantStatus::Active)
+            .await
+            .unwrap()
+            .status(),
+        TenantStatus::Active
+    );
     let missing = portal_tenants::Slug::parse("nowhere").unwrap();
-    let err = p.set_status(&missing, TenantStatus::Suspended).await.unwrap_err();
+    let err = p
+        .set_status(&missing, TenantStatus::Suspended)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "no clinic with slug 'nowhere'");
 }
 
@@ -144,7 +202,10 @@ async fn migrate_with_nothing_pending_opens_no_schema_and_resumes_after_a_crash(
     // on the recorded version's primary key or on the existing table).
     let (r1, r2) = tokio::join!(migrator.run_tenants(2), migrator.run_tenants(2));
     let (r1, r2) = (r1.unwrap(), r2.unwrap());
-    assert!(r1.failed.is_empty() && r2.failed.is_empty(), "{r1:?} {r2:?}");
+    assert!(
+        r1.failed.is_empty() && r2.failed.is_empty(),
+        "{r1:?} {r2:?}"
+    );
     let mut migrated = [r1.migrated, r2.migrated].concat();
     migrated.sort();
     assert_eq!(migrated, ["bb", "cc", "dd"]);
@@ -153,7 +214,9 @@ async fn migrate_with_nothing_pending_opens_no_schema_and_resumes_after_a_crash(
     let tdb = db.tenant_db().await;
     let t = db.registry().by_slug("cc").await.unwrap().unwrap();
     let mut tx = tdb.begin(&t).await.unwrap();
-    portal_domain::clinic::ClinicProfile::load(&mut tx).await.unwrap();
+    portal_domain::clinic::ClinicProfile::load(&mut tx)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -171,9 +234,16 @@ async fn a_broken_schema_fails_alone_and_the_rest_migrate() {
     .await
     .unwrap();
     // bb still has its table, so re-applying its first migration fails; aa does not.
-    let report = portal_tenants::Migrator::new(db.admin.clone()).run_tenants(2).await.unwrap();
+    let report = portal_tenants::Migrator::new(db.admin.clone())
+        .run_tenants(2)
+        .await
+        .unwrap();
     assert_eq!(report.migrated, ["aa"]);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, "bb");
-    assert!(report.failed[0].1.contains("tenant_bb"), "{}", report.failed[0].1);
+    assert!(
+        report.failed[0].1.contains("tenant_bb"),
+        "{}",
+        report.failed[0].1
+    );
 }

@@ -15,7 +15,11 @@ async fn each_clinic_host_shows_its_own_name_and_colours() {
     let mut harbor = portal_tests::new_tenant("harbor", "America/Los_Angeles");
     harbor.display_name = portal_tenants::DisplayName::parse("Harbor Pediatrics").unwrap();
     harbor.primary_color = portal_tenants::HexColor::parse("#1e3a8a").unwrap();
-    app.db.provisioner().update_branding(&slug, &harbor).await.unwrap();
+    app.db
+        .provisioner()
+        .update_branding(&slug, &harbor)
+        .await
+        .unwrap();
 
     let page = app.get(&app.host("sunrise"), "/").await;
     assert_eq!(page.status(), 200);
@@ -23,12 +27,27 @@ async fn each_clinic_host_shows_its_own_name_and_colours() {
     assert!(html.contains(a.display_name()));
     assert!(!html.contains("Harbor"));
 
-    let html = app.get(&app.host("harbor"), "/").await.text().await.unwrap();
+    let html = app
+        .get(&app.host("harbor"), "/")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Harbor Pediatrics"), "{html}");
     assert!(!html.contains(a.display_name()));
-    let css = app.get(&app.host("harbor"), "/branding.css").await.text().await.unwrap();
+    let css = app
+        .get(&app.host("harbor"), "/branding.css")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(css.contains("--brand-primary:#1e3a8a"), "{css}");
-    let css = app.get(&app.host("sunrise"), "/branding.css").await.text().await.unwrap();
+    let css = app
+        .get(&app.host("sunrise"), "/branding.css")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(css.contains("--brand-primary:#123456"), "{css}");
     let _ = b;
 }
@@ -37,12 +56,21 @@ async fn each_clinic_host_shows_its_own_name_and_colours() {
 async fn unknown_hosts_get_404_and_never_a_default_clinic() {
     let app = TestApp::spawn().await;
     app.db.create_tenant("sunrise").await;
-    for host in ["nowhere.portal.test", "a.b.portal.test", "evil.example", "sunrise.portal.test.evil.example", ""] {
+    for host in [
+        "nowhere.portal.test",
+        "a.b.portal.test",
+        "evil.example",
+        "sunrise.portal.test.evil.example",
+        "",
+    ] {
         let resp = app.get(host, "/").await;
         assert_eq!(resp.status(), 404, "host {host:?}");
         let html = resp.text().await.unwrap();
         assert!(html.contains("Page not found"));
-        assert!(!html.contains("Clinic sunrise"), "host {host:?} leaked a clinic");
+        assert!(
+            !html.contains("Clinic sunrise"),
+            "host {host:?} leaked a clinic"
+        );
     }
     let resp = app.get("nowhere.portal.test", "/api/v1/clinic").await;
     assert_eq!(resp.status(), 404);
@@ -59,7 +87,11 @@ async fn a_suspended_clinic_shows_a_clear_page_and_no_data() {
     let host = app.host("sunrise");
     assert_eq!(app.get(&host, "/").await.status(), 200); // warm the host cache
     let slug = Slug::parse("sunrise").unwrap();
-    app.db.provisioner().set_status(&slug, TenantStatus::Suspended).await.unwrap();
+    app.db
+        .provisioner()
+        .set_status(&slug, TenantStatus::Suspended)
+        .await
+        .unwrap();
 
     // The change reaches the running server through NOTIFY; allow it a moment to arrive.
     let mut status = 0;
@@ -73,12 +105,22 @@ async fn a_suspended_clinic_shows_a_clear_page_and_no_data() {
     assert_eq!(status, 503);
     let html = app.get(&host, "/").await.text().await.unwrap();
     assert!(html.contains("This portal is not available"));
-    assert!(!html.contains("Time zone"), "suspended page showed clinic data");
+    assert!(
+        !html.contains("Time zone"),
+        "suspended page showed clinic data"
+    );
     let resp = app.get(&host, "/api/v1/clinic").await;
     assert_eq!(resp.status(), 503);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "clinic_unavailable");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "clinic_unavailable"
+    );
 
-    app.db.provisioner().set_status(&slug, TenantStatus::Active).await.unwrap();
+    app.db
+        .provisioner()
+        .set_status(&slug, TenantStatus::Active)
+        .await
+        .unwrap();
     for _ in 0..100 {
         status = app.get(&host, "/").await.status().as_u16();
         if status == 200 {
@@ -97,11 +139,18 @@ async fn custom_domains_route_only_once_verified() {
     let domain = DomainName::parse("portal.sunrise-clinic.example").unwrap();
     let p = app.db.provisioner();
     p.add_domain(&slug, &domain).await.unwrap();
-    assert_eq!(app.get("portal.sunrise-clinic.example", "/").await.status(), 404);
+    assert_eq!(
+        app.get("portal.sunrise-clinic.example", "/").await.status(),
+        404
+    );
     p.verify_domain(&slug, &domain).await.unwrap();
     let mut status = 0;
     for _ in 0..100 {
-        status = app.get("Portal.Sunrise-Clinic.example:443", "/").await.status().as_u16();
+        status = app
+            .get("Portal.Sunrise-Clinic.example:443", "/")
+            .await
+            .status()
+            .as_u16();
         if status == 200 {
             break;
         }
@@ -109,8 +158,14 @@ async fn custom_domains_route_only_once_verified() {
     }
     assert_eq!(status, 200);
     let other = app.db.create_tenant("harbor").await;
-    let err = p.add_domain(&Slug::parse(other.slug()).unwrap(), &domain).await.unwrap_err();
-    assert_eq!(err.to_string(), "domain 'portal.sunrise-clinic.example' already belongs to a clinic");
+    let err = p
+        .add_domain(&Slug::parse(other.slug()).unwrap(), &domain)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "domain 'portal.sunrise-clinic.example' already belongs to a clinic"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +181,10 @@ async fn the_platform_site_offers_clinic_sign_up() {
     assert!(resp.text().await.unwrap().contains("Sign up your clinic"));
     let resp = app.get("portal.test", "/api/v1/clinic").await;
     assert_eq!(resp.status(), 404);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "not_a_clinic_site");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "not_a_clinic_site"
+    );
 }
 
 #[tokio::test]
@@ -134,14 +192,26 @@ async fn pages_carry_a_strict_csp_and_a_request_id() {
     let app = TestApp::spawn().await;
     app.db.create_tenant("sunrise").await;
     let resp = app.get(&app.host("sunrise"), "/").await;
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
     assert!(resp.headers()["x-request-id"].len() >= 16);
     let html = resp.text().await.unwrap();
-    assert!(!html.contains("<script"), "no scripts are needed on the shell");
-    assert!(!html.contains("style=\""), "inline styles would break the CSP");
+    assert!(
+        !html.contains("<script"),
+        "no scripts are needed on the shell"
+    );
+    assert!(
+        !html.contains("style=\""),
+        "inline styles would break the CSP"
+    );
     assert!(html.contains("<html lang=\"en\">") && html.contains("Skip to main content"));
 }
 
@@ -160,11 +230,21 @@ async fn api_errors_share_one_shape_and_the_spec_is_served() {
     assert_eq!(body["code"], "not_found");
     assert!(body["message"].is_string());
 
-    let resp = app.request(reqwest::Method::DELETE, &host, "/api/v1/clinic").await;
+    let resp = app
+        .request(reqwest::Method::DELETE, &host, "/api/v1/clinic")
+        .await;
     assert_eq!(resp.status(), 405);
-    assert_eq!(resp.json::<Value>().await.unwrap()["code"], "method_not_allowed");
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["code"],
+        "method_not_allowed"
+    );
 
-    let spec: Value = app.get(&host, "/api/openapi.json").await.json().await.unwrap();
+    let spec: Value = app
+        .get(&host, "/api/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(spec["paths"]["/v1/clinic"]["get"].is_object(), "{spec}");
     let docs = app.get(&host, "/api/docs").await;
     assert_eq!(docs.status(), 200);
@@ -176,13 +256,20 @@ async fn readiness_reports_redis_down_while_the_site_keeps_serving() {
     let app = TestApp::spawn().await;
     let ready = app.get("x", "/readyz").await;
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap(), serde_json::json!({"database": "ok", "redis": "ok"}));
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        serde_json::json!({"database": "ok", "redis": "ok"})
+    );
 
     // A Redis nobody listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let app = TestApp::spawn_with(HashMap::from([("PORTAL_REDIS_URL", format!("redis://127.0.0.1:{port}"))])).await;
+    let app = TestApp::spawn_with(HashMap::from([(
+        "PORTAL_REDIS_URL",
+        format!("redis://127.0.0.1:{port}"),
+    )]))
+    .await;
     app.db.create_tenant("sunrise").await;
     let ready = app.get("x", "/readyz").await;
     assert_eq!(ready.status(), 503);
@@ -202,9 +289,19 @@ async fn the_demo_is_idempotent_and_lists_its_clinics() {
     let json = serde_json::to_value(&second).unwrap();
     assert_eq!(json["tenants"][0]["name"], "Sunrise Family Medicine");
     assert_eq!(json["tenants"][1]["time_zone"], "America/Los_Angeles");
-    assert!(json["tenants"][0]["host"].as_str().unwrap().starts_with("sunrise.portal.test"));
+    assert!(
+        json["tenants"][0]["host"]
+            .as_str()
+            .unwrap()
+            .starts_with("sunrise.portal.test")
+    );
 
-    let html = app.get(&app.host("harbor"), "/").await.text().await.unwrap();
+    let html = app
+        .get(&app.host("harbor"), "/")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Harbor Pediatrics") && html.contains("8 Pier Road"));
     let logo = app.get(&app.host("harbor"), "/branding/logo").await;
     assert_eq!(logo.status(), 200);

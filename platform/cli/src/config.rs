@@ -42,12 +42,22 @@ impl Config {
     }
 
     /// Reads the configuration from name/value pairs (the environment, or a test's map).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: HashMap<String, String> = vars.into_iter().filter(|(k, _)| k.starts_with("PORTAL_")).collect();
-        let get = |k: &str| vars.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PORTAL_"))
+            .collect();
+        let get = |k: &str| {
+            vars.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let invalid = |var: &'static str, reason: String| ConfigError::Invalid { var, reason };
 
-        let database_url = get("PORTAL_DATABASE_URL").ok_or(ConfigError::Missing("PORTAL_DATABASE_URL"))?;
+        let database_url =
+            get("PORTAL_DATABASE_URL").ok_or(ConfigError::Missing("PORTAL_DATABASE_URL"))?;
         check_pg_url(&database_url).map_err(|r| invalid("PORTAL_DATABASE_URL", r))?;
         let database_admin_url = get("PORTAL_DATABASE_ADMIN_URL");
         if let Some(url) = &database_admin_url {
@@ -59,27 +69,53 @@ impl Config {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=500).contains(n))
-                .ok_or_else(|| invalid("PORTAL_DATABASE_POOL_SIZE", format!("'{v}' is not a number from 1 to 500")))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "PORTAL_DATABASE_POOL_SIZE",
+                        format!("'{v}' is not a number from 1 to 500"),
+                    )
+                })?,
         };
 
         let redis_url = get("PORTAL_REDIS_URL").ok_or(ConfigError::Missing("PORTAL_REDIS_URL"))?;
-        redis::Client::open(redis_url.as_str())
-            .map_err(|_| invalid("PORTAL_REDIS_URL", "not a Redis URL (expected redis://host:port)".into()))?;
+        redis::Client::open(redis_url.as_str()).map_err(|_| {
+            invalid(
+                "PORTAL_REDIS_URL",
+                "not a Redis URL (expected redis://host:port)".into(),
+            )
+        })?;
         let redis_prefix = get("PORTAL_REDIS_PREFIX").unwrap_or_else(|| "portal".to_owned());
-        if !redis_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(invalid("PORTAL_REDIS_PREFIX", "use letters, digits, '-' and '_' only".into()));
+        if !redis_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(invalid(
+                "PORTAL_REDIS_PREFIX",
+                "use letters, digits, '-' and '_' only".into(),
+            ));
         }
 
         let http_addr = get("PORTAL_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let http_addr = SocketAddr::from_str(&http_addr)
-            .map_err(|_| invalid("PORTAL_HTTP_ADDR", format!("'{http_addr}' is not an address like 127.0.0.1:8080")))?;
+        let http_addr = SocketAddr::from_str(&http_addr).map_err(|_| {
+            invalid(
+                "PORTAL_HTTP_ADDR",
+                format!("'{http_addr}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
 
-        let base_domain = get("PORTAL_BASE_DOMAIN").unwrap_or_else(|| "localhost".to_owned()).to_ascii_lowercase();
+        let base_domain = get("PORTAL_BASE_DOMAIN")
+            .unwrap_or_else(|| "localhost".to_owned())
+            .to_ascii_lowercase();
         let label_ok = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         };
         if base_domain.len() > 200 || !base_domain.split('.').all(label_ok) {
-            return Err(invalid("PORTAL_BASE_DOMAIN", format!("'{base_domain}' is not a domain name")));
+            return Err(invalid(
+                "PORTAL_BASE_DOMAIN",
+                format!("'{base_domain}' is not a domain name"),
+            ));
         }
 
         let flag = |var: &'static str| match get(var).as_deref() {
@@ -90,7 +126,12 @@ impl Config {
         let log_json = match get("PORTAL_LOG_FORMAT").as_deref() {
             None | Some("text") => false,
             Some("json") => true,
-            Some(other) => return Err(invalid("PORTAL_LOG_FORMAT", format!("'{other}' is not text or json"))),
+            Some(other) => {
+                return Err(invalid(
+                    "PORTAL_LOG_FORMAT",
+                    format!("'{other}' is not text or json"),
+                ));
+            }
         };
 
         Ok(Self {
@@ -107,15 +148,20 @@ impl Config {
     }
 
     pub fn database_options(&self) -> Result<PgConnectOptions, ConfigError> {
-        PgConnectOptions::from_str(self.database_url.expose_secret()).map_err(|e| ConfigError::Invalid {
-            var: "PORTAL_DATABASE_URL",
-            reason: e.to_string(),
+        PgConnectOptions::from_str(self.database_url.expose_secret()).map_err(|e| {
+            ConfigError::Invalid {
+                var: "PORTAL_DATABASE_URL",
+                reason: e.to_string(),
+            }
         })
     }
 
     /// The admin connection, required by commands that change the control plane.
     pub fn admin_options(&self) -> Result<PgConnectOptions, ConfigError> {
-        let url = self.database_admin_url.as_ref().ok_or(ConfigError::Missing("PORTAL_DATABASE_ADMIN_URL"))?;
+        let url = self
+            .database_admin_url
+            .as_ref()
+            .ok_or(ConfigError::Missing("PORTAL_DATABASE_ADMIN_URL"))?;
         PgConnectOptions::from_str(url.expose_secret()).map_err(|e| ConfigError::Invalid {
             var: "PORTAL_DATABASE_ADMIN_URL",
             reason: e.to_string(),
@@ -130,7 +176,11 @@ impl Config {
     /// The public address of a clinic's site, for printing (e.g. `http://sunrise.localhost:8080`).
     pub fn clinic_url(&self, slug: &str) -> String {
         let port = self.http_addr.port();
-        let port = if port == 80 { String::new() } else { format!(":{port}") };
+        let port = if port == 80 {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
         format!("http://{slug}.{}{port}", self.base_domain)
     }
 }
@@ -139,7 +189,9 @@ fn check_pg_url(url: &str) -> Result<(), String> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err("must start with postgres://".into());
     }
-    PgConnectOptions::from_str(url).map(|_| ()).map_err(|e| e.to_string())
+    PgConnectOptions::from_str(url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -147,11 +199,17 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     const OK: &[(&str, &str)] = &[
-        ("PORTAL_DATABASE_URL", "postgres://portal_app:s3cret-pw@127.0.0.1:5432/portal"),
+        (
+            "PORTAL_DATABASE_URL",
+            "postgres://portal_app:s3cret-pw@127.0.0.1:5432/portal",
+        ),
         ("PORTAL_REDIS_URL", "redis://127.0.0.1:6379"),
     ];
 
@@ -166,7 +224,10 @@ mod tests {
     fn defaults_apply_and_secrets_stay_out_of_debug() {
         let c = Config::from_vars(vars(OK)).ok();
         let c = c.as_ref();
-        assert_eq!(c.map(|c| c.http_addr.to_string()), Some("127.0.0.1:8080".into()));
+        assert_eq!(
+            c.map(|c| c.http_addr.to_string()),
+            Some("127.0.0.1:8080".into())
+        );
         assert_eq!(c.map(|c| c.base_domain.as_str()), Some("localhost"));
         assert_eq!(c.and_then(|c| c.app_role().ok()), Some("portal_app".into()));
         let debug = format!("{c:?}");
@@ -175,7 +236,10 @@ mod tests {
 
     #[test]
     fn each_bad_variable_is_named() {
-        assert_eq!(Config::from_vars(vec![]).err(), Some(ConfigError::Missing("PORTAL_DATABASE_URL")));
+        assert_eq!(
+            Config::from_vars(vec![]).err(),
+            Some(ConfigError::Missing("PORTAL_DATABASE_URL"))
+        );
         let cases = [
             ("PORTAL_DATABASE_URL", "mysql://x"),
             ("PORTAL_REDIS_URL", "http://nope"),

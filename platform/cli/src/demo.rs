@@ -75,7 +75,10 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
     let mut tenants = Vec::new();
     for clinic in CLINICS {
         let mut new = (clinic.args)().parse()?;
-        new.logo = Some(Logo::new("image/svg+xml", clinic.logo_svg.as_bytes().to_vec())?);
+        new.logo = Some(Logo::new(
+            "image/svg+xml",
+            clinic.logo_svg.as_bytes().to_vec(),
+        )?);
         let slug: Slug = new.slug.clone();
         let tenant = match provisioner.create(new.clone()).await {
             Ok(t) => t,
@@ -89,7 +92,11 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
         tenants.push(tenant);
     }
     let port = config.http_addr.port();
-    let port = if port == 80 { String::new() } else { format!(":{port}") };
+    let port = if port == 80 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
     Ok(Manifest {
         platform_url: format!("http://{}{port}", config.base_domain),
         tenants: tenants

@@ -88,7 +88,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -105,8 +108,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(config: &Config) {
-    let filter = EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_env("PORTAL_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log_json {
         builder.json().init();
     } else {
@@ -120,7 +126,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve { with_workers } => {
             let running = serve::start(&config, serve::shutdown_signal()).await?;
             tracing::info!(addr = %running.addr, base_domain = %config.base_domain, "serving");
-            println!("Serving on http://{} — clinics at {}", running.addr, config.clinic_url("<slug>"));
+            println!(
+                "Serving on http://{} — clinics at {}",
+                running.addr,
+                config.clinic_url("<slug>")
+            );
             if with_workers {
                 let cfg = config.clone();
                 tokio::spawn(async move {
@@ -144,7 +154,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("  failed: {slug}: {error}");
             }
             if !report.failed.is_empty() {
-                anyhow::bail!("{} clinic(s) failed to migrate; re-run `portal migrate` after fixing", report.failed.len());
+                anyhow::bail!(
+                    "{} clinic(s) failed to migrate; re-run `portal migrate` after fixing",
+                    report.failed.len()
+                );
             }
         }
         Command::Tenants(cmd) => tenants(cmd, &config).await?,
@@ -181,7 +194,9 @@ async fn tenants(cmd: TenantsCommand, config: &Config) -> anyhow::Result<()> {
             println!("created {} — {}", t.slug(), config.clinic_url(t.slug()));
         }
         TenantsCommand::List { json } => {
-            let list = Registry::new(portal::pools::admin_pool(config).await?).list().await?;
+            let list = Registry::new(portal::pools::admin_pool(config).await?)
+                .list()
+                .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
@@ -191,17 +206,24 @@ async fn tenants(cmd: TenantsCommand, config: &Config) -> anyhow::Result<()> {
             }
         }
         TenantsCommand::Suspend { slug } => {
-            let t = p.set_status(&Slug::parse(&slug)?, TenantStatus::Suspended).await?;
+            let t = p
+                .set_status(&Slug::parse(&slug)?, TenantStatus::Suspended)
+                .await?;
             println!("suspended {}", t.slug());
         }
         TenantsCommand::Resume { slug } => {
-            let t = p.set_status(&Slug::parse(&slug)?, TenantStatus::Active).await?;
+            let t = p
+                .set_status(&Slug::parse(&slug)?, TenantStatus::Active)
+                .await?;
             println!("resumed {}", t.slug());
         }
         TenantsCommand::AddDomain { slug, domain } => {
             let domain = DomainName::parse(&domain)?;
             p.add_domain(&Slug::parse(&slug)?, &domain).await?;
-            println!("added {} (pending verification: point its DNS here, then run verify-domain)", domain.as_str());
+            println!(
+                "added {} (pending verification: point its DNS here, then run verify-domain)",
+                domain.as_str()
+            );
         }
         TenantsCommand::VerifyDomain { slug, domain } => {
             let domain = DomainName::parse(&domain)?;

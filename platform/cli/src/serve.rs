@@ -19,19 +19,33 @@ pub struct Running {
 
 /// Binds, then serves until `shutdown` completes. Refuses to start on a database role that
 /// could read tenant data without acting as a clinic.
-pub async fn start(config: &Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
+pub async fn start(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
     let pool = pools::app_pool(config).await?;
     verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
     let registry = Registry::new(pool.clone());
     let resolver = HostResolver::new(registry.clone(), &config.base_domain);
     resolver.spawn_invalidation_listener(pool.clone());
-    let redis = redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
-    let state = AppState { tenant_db: TenantDb::new(pool), registry, resolver, redis };
+    let redis =
+        redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
+    let state = AppState {
+        tenant_db: TenantDb::new(pool),
+        registry,
+        resolver,
+        redis,
+    };
 
     let acceptor = TcpListener::bind(config.http_addr)
         .into_acceptor()
         .await
-        .with_context(|| format!("could not listen on {} (PORTAL_HTTP_ADDR)", config.http_addr))?;
+        .with_context(|| {
+            format!(
+                "could not listen on {} (PORTAL_HTTP_ADDR)",
+                config.http_addr
+            )
+        })?;
     let addr = acceptor
         .local_addr()
         .first()

@@ -1,5 +1,6 @@
 use portal_tenants::{
-    DisplayName, HexColor, NewTenant, Provisioner, SenderName, Slug, Tenant, TenantError, TimeZoneName,
+    DisplayName, HexColor, NewTenant, Provisioner, SenderName, Slug, Tenant, TenantError,
+    TimeZoneName,
 };
 
 use crate::{Config, pools};
@@ -36,7 +37,10 @@ impl CreateArgs {
 }
 
 pub async fn provisioner(config: &Config) -> anyhow::Result<Provisioner> {
-    Ok(Provisioner::new(pools::admin_pool(config).await?, config.app_role()?))
+    Ok(Provisioner::new(
+        pools::admin_pool(config).await?,
+        config.app_role()?,
+    ))
 }
 
 /// One line per clinic for people; the `--json` form is for programs.

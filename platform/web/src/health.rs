@@ -17,9 +17,12 @@ pub fn healthz() -> &'static str {
 #[handler]
 pub async fn readyz(Data(state): Data<&AppState>) -> Response {
     let limit = Duration::from_secs(1);
-    let db = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(state.tenant_db.pool()))
-        .await
-        .is_ok_and(|r| r.is_ok());
+    let db = tokio::time::timeout(
+        limit,
+        sqlx::query("SELECT 1").execute(state.tenant_db.pool()),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
     let redis = tokio::time::timeout(limit, async {
         let mut conn = state.redis.get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
@@ -27,7 +30,11 @@ pub async fn readyz(Data(state): Data<&AppState>) -> Response {
     .await
     .is_ok_and(|r| r.is_ok());
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db && redis {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     Json(json!({ "database": word(db), "redis": word(redis) }))
         .with_status(status)
         .into_response()

@@ -30,7 +30,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/branding/logo", get(pages::assets::logo))
         .at("/api/openapi.json", spec)
         .nest("/api/docs", docs)
-        .nest("/api", api.into_endpoint().catch_all_error(api::error::from_poem))
+        .nest(
+            "/api",
+            api.into_endpoint().catch_all_error(api::error::from_poem),
+        )
         .catch_error(pages::errors::not_found)
         .around(site::resolve)
         .data(state)

@@ -23,10 +23,16 @@ pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Resp
     let h = resp.headers_mut();
     let csp = if docs { DOCS_CSP } else { CSP };
     h.insert("content-security-policy", HeaderValue::from_static(csp));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),

@@ -27,7 +27,10 @@ pub async fn resolve<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         return ep.call(req).await.map(IntoResponse::into_response);
     }
     let Some(state) = req.data::<AppState>().cloned() else {
-        return Err(poem::Error::from_string("application state missing", StatusCode::INTERNAL_SERVER_ERROR));
+        return Err(poem::Error::from_string(
+            "application state missing",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ));
     };
     let host = req
         .header("host")
@@ -35,7 +38,11 @@ pub async fn resolve<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         .or_else(|| req.uri().host().map(str::to_owned))
         .unwrap_or_default();
     let wants_json = req.uri().path().starts_with("/api/");
-    let site = state.resolver.resolve(&host).await.map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?;
+    let site = state
+        .resolver
+        .resolve(&host)
+        .await
+        .map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?;
     let current = match site {
         Site::Platform => CurrentSite::Platform,
         Site::Unknown => return Ok(errors::unknown_host(wants_json)),

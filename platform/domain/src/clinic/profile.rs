@@ -22,8 +22,16 @@ pub enum ProfileError {
 
 impl ClinicProfile {
     /// Checks lengths; the home page shows these verbatim (escaped).
-    pub fn new(welcome_message: &str, phone: Option<&str>, address: Option<&str>) -> Result<Self, ProfileError> {
-        let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    pub fn new(
+        welcome_message: &str,
+        phone: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<Self, ProfileError> {
+        let clean = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let profile = Self {
             welcome_message: welcome_message.trim().to_owned(),
             phone: clean(phone),
@@ -32,10 +40,18 @@ impl ClinicProfile {
         if profile.welcome_message.chars().count() > 2000 {
             return Err(ProfileError::WelcomeTooLong);
         }
-        if profile.phone.as_deref().is_some_and(|p| p.chars().count() > 40) {
+        if profile
+            .phone
+            .as_deref()
+            .is_some_and(|p| p.chars().count() > 40)
+        {
             return Err(ProfileError::PhoneTooLong);
         }
-        if profile.address.as_deref().is_some_and(|a| a.chars().count() > 300) {
+        if profile
+            .address
+            .as_deref()
+            .is_some_and(|a| a.chars().count() > 300)
+        {
             return Err(ProfileError::AddressTooLong);
         }
         Ok(profile)
@@ -72,9 +88,18 @@ mod tests {
     #[test]
     fn blank_optional_fields_become_none_and_limits_hold() {
         let p = ClinicProfile::new("  Hello ", Some("  "), Some("1 Main St")).ok();
-        assert_eq!(p.as_ref().map(|p| p.welcome_message.as_str()), Some("Hello"));
+        assert_eq!(
+            p.as_ref().map(|p| p.welcome_message.as_str()),
+            Some("Hello")
+        );
         assert_eq!(p.as_ref().and_then(|p| p.phone.clone()), None);
-        assert!(matches!(ClinicProfile::new(&"x".repeat(2001), None, None), Err(ProfileError::WelcomeTooLong)));
-        assert!(matches!(ClinicProfile::new("", Some(&"1".repeat(41)), None), Err(ProfileError::PhoneTooLong)));
+        assert!(matches!(
+            ClinicProfile::new(&"x".repeat(2001), None, None),
+            Err(ProfileError::WelcomeTooLong)
+        ));
+        assert!(matches!(
+            ClinicProfile::new("", Some(&"1".repeat(41)), None),
+            Err(ProfileError::PhoneTooLong)
+        ));
     }
 }

@@ -45,7 +45,11 @@ impl ClinicApi {
     ///
     /// Public: what a visitor to the clinic's site sees before signing in.
     #[oai(path = "/clinic", method = "get", operation_id = "getClinic")]
-    async fn clinic(&self, state: Data<&AppState>, site: Data<&CurrentSite>) -> poem::Result<ClinicResponse> {
+    async fn clinic(
+        &self,
+        state: Data<&AppState>,
+        site: Data<&CurrentSite>,
+    ) -> poem::Result<ClinicResponse> {
         let CurrentSite::Clinic(tenant) = *site else {
             return Ok(ClinicResponse::NotFound(ErrorBody::new(
                 "not_a_clinic_site",

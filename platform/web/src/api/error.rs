@@ -1,8 +1,8 @@
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::Object;
-use poem_openapi::payload::Json;
 use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
+use poem_openapi::payload::Json;
 
 /// The one error shape of the API. `code` is stable and meant for programs; `message` is for
 /// people and may change.
@@ -16,7 +16,10 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(code: &str, message: impl Into<String>) -> Json<Self> {
-        Json(Self { code: code.to_owned(), message: message.into() })
+        Json(Self {
+            code: code.to_owned(),
+            message: message.into(),
+        })
     }
 }
 
@@ -37,12 +40,16 @@ pub async fn from_poem(err: poem::Error) -> Response {
     } else {
         match status {
             StatusCode::NOT_FOUND => ("not_found", "no such resource".to_owned()),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed".to_owned()),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "method not allowed".to_owned())
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),
             StatusCode::UNAUTHORIZED => ("unauthorized", "sign in first".to_owned()),
             StatusCode::FORBIDDEN => ("forbidden", "not allowed".to_owned()),
             _ => ("bad_request", err.to_string()),
         }
     };
-    ErrorBody::new(code, message).with_status(status).into_response()
+    ErrorBody::new(code, message)
+        .with_status(status)
+        .into_response()
 }

@@ -13,11 +13,15 @@ enum ApiTags {
 }
 
 pub fn service() -> OpenApiService<clinic::ClinicApi, ()> {
-    OpenApiService::new(clinic::ClinicApi, "Patient portal API", env!("CARGO_PKG_VERSION"))
-        .description(
-            "The portal's capabilities as JSON. Every request is answered for the clinic named by \
+    OpenApiService::new(
+        clinic::ClinicApi,
+        "Patient portal API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "The portal's capabilities as JSON. Every request is answered for the clinic named by \
              the Host header (`<slug>.<base domain>` or the clinic's own domain). Errors share one \
              shape: `{\"code\": \"…\", \"message\": \"…\"}` with stable codes.",
-        )
-        .server("/api")
+    )
+    .server("/api")
 }

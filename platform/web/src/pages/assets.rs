@@ -25,7 +25,10 @@ pub fn stylesheet() -> Response {
 pub fn branding_css(Data(site): Data<&CurrentSite>) -> Response {
     let (primary, accent) = match site {
         CurrentSite::Platform => (PLATFORM_PRIMARY, PLATFORM_ACCENT),
-        CurrentSite::Clinic(t) => (t.branding().primary_color.as_str(), t.branding().accent_color.as_str()),
+        CurrentSite::Clinic(t) => (
+            t.branding().primary_color.as_str(),
+            t.branding().accent_color.as_str(),
+        ),
     };
     // Colours are validated #rrggbb values (database CHECK), safe to place in CSS.
     format!(":root{{--brand-primary:{primary};--brand-accent:{accent};}}\n")
@@ -36,7 +39,10 @@ pub fn branding_css(Data(site): Data<&CurrentSite>) -> Response {
 
 /// `/branding/logo`: the clinic's logo, or 404 when it has none.
 #[handler]
-pub async fn logo(Data(state): Data<&AppState>, Data(site): Data<&CurrentSite>) -> poem::Result<Response> {
+pub async fn logo(
+    Data(state): Data<&AppState>,
+    Data(site): Data<&CurrentSite>,
+) -> poem::Result<Response> {
     let CurrentSite::Clinic(tenant) = site else {
         return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
     };
@@ -50,7 +56,10 @@ pub async fn logo(Data(state): Data<&AppState>, Data(site): Data<&CurrentSite>) 
         .bytes
         .with_content_type(logo.content_type)
         // An SVG opened directly must not run script.
-        .with_header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+        .with_header(
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        )
         .with_header("cache-control", "no-cache")
         .into_response())
 }

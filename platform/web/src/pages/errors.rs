@@ -22,18 +22,28 @@ struct Internal;
 fn html_or_plain(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => poem::web::Html(html).with_status(status).into_response(),
-        Err(_) => status.canonical_reason().unwrap_or("error").with_status(status).into_response(),
+        Err(_) => status
+            .canonical_reason()
+            .unwrap_or("error")
+            .with_status(status)
+            .into_response(),
     }
 }
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
-    Json(json!({ "code": code, "message": message })).with_status(status).into_response()
+    Json(json!({ "code": code, "message": message }))
+        .with_status(status)
+        .into_response()
 }
 
 /// A host that is neither the platform nor any clinic: a plain 404, never a default clinic.
 pub fn unknown_host(json: bool) -> Response {
     if json {
-        json_error(StatusCode::NOT_FOUND, "unknown_site", "no clinic portal at this address")
+        json_error(
+            StatusCode::NOT_FOUND,
+            "unknown_site",
+            "no clinic portal at this address",
+        )
     } else {
         html_or_plain(&NotFound, StatusCode::NOT_FOUND)
     }
@@ -42,9 +52,18 @@ pub fn unknown_host(json: bool) -> Response {
 /// A suspended clinic: says so, shows nothing else.
 pub fn clinic_unavailable(tenant: &Tenant, json: bool) -> Response {
     if json {
-        json_error(StatusCode::SERVICE_UNAVAILABLE, "clinic_unavailable", "this portal is not available")
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "clinic_unavailable",
+            "this portal is not available",
+        )
     } else {
-        html_or_plain(&Unavailable { clinic_name: tenant.display_name() }, StatusCode::SERVICE_UNAVAILABLE)
+        html_or_plain(
+            &Unavailable {
+                clinic_name: tenant.display_name(),
+            },
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
     }
 }
 

@@ -17,7 +17,10 @@ struct ClinicHome<'a> {
 
 /// `/`: the clinic's branded home page, or the platform's own on the base domain.
 #[handler]
-pub async fn home(Data(state): Data<&AppState>, Data(site): Data<&CurrentSite>) -> poem::Result<Html<String>> {
+pub async fn home(
+    Data(state): Data<&AppState>,
+    Data(site): Data<&CurrentSite>,
+) -> poem::Result<Html<String>> {
     let tenant = match site {
         CurrentSite::Platform => return platform::home(),
         CurrentSite::Clinic(tenant) => tenant,
@@ -25,7 +28,11 @@ pub async fn home(Data(state): Data<&AppState>, Data(site): Data<&CurrentSite>) 
     let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
     let profile = ClinicProfile::load(&mut tx).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
-    render(&ClinicHome { tenant, profile, nav: NAV_AREAS })
+    render(&ClinicHome {
+        tenant,
+        profile,
+        nav: NAV_AREAS,
+    })
 }
 
 fn internal(e: impl std::error::Error + Send + Sync + 'static) -> poem::Error {
