@@ -242,6 +242,20 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Polls until `host` + `path` answers `expected` (control-plane changes reach the server
+    /// through NOTIFY, asynchronously), giving up after two seconds; returns the last status.
+    pub async fn status_becomes(&self, host: &str, path: &str, expected: u16) -> u16 {
+        let mut status = 0;
+        for _ in 0..100 {
+            status = self.get(host, path).await.status().as_u16();
+            if status == expected {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        status
+    }
+
     /// The host name of a clinic's site.
     pub fn host(&self, slug: &str) -> String {
         format!("{slug}.{}", self.db.config.base_domain)

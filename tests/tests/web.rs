@@ -93,16 +93,8 @@ async fn a_suspended_clinic_shows_a_clear_page_and_no_data() {
         .await
         .unwrap();
 
-    // The change reaches the running server through NOTIFY; allow it a moment to arrive.
-    let mut status = 0;
-    for _ in 0..100 {
-        status = app.get(&host, "/").await.status().as_u16();
-        if status == 503 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, 503);
+    // The change reaches the running server through NOTIFY, a moment later.
+    assert_eq!(app.status_becomes(&host, "/", 503).await, 503);
     let html = app.get(&host, "/").await.text().await.unwrap();
     assert!(html.contains("This portal is not available"));
     assert!(
@@ -121,14 +113,7 @@ async fn a_suspended_clinic_shows_a_clear_page_and_no_data() {
         .set_status(&slug, TenantStatus::Active)
         .await
         .unwrap();
-    for _ in 0..100 {
-        status = app.get(&host, "/").await.status().as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, 200);
+    assert_eq!(app.status_becomes(&host, "/", 200).await, 200);
 }
 
 #[tokio::test]
@@ -144,19 +129,11 @@ async fn custom_domains_route_only_once_verified() {
         404
     );
     p.verify_domain(&slug, &domain).await.unwrap();
-    let mut status = 0;
-    for _ in 0..100 {
-        status = app
-            .get("Portal.Sunrise-Clinic.example:443", "/")
-            .await
-            .status()
-            .as_u16();
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(status, 200);
+    assert_eq!(
+        app.status_becomes("Portal.Sunrise-Clinic.example:443", "/", 200)
+            .await,
+        200
+    );
     let other = app.db.create_tenant("harbor").await;
     let err = p
         .add_domain(&Slug::parse(other.slug()).unwrap(), &domain)

@@ -41,6 +41,12 @@ pub fn app(state: AppState) -> impl Endpoint {
         .around(observe::trace)
 }
 
+/// Wraps an unexpected failure as a 500: the cause is logged by the tracing layer, the client
+/// sees an opaque error.
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> poem::Error {
+    poem::Error::new(e, poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 /// The OpenAPI document, for contract snapshots and tooling.
 pub fn openapi_json() -> String {
     api::service().spec()

@@ -29,7 +29,10 @@ fn wrk(port: u16, tenants: usize, seconds: u32) -> f64 {
         .expect("run wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("wrk over {tenants} clinic(s), {seconds} s:\n{text}");
-    assert!(!text.contains("Non-2xx"), "the benchmark saw error responses");
+    assert!(
+        !text.contains("Non-2xx"),
+        "the benchmark saw error responses"
+    );
     text.lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
@@ -38,9 +41,19 @@ fn wrk(port: u16, tenants: usize, seconds: u32) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let total: usize = std::env::var("BENCH_TENANTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let seconds: u32 = std::env::var("BENCH_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let db = TestDb::create_with(HashMap::from([("PORTAL_DATABASE_POOL_SIZE", "8".to_owned())])).await;
+    let total: usize = std::env::var("BENCH_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let seconds: u32 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let db = TestDb::create_with(HashMap::from([(
+        "PORTAL_DATABASE_POOL_SIZE",
+        "8".to_owned(),
+    )]))
+    .await;
     let p = db.provisioner();
 
     // (a) Provisioning: 200 clinics one after another, each timed end to end (registry row,
@@ -48,7 +61,9 @@ async fn main() {
     let mut times = Vec::new();
     for i in 0..200 {
         let started = Instant::now();
-        p.create(new_tenant(&format!("bench-{i:05}"), "America/New_York")).await.expect("provision");
+        p.create(new_tenant(&format!("bench-{i:05}"), "America/New_York"))
+            .await
+            .expect("provision");
         times.push(started.elapsed());
     }
     times.sort();
@@ -63,12 +78,18 @@ async fn main() {
     let started = Instant::now();
     let rest: Vec<usize> = (200..total).collect();
     for chunk in rest.chunks(2) {
-        let futs = chunk.iter().map(|i| p.create(new_tenant(&format!("bench-{i:05}"), "UTC")));
+        let futs = chunk
+            .iter()
+            .map(|i| p.create(new_tenant(&format!("bench-{i:05}"), "UTC")));
         for r in futures::future::join_all(futs).await {
             r.expect("provision");
         }
     }
-    println!("provisioned {} more clinics in {:.1} s", rest.len(), started.elapsed().as_secs_f64());
+    println!(
+        "provisioned {} more clinics in {:.1} s",
+        rest.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     // (c) `portal migrate` with nothing pending, over every clinic: the whole command's work
     // (control migrations, app-role grants, pending check), three runs.

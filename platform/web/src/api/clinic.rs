@@ -5,7 +5,7 @@ use portal_domain::clinic::ClinicProfile;
 
 use super::ApiTags;
 use super::error::ErrorBody;
-use crate::{AppState, CurrentSite};
+use crate::{AppState, CurrentSite, internal};
 
 /// A clinic's public details and branding.
 #[derive(Debug, Object)]
@@ -72,8 +72,4 @@ impl ClinicApi {
             address: profile.address,
         })))
     }
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> poem::Error {
-    poem::Error::new(e, poem::http::StatusCode::INTERNAL_SERVER_ERROR)
 }

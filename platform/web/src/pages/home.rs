@@ -5,7 +5,7 @@ use portal_domain::clinic::ClinicProfile;
 use portal_tenants::Tenant;
 
 use super::{NAV_AREAS, platform, render};
-use crate::{AppState, CurrentSite};
+use crate::{AppState, CurrentSite, internal};
 
 #[derive(Template)]
 #[template(path = "clinic_home.html")]
@@ -33,8 +33,4 @@ pub async fn home(
         profile,
         nav: NAV_AREAS,
     })
-}
-
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> poem::Error {
-    poem::Error::new(e, poem::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
