@@ -37,7 +37,10 @@ impl HostResolver {
             registry,
             cache: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(60))
+                // Changes arrive by NOTIFY (and a dropped listener empties the cache), so the
+                // TTL is only a safety net; a short one makes busy platforms re-query the
+                // registry for every clinic every minute.
+                .time_to_live(Duration::from_secs(300))
                 .build(),
         }
     }
