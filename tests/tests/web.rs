@@ -284,3 +284,33 @@ async fn the_demo_is_idempotent_and_lists_its_clinics() {
     assert_eq!(logo.status(), 200);
     assert_eq!(logo.headers()["content-type"], "image/svg+xml");
 }
+
+#[tokio::test]
+async fn a_server_error_is_opaque_to_the_client_and_still_carries_security_headers() {
+    let app = TestApp::spawn().await;
+    app.db.create_tenant("sunrise").await;
+    // Break the clinic's schema behind the server's back.
+    sqlx::query("DROP TABLE tenant_sunrise.clinic_profile")
+        .execute(&app.db.admin)
+        .await
+        .unwrap();
+
+    let resp = app.get(&app.host("sunrise"), "/").await;
+    assert_eq!(resp.status(), 500);
+    assert!(resp.headers().contains_key("content-security-policy"));
+    assert!(resp.headers().contains_key("x-request-id"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("Something went wrong"), "{html}");
+    assert!(
+        !html.contains("clinic_profile") && !html.contains("relation"),
+        "leaked: {html}"
+    );
+
+    let resp = app.get(&app.host("sunrise"), "/api/v1/clinic").await;
+    assert_eq!(resp.status(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"code": "internal", "message": "internal error"})
+    );
+}

@@ -37,8 +37,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .catch_error(pages::errors::not_found)
         .around(site::resolve)
         .data(state)
-        .around(security::headers)
+        // Tracing inside the headers layer: it turns errors into (opaque) responses after
+        // logging their cause, and every response, errors included, then gets the headers.
         .around(observe::trace)
+        .around(security::headers)
 }
 
 /// Wraps an unexpected failure as a 500: the cause is logged by the tracing layer, the client
