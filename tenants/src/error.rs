@@ -49,14 +49,18 @@ pub enum TenantError {
 }
 
 impl TenantError {
-    /// Maps a unique violation on the named constraint to a friendlier error.
+    /// Maps a unique violation on any of the named constraints to a friendlier error.
     pub(crate) fn on_unique(
         err: sqlx::Error,
-        constraint: &str,
+        constraints: &[&str],
         make: impl FnOnce() -> Self,
     ) -> Self {
         match &err {
-            sqlx::Error::Database(db) if db.constraint() == Some(constraint) => make(),
+            sqlx::Error::Database(db)
+                if db.constraint().is_some_and(|c| constraints.contains(&c)) =>
+            {
+                make()
+            }
             _ => Self::Database(err),
         }
     }

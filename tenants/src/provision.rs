@@ -69,17 +69,10 @@ impl Provisioner {
         .execute(&mut *tx)
         .await
         .map_err(|e| {
-            let slug = new.slug.to_string();
-            match TenantError::on_unique(e, "tenants_slug_key", || {
-                TenantError::SlugTaken(slug.clone())
-            }) {
-                TenantError::Database(e) => {
-                    TenantError::on_unique(e, "tenants_schema_name_key", || {
-                        TenantError::SlugTaken(slug)
-                    })
-                }
-                other => other,
-            }
+            // The schema name derives from the slug, so either clash means the slug is taken.
+            TenantError::on_unique(e, &["tenants_slug_key", "tenants_schema_name_key"], || {
+                TenantError::SlugTaken(new.slug.to_string())
+            })
         })?;
 
         let (role_q, schema_q, app_q) = (ident(&role)?, ident(&schema)?, ident(&self.app_role)?);
@@ -157,7 +150,7 @@ impl Provisioner {
         .execute(&self.admin)
         .await
         .map_err(|e| {
-            TenantError::on_unique(e, "tenant_domains_pkey", || {
+            TenantError::on_unique(e, &["tenant_domains_pkey"], || {
                 TenantError::DomainTaken(domain.as_str().to_owned())
             })
         })?;

@@ -1,7 +1,7 @@
 use sqlx::PgPool;
 
 use crate::model::TenantRow;
-use crate::{DomainName, Logo, Slug, Tenant, TenantError, TenantId};
+use crate::{Logo, Slug, Tenant, TenantError, TenantId};
 
 /// Read access to the control plane's clinic registry. Works on the application pool, which
 /// may SELECT the registry but not change it.
@@ -74,19 +74,5 @@ impl Registry {
             content_type: r.logo_type,
             bytes: r.logo,
         }))
-    }
-
-    /// Custom domains of a clinic with whether each is verified.
-    pub async fn domains(&self, tenant: TenantId) -> Result<Vec<(DomainName, bool)>, TenantError> {
-        let rows = sqlx::query!(
-            r#"SELECT domain, verified_at IS NOT NULL AS "verified!"
-               FROM control.tenant_domains WHERE tenant_id = $1 ORDER BY domain"#,
-            tenant.as_uuid()
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| Ok((DomainName::parse(&r.domain)?, r.verified)))
-            .collect()
     }
 }

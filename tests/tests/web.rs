@@ -156,6 +156,11 @@ async fn the_platform_site_offers_clinic_sign_up() {
     let resp = app.get("portal.test", "/signup").await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("Sign up your clinic"));
+    // Sign-up lives only on the platform's site; a clinic's host shows its own 404 page.
+    app.db.create_tenant("sunrise").await;
+    let resp = app.get(&app.host("sunrise"), "/signup").await;
+    assert_eq!(resp.status(), 404);
+    assert!(resp.text().await.unwrap().contains("Page not found"));
     let resp = app.get("portal.test", "/api/v1/clinic").await;
     assert_eq!(resp.status(), 404);
     assert_eq!(

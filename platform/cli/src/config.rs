@@ -173,15 +173,24 @@ impl Config {
         Ok(self.database_options()?.get_username().to_owned())
     }
 
-    /// The public address of a clinic's site, for printing (e.g. `http://sunrise.localhost:8080`).
-    pub fn clinic_url(&self, slug: &str) -> String {
+    /// The public host of a site, with the port when it is not 80: `sunrise.localhost:8080`
+    /// for a clinic, `localhost:8080` for the platform itself.
+    pub fn public_host(&self, slug: Option<&str>) -> String {
         let port = self.http_addr.port();
         let port = if port == 80 {
             String::new()
         } else {
             format!(":{port}")
         };
-        format!("http://{slug}.{}{port}", self.base_domain)
+        match slug {
+            Some(slug) => format!("{slug}.{}{port}", self.base_domain),
+            None => format!("{}{port}", self.base_domain),
+        }
+    }
+
+    /// The public address of a clinic's site, for printing (e.g. `http://sunrise.localhost:8080`).
+    pub fn clinic_url(&self, slug: &str) -> String {
+        format!("http://{}", self.public_host(Some(slug)))
     }
 }
 

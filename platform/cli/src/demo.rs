@@ -91,20 +91,14 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
         tx.commit().await?;
         tenants.push(tenant);
     }
-    let port = config.http_addr.port();
-    let port = if port == 80 {
-        String::new()
-    } else {
-        format!(":{port}")
-    };
     Ok(Manifest {
-        platform_url: format!("http://{}{port}", config.base_domain),
+        platform_url: format!("http://{}", config.public_host(None)),
         tenants: tenants
             .into_iter()
             .map(|t| ManifestTenant {
                 slug: t.slug().to_owned(),
                 name: t.display_name().to_owned(),
-                host: format!("{}.{}{port}", t.slug(), config.base_domain),
+                host: config.public_host(Some(t.slug())),
                 url: config.clinic_url(t.slug()),
                 time_zone: t.time_zone().to_owned(),
                 status: t.status().as_str().to_owned(),

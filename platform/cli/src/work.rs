@@ -3,21 +3,14 @@ use secrecy::ExposeSecret;
 
 use crate::Config;
 
-/// A name no other worker process shares, so Redis-side bookkeeping never mixes two processes.
+/// A name no other worker process shares, so Redis-side bookkeeping never mixes two processes:
+/// host and pid, plus the start time's low bits to tell a reused pid apart.
 pub fn worker_name() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_owned());
-    format!("{host}-{}-{}", std::process::id(), &uuid_suffix())
-}
-
-fn uuid_suffix() -> String {
-    // Time-ordered and unique enough to tell restarts of the same pid apart.
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-            & 0xffff_ffff
-    )
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}-{}-{:x}", std::process::id(), started & 0xffff_ffff)
 }
 
 /// `portal work`: the background worker process. It checks that Redis answers, then runs the

@@ -1,4 +1,4 @@
-use poem::http::StatusCode;
+use poem::error::NotFoundError;
 use poem::web::Data;
 use poem::{IntoResponse, Response, handler};
 
@@ -44,14 +44,14 @@ pub async fn logo(
     Data(site): Data<&CurrentSite>,
 ) -> poem::Result<Response> {
     let CurrentSite::Clinic(tenant) = site else {
-        return Err(poem::Error::from_status(StatusCode::NOT_FOUND));
+        return Err(poem::Error::from(NotFoundError));
     };
     let logo = state
         .registry
         .logo(tenant.id())
         .await
-        .map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?
-        .ok_or_else(|| poem::Error::from_status(StatusCode::NOT_FOUND))?;
+        .map_err(crate::internal)?
+        .ok_or_else(|| poem::Error::from(NotFoundError))?;
     Ok(logo
         .bytes
         .with_content_type(logo.content_type)

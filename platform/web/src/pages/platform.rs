@@ -1,6 +1,6 @@
 use askama::Template;
+use poem::error::NotFoundError;
 use poem::handler;
-use poem::http::StatusCode;
 use poem::web::{Data, Html};
 
 use super::render;
@@ -24,6 +24,6 @@ pub fn home() -> poem::Result<Html<String>> {
 pub fn signup(Data(site): Data<&CurrentSite>) -> poem::Result<Html<String>> {
     match site {
         CurrentSite::Platform => render(&PlatformSignup),
-        CurrentSite::Clinic(_) => Err(poem::Error::from_status(StatusCode::NOT_FOUND)),
+        CurrentSite::Clinic(_) => Err(poem::Error::from(NotFoundError)),
     }
 }
