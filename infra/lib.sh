@@ -67,6 +67,11 @@ ensure_services() {
   ensure_redis
 }
 
+# The tests' SMTP server is Debian's python3-aiosmtpd, run by Debian's own python3.
+ensure_smtp_sink() {
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || apt_install python3-aiosmtpd
+}
+
 ensure_browser_tools() {
   command -v chromium >/dev/null || apt_install chromium
   command -v node >/dev/null || apt_install nodejs npm

@@ -23,18 +23,8 @@ impl TenantDb {
 
     /// Opens a transaction acting as `tenant`.
     pub async fn begin(&self, tenant: &Tenant) -> Result<TenantTx, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        // `set_config(..., true)` is `SET LOCAL` with bind parameters: the role and schema names
-        // are values, never spliced into SQL. Setting `role` checks membership like SET ROLE.
-        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
-            .bind(&tenant.role_name)
-            .bind(&tenant.schema_name)
-            .execute(&mut *tx)
-            .await?;
-        Ok(TenantTx {
-            tx,
-            tenant: tenant.id,
-        })
+        let tx = self.pool.begin().await?;
+        TenantTx::scope(tx, tenant.id, &tenant.role_name, &tenant.schema_name).await
     }
 }
 
@@ -45,6 +35,23 @@ pub struct TenantTx {
 }
 
 impl TenantTx {
+    /// Turns an open transaction into one acting as the clinic.
+    pub(crate) async fn scope(
+        mut tx: Transaction<'static, Postgres>,
+        tenant: TenantId,
+        role: &str,
+        schema: &str,
+    ) -> Result<Self, sqlx::Error> {
+        // `set_config(..., true)` is `SET LOCAL` with bind parameters: the role and schema names
+        // are values, never spliced into SQL. Setting `role` checks membership like SET ROLE.
+        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
+            .bind(role)
+            .bind(schema)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Self { tx, tenant })
+    }
+
     pub fn tenant_id(&self) -> TenantId {
         self.tenant
     }

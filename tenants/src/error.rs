@@ -46,6 +46,9 @@ pub enum TenantError {
     },
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// The caller's part of provisioning (e.g. the first administrator) failed.
+    #[error("setting up the new clinic failed")]
+    Seed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl TenantError {

@@ -5,8 +5,10 @@ use uuid::Uuid;
 
 /// A clinic's id. Prints as `ten_<hex>` so logs read at a glance and ids of different kinds
 /// cannot be mistaken for each other.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(into = "String")]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct TenantId(Uuid);
 
 impl TenantId {
@@ -64,6 +66,14 @@ impl FromStr for TenantId {
             .and_then(|hex| Uuid::try_parse(hex).ok())
             .map(Self)
             .ok_or(crate::ValueError::TenantId)
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = crate::ValueError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 

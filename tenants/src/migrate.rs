@@ -161,6 +161,14 @@ pub(crate) async fn apply_pending(
     Ok(true)
 }
 
+/// What a clinic's role may do outside its schema: queue jobs in the outbox, nothing else.
+pub(crate) fn clinic_control_grants(role_q: &str) -> String {
+    format!(
+        "GRANT USAGE ON SCHEMA control TO {role_q};
+         GRANT INSERT ON control.outbox TO {role_q};"
+    )
+}
+
 /// Creates the application's login role if it is missing and gives it exactly what it needs:
 /// read the clinic registry, and membership (not privileges: it is NOINHERIT) of every
 /// clinic's role. Safe to run on every `portal migrate`.
@@ -192,7 +200,9 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
     sqlx::raw_sql(AssertSqlSafe(format!(
         "GRANT CONNECT ON DATABASE \"{}\" TO {app_q};
          GRANT USAGE ON SCHEMA control TO {app_q};
-         GRANT SELECT ON control.tenants, control.tenant_domains TO {app_q};",
+         GRANT SELECT ON control.tenants, control.tenant_domains TO {app_q};
+         GRANT SELECT, UPDATE, DELETE ON control.outbox TO {app_q};
+         GRANT SELECT, INSERT, UPDATE ON control.job_deliveries TO {app_q};",
         db.replace('"', "\"\"")
     )))
     .execute(admin)
@@ -206,6 +216,21 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
     .await?;
     for role in missing {
         sqlx::raw_sql(AssertSqlSafe(format!("GRANT {} TO {app_q}", ident(&role)?)))
+            .execute(admin)
+            .await?;
+    }
+    // Clinics provisioned before the outbox existed get their one privilege outside their
+    // schema here, one at a time: grants on a shared table from parallel migrations would
+    // race on its ACL ("tuple concurrently updated").
+    let without_outbox: Vec<String> = sqlx::query_scalar!(
+        r#"SELECT role_name AS "role_name!" FROM control.tenants
+           WHERE NOT has_table_privilege(role_name, 'control.outbox', 'INSERT')"#
+    )
+    .fetch(admin)
+    .try_collect()
+    .await?;
+    for role in without_outbox {
+        sqlx::raw_sql(AssertSqlSafe(clinic_control_grants(&ident(&role)?)))
             .execute(admin)
             .await?;
     }

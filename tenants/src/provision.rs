@@ -1,10 +1,11 @@
+use futures::future::BoxFuture;
 use sqlx::{AssertSqlSafe, PgPool};
 
-use crate::migrate::{TENANT_MIGRATIONS, apply_pending};
+use crate::migrate::{TENANT_MIGRATIONS, apply_pending, clinic_control_grants};
 use crate::sql::ident;
 use crate::{
     DisplayName, DomainName, HexColor, Logo, Registry, SenderName, Slug, Tenant, TenantError,
-    TenantId, TenantStatus, TimeZoneName,
+    TenantId, TenantStatus, TenantTx, TimeZoneName,
 };
 
 /// What a new clinic needs; every field already parsed.
@@ -44,6 +45,16 @@ impl Provisioner {
     /// Creates the clinic's registry row, NOLOGIN role and schema, and migrates the schema, all
     /// in one transaction: a failure anywhere leaves nothing behind, so a retry is safe.
     pub async fn create(&self, new: NewTenant) -> Result<Tenant, TenantError> {
+        self.create_with(new, |_| Box::pin(async { Ok(()) })).await
+    }
+
+    /// Like [`Provisioner::create`], and `seed` runs in the same transaction acting as the new
+    /// clinic (e.g. its first administrator and their invitation): either all of it exists
+    /// afterwards or none of it does.
+    pub async fn create_with<F>(&self, new: NewTenant, seed: F) -> Result<Tenant, TenantError>
+    where
+        F: for<'t> FnOnce(&'t mut TenantTx) -> BoxFuture<'t, Result<(), TenantError>>,
+    {
         let id = TenantId::new();
         let role = id.role_name();
         let schema = new.slug.schema_name();
@@ -85,8 +96,18 @@ impl Provisioner {
         )))
         .execute(&mut *tx)
         .await?;
+        // Grants on the shared outbox change its ACL row; concurrent provisionings would race
+        // on it, so they take turns (for the few milliseconds left of this transaction).
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('portal.control_grants'))")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::raw_sql(AssertSqlSafe(clinic_control_grants(&role_q)))
+            .execute(&mut *tx)
+            .await?;
 
         apply_pending(&mut tx, id, &schema, &role, 0).await?;
+        let mut tx = TenantTx::scope(tx, id, &role, &schema).await?;
+        seed(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(tenant = %id, slug = %new.slug, "provisioned clinic");
         self.registry().require(&new.slug).await

@@ -28,6 +28,20 @@ impl Registry {
         Ok(row.map(Tenant::from))
     }
 
+    /// The clinic with this id (jobs carry ids, never names).
+    pub async fn by_id(&self, id: TenantId) -> Result<Option<Tenant>, TenantError> {
+        let row = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+               FROM control.tenants WHERE id = $1"#,
+            id.as_uuid()
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Tenant::from))
+    }
+
     /// The clinic behind a *verified* custom domain.
     pub async fn by_domain(&self, domain: &str) -> Result<Option<Tenant>, TenantError> {
         let row = sqlx::query_as!(

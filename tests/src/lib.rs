@@ -5,8 +5,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use portal::{Config, migrate, serve};
+use portal_domain::clock::{Clock, ManualClock};
 use portal_tenants::{
     HexColor, NewTenant, Provisioner, Registry, SenderName, Slug, Tenant, TenantDb,
 };
@@ -190,12 +193,35 @@ impl Drop for TestDb {
     }
 }
 
-/// The real web server on port 0, plus a client that can speak to any host name on it.
+/// The real web server on port 0 (and, when asked, the real job pipeline in the same process),
+/// plus a client that can speak to any host name on it. Time is a [`ManualClock`] the test can
+/// move; emails land in `mail_dir` (the file transport, or the SMTP sink's directory).
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub client: reqwest::Client,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub clock: Arc<ManualClock>,
+    pub mail_dir: PathBuf,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    _mail_tmp: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("portal-{label}-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestApp {
@@ -204,22 +230,66 @@ impl TestApp {
     }
 
     pub async fn spawn_with(overrides: HashMap<&str, String>) -> Self {
+        Self::start(overrides, false).await
+    }
+
+    /// The server plus the job pipeline (outbox relay and workers on the test's Redis prefix).
+    pub async fn spawn_with_workers(overrides: HashMap<&str, String>) -> Self {
+        Self::start(overrides, true).await
+    }
+
+    async fn start(mut overrides: HashMap<&str, String>, workers: bool) -> Self {
+        // PORTAL_TEST_LOG=debug (any filter) shows the server's and workers' logs.
+        if let Ok(filter) = std::env::var("PORTAL_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+        let tmp = if overrides.contains_key("PORTAL_MAIL_DIR") {
+            None
+        } else {
+            let t = TempDir::new("mail");
+            overrides.insert("PORTAL_MAIL_DIR", t.0.display().to_string());
+            Some(t)
+        };
+        // Fast retries, so fault tests see a job die in well under a second.
+        overrides
+            .entry("PORTAL_JOB_RETRY_BASE_MS")
+            .or_insert_with(|| "20".into());
+        overrides
+            .entry("PORTAL_JOB_MAX_ATTEMPTS")
+            .or_insert_with(|| "3".into());
         let db = TestDb::create_with(overrides).await;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = serve::start(&db.config, async move {
-            let _ = rx.await;
+        let clock = Arc::new(ManualClock::default());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut stop = rx.clone();
+        let running = serve::start(&db.config, clock.clone(), async move {
+            let _ = stop.wait_for(|s| *s).await;
         })
         .await
         .expect("start server");
+        if workers {
+            let deps = portal::work::deps(&db.config, clock.clone(), Some(running.addr.port()))
+                .await
+                .expect("worker deps");
+            let mut stop = rx.clone();
+            tokio::spawn(portal_workers::run(deps, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
         Self {
             addr: running.addr,
+            mail_dir: db.config.mail_dir.clone(),
             db,
             client,
+            clock,
             shutdown: Some(tx),
+            _mail_tmp: tmp,
         }
     }
 
@@ -260,12 +330,367 @@ impl TestApp {
     pub fn host(&self, slug: &str) -> String {
         format!("{slug}.{}", self.db.config.base_domain)
     }
+
+    /// A browser-like client for one host: keeps cookies, fills in form tokens.
+    pub fn browser(&self, host: &str) -> Browser {
+        Browser {
+            addr: self.addr,
+            host: host.to_owned(),
+            client: self.client.clone(),
+            jar: HashMap::new(),
+        }
+    }
+
+    /// Signs in through the sign-in form; panics unless it succeeds.
+    pub async fn sign_in(&self, host: &str, email: &str, password: &str) -> Browser {
+        let mut b = self.browser(host);
+        let resp = b
+            .post_form("/login", &[("email", email), ("password", password)])
+            .await;
+        assert_eq!(resp.status().as_u16(), 303, "sign-in of {email} failed");
+        b
+    }
+
+    /// Waits for an email to `to` (the job pipeline runs asynchronously) and returns it.
+    pub async fn email_to(&self, to: &str) -> Email {
+        self.email_in(&self.mail_dir.clone(), to, 0).await
+    }
+
+    /// The `nth` (0-based) email to `to` in `dir`, waiting up to 20 seconds for it.
+    pub async fn email_in(&self, dir: &std::path::Path, to: &str, nth: usize) -> Email {
+        for _ in 0..1000 {
+            let found = read_emails(dir)
+                .into_iter()
+                .filter(|e| e.to.eq_ignore_ascii_case(to))
+                .nth(nth);
+            if let Some(e) = found {
+                return e;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no email to {to} in {}", dir.display());
+    }
+
+    /// Waits until no job is waiting or running: the outbox is empty and every delivery is done
+    /// or dead. Returns the number of dead jobs.
+    pub async fn jobs_settled(&self) -> i64 {
+        for _ in 0..1000 {
+            let (pending, dead): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM control.outbox)
+                        + (SELECT count(*) FROM control.job_deliveries
+                           WHERE status IN ('queued', 'running')),
+                        (SELECT count(*) FROM control.job_deliveries WHERE status = 'dead')",
+            )
+            .fetch_one(&self.db.admin)
+            .await
+            .expect("job counts");
+            if pending == 0 {
+                return dead;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("jobs did not settle");
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
+    }
+}
+
+/// An email as a person would read it.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub from: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub raw: String,
+}
+
+impl Email {
+    /// The first link in the text part.
+    pub fn link(&self) -> String {
+        self.text
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .unwrap_or_else(|| panic!("no link in email: {}", self.text))
+            .to_owned()
+    }
+
+    /// The link's path (`/invite/…`), to follow it on the test server.
+    pub fn link_path(&self) -> String {
+        let link = self.link();
+        let after_scheme = link.split_once("://").map_or(link.as_str(), |x| x.1);
+        after_scheme[after_scheme.find('/').unwrap_or(0)..].to_owned()
+    }
+}
+
+/// Every `.eml` file in `dir`, oldest first.
+pub fn read_emails(dir: &std::path::Path) -> Vec<Email> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|(_, p)| {
+            let raw = std::fs::read(&p).ok()?;
+            let m = mail_parser::MessageParser::default().parse(&raw)?;
+            let addr = |a: Option<&mail_parser::Address<'_>>| {
+                a.and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            Some(Email {
+                to: addr(m.to()),
+                from: addr(m.from()),
+                subject: m.subject().unwrap_or_default().to_owned(),
+                text: m.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+                html: m.body_html(0).map(|t| t.into_owned()).unwrap_or_default(),
+                raw: String::from_utf8_lossy(&raw).into_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A client bound to one host with its own cookies, like one browser tab.
+pub struct Browser {
+    addr: SocketAddr,
+    pub host: String,
+    client: reqwest::Client,
+    pub jar: HashMap<String, String>,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, resp: &reqwest::Response) {
+        for v in resp.headers().get_all("set-cookie") {
+            let Ok(v) = v.to_str() else { continue };
+            let Some((kv, attrs)) = v.split_once(';').or(Some((v, ""))) else {
+                continue;
+            };
+            let Some((k, val)) = kv.split_once('=') else {
+                continue;
+            };
+            if attrs.contains("Max-Age=0") {
+                self.jar.remove(k.trim());
+            } else {
+                self.jar.insert(k.trim().to_owned(), val.trim().to_owned());
+            }
+        }
+    }
+
+    pub async fn send(&mut self, req: reqwest::RequestBuilder) -> reqwest::Response {
+        let resp = req
+            .header("host", &self.host)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("request");
+        self.keep_cookies(&resp);
+        resp
+    }
+
+    pub async fn get(&mut self, path: &str) -> reqwest::Response {
+        let req = self.client.get(format!("http://{}{path}", self.addr));
+        self.send(req).await
+    }
+
+    /// GET, and the page text.
+    pub async fn page(&mut self, path: &str) -> (u16, String) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// The form token, fetched the way a browser gets it: by loading a page first.
+    pub async fn csrf(&mut self) -> String {
+        if let Some(t) = self.jar.iter().find(|(k, _)| k.ends_with("portal_csrf")) {
+            return t.1.clone();
+        }
+        self.get("/login").await;
+        self.jar
+            .iter()
+            .find(|(k, _)| k.ends_with("portal_csrf"))
+            .map(|t| t.1.clone())
+            .expect("csrf cookie")
+    }
+
+    /// POSTs a form with its token, like a browser submitting a page's form.
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let req = self
+            .client
+            .post(format!("http://{}{path}", self.addr))
+            .form(&all);
+        self.send(req).await
+    }
+
+    /// The session cookie's value, if signed in.
+    pub fn session_token(&self) -> Option<String> {
+        self.jar
+            .iter()
+            .find(|(k, _)| k.ends_with("portal_session"))
+            .map(|t| t.1.clone())
+    }
+}
+
+/// A real SMTP server (Debian's python3-aiosmtpd) on a free loopback port, writing what it
+/// accepts into its own directory. `stop` kills it, so the product sees connections refused.
+pub struct SmtpSink {
+    pub port: u16,
+    pub dir: TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = TempDir::new("smtp");
+        let mut sink = Self {
+            port,
+            dir,
+            child: None,
+        };
+        sink.restart().await;
+        sink
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and directory.
+    pub async fn restart(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/smtp_sink.py");
+        // Debian's interpreter, where python3-aiosmtpd is installed.
+        let python = if std::path::Path::new("/usr/bin/python3").exists() {
+            "/usr/bin/python3"
+        } else {
+            "python3"
+        };
+        let child = std::process::Command::new(python)
+            .args([script, "--port", &self.port.to_string(), "--dir"])
+            .arg(&self.dir.0)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start SMTP sink (apt-get install python3-aiosmtpd)");
+        self.child = Some(child);
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("SMTP sink did not start");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The password test accounts get.
+pub const PASSWORD: &str = "violet tugboat orchard";
+
+impl TestApp {
+    /// Provisions a clinic (without anyone in it).
+    pub async fn clinic(&self, slug: &str) -> Tenant {
+        self.db.create_tenant(slug).await
+    }
+
+    /// An active staff account with [`PASSWORD`].
+    pub async fn staff(&self, tenant: &Tenant, email: &str, role: portal_domain::identity::Role) {
+        let db = self.db.tenant_db().await;
+        let mut tx = db.begin(tenant).await.expect("begin");
+        let hash = portal_domain::identity::password::hash(
+            &portal_domain::identity::password::NewPassword::parse(PASSWORD, None).expect("pw"),
+        )
+        .await
+        .expect("hash");
+        portal_domain::identity::accounts::create_active(
+            &mut tx,
+            &portal_domain::values::EmailAddress::parse(email).expect("email"),
+            "Test Staff",
+            role,
+            None,
+            &hash,
+            self.clock.now(),
+        )
+        .await
+        .expect("staff account");
+        tx.commit().await.expect("commit");
+    }
+
+    /// An active patient account with [`PASSWORD`], born 1984-03-27.
+    pub async fn patient(
+        &self,
+        tenant: &Tenant,
+        given: &str,
+        email: &str,
+    ) -> portal_domain::ids::PatientId {
+        use portal_domain::values::*;
+        let db = self.db.tenant_db().await;
+        let mut tx = db.begin(tenant).await.expect("begin");
+        let hash = portal_domain::identity::password::hash(
+            &portal_domain::identity::password::NewPassword::parse(PASSWORD, None).expect("pw"),
+        )
+        .await
+        .expect("hash");
+        let new = portal_domain::patients::NewPatient {
+            given_name: PersonName::parse(given, "given name").expect("name"),
+            family_name: PersonName::parse("Tester", "family name").expect("name"),
+            date_of_birth: DateOfBirth::from_date(
+                chrono::NaiveDate::from_ymd_opt(1984, 3, 27).expect("date"),
+            ),
+            email: Some(EmailAddress::parse(email).expect("email")),
+            phone: None,
+        };
+        let id = portal_domain::identity::accounts::create_active_patient(
+            &mut tx,
+            &new,
+            &hash,
+            self.clock.now(),
+        )
+        .await
+        .expect("patient");
+        tx.commit().await.expect("commit");
+        id
     }
 }

@@ -16,6 +16,18 @@ async fn role_exists(db: &TestDb, role: &str) -> bool {
         .unwrap()
 }
 
+/// Clinic roles belonging to this test database. Roles are cluster-wide and other tests'
+/// databases make clinics concurrently, so only those granted to this database's app role count.
+async fn clinic_roles(db: &TestDb) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'portal_ten_%' AND pg_has_role($1, r.oid, 'MEMBER')",
+    )
+    .bind(&db.app_role)
+    .fetch_one(&db.admin)
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn provisioning_creates_schema_role_and_migrated_tables() {
     let db = TestDb::create().await;
@@ -75,11 +87,7 @@ async fn bad_input_is_refused_with_a_specific_error_and_nothing_written() {
 async fn a_duplicate_slug_is_refused_and_the_first_clinic_is_untouched() {
     let db = TestDb::create().await;
     let first = db.create_tenant("sunrise").await;
-    let roles_before = count(
-        &db,
-        "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'",
-    )
-    .await;
+    let roles_before = clinic_roles(&db).await;
     let err = db
         .provisioner()
         .create(new_tenant("sunrise", "UTC"))
@@ -90,14 +98,7 @@ async fn a_duplicate_slug_is_refused_and_the_first_clinic_is_untouched() {
         "{err}"
     );
     assert_eq!(err.to_string(), "slug 'sunrise' is already taken");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'portal_ten_%'"
-        )
-        .await,
-        roles_before
-    );
+    assert_eq!(clinic_roles(&db).await, roles_before);
     let still = db.registry().by_slug("sunrise").await.unwrap().unwrap();
     assert_eq!(still.id(), first.id());
     assert_eq!(still.time_zone(), "America/New_York");
@@ -123,13 +124,7 @@ async fn a_failure_mid_provisioning_leaves_no_half_made_clinic_and_a_retry_works
         count(&db, "SELECT count(*) FROM control.tenant_migrations").await,
         0
     );
-    let orphan_roles: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_roles r WHERE r.rolname LIKE 'portal_ten_%' AND pg_has_role($1, r.oid, 'MEMBER')",
-    )
-    .bind(&db.app_role)
-    .fetch_one(&db.admin)
-    .await
-    .unwrap();
+    let orphan_roles = clinic_roles(&db).await;
     assert_eq!(
         orphan_roles, 0,
         "the clinic role outlived the failed provisioning"
@@ -175,6 +170,25 @@ async fn suspend_and_resume_change_status_and_unknown_slugs_are_named() {
     assert_eq!(err.to_string(), "no clinic with slug 'nowhere'");
 }
 
+/// Puts a clinic back to "provisioned, no migration applied": an empty schema, version 0.
+async fn empty_schema(db: &TestDb, slug: &str) {
+    let role: String = sqlx::query_scalar("SELECT role_name FROM control.tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_one(&db.admin)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA tenant_{slug} CASCADE;
+         CREATE SCHEMA tenant_{slug};
+         GRANT USAGE ON SCHEMA tenant_{slug} TO \"{role}\";
+         DELETE FROM control.tenant_migrations WHERE tenant_id = (SELECT id FROM control.tenants WHERE slug = '{slug}');
+         UPDATE control.tenants SET schema_version = 0 WHERE slug = '{slug}';"
+    )))
+    .execute(&db.admin)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn migrate_with_nothing_pending_opens_no_schema_and_resumes_after_a_crash() {
     let db = TestDb::create().await;
@@ -189,14 +203,7 @@ async fn migrate_with_nothing_pending_opens_no_schema_and_resumes_after_a_crash(
     // Simulate three schemas whose migration crashed before committing: their tables were never
     // made and their recorded version is behind.
     for slug in ["bb", "cc", "dd"] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP TABLE tenant_{slug}.clinic_profile;
-             DELETE FROM control.tenant_migrations WHERE tenant_id = (SELECT id FROM control.tenants WHERE slug = '{slug}');
-             UPDATE control.tenants SET schema_version = 0 WHERE slug = '{slug}';"
-        )))
-        .execute(&db.admin)
-        .await
-        .unwrap();
+        empty_schema(&db, slug).await;
     }
     // Two runs at once: each schema is migrated exactly once (a second application would fail
     // on the recorded version's primary key or on the existing table).
@@ -225,10 +232,10 @@ async fn a_broken_schema_fails_alone_and_the_rest_migrate() {
     for slug in ["aa", "bb"] {
         db.create_tenant(slug).await;
     }
+    empty_schema(&db, "aa").await;
     sqlx::raw_sql(
         "UPDATE control.tenants SET schema_version = 0;
-         DELETE FROM control.tenant_migrations;
-         DROP TABLE tenant_aa.clinic_profile;",
+         DELETE FROM control.tenant_migrations;",
     )
     .execute(&db.admin)
     .await

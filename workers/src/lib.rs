@@ -1,9 +1,124 @@
-//! Background work. The job pipeline (transactional outbox → apalis queues on Redis → idempotent
-//! handlers for email, SMS, payments and PDFs) is registered here; until its first job type
-//! lands, the process only holds its place and shuts down cleanly.
+//! Background work: the outbox relay (PostgreSQL → apalis queues on Redis) and the handlers
+//! that run the jobs (email today; SMS, payments and PDFs later). Handlers are idempotent
+//! through the delivery log in the control plane, retry with exponential backoff, and leave
+//! jobs that keep failing as *dead*, visible to `portal jobs dead` and retried by
+//! `portal jobs retry`.
 
-/// Runs this process's job handlers until `shutdown` completes.
-pub async fn run(worker_name: &str, shutdown: impl std::future::Future<Output = ()>) {
-    tracing::debug!(worker = %worker_name, "no job types are registered yet");
-    shutdown.await;
+pub mod dead;
+mod delivery;
+mod handlers;
+pub mod mail;
+mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::{ConnectionManager, RedisStorage};
+use portal_domain::clock::SharedClock;
+use portal_domain::jobs::JobEnvelope;
+use portal_tenants::{Registry, TenantDb};
+use sqlx::PgPool;
+
+pub use mail::{Mailer, MailerConfig};
+pub use portal_domain::links::Links;
+
+/// How the pipeline runs; built from the process configuration.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub redis_url: String,
+    /// Prefix of every Redis key of this deployment (tests use one each).
+    pub redis_prefix: String,
+    /// Unique per process (host, pid and a random part), as apalis requires.
+    pub worker_name: String,
+    /// Attempts before a job is declared dead.
+    pub max_attempts: u32,
+    /// First retry delay; each next one doubles (with jitter), capped at `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+    /// Jobs run at once by this process.
+    pub concurrency: usize,
+    /// How often the relay looks at the outbox when no notification arrives, and how often an
+    /// idle worker looks for new tasks in Redis (its heartbeat).
+    pub poll_interval: Duration,
+}
+
+/// What handlers need; shared by every job this process runs.
+pub struct Deps {
+    pub pool: PgPool,
+    pub tenant_db: TenantDb,
+    pub registry: Registry,
+    pub mailer: Mailer,
+    /// The address emails come from.
+    pub mailer_from: String,
+    pub links: Links,
+    pub clock: SharedClock,
+    pub config: PipelineConfig,
+}
+
+fn queue_name(prefix: &str) -> String {
+    format!("{prefix}:jobs:notify")
+}
+
+/// Runs the relay and this process's job handlers until `shutdown` completes. Redis being
+/// down at start or later is survived: jobs wait in the outbox and flow once it is back.
+pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    let deps = Arc::new(deps);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let storage = loop {
+        match connect(&deps.config).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unreachable; jobs wait in the outbox, retrying");
+                let mut stop = stop_rx.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    };
+
+    let relay = tokio::spawn(relay::run(
+        deps.pool.clone(),
+        storage.clone(),
+        deps.config.poll_interval,
+        stop_rx.clone(),
+    ));
+
+    let worker = WorkerBuilder::new(deps.config.worker_name.clone())
+        .backend(storage)
+        .data(deps.clone())
+        .concurrency(deps.config.concurrency)
+        .build(handlers::handle);
+    let mut stop = stop_rx.clone();
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        Ok::<(), std::io::Error>(())
+    };
+    if let Err(e) = worker.run_until(stopped).await {
+        tracing::error!(error = %e, "job worker stopped with an error");
+    }
+    let _ = relay.await;
+}
+
+pub(crate) type Storage = RedisStorage<JobEnvelope, ConnectionManager>;
+
+async fn connect(config: &PipelineConfig) -> Result<Storage, redis::RedisError> {
+    let client = apalis_redis::Client::open(config.redis_url.as_str())?;
+    let conn = ConnectionManager::new(client).await?;
+    // apalis-redis looks for new tasks when a worker falls idle and on every heartbeat, so the
+    // heartbeat is also the idle pickup latency. A worker that misses 10 heartbeats is taken
+    // for dead and its in-flight tasks are re-queued (the delivery log keeps that harmless).
+    let cfg = apalis_redis::Config::default()
+        .queue(queue_name(&config.redis_prefix))
+        .heartbeat_interval(config.poll_interval)
+        .missed_heartbeats(10)
+        .batch_size(config.concurrency.min(100));
+    Ok(RedisStorage::new(conn).with_config(cfg))
 }

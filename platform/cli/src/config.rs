@@ -25,7 +25,25 @@ pub struct Config {
     /// Development conveniences (such as the dev mailbox) are on only when this is set.
     pub dev: bool,
     pub log_json: bool,
+    /// Scheme of the public links in emails: `https` unless the base domain is `localhost`.
+    pub public_scheme: String,
+    /// Port of the public links, when not the scheme's default (defaults to the HTTP port for
+    /// a `localhost` base domain).
+    pub public_port: Option<u16>,
+    /// SMTP server for outgoing mail; without it, mail is written to `mail_dir`.
+    pub smtp_url: Option<SecretString>,
+    pub mail_dir: std::path::PathBuf,
+    pub mail_from: String,
+    /// Job attempts before a job is dead, and the first retry delay (doubling each time).
+    pub job_max_attempts: u32,
+    pub job_retry_base: std::time::Duration,
+    pub job_concurrency: usize,
+    /// The password every demo account gets (`portal demo`).
+    pub demo_password: SecretString,
 }
+
+/// The documented default password of the demo accounts.
+pub const DEFAULT_DEMO_PASSWORD: &str = "demo passphrase for portal";
 
 /// A configuration problem, naming the variable to fix.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -134,7 +152,76 @@ impl Config {
             }
         };
 
+        let localhost = base_domain == "localhost" || base_domain.ends_with(".localhost");
+        let public_scheme = match get("PORTAL_PUBLIC_SCHEME").as_deref() {
+            None => if localhost { "http" } else { "https" }.to_owned(),
+            Some(s @ ("http" | "https")) => s.to_owned(),
+            Some(other) => {
+                return Err(invalid(
+                    "PORTAL_PUBLIC_SCHEME",
+                    format!("'{other}' is not http or https"),
+                ));
+            }
+        };
+        let public_port = match get("PORTAL_PUBLIC_PORT") {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| {
+                invalid("PORTAL_PUBLIC_PORT", format!("'{p}' is not a port number"))
+            })?),
+            None if localhost && http_addr.port() != 80 && http_addr.port() != 0 => {
+                Some(http_addr.port())
+            }
+            None => None,
+        };
+        let smtp_url = get("PORTAL_SMTP_URL");
+        if let Some(u) = &smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            return Err(invalid(
+                "PORTAL_SMTP_URL",
+                "must start with smtp:// or smtps://".into(),
+            ));
+        }
+        let mail_from =
+            get("PORTAL_MAIL_FROM").unwrap_or_else(|| format!("no-reply@{base_domain}"));
+        if !mail_from.contains('@') {
+            return Err(invalid(
+                "PORTAL_MAIL_FROM",
+                format!("'{mail_from}' is not an email address"),
+            ));
+        }
+        let number =
+            |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| {
+                            invalid(var, format!("'{v}' is not a number from {min} to {max}"))
+                        }),
+                }
+            };
+
         Ok(Self {
+            public_scheme,
+            public_port,
+            smtp_url: smtp_url.map(Into::into),
+            mail_dir: get("PORTAL_MAIL_DIR")
+                .unwrap_or_else(|| "var/mail".to_owned())
+                .into(),
+            mail_from,
+            job_max_attempts: number("PORTAL_JOB_MAX_ATTEMPTS", 8, 1, 100)? as u32,
+            job_retry_base: std::time::Duration::from_millis(number(
+                "PORTAL_JOB_RETRY_BASE_MS",
+                2000,
+                1,
+                3_600_000,
+            )?),
+            job_concurrency: number("PORTAL_JOB_CONCURRENCY", 32, 1, 1024)? as usize,
+            demo_password: get("PORTAL_DEMO_PASSWORD")
+                .unwrap_or_else(|| DEFAULT_DEMO_PASSWORD.to_owned())
+                .into(),
             database_url: database_url.into(),
             database_admin_url: database_admin_url.map(Into::into),
             database_pool_size,
@@ -185,6 +272,23 @@ impl Config {
         match slug {
             Some(slug) => format!("{slug}.{}{port}", self.base_domain),
             None => format!("{}{port}", self.base_domain),
+        }
+    }
+
+    /// A development deployment on `localhost` (plain HTTP).
+    pub fn is_local(&self) -> bool {
+        self.base_domain == "localhost" || self.base_domain.ends_with(".localhost")
+    }
+
+    /// How links to the sites are built; `bound_port` is the server's real port when it was
+    /// configured as port 0.
+    pub fn links(&self, bound_port: Option<u16>) -> portal_domain::links::Links {
+        portal_domain::links::Links {
+            scheme: self.public_scheme.clone(),
+            base_domain: self.base_domain.clone(),
+            port: self
+                .public_port
+                .or(if self.is_local() { bound_port } else { None }),
         }
     }
 

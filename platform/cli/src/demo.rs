@@ -1,8 +1,16 @@
 //! `portal demo`: two clinics with distinct branding, ready to click through. Idempotent: a
 //! second run updates what the first created and creates nothing twice.
 
+use chrono::NaiveDate;
 use portal_domain::clinic::ClinicProfile;
+use portal_domain::clock::{Clock, SystemClock};
+use portal_domain::identity::Role;
+use portal_domain::identity::accounts;
+use portal_domain::identity::password::{self, NewPassword};
+use portal_domain::patients::NewPatient;
+use portal_domain::values::{DateOfBirth, EmailAddress, PersonName, PhoneE164};
 use portal_tenants::{Logo, Provisioner, Slug, TenantDb, TenantError};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::tenants::CreateArgs;
@@ -50,11 +58,57 @@ const CLINICS: &[DemoClinic] = &[
     },
 ];
 
+/// Staff of every demo clinic: (local part, name, role).
+const STAFF: &[(&str, &str, Role)] = &[
+    ("admin", "Alex Admin", Role::ClinicAdmin),
+    ("clinician", "Dr. Casey Clinician", Role::Clinician),
+    ("billing", "Bailey Billing", Role::Billing),
+];
+
+struct DemoPatient {
+    given: &'static str,
+    family: &'static str,
+    born: (i32, u32, u32),
+    phone: &'static str,
+}
+
+/// Patients of every demo clinic.
+const PATIENTS: &[DemoPatient] = &[
+    DemoPatient {
+        given: "Ana",
+        family: "Lima",
+        born: (1984, 3, 27),
+        phone: "+15550104001",
+    },
+    DemoPatient {
+        given: "Ben",
+        family: "Okafor",
+        born: (1991, 11, 2),
+        phone: "+15550104002",
+    },
+    DemoPatient {
+        given: "Chloe",
+        family: "Nguyen",
+        born: (2015, 6, 14),
+        phone: "+15550104003",
+    },
+];
+
 /// What exists after `portal demo`, as `portal demo --json` prints it.
 #[derive(Debug, Serialize)]
 pub struct Manifest {
     pub platform_url: String,
     pub tenants: Vec<ManifestTenant>,
+    /// Every demo account; all share the password from `PORTAL_DEMO_PASSWORD`.
+    pub users: Vec<ManifestUser>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ManifestUser {
+    pub tenant: String,
+    pub email: String,
+    pub role: String,
+    pub name: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,7 +126,12 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
     let app = pools::app_pool(config).await?;
     let provisioner = Provisioner::new(admin, config.app_role()?);
     let tenant_db = TenantDb::new(app);
+    let pw = NewPassword::parse(config.demo_password.expose_secret(), None)
+        .map_err(|e| anyhow::anyhow!("PORTAL_DEMO_PASSWORD is not acceptable: {e}"))?;
+    let hash = password::hash(&pw).await?;
+    let now = SystemClock.now();
     let mut tenants = Vec::new();
+    let mut users = Vec::new();
     for clinic in CLINICS {
         let mut new = (clinic.args)().parse()?;
         new.logo = Some(Logo::new(
@@ -88,6 +147,50 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
         let profile = ClinicProfile::new(clinic.welcome, Some(clinic.phone), Some(clinic.address))?;
         let mut tx = tenant_db.begin(&tenant).await?;
         profile.save(&mut tx).await?;
+        let slug = tenant.slug().to_owned();
+        for (local, name, role) in STAFF {
+            let email = EmailAddress::parse(&format!("{local}@{slug}.example"))?;
+            if accounts::by_email(&mut tx, &email).await?.is_none() {
+                accounts::create_active(&mut tx, &email, name, *role, None, &hash, now).await?;
+            }
+            users.push(ManifestUser {
+                tenant: slug.clone(),
+                email: email.to_string(),
+                role: role.as_str().to_owned(),
+                name: (*name).to_owned(),
+            });
+        }
+        for DemoPatient {
+            given,
+            family,
+            born: (y, m, d),
+            phone,
+        } in PATIENTS
+        {
+            let email = EmailAddress::parse(&format!(
+                "{}.{}@{slug}.example",
+                given.to_lowercase(),
+                family.to_lowercase()
+            ))?;
+            if accounts::by_email(&mut tx, &email).await?.is_none() {
+                let dob = NaiveDate::from_ymd_opt(*y, *m, *d)
+                    .ok_or_else(|| anyhow::anyhow!("bad demo date"))?;
+                let new = NewPatient {
+                    given_name: PersonName::parse(given, "given name")?,
+                    family_name: PersonName::parse(family, "family name")?,
+                    date_of_birth: DateOfBirth::from_date(dob),
+                    email: Some(email.clone()),
+                    phone: Some(PhoneE164::parse(phone)?),
+                };
+                accounts::create_active_patient(&mut tx, &new, &hash, now).await?;
+            }
+            users.push(ManifestUser {
+                tenant: slug.clone(),
+                email: email.to_string(),
+                role: Role::Patient.as_str().to_owned(),
+                name: format!("{given} {family}"),
+            });
+        }
         tx.commit().await?;
         tenants.push(tenant);
     }
@@ -104,5 +207,6 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
                 status: t.status().as_str().to_owned(),
             })
             .collect(),
+        users,
     })
 }

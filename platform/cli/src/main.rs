@@ -2,10 +2,12 @@
 //! databases, manage `tenants`, seed the `demo`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use portal::tenants::{CreateArgs, describe, provisioner};
 use portal::{Config, demo, migrate, serve, work};
+use portal_domain::clock::{SharedClock, SystemClock};
 use portal_tenants::{DomainName, Registry, Slug, TenantStatus};
 use tracing_subscriber::EnvFilter;
 
@@ -34,11 +36,31 @@ enum Command {
     /// Create, list, suspend and resume clinics; manage their domains.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// Jobs that ran out of attempts: list them, or send them again.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Create (or refresh) the two demo clinics.
     Demo {
         /// Print a machine-readable manifest of what exists.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List dead jobs (newest last).
+    Dead {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead jobs back in the queue with fresh attempts.
+    Retry {
+        /// The job id (`job_…`) to retry.
+        job: Option<String>,
+        /// Retry every dead job.
+        #[arg(long, conflicts_with = "job")]
+        all: bool,
     },
 }
 
@@ -124,7 +146,8 @@ fn init_tracing(config: &Config) {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { with_workers } => {
-            let running = serve::start(&config, serve::shutdown_signal()).await?;
+            let clock: SharedClock = Arc::new(SystemClock);
+            let running = serve::start(&config, clock.clone(), serve::shutdown_signal()).await?;
             tracing::info!(addr = %running.addr, base_domain = %config.base_domain, "serving");
             println!(
                 "Serving on http://{} — clinics at {}",
@@ -132,12 +155,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 config.clinic_url("<slug>")
             );
             if with_workers {
-                let cfg = config.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = work::run(&cfg, serve::shutdown_signal()).await {
-                        tracing::error!(error = %format!("{e:#}"), "workers stopped");
-                    }
-                });
+                let deps = work::deps(&config, clock, Some(running.addr.port())).await?;
+                tokio::spawn(portal_workers::run(deps, serve::shutdown_signal()));
             }
             running.handle.await??;
         }
@@ -161,6 +180,44 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
         }
         Command::Tenants(cmd) => tenants(cmd, &config).await?,
+        Command::Jobs(cmd) => {
+            let admin = portal::pools::admin_pool(&config).await?;
+            match cmd {
+                JobsCommand::Dead { json } => {
+                    let dead = portal_workers::dead::list(&admin).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&dead)?);
+                    } else if dead.is_empty() {
+                        println!("no dead jobs");
+                    } else {
+                        for d in &dead {
+                            println!(
+                                "{}  {:<22} {:<16} attempts {:<3} {}  {}",
+                                d.job_id,
+                                d.kind,
+                                d.tenant,
+                                d.attempts,
+                                d.failed_at.format("%Y-%m-%d %H:%M:%S"),
+                                d.last_error.as_deref().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+                JobsCommand::Retry { job, all } => {
+                    let id = match (job, all) {
+                        (Some(j), false) => Some(
+                            portal_domain::ids::JobId::parse(&j)
+                                .ok_or_else(|| anyhow::anyhow!("'{j}' is not a job id (job_…)"))?
+                                .as_uuid(),
+                        ),
+                        (None, true) => None,
+                        _ => anyhow::bail!("name a job id, or pass --all"),
+                    };
+                    let n = portal_workers::dead::retry(&admin, id).await?;
+                    println!("{n} job(s) queued again");
+                }
+            }
+        }
         Command::Demo { json } => {
             let manifest = demo::run(&config).await?;
             if json {
@@ -169,6 +226,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 println!("Demo clinics ready. Platform: {}", manifest.platform_url);
                 for t in &manifest.tenants {
                     println!("  {:<26} {}", t.name, t.url);
+                }
+                println!(
+                    "Demo accounts (password from PORTAL_DEMO_PASSWORD, default \"{}\"):",
+                    portal::config::DEFAULT_DEMO_PASSWORD
+                );
+                for u in &manifest.users {
+                    println!("  {:<10} {:<34} {}", u.tenant, u.email, u.role);
                 }
             }
         }

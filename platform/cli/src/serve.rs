@@ -5,8 +5,9 @@ use std::time::Duration;
 use anyhow::Context;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
-use portal_tenants::{HostResolver, Registry, TenantDb, verify_app_role};
-use portal_web::AppState;
+use portal_domain::clock::SharedClock;
+use portal_tenants::{HostResolver, Provisioner, Registry, TenantDb, verify_app_role};
+use portal_web::{AppState, CookiePolicy};
 use secrecy::ExposeSecret;
 
 use crate::{Config, pools};
@@ -21,22 +22,9 @@ pub struct Running {
 /// could read tenant data without acting as a clinic.
 pub async fn start(
     config: &Config,
+    clock: SharedClock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let pool = pools::app_pool(config).await?;
-    verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
-    let registry = Registry::new(pool.clone());
-    let resolver = HostResolver::new(registry.clone(), &config.base_domain);
-    resolver.spawn_invalidation_listener(pool.clone());
-    let redis =
-        redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
-    let state = AppState {
-        tenant_db: TenantDb::new(pool),
-        registry,
-        resolver,
-        redis,
-    };
-
     let acceptor = TcpListener::bind(config.http_addr)
         .into_acceptor()
         .await
@@ -51,6 +39,30 @@ pub async fn start(
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .context("listener has no address")?;
+    let pool = pools::app_pool(config).await?;
+    // Clinic sign-up and branding change the control plane, which only the owner role may.
+    let admin = pools::admin_pool(config).await?;
+    let app_role = config.app_role()?;
+    verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
+    let registry = Registry::new(pool.clone());
+    let resolver = HostResolver::new(registry.clone(), &config.base_domain);
+    resolver.spawn_invalidation_listener(pool.clone());
+    let redis =
+        redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
+    let state = AppState {
+        tenant_db: TenantDb::new(pool),
+        registry,
+        resolver,
+        redis,
+        clock,
+        provisioner: Provisioner::new(admin, app_role),
+        cookies: CookiePolicy {
+            secure: !(config.dev && config.is_local()),
+        },
+        dev_mailbox: (config.dev && config.smtp_url.is_none()).then(|| config.mail_dir.clone()),
+        links: config.links(Some(addr.port())),
+    };
+
     let server = Server::new_with_acceptor(acceptor);
     let handle = tokio::spawn(server.run_with_graceful_shutdown(
         portal_web::app(state),

@@ -1,7 +1,13 @@
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
+use portal_domain::clock::SharedClock;
+use portal_tenants::{Registry, TenantDb, verify_app_role};
+use portal_workers::{Deps, Mailer, MailerConfig, PipelineConfig};
 use secrecy::ExposeSecret;
 
-use crate::Config;
+use crate::{Config, pools};
 
 /// A name no other worker process shares, so Redis-side bookkeeping never mixes two processes:
 /// host and pid, plus the start time's low bits to tell a reused pid apart.
@@ -13,25 +19,56 @@ pub fn worker_name() -> String {
     format!("{host}-{}-{:x}", std::process::id(), started & 0xffff_ffff)
 }
 
-/// `portal work`: the background worker process. It checks that Redis answers, then runs the
-/// job handlers registered in `portal-workers` until shutdown.
+/// What the workers need, from the configuration. `public_port` is the web server's real port
+/// when it runs in the same process (it may have been bound to port 0).
+pub async fn deps(
+    config: &Config,
+    clock: SharedClock,
+    public_port: Option<u16>,
+) -> anyhow::Result<Deps> {
+    let pool = pools::app_pool(config).await?;
+    verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
+    let mailer = Mailer::new(&MailerConfig {
+        smtp_url: config
+            .smtp_url
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned()),
+        dir: config.mail_dir.clone(),
+        from_address: config.mail_from.clone(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(Deps {
+        tenant_db: TenantDb::new(pool.clone()),
+        registry: Registry::new(pool.clone()),
+        pool,
+        mailer,
+        mailer_from: config.mail_from.clone(),
+        links: config.links(public_port),
+        clock,
+        config: PipelineConfig {
+            redis_url: config.redis_url.expose_secret().to_owned(),
+            redis_prefix: config.redis_prefix.clone(),
+            worker_name: worker_name(),
+            max_attempts: config.job_max_attempts,
+            retry_base: config.job_retry_base,
+            retry_cap: Duration::from_secs(600),
+            concurrency: config.job_concurrency,
+            poll_interval: Duration::from_secs(1),
+        },
+    })
+}
+
+/// `portal work`: the relay and the job handlers, until shutdown. Redis need not be up yet:
+/// jobs wait in the outbox until it is.
 pub async fn run(
     config: &Config,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let client =
-        redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .context("could not connect to Redis with PORTAL_REDIS_URL")?;
-    redis::cmd("PING")
-        .query_async::<String>(&mut conn)
-        .await
-        .context("Redis did not answer PING")?;
-    let name = worker_name();
+    let clock: SharedClock = Arc::new(portal_domain::clock::SystemClock);
+    let deps = deps(config, clock, None).await.context("worker set-up")?;
+    let name = deps.config.worker_name.clone();
     tracing::info!(worker = %name, prefix = %config.redis_prefix, "worker started");
-    portal_workers::run(&name, shutdown).await;
+    portal_workers::run(deps, shutdown).await;
     tracing::info!(worker = %name, "worker stopped");
     Ok(())
 }

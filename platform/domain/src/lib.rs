@@ -1,4 +1,13 @@
 //! The product's rules and tenant-scoped stores. Stores take a [`portal_tenants::TenantTx`],
 //! so every query runs as one clinic's role inside its schema; no web or job framework here.
 
+pub mod audit;
 pub mod clinic;
+pub mod clock;
+pub mod identity;
+pub mod ids;
+pub mod jobs;
+pub mod links;
+pub mod patients;
+pub mod signup;
+pub mod values;

@@ -2,17 +2,20 @@
 //! Handlers parse, call a store or service, and map the result; no SQL lives here.
 
 mod api;
+mod auth;
+mod csrf;
 mod health;
 mod observe;
 mod pages;
+mod request;
 mod security;
 mod site;
 mod state;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, post};
 
 pub use site::CurrentSite;
-pub use state::AppState;
+pub use state::{AppState, CookiePolicy};
 
 /// The whole web application for all clinics. Host → clinic resolution happens first (except
 /// for health checks and shared assets), so every handler below sees a resolved site.
@@ -24,8 +27,55 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/healthz", get(health::healthz))
         .at("/readyz", get(health::readyz))
         .at("/assets/portal.css", get(pages::assets::stylesheet))
+        .at("/assets/signup.js", get(pages::assets::signup_js))
         .at("/", get(pages::home::home))
-        .at("/signup", get(pages::platform::signup))
+        .at(
+            "/signup",
+            get(pages::platform::signup).post(pages::platform::signup_submit),
+        )
+        .at(
+            "/login",
+            get(pages::auth::login_page).post(pages::auth::login_submit),
+        )
+        .at("/logout", post(pages::auth::logout))
+        .at(
+            "/password/forgot",
+            get(pages::auth::forgot_page).post(pages::auth::forgot_submit),
+        )
+        .at("/reset/:token", get(pages::auth::reset_link))
+        .at(
+            "/password/reset",
+            get(pages::auth::reset_page).post(pages::auth::reset_submit),
+        )
+        .at(
+            "/account/password",
+            get(pages::auth::password_page).post(pages::auth::password_submit),
+        )
+        .at("/account/access", get(pages::home::access))
+        .at("/invite/:token", get(pages::invite::open_link))
+        .at(
+            "/invite",
+            get(pages::invite::page).post(pages::invite::submit),
+        )
+        .at(
+            "/register",
+            get(pages::register::page).post(pages::register::submit),
+        )
+        .at("/admin", get(pages::admin::index))
+        .at("/admin/patients", post(pages::admin::create_patient))
+        .at("/admin/patients/:id", get(pages::admin::patient_page))
+        .at(
+            "/admin/patients/:id/invite",
+            post(pages::admin::invite_patient),
+        )
+        .at("/admin/staff", post(pages::admin::invite_staff))
+        .at("/admin/settings", post(pages::admin::settings))
+        .at("/admin/audit", get(pages::admin::audit_trail))
+        .at(
+            "/admin/branding",
+            get(pages::admin::branding_page_get).post(pages::admin::branding_submit),
+        )
+        .at("/dev/mailbox", get(pages::mailbox::mailbox))
         .at("/branding.css", get(pages::assets::branding_css))
         .at("/branding/logo", get(pages::assets::logo))
         .at("/api/openapi.json", spec)
@@ -35,6 +85,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             api.into_endpoint().catch_all_error(api::error::from_poem),
         )
         .catch_error(pages::errors::not_found)
+        .around(csrf::guard)
         .around(site::resolve)
         .data(state)
         // Tracing inside the headers layer: it turns errors into (opaque) responses after

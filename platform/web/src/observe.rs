@@ -9,7 +9,7 @@ use tracing::Instrument;
 /// carrying it and the clinic slug, and one log line at the end. Only the path is logged, never
 /// the query string, headers or body, so no tokens or health data reach the logs. Server errors
 /// are logged here with their cause chain and reach the client opaque.
-pub async fn trace<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+pub async fn trace<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
     let request_id = req
         .header("x-request-id")
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
@@ -18,9 +18,11 @@ pub async fn trace<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
         "http",
         request_id = %request_id,
         method = %req.method(),
-        path = %req.uri().path(),
+        path = %redact(req.uri().path()),
         tenant = tracing::field::Empty,
     );
+    req.extensions_mut()
+        .insert(crate::request::RequestId(request_id.clone()));
     async move {
         let started = Instant::now();
         let mut resp = match ep.call(req).await {
@@ -48,4 +50,30 @@ pub async fn trace<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Respon
     }
     .instrument(span)
     .await
+}
+
+/// Emailed links carry a secret in their path (`/invite/<token>`, `/reset/<token>`); the log
+/// shows only the route.
+fn redact(path: &str) -> &str {
+    for prefix in ["/invite/", "/reset/"] {
+        if path.starts_with(prefix) && path.len() > prefix.len() {
+            return if prefix == "/invite/" {
+                "/invite/…"
+            } else {
+                "/reset/…"
+            };
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn link_tokens_never_reach_the_log() {
+        assert_eq!(super::redact("/invite/abcDEF123"), "/invite/…");
+        assert_eq!(super::redact("/reset/abc"), "/reset/…");
+        assert_eq!(super::redact("/invite"), "/invite");
+        assert_eq!(super::redact("/admin"), "/admin");
+    }
 }

@@ -1,4 +1,7 @@
-use portal_tenants::{HostResolver, Registry, TenantDb};
+use std::path::PathBuf;
+
+use portal_domain::clock::SharedClock;
+use portal_tenants::{HostResolver, Provisioner, Registry, TenantDb};
 
 /// What handlers share. Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -7,4 +10,69 @@ pub struct AppState {
     pub registry: Registry,
     pub resolver: HostResolver,
     pub redis: redis::Client,
+    pub clock: SharedClock,
+    /// Control-plane changes (clinic sign-up, branding); on the admin pool.
+    pub provisioner: Provisioner,
+    pub cookies: CookiePolicy,
+    /// The dev mailbox's directory: `Some` only with `PORTAL_DEV=1` and mail kept in files.
+    pub dev_mailbox: Option<PathBuf>,
+    /// How the public reaches the sites (for links shown after sign-up).
+    pub links: portal_domain::links::Links,
+}
+
+impl AppState {
+    /// `scheme://slug.base[:port]` of a clinic's site.
+    pub fn public_origin(&self, slug: &str) -> String {
+        self.links.clinic(slug, "")
+    }
+}
+
+/// How cookies are set. `Secure` and the `__Host-` prefix are dropped only for a development
+/// deployment on `localhost`, where the site is plain HTTP.
+#[derive(Clone, Copy, Debug)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    pub fn session_name(self) -> &'static str {
+        if self.secure {
+            "__Host-portal_session"
+        } else {
+            "portal_session"
+        }
+    }
+
+    pub fn csrf_name(self) -> &'static str {
+        if self.secure {
+            "__Host-portal_csrf"
+        } else {
+            "portal_csrf"
+        }
+    }
+
+    pub fn link_name(self) -> &'static str {
+        if self.secure {
+            "__Host-portal_link"
+        } else {
+            "portal_link"
+        }
+    }
+
+    /// A `Set-Cookie` value: host-only, path `/`, HttpOnly, SameSite=Lax (Strict would drop
+    /// the session when a patient follows a link from their email).
+    pub fn set(self, name: &str, value: &str, max_age_secs: Option<i64>) -> String {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age_secs {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+
+    pub fn clear(self, name: &str) -> String {
+        self.set(name, "", Some(0))
+    }
 }

@@ -110,9 +110,13 @@ async fn main() {
 
     // (b) Throughput of a clinic page that reads one row from the clinic's schema.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = portal::serve::start(&db.config, async move {
-        let _ = rx.await;
-    })
+    let running = portal::serve::start(
+        &db.config,
+        std::sync::Arc::new(portal_domain::clock::SystemClock),
+        async move {
+            let _ = rx.await;
+        },
+    )
     .await
     .expect("start server");
     let port = running.addr.port();

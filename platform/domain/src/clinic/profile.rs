@@ -79,6 +79,25 @@ impl ClinicProfile {
         .await?;
         Ok(())
     }
+
+    /// Whether patients may create their own account on the clinic's site.
+    pub async fn self_signup_enabled(tx: &mut TenantTx) -> Result<bool, ProfileError> {
+        Ok(
+            sqlx::query_scalar!("SELECT self_signup_enabled FROM clinic_profile WHERE singleton")
+                .fetch_one(tx.conn())
+                .await?,
+        )
+    }
+
+    pub async fn set_self_signup(tx: &mut TenantTx, on: bool) -> Result<(), ProfileError> {
+        sqlx::query!(
+            "UPDATE clinic_profile SET self_signup_enabled = $1, updated_at = now() WHERE singleton",
+            on
+        )
+        .execute(tx.conn())
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

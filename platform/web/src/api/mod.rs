@@ -3,6 +3,8 @@
 
 mod clinic;
 pub mod error;
+mod sessions;
+mod signup;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -10,18 +12,26 @@ use poem_openapi::{OpenApiService, Tags};
 enum ApiTags {
     /// The clinic whose site this is.
     Clinic,
+    /// Signing in and out.
+    Sessions,
+    /// Clinic sign-up on the platform's site.
+    Signup,
 }
 
-pub fn service() -> OpenApiService<clinic::ClinicApi, ()> {
+type Apis = (clinic::ClinicApi, sessions::SessionsApi, signup::SignupApi);
+
+pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        clinic::ClinicApi,
+        (clinic::ClinicApi, sessions::SessionsApi, signup::SignupApi),
         "Patient portal API",
         env!("CARGO_PKG_VERSION"),
     )
     .description(
         "The portal's capabilities as JSON. Every request is answered for the clinic named by \
-             the Host header (`<slug>.<base domain>` or the clinic's own domain). Errors share one \
-             shape: `{\"code\": \"…\", \"message\": \"…\"}` with stable codes.",
+             the Host header (`<slug>.<base domain>` or the clinic's own domain). Sessions are \
+             cookies set by `POST /v1/sessions` (or the same token as `Authorization: Bearer`); \
+             state-changing calls authenticated by the cookie must send `X-CSRF-Token`. Errors \
+             share one shape: `{\"code\": \"…\", \"message\": \"…\"}` with stable codes.",
     )
     .server("/api")
 }

@@ -19,6 +19,17 @@ pub fn stylesheet() -> Response {
         .into_response()
 }
 
+const SIGNUP_JS: &str = include_str!("../../assets/signup.js");
+
+/// `/assets/signup.js`: the sign-up form's live availability check.
+#[handler]
+pub fn signup_js() -> Response {
+    SIGNUP_JS
+        .with_content_type("text/javascript; charset=utf-8")
+        .with_header("cache-control", "public, max-age=300")
+        .into_response()
+}
+
 /// `/branding.css`: the site's colours as CSS variables. A stylesheet rather than an inline
 /// style keeps the Content-Security-Policy strict.
 #[handler]

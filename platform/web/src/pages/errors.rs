@@ -76,3 +76,15 @@ pub fn internal() -> Response {
 pub async fn not_found(_: poem::error::NotFoundError) -> Response {
     html_or_plain(&NotFound, StatusCode::NOT_FOUND)
 }
+
+/// A refused request (e.g. a cross-site form post).
+pub fn forbidden(json: bool, message: &str) -> Response {
+    if json {
+        json_error(StatusCode::FORBIDDEN, "forbidden", message)
+    } else {
+        message
+            .to_owned()
+            .with_status(StatusCode::FORBIDDEN)
+            .into_response()
+    }
+}

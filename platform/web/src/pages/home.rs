@@ -1,36 +1,127 @@
 use askama::Template;
-use poem::handler;
-use poem::web::{Data, Html};
+use poem::web::Data;
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::audit::{self, AuditEntry};
 use portal_domain::clinic::ClinicProfile;
-use portal_tenants::Tenant;
+use portal_domain::patients::{self, Patient};
 
-use super::{NAV_AREAS, platform, render};
-use crate::{AppState, CurrentSite, internal};
+use super::{Chrome, Gate, chrome, db, platform, render, require_user, see_other};
+use crate::auth::audit_ctx;
+use crate::{AppState, CurrentSite};
 
 #[derive(Template)]
 #[template(path = "clinic_home.html")]
-struct ClinicHome<'a> {
-    tenant: &'a Tenant,
+struct ClinicHome {
+    chrome: Chrome,
     profile: ClinicProfile,
-    nav: &'a [&'a str],
+    self_signup: bool,
 }
 
-/// `/`: the clinic's branded home page, or the platform's own on the base domain.
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    chrome: Chrome,
+    patient: Patient,
+}
+
+/// One row of an access log, ready to show.
+pub(crate) struct LogRow {
+    pub when: String,
+    pub who: String,
+    pub role: String,
+    pub what: &'static str,
+    pub from: String,
+    pub request: String,
+}
+
+pub(crate) fn log_rows(entries: Vec<AuditEntry>, tz: chrono_tz::Tz) -> Vec<LogRow> {
+    entries
+        .into_iter()
+        .map(|e| LogRow {
+            when: e.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            who: e.actor_name.unwrap_or_else(|| "—".into()),
+            role: e
+                .actor_role
+                .as_deref()
+                .and_then(portal_domain::identity::Role::parse)
+                .map_or("—", |r| r.label())
+                .to_owned(),
+            what: audit::describe(&e.action),
+            from: e.client_addr.unwrap_or_default(),
+            request: e.request_id.unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "access_log.html")]
+pub(crate) struct AccessLog {
+    pub chrome: Chrome,
+    pub heading: String,
+    pub intro: &'static str,
+    pub entries: Vec<LogRow>,
+    pub detailed: bool,
+    pub back: Option<(String, &'static str)>,
+}
+
+/// `/`: the signed-in patient's dashboard, the clinic's public home page, or the platform's.
 #[handler]
-pub async fn home(
-    Data(state): Data<&AppState>,
-    Data(site): Data<&CurrentSite>,
-) -> poem::Result<Html<String>> {
-    let tenant = match site {
-        CurrentSite::Platform => return platform::home(),
-        CurrentSite::Clinic(tenant) => tenant,
-    };
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
-    let profile = ClinicProfile::load(&mut tx).await.map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
-    render(&ClinicHome {
-        tenant,
+pub async fn home(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    if let Some(CurrentSite::Platform) = req.extensions().get::<CurrentSite>() {
+        return Ok(platform::home(req)?.into_response());
+    }
+    let chrome = chrome(req, state, "home").await?;
+    if let Some(me) = chrome.user.clone() {
+        if me.role.is_staff() {
+            return Ok(see_other("/admin"));
+        }
+        if let Some(scope) = me.patient() {
+            let ctx = audit_ctx(req, Some(&me));
+            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+            let patient = patients::own(&mut tx, &scope, &ctx, state.clock.now())
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            if let Some(patient) = patient {
+                return Ok(render(&Dashboard { chrome, patient })?.into_response());
+            }
+        }
+    }
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
+    let self_signup = ClinicProfile::self_signup_enabled(&mut tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(render(&ClinicHome {
+        chrome,
         profile,
-        nav: NAV_AREAS,
-    })
+        self_signup,
+    })?
+    .into_response())
+}
+
+/// `/account/access`: who viewed my record.
+#[handler]
+pub async fn access(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me) = match require_user(req, state, "account").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(r),
+    };
+    let Some(scope) = me.patient() else {
+        return Ok(see_other("/admin/audit"));
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let entries = audit::about_me(&mut tx, &scope, 200).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let tz = super::invite::chrono_tz_of(&chrome.tenant);
+    Ok(render(&AccessLog {
+        chrome,
+        heading: "Who viewed my record".into(),
+        intro: "Every time someone at the clinic — or you — opens your record, it is listed here.",
+        entries: log_rows(entries, tz),
+        detailed: false,
+        back: Some(("/".into(), "Back to your portal")),
+    })?
+    .into_response())
 }

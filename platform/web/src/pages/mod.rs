@@ -1,13 +1,26 @@
 //! Server-rendered pages. Templates are compiled in (askama), so a template that refers to a
 //! missing field does not build.
 
+pub mod admin;
 pub mod assets;
+pub mod auth;
 pub mod errors;
 pub mod home;
+pub mod invite;
+pub mod mailbox;
+mod patient_form;
 pub mod platform;
+pub mod register;
+
+use std::sync::Arc;
 
 use askama::Template;
-use poem::web::Html;
+use poem::web::{Html, Redirect};
+use poem::{IntoResponse, Request, Response};
+use portal_domain::identity::scope::SignedIn;
+use portal_tenants::Tenant;
+
+use crate::{AppState, internal};
 
 /// Renders a template; a rendering failure is a server error (logged by the tracing layer).
 fn render(t: &impl Template) -> poem::Result<Html<String>> {
@@ -17,6 +30,11 @@ fn render(t: &impl Template) -> poem::Result<Html<String>> {
             poem::http::StatusCode::INTERNAL_SERVER_ERROR,
         )
     })
+}
+
+/// Renders with a status (e.g. 422 for a form with errors, so tools see the failure too).
+fn render_status(t: &impl Template, status: poem::http::StatusCode) -> poem::Result<Response> {
+    Ok(render(t)?.with_status(status).into_response())
 }
 
 /// The areas of a clinic's portal, in navigation order. Those not yet open show as such.
@@ -29,3 +47,85 @@ pub(crate) const NAV_AREAS: &[&str] = &[
     "Billing",
     "Documents",
 ];
+
+/// What every clinic page's frame shows: the clinic's brand, who is signed in, the form token.
+pub struct Chrome {
+    pub tenant: Arc<Tenant>,
+    pub user: Option<SignedIn>,
+    pub csrf: String,
+    /// The navigation entry to mark as current.
+    pub current: &'static str,
+}
+
+impl Chrome {
+    pub fn is_staff(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.role.is_staff())
+    }
+    pub fn is_admin(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.role == portal_domain::identity::Role::ClinicAdmin)
+    }
+    pub fn nav(&self) -> &'static [&'static str] {
+        NAV_AREAS
+    }
+}
+
+/// The clinic of this request, or 404 on the platform's own site.
+pub(crate) fn clinic_or_404(req: &Request) -> poem::Result<Arc<Tenant>> {
+    crate::auth::clinic(req).ok_or_else(|| poem::Error::from(poem::error::NotFoundError))
+}
+
+/// The page frame for an anonymous or signed-in visitor.
+pub(crate) async fn chrome(
+    req: &Request,
+    state: &AppState,
+    current: &'static str,
+) -> poem::Result<Chrome> {
+    let tenant = clinic_or_404(req)?;
+    let user = crate::auth::signed_in(req, state, &tenant)
+        .await?
+        .map(|(u, _)| u);
+    Ok(Chrome {
+        tenant,
+        user,
+        csrf: crate::csrf::form_token(req),
+        current,
+    })
+}
+
+/// Either a page frame with a signed-in user, or a redirect to the sign-in page.
+pub(crate) enum Gate {
+    In(Chrome, SignedIn),
+    Out(Response),
+}
+
+pub(crate) async fn require_user(
+    req: &Request,
+    state: &AppState,
+    current: &'static str,
+) -> poem::Result<Gate> {
+    let chrome = chrome(req, state, current).await?;
+    match chrome.user.clone() {
+        Some(u) => Ok(Gate::In(chrome, u)),
+        None => Ok(Gate::Out(Redirect::see_other("/login").into_response())),
+    }
+}
+
+pub(crate) fn see_other(path: &str) -> Response {
+    Redirect::see_other(path).into_response()
+}
+
+pub(crate) fn db<E: std::error::Error + Send + Sync + 'static>(e: E) -> poem::Error {
+    internal(e)
+}
+
+/// Whether the clinic lets patients create their own account.
+pub(crate) async fn self_signup_enabled(state: &AppState, tenant: &Tenant) -> poem::Result<bool> {
+    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+    let on = portal_domain::clinic::ClinicProfile::self_signup_enabled(&mut tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(on)
+}

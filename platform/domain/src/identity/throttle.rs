@@ -1,0 +1,97 @@
+//! Sign-in throttling, per account and per client address, kept in the clinic's schema (so it
+//! survives restarts and works without Redis). Unknown accounts are throttled exactly like
+//! known ones. The reset-by-email path is never throttled by failed sign-ins, so an attacker
+//! hammering an account cannot keep its owner out: a completed reset clears the account's count.
+
+use chrono::{DateTime, Duration, Utc};
+use portal_tenants::TenantTx;
+use sha2::{Digest, Sha256};
+
+/// Failures allowed per account per hour, at most.
+pub const ACCOUNT_PER_HOUR: i64 = 100;
+/// Failures allowed per client address per hour (an office may share one address).
+pub const CLIENT_PER_HOUR: i64 = 300;
+/// Failures before the backoff starts.
+const FREE_FAILURES: i64 = 5;
+const MAX_BACKOFF: Duration = Duration::minutes(15);
+
+/// The account key: a hash of the normalised email, known account or not.
+pub fn account_key(raw_email: &str) -> Vec<u8> {
+    Sha256::digest(raw_email.trim().to_lowercase().as_bytes()).to_vec()
+}
+
+/// `Err(wait)` when another attempt must wait.
+pub async fn check(
+    tx: &mut TenantTx,
+    account: &[u8],
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), Duration>, sqlx::Error> {
+    let since = now - Duration::hours(1);
+    let row = sqlx::query!(
+        r#"SELECT
+             (SELECT count(*) FROM login_failures WHERE account_key = $1 AND at > $3) AS "account!",
+             (SELECT max(at) FROM login_failures WHERE account_key = $1 AND at > $3) AS last_failure,
+             (SELECT min(at) FROM login_failures WHERE account_key = $1 AND at > $3) AS first_failure,
+             (SELECT count(*) FROM login_failures WHERE client_addr = $2 AND at > $3) AS "client!",
+             (SELECT min(at) FROM login_failures WHERE client_addr = $2 AND at > $3) AS first_client"#,
+        account,
+        client,
+        since
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if row.account >= ACCOUNT_PER_HOUR {
+        let until = row.first_failure.unwrap_or(now) + Duration::hours(1);
+        return Ok(Err(until - now));
+    }
+    if row.client >= CLIENT_PER_HOUR {
+        let until = row.first_client.unwrap_or(now) + Duration::hours(1);
+        return Ok(Err(until - now));
+    }
+    if row.account >= FREE_FAILURES {
+        let exp = u32::try_from(row.account - FREE_FAILURES)
+            .unwrap_or(u32::MAX)
+            .min(10);
+        let wait = Duration::seconds(1i64 << exp).min(MAX_BACKOFF);
+        if let Some(last) = row.last_failure
+            && now < last + wait
+        {
+            return Ok(Err(last + wait - now));
+        }
+    }
+    Ok(Ok(()))
+}
+
+pub async fn record_failure(
+    tx: &mut TenantTx,
+    account: &[u8],
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO login_failures (account_key, client_addr, at) VALUES ($1, $2, $3)",
+        account,
+        client,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    // Old rows are no use to any limit.
+    sqlx::query!(
+        "DELETE FROM login_failures WHERE account_key = $1 AND at < $2",
+        account,
+        now - Duration::hours(2)
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Forgets an account's failures (after a successful sign-in or password reset).
+pub async fn clear_account(tx: &mut TenantTx, account: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query!("DELETE FROM login_failures WHERE account_key = $1", account)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Typed, prefixed ids: a `PatientId` cannot be passed where a `UserId` is expected, and each
+//! prints with its prefix (`pat_…`, `usr_…`) so logs read at a glance.
+
+use uuid::Uuid;
+
+macro_rules! typed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered id.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+            /// Parses the printed form (`pat_<hex>`); a bare UUID is accepted too.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let hex = raw.strip_prefix(concat!($prefix, "_")).unwrap_or(raw);
+                Uuid::try_parse(hex).ok().map(Self)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!($prefix, "_{}"), self.0.simple())
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A person who can sign in to one clinic's portal (patient or staff).
+    UserId,
+    "usr"
+);
+typed_id!(
+    /// A patient's record in one clinic.
+    PatientId,
+    "pat"
+);
+typed_id!(
+    /// A signed-in session.
+    SessionId,
+    "ses"
+);
+typed_id!(
+    /// A job in the pipeline; also its idempotency key.
+    JobId,
+    "job"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_print_with_their_prefix_and_parse_back() {
+        let id = PatientId::new();
+        let printed = id.to_string();
+        assert!(printed.starts_with("pat_"));
+        assert_eq!(PatientId::parse(&printed), Some(id));
+        assert_eq!(PatientId::parse("pat_nothex"), None);
+    }
+}

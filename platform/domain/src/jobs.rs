@@ -1,0 +1,100 @@
+//! Jobs: typed, versioned payloads carrying ids only (the tenant id always), written into the
+//! control-plane outbox in the same transaction as the change that needs them. The relay in
+//! `portal-workers` moves them to Redis; handlers there are idempotent by the job id.
+
+use portal_tenants::{TenantId, TenantTx};
+
+use crate::ids::{JobId, UserId};
+
+/// Everything the pipeline can do. The serialized tag is the job's stable name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "payload")]
+pub enum Job {
+    /// Email a new single-use invitation link (the worker makes the token).
+    #[serde(rename = "email.invitation")]
+    SendInvitation { user_id: UserId },
+    /// Email a single-use password-reset link.
+    #[serde(rename = "email.password_reset")]
+    SendPasswordReset { user_id: UserId },
+}
+
+/// The current payload version of every job; a handler refuses versions it does not know.
+pub const JOB_VERSION: i32 = 1;
+
+impl Job {
+    /// The job's stable name (also the outbox `kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::SendInvitation { .. } => "email.invitation",
+            Job::SendPasswordReset { .. } => "email.password_reset",
+        }
+    }
+
+    /// Splits into the outbox columns.
+    pub fn to_parts(&self) -> Result<(&'static str, serde_json::Value), serde_json::Error> {
+        let mut v = serde_json::to_value(self)?;
+        let payload = v
+            .get_mut("payload")
+            .map(serde_json::Value::take)
+            .unwrap_or(serde_json::Value::Null);
+        Ok((self.kind(), payload))
+    }
+
+    /// Rebuilds a job from the outbox columns.
+    pub fn from_parts(kind: &str, payload: serde_json::Value) -> Result<Self, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({ "kind": kind, "payload": payload }))
+    }
+}
+
+/// What travels through Redis: the job and where it belongs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobEnvelope {
+    pub id: JobId,
+    pub tenant_id: TenantId,
+    pub version: i32,
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("job payload could not be encoded")]
+    Encode(#[from] serde_json::Error),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Queues `job` for the transaction's clinic; it leaves only if the transaction commits.
+pub async fn enqueue(tx: &mut TenantTx, job: &Job) -> Result<JobId, EnqueueError> {
+    let id = JobId::new();
+    let tenant = tx.tenant_id();
+    let (kind, payload) = job.to_parts()?;
+    sqlx::query!(
+        "INSERT INTO control.outbox (id, kind, version, tenant_id, payload) VALUES ($1, $2, $3, $4, $5)",
+        id.as_uuid(),
+        kind,
+        JOB_VERSION,
+        tenant.as_uuid(),
+        payload
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_round_trip_through_outbox_columns() {
+        let job = Job::SendInvitation {
+            user_id: UserId::new(),
+        };
+        let (kind, payload) = job.to_parts().unwrap();
+        assert_eq!(kind, "email.invitation");
+        assert!(payload.get("user_id").is_some());
+        assert_eq!(Job::from_parts(kind, payload).unwrap(), job);
+        assert!(Job::from_parts("email.unknown", serde_json::json!({})).is_err());
+    }
+}

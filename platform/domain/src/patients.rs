@@ -1,0 +1,190 @@
+//! Patient records (demographics for now). Staff reach them through a [`StaffScope`], a patient
+//! only their own through a [`PatientScope`]; every read and write is audited.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use portal_tenants::TenantTx;
+
+use crate::audit::{self, AuditContext, AuditEvent};
+use crate::identity::scope::{PatientScope, StaffScope};
+use crate::ids::PatientId;
+use crate::values::{DateOfBirth, EmailAddress, PersonName, PhoneE164};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Patient {
+    pub id: PatientId,
+    pub given_name: String,
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// `None` (no account yet), `invited` or `active`.
+    pub account_status: Option<String>,
+}
+
+impl Patient {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
+/// A new patient, every field parsed.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    pub given_name: PersonName,
+    pub family_name: PersonName,
+    pub date_of_birth: DateOfBirth,
+    pub email: Option<EmailAddress>,
+    pub phone: Option<PhoneE164>,
+}
+
+pub async fn create(
+    tx: &mut TenantTx,
+    staff: &StaffScope,
+    ctx: &AuditContext,
+    new: &NewPatient,
+    now: DateTime<Utc>,
+) -> Result<PatientId, sqlx::Error> {
+    let _ = staff;
+    let id = PatientId::new();
+    insert(tx, id, new, now).await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("patient.create", "patient")
+            .resource(id)
+            .patient(id),
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Inserts without a staff scope: for self sign-up and seed data, which audit on their own.
+pub(crate) async fn insert(
+    tx: &mut TenantTx,
+    id: PatientId,
+    new: &NewPatient,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO patients (id, given_name, family_name, date_of_birth, email, phone, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id.as_uuid(),
+        new.given_name.as_str(),
+        new.family_name.as_str(),
+        new.date_of_birth.date(),
+        new.email.as_ref().map(EmailAddress::as_str),
+        new.phone.as_ref().map(PhoneE164::as_str),
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The columns every patient query selects.
+struct Row {
+    id: uuid::Uuid,
+    given_name: String,
+    family_name: String,
+    date_of_birth: NaiveDate,
+    email: Option<String>,
+    phone: Option<String>,
+    account_status: Option<String>,
+}
+
+impl From<Row> for Patient {
+    fn from(r: Row) -> Self {
+        Self {
+            id: PatientId::from_uuid(r.id),
+            given_name: r.given_name,
+            family_name: r.family_name,
+            date_of_birth: r.date_of_birth,
+            email: r.email,
+            phone: r.phone,
+            account_status: r.account_status,
+        }
+    }
+}
+
+async fn fetch(tx: &mut TenantTx, id: PatientId) -> Result<Option<Patient>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"SELECT p.id, p.given_name, p.family_name, p.date_of_birth, p.email, p.phone,
+                  u.status AS "account_status?"
+           FROM patients p LEFT JOIN users u ON u.patient_id = p.id AND u.role = 'patient'
+           WHERE p.id = $1"#,
+        id.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(Patient::from))
+}
+
+/// One patient, for staff. A missing id and another clinic's id are both `None`.
+pub async fn get(
+    tx: &mut TenantTx,
+    staff: &StaffScope,
+    ctx: &AuditContext,
+    id: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Option<Patient>, sqlx::Error> {
+    let _ = staff;
+    let patient = fetch(tx, id).await?;
+    if patient.is_some() {
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new("patient.view", "patient")
+                .resource(id)
+                .patient(id),
+        )
+        .await?;
+    }
+    Ok(patient)
+}
+
+/// The signed-in patient's own record.
+pub async fn own(
+    tx: &mut TenantTx,
+    me: &PatientScope,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<Option<Patient>, sqlx::Error> {
+    let id = me.patient_id();
+    let patient = fetch(tx, id).await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("record.view", "patient")
+            .resource(id)
+            .patient(id),
+    )
+    .await?;
+    Ok(patient)
+}
+
+/// Patients by name, for staff (the listing itself is audited, without a single patient).
+pub async fn list(
+    tx: &mut TenantTx,
+    staff: &StaffScope,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Patient>, sqlx::Error> {
+    let _ = staff;
+    let rows = sqlx::query_as!(
+        Row,
+        r#"SELECT p.id, p.given_name, p.family_name, p.date_of_birth, p.email, p.phone,
+                  u.status AS "account_status?"
+           FROM patients p LEFT JOIN users u ON u.patient_id = p.id AND u.role = 'patient'
+           ORDER BY lower(p.family_name), lower(p.given_name) LIMIT $1"#,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    audit::record(tx, ctx, now, AuditEvent::new("patient.list", "patient")).await?;
+    Ok(rows.into_iter().map(Patient::from).collect())
+}

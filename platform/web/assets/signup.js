@@ -1,0 +1,28 @@
+// Live availability check for the clinic's web address on the sign-up form. The form works
+// without it; this only tells people sooner.
+(function () {
+  var input = document.getElementById("slug");
+  var status = document.getElementById("slug-status");
+  var preview = document.getElementById("slug-preview");
+  if (!input || !status) return;
+  var timer = null;
+  var seq = 0;
+  function check() {
+    var slug = input.value.trim().toLowerCase();
+    if (preview) preview.textContent = slug || "your-name";
+    if (!slug) { status.textContent = ""; return; }
+    var mine = ++seq;
+    fetch(input.dataset.check + "?slug=" + encodeURIComponent(slug), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        if (mine !== seq) return;
+        status.textContent = body.available ? "✓ " + slug + " is available" : "✗ " + body.reason;
+        status.className = body.available ? "hint ok" : "hint field-error";
+      })
+      .catch(function () { if (mine === seq) status.textContent = ""; });
+  }
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(check, 250);
+  });
+})();

@@ -1,0 +1,111 @@
+//! Patient self sign-up, when the clinic has turned it on.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form};
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::identity::accounts::{self, AccountError};
+
+use super::auth::Message;
+use super::invite::chrono_tz_of;
+use super::patient_form::{self, PatientFields};
+use super::{Chrome, chrome, db, render, render_status, self_signup_enabled};
+use crate::auth::audit_ctx;
+use crate::csrf::check_form;
+use crate::{AppState, internal};
+
+#[derive(Default, serde::Deserialize)]
+pub struct RegisterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    given_name: String,
+    #[serde(default)]
+    family_name: String,
+    #[serde(default)]
+    date_of_birth: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct Register {
+    chrome: Chrome,
+    f: RegisterForm,
+    error: Option<String>,
+}
+
+#[handler]
+pub async fn page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let chrome = chrome(req, state, "login").await?;
+    if !self_signup_enabled(state, &chrome.tenant).await? {
+        return Err(poem::error::NotFoundError.into());
+    }
+    Ok(render(&Register {
+        chrome,
+        f: RegisterForm::default(),
+        error: None,
+    })?
+    .into_response())
+}
+
+#[handler]
+pub async fn submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(f): Form<RegisterForm>,
+) -> poem::Result<Response> {
+    check_form(req, &f.csrf)?;
+    let chrome = chrome(req, state, "login").await?;
+    if !self_signup_enabled(state, &chrome.tenant).await? {
+        return Err(poem::error::NotFoundError.into());
+    }
+    let now = state.clock.now();
+    let today = now
+        .with_timezone(&chrono_tz_of(&chrome.tenant))
+        .date_naive();
+    let parsed = patient_form::parse(
+        &PatientFields {
+            given_name: &f.given_name,
+            family_name: &f.family_name,
+            date_of_birth: &f.date_of_birth,
+            email: &f.email,
+            phone: &f.phone,
+        },
+        today,
+        true,
+    );
+    let new = match parsed {
+        Ok(n) => n,
+        Err(e) => {
+            return render_status(
+                &Register {
+                    chrome,
+                    f,
+                    error: Some(e),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let ctx = audit_ctx(req, None);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    match accounts::self_register(&mut tx, &new, &ctx, now).await {
+        Ok(_) => {}
+        // Lost a race with another sign-up for the same address: same answer as success.
+        Err(AccountError::EmailTaken) => {}
+        Err(e) => return Err(internal(e)),
+    }
+    tx.commit().await.map_err(db)?;
+    let email = new.email.map(|e| e.to_string()).unwrap_or_default();
+    Ok(render(&Message {
+        chrome,
+        heading: "Check your email",
+        body: format!("We sent a link to {email}. Open it to confirm your address and choose a password. It works once, for 7 days."),
+        action: None,
+    })?
+    .into_response())
+}

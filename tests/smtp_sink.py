@@ -1,0 +1,44 @@
+"""A real SMTP server for the tests (Debian's python3-aiosmtpd): every message it accepts is
+written to DIR as <n>.eml. Stop it (kill) to make the product see SMTP refusing connections."""
+import argparse
+import asyncio
+import itertools
+import os
+import signal
+
+from aiosmtpd.controller import Controller
+
+
+class ToDirectory:
+    def __init__(self, directory):
+        self.directory = directory
+        self.counter = itertools.count()
+
+    async def handle_DATA(self, server, session, envelope):
+        n = next(self.counter)
+        tmp = os.path.join(self.directory, f".{os.getpid()}-{n}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(envelope.original_content or envelope.content)
+        os.rename(tmp, os.path.join(self.directory, f"{os.getpid()}-{n:06d}.eml"))
+        return "250 Message accepted for delivery"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    a = p.parse_args()
+    os.makedirs(a.dir, exist_ok=True)
+    controller = Controller(ToDirectory(a.dir), hostname="127.0.0.1", port=a.port)
+    controller.start()
+    print("ready", flush=True)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, stop.set)
+    loop.run_until_complete(stop.wait())
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()

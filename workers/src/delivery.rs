@@ -1,0 +1,62 @@
+//! The delivery log (`control.job_deliveries`): one row per job id. A job already `done` or
+//! `dead` is a no-op when it arrives again, which makes every handler idempotent under the
+//! pipeline's at-least-once delivery.
+
+use portal_domain::jobs::JobEnvelope;
+use sqlx::PgPool;
+
+/// Claims the job for this worker. `None` when it already finished (done or dead).
+pub(crate) async fn claim(
+    pool: &PgPool,
+    job: &JobEnvelope,
+    worker: &str,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "INSERT INTO control.job_deliveries (job_id, kind, version, tenant_id, payload, status, worker)
+         VALUES ($1, $2, $3, $4, $5, 'running', $6)
+         ON CONFLICT (job_id) DO UPDATE
+             SET status = 'running', worker = EXCLUDED.worker, updated_at = now()
+             WHERE job_deliveries.status IN ('queued', 'running')
+         RETURNING attempts",
+        job.id.as_uuid(),
+        job.kind,
+        job.version,
+        job.tenant_id.as_uuid(),
+        job.payload,
+        worker
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+pub(crate) async fn done(pool: &PgPool, job: &JobEnvelope) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE control.job_deliveries SET status = 'done', attempts = attempts + 1,
+                last_error = NULL, updated_at = now()
+         WHERE job_id = $1",
+        job.id.as_uuid()
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; `dead` when no retry follows. Returns the attempts so far.
+pub(crate) async fn failed(
+    pool: &PgPool,
+    job: &JobEnvelope,
+    error: &str,
+    dead: bool,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE control.job_deliveries
+         SET attempts = attempts + 1, last_error = $2, updated_at = now(),
+             status = CASE WHEN $3 THEN 'dead' ELSE status END
+         WHERE job_id = $1 RETURNING attempts",
+        job.id.as_uuid(),
+        error,
+        dead
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -1,0 +1,167 @@
+//! Job handlers. Each job runs through [`handle`]: claimed in the delivery log (a repeat of a
+//! finished job is a no-op), attempted with exponential backoff, and after the last failed
+//! attempt marked dead — never silently dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, BoxDynError, Data};
+use portal_domain::identity::links::{self, LinkPurpose};
+use portal_domain::jobs::{JOB_VERSION, Job, JobEnvelope};
+use portal_tenants::Tenant;
+
+use crate::mail::{self, ActionEmail, Branding, MailError};
+use crate::{Deps, delivery};
+
+/// Why one attempt failed. The text is stored in the delivery log: categories and codes only.
+#[derive(Debug, thiserror::Error)]
+enum JobError {
+    #[error("{0}")]
+    Retry(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retry(format!(
+            "database: {}",
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .unwrap_or_default()
+        ))
+    }
+}
+
+impl From<MailError> for JobError {
+    fn from(e: MailError) -> Self {
+        match e {
+            MailError::Transient(m) => JobError::Retry(m),
+            MailError::Permanent(m) => JobError::Permanent(m),
+        }
+    }
+}
+
+pub(crate) async fn handle(job: JobEnvelope, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError> {
+    let deps: &Deps = &deps;
+    let Some(mut attempts) = delivery::claim(&deps.pool, &job, &deps.config.worker_name).await?
+    else {
+        tracing::debug!(job = %job.id, "already finished; nothing to do");
+        return Ok(());
+    };
+    loop {
+        match run(deps, &job).await {
+            Ok(()) => {
+                delivery::done(&deps.pool, &job).await?;
+                tracing::info!(job = %job.id, kind = %job.kind, "job done");
+                return Ok(());
+            }
+            Err(e) => {
+                let last = matches!(e, JobError::Permanent(_))
+                    || attempts + 1 >= deps.config.max_attempts as i32;
+                attempts = delivery::failed(&deps.pool, &job, &e.to_string(), last).await?;
+                if last {
+                    tracing::error!(job = %job.id, kind = %job.kind, attempts, error = %e, "job is dead");
+                    return Err(Box::new(AbortError::new(e)));
+                }
+                let delay = backoff(deps, attempts);
+                tracing::warn!(job = %job.id, kind = %job.kind, attempts, error = %e, ?delay, "job failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// `base · 2^(attempt-1)`, capped, with up to 25% jitter so retries of many jobs spread out.
+fn backoff(deps: &Deps, attempts: i32) -> Duration {
+    let exp = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(0)
+        .min(16);
+    let raw = deps
+        .config
+        .retry_base
+        .saturating_mul(1 << exp)
+        .min(deps.config.retry_cap);
+    let jitter = rand::random::<f64>() * 0.25;
+    raw.mul_f64(1.0 + jitter)
+}
+
+async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
+    if env.version != JOB_VERSION {
+        return Err(JobError::Permanent(format!(
+            "unknown payload version {}",
+            env.version
+        )));
+    }
+    let job = Job::from_parts(&env.kind, env.payload.clone())
+        .map_err(|_| JobError::Permanent(format!("unknown job {}", env.kind)))?;
+    let tenant = deps
+        .registry
+        .by_id(env.tenant_id)
+        .await
+        .map_err(|_| JobError::Retry("registry lookup failed".into()))?
+        .ok_or_else(|| JobError::Permanent("clinic no longer exists".into()))?;
+    match job {
+        Job::SendInvitation { user_id } => {
+            send_link(deps, &tenant, user_id, LinkPurpose::Invitation).await
+        }
+        Job::SendPasswordReset { user_id } => {
+            send_link(deps, &tenant, user_id, LinkPurpose::PasswordReset).await
+        }
+    }
+}
+
+/// Creates the link token and emails it, in one clinic transaction: if the email cannot be
+/// sent, the token is rolled back and the next attempt makes a new one.
+async fn send_link(
+    deps: &Deps,
+    tenant: &Tenant,
+    user: portal_domain::ids::UserId,
+    purpose: LinkPurpose,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let Some((token, to)) = links::issue(&mut tx, user, purpose, now).await? else {
+        // The person no longer needs this email (already joined, or account closed).
+        tx.commit().await?;
+        return Ok(());
+    };
+    let branding = Branding {
+        clinic_name: tenant.display_name().to_owned(),
+        sender_name: tenant.branding().sender_name.clone(),
+        primary_color: tenant.branding().primary_color.clone(),
+        logo_url: tenant
+            .branding()
+            .has_logo
+            .then(|| deps.links.clinic(tenant.slug(), "/branding/logo")),
+    };
+    let name = tenant.display_name();
+    let email = match purpose {
+        LinkPurpose::Invitation => ActionEmail {
+            subject: format!("You're invited to {name}'s patient portal"),
+            heading: format!("Join {name} online"),
+            intro: format!(
+                "{name} has invited you to its secure portal. Choose a password to finish setting up your account."
+            ),
+            action_label: "Set up your account".into(),
+            action_url: deps.links.clinic(tenant.slug(), &format!("/invite/{}", token.expose())),
+            note: "This link works once and expires in 7 days.".into(),
+            branding,
+        },
+        LinkPurpose::PasswordReset => ActionEmail {
+            subject: format!("Reset your {name} portal password"),
+            heading: "Reset your password".into(),
+            intro: format!(
+                "Someone asked to reset the password of your {name} portal account. If it was you, choose a new password."
+            ),
+            action_label: "Choose a new password".into(),
+            action_url: deps.links.clinic(tenant.slug(), &format!("/reset/{}", token.expose())),
+            note: "This link works once and expires in 30 minutes. Your current password keeps working until you change it.".into(),
+            branding,
+        },
+    };
+    let message = mail::build(&deps.mailer_from, &to, &email)?;
+    deps.mailer.send(message).await?;
+    tx.commit().await?;
+    Ok(())
+}

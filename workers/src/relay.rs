@@ -1,0 +1,128 @@
+//! The outbox relay: moves committed jobs from `control.outbox` to the Redis queue. Woken by
+//! LISTEN/NOTIFY, polling as a fallback. A batch is deleted only after Redis took all of it, in
+//! the same transaction that locked it (`FOR UPDATE SKIP LOCKED`, so several relays can run):
+//! if Redis is down, the jobs simply wait. A crash between push and commit re-sends a batch;
+//! the handlers' delivery log makes that harmless.
+
+use std::time::Duration;
+
+use apalis::prelude::TaskSink;
+use portal_domain::ids::JobId;
+use portal_domain::jobs::JobEnvelope;
+use portal_tenants::TenantId;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use crate::Storage;
+
+const BATCH: i64 = 500;
+
+pub(crate) async fn run(
+    pool: PgPool,
+    mut storage: Storage,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut listener = match PgListener::connect_with(&pool).await {
+        Ok(mut l) => match l.listen("portal_outbox").await {
+            Ok(()) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox LISTEN failed; polling only");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox listener connection failed; polling only");
+            None
+        }
+    };
+    let mut failures: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let wait = match relay_batch(&pool, &mut storage).await {
+            Ok(n) if n as i64 == BATCH => {
+                failures = 0;
+                continue;
+            }
+            Ok(n) => {
+                if n > 0 {
+                    tracing::debug!(jobs = n, "relayed jobs to Redis");
+                }
+                failures = 0;
+                None
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(error = %e, "outbox relay failed; jobs stay in the outbox");
+                Some(Duration::from_millis(200 * 2u64.pow(failures.min(5))))
+            }
+        };
+        let wait_for = wait.unwrap_or(poll);
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = async {
+                match (&mut listener, wait) {
+                    (Some(l), None) => {
+                        let _ = tokio::time::timeout(wait_for, l.recv()).await;
+                    }
+                    _ => tokio::time::sleep(wait_for).await,
+                }
+            } => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RelayError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+async fn relay_batch(pool: &PgPool, storage: &mut Storage) -> Result<usize, RelayError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query!(
+        "SELECT id, kind, version, tenant_id, payload FROM control.outbox
+         ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        BATCH
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
+    let envelopes: Vec<JobEnvelope> = rows
+        .into_iter()
+        .map(|r| JobEnvelope {
+            id: JobId::from_uuid(r.id),
+            tenant_id: TenantId::from_uuid(r.tenant_id),
+            version: r.version,
+            kind: r.kind,
+            payload: r.payload,
+        })
+        .collect();
+    let n = envelopes.len();
+    storage
+        .push_bulk(envelopes)
+        .await
+        .map_err(|e| RelayError::Redis(e.to_string()))?;
+    // The delivery log takes over from the outbox in the same transaction, so a job is always
+    // visible somewhere: outbox → queued → running → done | dead.
+    sqlx::query!(
+        "WITH moved AS (DELETE FROM control.outbox WHERE id = ANY($1)
+                        RETURNING id, kind, version, tenant_id, payload)
+         INSERT INTO control.job_deliveries (job_id, kind, version, tenant_id, payload, status)
+         SELECT id, kind, version, tenant_id, payload, 'queued' FROM moved
+         ON CONFLICT (job_id) DO NOTHING",
+        &ids
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(n)
+}
