@@ -15,7 +15,7 @@ use crate::{Deps, delivery};
 
 /// Why one attempt failed. The text is stored in the delivery log: categories and codes only.
 #[derive(Debug, thiserror::Error)]
-enum JobError {
+pub(crate) enum JobError {
     #[error("{0}")]
     Retry(String),
     #[error("{0}")]
@@ -108,6 +108,24 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
         Job::SendPasswordReset { user_id } => {
             send_link(deps, &tenant, user_id, LinkPurpose::PasswordReset).await
         }
+        Job::AppointmentNotice {
+            appointment_id,
+            version,
+            change,
+        } => crate::notices::appointment(deps, &tenant, appointment_id, version, change).await,
+    }
+}
+
+/// The clinic's look in its emails.
+pub(crate) fn branding(deps: &Deps, tenant: &Tenant) -> Branding {
+    Branding {
+        clinic_name: tenant.display_name().to_owned(),
+        sender_name: tenant.branding().sender_name.clone(),
+        primary_color: tenant.branding().primary_color.clone(),
+        logo_url: tenant
+            .branding()
+            .has_logo
+            .then(|| deps.links.clinic(tenant.slug(), "/branding/logo")),
     }
 }
 
@@ -126,15 +144,7 @@ async fn send_link(
         tx.commit().await?;
         return Ok(());
     };
-    let branding = Branding {
-        clinic_name: tenant.display_name().to_owned(),
-        sender_name: tenant.branding().sender_name.clone(),
-        primary_color: tenant.branding().primary_color.clone(),
-        logo_url: tenant
-            .branding()
-            .has_logo
-            .then(|| deps.links.clinic(tenant.slug(), "/branding/logo")),
-    };
+    let branding = branding(deps, tenant);
     let name = tenant.display_name();
     let email = match purpose {
         LinkPurpose::Invitation => ActionEmail {
@@ -160,7 +170,7 @@ async fn send_link(
             branding,
         },
     };
-    let message = mail::build(&deps.mailer_from, &to, &email)?;
+    let message = mail::build(&deps.mailer_from, &to, &email, &[])?;
     deps.mailer.send(message).await?;
     tx.commit().await?;
     Ok(())

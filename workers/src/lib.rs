@@ -8,6 +8,7 @@ pub mod dead;
 mod delivery;
 mod handlers;
 pub mod mail;
+mod notices;
 mod relay;
 
 use std::sync::Arc;

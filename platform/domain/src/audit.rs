@@ -157,6 +157,17 @@ pub fn describe(action: &str) -> &'static str {
         "password.reset" => "Reset password by email link",
         "invitation.accept" => "Accepted the portal invitation",
         "audit.view" => "Viewed the access log",
+        "appointment.book" => "Booked an appointment",
+        "appointment.view" => "Viewed an appointment",
+        "appointment.list" => "Listed appointments",
+        "appointment.reschedule" => "Moved an appointment",
+        "appointment.cancel" => "Cancelled an appointment",
+        "appointment.check_in" => "Checked in for an appointment",
+        "appointment.no_show" => "Marked an appointment as missed",
+        "appointment.complete" => "Completed an appointment",
+        "appointment.notify" => "Sent an appointment notice",
+        "appointment.calendar" => "Downloaded a calendar file",
+        "schedule.view" => "Viewed the schedule",
         _ => "Other activity",
     }
 }

@@ -63,6 +63,37 @@ typed_id!(
     "job"
 );
 
+typed_id!(
+    /// A place where visits happen.
+    LocationId,
+    "loc"
+);
+typed_id!(
+    /// Someone patients book visits with.
+    ProviderId,
+    "prv"
+);
+typed_id!(
+    /// A kind of visit (name, length, in person or video).
+    VisitTypeId,
+    "vst"
+);
+typed_id!(
+    /// One weekly window of a provider's hours.
+    AvailabilityId,
+    "avl"
+);
+typed_id!(
+    /// Time off or a closure.
+    ExceptionId,
+    "exc"
+);
+typed_id!(
+    /// A booked visit.
+    AppointmentId,
+    "apt"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

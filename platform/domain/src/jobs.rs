@@ -4,7 +4,7 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{JobId, UserId};
+use crate::ids::{AppointmentId, JobId, UserId};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -16,6 +16,23 @@ pub enum Job {
     /// Email a single-use password-reset link.
     #[serde(rename = "email.password_reset")]
     SendPasswordReset { user_id: UserId },
+    /// Tell the patient their visit was booked, moved or cancelled (email with a calendar file).
+    /// Stale when the appointment's version has moved on since.
+    #[serde(rename = "email.appointment")]
+    AppointmentNotice {
+        appointment_id: AppointmentId,
+        version: i32,
+        change: AppointmentChange,
+    },
+}
+
+/// What happened to an appointment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentChange {
+    Booked,
+    Moved,
+    Cancelled,
 }
 
 /// The current payload version of every job; a handler refuses versions it does not know.
@@ -27,6 +44,7 @@ impl Job {
         match self {
             Job::SendInvitation { .. } => "email.invitation",
             Job::SendPasswordReset { .. } => "email.password_reset",
+            Job::AppointmentNotice { .. } => "email.appointment",
         }
     }
 

@@ -9,5 +9,6 @@ pub mod ids;
 pub mod jobs;
 pub mod links;
 pub mod patients;
+pub mod scheduling;
 pub mod signup;
 pub mod values;

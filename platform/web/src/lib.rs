@@ -75,6 +75,75 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/admin/branding",
             get(pages::admin::branding_page_get).post(pages::admin::branding_submit),
         )
+        .at("/assets/schedule.js", get(pages::assets::schedule_js))
+        .at(
+            "/appointments",
+            get(pages::appointments::list).post(pages::appointments::create),
+        )
+        .at("/appointments/new", get(pages::appointments::new))
+        .at("/appointments/confirm", get(pages::appointments::confirm))
+        .at("/appointments/:id", get(pages::appointments::detail))
+        .at(
+            "/appointments/:id/calendar.ics",
+            get(pages::appointments::calendar_file),
+        )
+        .at(
+            "/appointments/:id/reschedule",
+            get(pages::appointments::move_page).post(pages::appointments::move_submit),
+        )
+        .at(
+            "/appointments/:id/cancel",
+            post(pages::appointments::cancel_submit),
+        )
+        .at("/staff/schedule", get(pages::schedule::schedule_view))
+        .at(
+            "/staff/schedule/stamp",
+            get(pages::schedule::schedule_stamp_json),
+        )
+        .at(
+            "/staff/book",
+            get(pages::schedule::book_page).post(pages::schedule::book_submit),
+        )
+        .at(
+            "/staff/appointments/:id/move",
+            get(pages::schedule::move_page).post(pages::schedule::move_submit),
+        )
+        .at(
+            "/staff/appointments/:id/:action",
+            post(pages::schedule::act),
+        )
+        .at(
+            "/admin/scheduling",
+            get(pages::scheduling_setup::setup_view),
+        )
+        .at(
+            "/admin/scheduling/locations",
+            post(pages::scheduling_setup::add_location),
+        )
+        .at(
+            "/admin/scheduling/visit-types",
+            post(pages::scheduling_setup::add_visit_type),
+        )
+        .at(
+            "/admin/scheduling/providers",
+            post(pages::scheduling_setup::add_provider),
+        )
+        .at(
+            "/admin/scheduling/hours",
+            post(pages::scheduling_setup::add_hours),
+        )
+        .at(
+            "/admin/scheduling/hours/:id/delete",
+            post(pages::scheduling_setup::remove_hours),
+        )
+        .at(
+            "/admin/scheduling/time-off",
+            post(pages::scheduling_setup::add_time_off),
+        )
+        .at(
+            "/admin/scheduling/rules",
+            post(pages::scheduling_setup::set_rules),
+        )
         .at("/dev/mailbox", get(pages::mailbox::mailbox))
         .at("/branding.css", get(pages::assets::branding_css))
         .at("/branding/logo", get(pages::assets::logo))

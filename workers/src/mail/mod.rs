@@ -5,6 +5,7 @@ mod render;
 
 use std::path::PathBuf;
 
+use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -73,8 +74,21 @@ impl Mailer {
     }
 }
 
-/// Builds the multipart (text + HTML) message.
-pub fn build(from_address: &str, to: &str, email: &ActionEmail) -> Result<Message, MailError> {
+/// A file sent with an email (e.g. the visit's calendar file).
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// Builds the message: text + HTML alternatives, and the attachments if any.
+pub fn build(
+    from_address: &str,
+    to: &str,
+    email: &ActionEmail,
+    attachments: &[Attachment],
+) -> Result<Message, MailError> {
     let from = Mailbox::new(
         Some(email.branding.sender_name.clone()),
         from_address
@@ -87,10 +101,23 @@ pub fn build(from_address: &str, to: &str, email: &ActionEmail) -> Result<Messag
     let (text, html) = email
         .render()
         .map_err(|_| MailError::Permanent("email template failed".to_owned()))?;
-    Message::builder()
+    let body = MultiPart::alternative_plain_html(text, html);
+    let builder = Message::builder()
         .from(from)
         .to(to)
-        .subject(email.subject.clone())
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .map_err(|_| MailError::Permanent("email could not be built".to_owned()))
+        .subject(email.subject.clone());
+    let built = if attachments.is_empty() {
+        builder.multipart(body)
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(body);
+        for a in attachments {
+            let ct = ContentType::parse(&a.content_type)
+                .map_err(|_| MailError::Permanent("invalid attachment type".to_owned()))?;
+            mixed = mixed.singlepart(
+                lettre::message::Attachment::new(a.filename.clone()).body(a.body.clone(), ct),
+            );
+        }
+        builder.multipart(mixed)
+    };
+    built.map_err(|_| MailError::Permanent("email could not be built".to_owned()))
 }

@@ -1,6 +1,7 @@
 //! `/api/v1`: the JSON API, documented by poem-openapi (spec at `/api/openapi.json`, docs at
 //! `/api/docs`). Every error, including the framework's own, has the shape of [`error::ErrorBody`].
 
+mod appointments;
 mod clinic;
 pub mod error;
 mod sessions;
@@ -10,6 +11,8 @@ use poem_openapi::{OpenApiService, Tags};
 
 #[derive(Tags)]
 enum ApiTags {
+    /// Booking, moving and cancelling visits.
+    Appointments,
     /// The clinic whose site this is.
     Clinic,
     /// Signing in and out.
@@ -18,11 +21,21 @@ enum ApiTags {
     Signup,
 }
 
-type Apis = (clinic::ClinicApi, sessions::SessionsApi, signup::SignupApi);
+type Apis = (
+    appointments::AppointmentsApi,
+    clinic::ClinicApi,
+    sessions::SessionsApi,
+    signup::SignupApi,
+);
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (clinic::ClinicApi, sessions::SessionsApi, signup::SignupApi),
+        (
+            appointments::AppointmentsApi,
+            clinic::ClinicApi,
+            sessions::SessionsApi,
+            signup::SignupApi,
+        ),
         "Patient portal API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -30,6 +30,17 @@ pub fn signup_js() -> Response {
         .into_response()
 }
 
+const SCHEDULE_JS: &str = include_str!("../../assets/schedule.js");
+
+/// `/assets/schedule.js`: keeps the staff schedule current while it is open.
+#[handler]
+pub fn schedule_js() -> Response {
+    SCHEDULE_JS
+        .with_content_type("text/javascript; charset=utf-8")
+        .with_header("cache-control", "public, max-age=300")
+        .into_response()
+}
+
 /// `/branding.css`: the site's colours as CSS variables. A stylesheet rather than an inline
 /// style keeps the Content-Security-Policy strict.
 #[handler]

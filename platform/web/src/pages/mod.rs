@@ -2,6 +2,7 @@
 //! missing field does not build.
 
 pub mod admin;
+pub mod appointments;
 pub mod assets;
 pub mod auth;
 pub mod errors;
@@ -11,6 +12,9 @@ pub mod mailbox;
 mod patient_form;
 pub mod platform;
 pub mod register;
+pub mod schedule;
+pub mod scheduling_setup;
+mod scheduling_view;
 
 use std::sync::Arc;
 
@@ -39,7 +43,6 @@ fn render_status(t: &impl Template, status: poem::http::StatusCode) -> poem::Res
 
 /// The areas of a clinic's portal, in navigation order. Those not yet open show as such.
 pub(crate) const NAV_AREAS: &[&str] = &[
-    "Appointments",
     "Messages",
     "Health record",
     "Results",

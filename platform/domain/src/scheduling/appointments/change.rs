@@ -1,0 +1,151 @@
+//! Moving and cancelling. Patients may do either only for their own booked visits and not
+//! after the clinic's cut-off; staff may do either at any time before the visit. A move keeps
+//! the appointment's id and bumps its version, so work queued for the old time goes stale.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use portal_tenants::TenantTx;
+
+use super::book::check_time;
+use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
+use crate::audit::{self, AuditContext, AuditEvent};
+use crate::ids::{AppointmentId, LocationId, ProviderId};
+use crate::jobs::{self, AppointmentChange, Job};
+use crate::scheduling::setup::{self, BookingRules};
+
+/// Where and when a visit moves to. Provider and location may change; the visit type not.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTime {
+    pub provider_id: ProviderId,
+    pub location_id: LocationId,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// Loads the appointment for a change: it must exist (for this actor), still be booked and,
+/// for patients, be outside the cut-off.
+async fn changeable(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    id: AppointmentId,
+    rules: &BookingRules,
+    now: DateTime<Utc>,
+) -> Result<Appointment, AppointmentError> {
+    let appt = load(tx, actor, id)
+        .await?
+        .ok_or(AppointmentError::NotFound)?;
+    if appt.status != AppointmentStatus::Booked {
+        return Err(AppointmentError::NotChangeable(appt.status.label_lower()));
+    }
+    if appt.starts_at <= now {
+        return Err(AppointmentError::NotChangeable("in the past"));
+    }
+    if actor.is_patient() && appt.starts_at - rules.cancel_cutoff() < now {
+        return Err(AppointmentError::PastCutoff {
+            hours: rules.cancel_cutoff_hours,
+        });
+    }
+    Ok(appt)
+}
+
+pub async fn reschedule(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    ctx: &AuditContext,
+    id: AppointmentId,
+    to: NewTime,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<Appointment, AppointmentError> {
+    let rules = setup::rules(tx).await?;
+    let appt = changeable(tx, actor, id, &rules, now).await?;
+    let vt = setup::visit_type(tx, appt.visit_type_id)
+        .await?
+        .ok_or(AppointmentError::UnknownVisitType)?;
+    check_time(
+        tx,
+        actor,
+        &vt,
+        &rules,
+        to.provider_id,
+        to.location_id,
+        to.starts_at,
+        tz,
+        now,
+    )
+    .await?;
+    let version = sqlx::query_scalar!(
+        "UPDATE appointments SET provider_id = $2, location_id = $3, starts_at = $4, ends_at = $5,
+                version = version + 1, change_seq = nextval('appointment_changes'), updated_at = $6
+         WHERE id = $1 AND status = 'booked' RETURNING version",
+        id.as_uuid(),
+        to.provider_id.as_uuid(),
+        to.location_id.as_uuid(),
+        to.starts_at,
+        to.starts_at + vt.duration(),
+        now
+    )
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(AppointmentError::from_write)?
+    .ok_or(AppointmentError::NotFound)?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("appointment.reschedule", "appointment")
+            .resource(id)
+            .patient(appt.patient_id),
+    )
+    .await?;
+    jobs::enqueue(
+        tx,
+        &Job::AppointmentNotice {
+            appointment_id: id,
+            version,
+            change: AppointmentChange::Moved,
+        },
+    )
+    .await?;
+    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
+}
+
+pub async fn cancel(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    ctx: &AuditContext,
+    id: AppointmentId,
+    now: DateTime<Utc>,
+) -> Result<Appointment, AppointmentError> {
+    let rules = setup::rules(tx).await?;
+    let appt = changeable(tx, actor, id, &rules, now).await?;
+    let version = sqlx::query_scalar!(
+        "UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancelled_by = $3,
+                change_seq = nextval('appointment_changes'), updated_at = $2
+         WHERE id = $1 AND status = 'booked' RETURNING version",
+        id.as_uuid(),
+        now,
+        actor.user_id().as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(AppointmentError::NotFound)?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("appointment.cancel", "appointment")
+            .resource(id)
+            .patient(appt.patient_id),
+    )
+    .await?;
+    jobs::enqueue(
+        tx,
+        &Job::AppointmentNotice {
+            appointment_id: id,
+            version,
+            change: AppointmentChange::Cancelled,
+        },
+    )
+    .await?;
+    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
+}

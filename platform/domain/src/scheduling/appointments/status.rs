@@ -1,0 +1,94 @@
+//! What the front desk records on the day: arrival (check-in), a missed visit (no-show), and
+//! the end of the visit.
+
+use chrono::{DateTime, Duration, Utc};
+use portal_tenants::TenantTx;
+
+use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
+use crate::audit::{self, AuditContext, AuditEvent};
+use crate::identity::scope::StaffScope;
+use crate::ids::AppointmentId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffAction {
+    CheckIn,
+    NoShow,
+    Complete,
+}
+
+impl StaffAction {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "check-in" | "check_in" => Some(Self::CheckIn),
+            "no-show" | "no_show" => Some(Self::NoShow),
+            "complete" => Some(Self::Complete),
+            _ => None,
+        }
+    }
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::CheckIn => "appointment.check_in",
+            Self::NoShow => "appointment.no_show",
+            Self::Complete => "appointment.complete",
+        }
+    }
+}
+
+/// Check-in opens this long before the visit.
+pub const CHECK_IN_OPENS: Duration = Duration::hours(2);
+
+/// Applies a status action. Check-in needs a booked visit from two hours before its start;
+/// no-show a booked visit that has started; complete a checked-in one.
+pub async fn mark(
+    tx: &mut TenantTx,
+    staff: &StaffScope,
+    ctx: &AuditContext,
+    id: AppointmentId,
+    action: StaffAction,
+    now: DateTime<Utc>,
+) -> Result<Appointment, AppointmentError> {
+    let actor = Actor::Staff(staff);
+    let appt = load(tx, actor, id)
+        .await?
+        .ok_or(AppointmentError::NotFound)?;
+    let (from, to) = match action {
+        StaffAction::CheckIn => (AppointmentStatus::Booked, AppointmentStatus::CheckedIn),
+        StaffAction::NoShow => (AppointmentStatus::Booked, AppointmentStatus::NoShow),
+        StaffAction::Complete => (AppointmentStatus::CheckedIn, AppointmentStatus::Completed),
+    };
+    if appt.status != from {
+        return Err(AppointmentError::NotChangeable(appt.status.label_lower()));
+    }
+    let too_early = match action {
+        StaffAction::CheckIn => now < appt.starts_at - CHECK_IN_OPENS,
+        StaffAction::NoShow => now < appt.starts_at,
+        StaffAction::Complete => false,
+    };
+    if too_early {
+        return Err(AppointmentError::TooEarly(match action {
+            StaffAction::CheckIn => "check-in opens two hours before the visit",
+            _ => "a visit can only be marked as missed once it has started",
+        }));
+    }
+    sqlx::query!(
+        "UPDATE appointments SET status = $2, change_seq = nextval('appointment_changes'),
+                updated_at = $3
+         WHERE id = $1 AND status = $4",
+        id.as_uuid(),
+        to.as_str(),
+        now,
+        from.as_str()
+    )
+    .execute(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(action.audit_action(), "appointment")
+            .resource(id)
+            .patient(appt.patient_id),
+    )
+    .await?;
+    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
+}

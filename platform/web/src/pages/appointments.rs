@@ -1,0 +1,623 @@
+//! The patient's appointments: list, book (visit type → open times → confirm), details with
+//! calendar file and video link, reschedule and cancel. Every store call goes through the
+//! patient's own scope, so another patient's appointment id answers 404.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::identity::scope::{PatientScope, SignedIn};
+use portal_domain::ids::AppointmentId;
+use portal_domain::scheduling::appointments::{
+    self, Actor, BookFor, BookRequest, NewTime, book, cancel, reschedule,
+};
+use portal_domain::scheduling::search::{self, SlotQuery};
+use portal_domain::scheduling::setup::{self, VisitType};
+use portal_domain::scheduling::{AppointmentError, calendar, clinic_tz, local_label};
+use portal_tenants::Tenant;
+
+use super::scheduling_view::{
+    ApptView, SlotDay, appt_view, opt_location, opt_provider, opt_visit_type, parse_date,
+    parse_start, sentence, slot_days, status_of, today, zone_note,
+};
+use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
+use crate::auth::audit_ctx;
+use crate::csrf::check_form;
+use crate::{AppState, internal};
+
+/// A signed-in patient, or where to send anyone else (staff go to the schedule).
+async fn patient_gate(
+    req: &Request,
+    state: &AppState,
+) -> poem::Result<Result<(Chrome, SignedIn, PatientScope), Response>> {
+    match require_user(req, state, "appointments").await? {
+        Gate::In(c, u) => match u.patient() {
+            Some(p) => Ok(Ok((c, u, p))),
+            None => Ok(Err(see_other("/staff/schedule"))),
+        },
+        Gate::Out(r) => Ok(Err(r)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "appointments.html")]
+struct ListPage {
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    zone: String,
+    upcoming: Vec<ApptView>,
+    past: Vec<ApptView>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+fn notice_of(done: Option<&str>) -> Option<&'static str> {
+    match done {
+        Some("booked") => Some("Your visit is booked. A confirmation email is on its way."),
+        Some("moved") => Some("Your visit has moved. An updated confirmation is on its way."),
+        Some("cancelled") => Some("Your visit is cancelled."),
+        _ => None,
+    }
+}
+
+#[handler]
+pub async fn list(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(q): Query<DoneQuery>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let all = appointments::for_patient(&mut tx, &scope, &audit_ctx(req, Some(&me)), now)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (upcoming, mut past): (Vec<_>, Vec<_>) = all
+        .iter()
+        .map(|a| appt_view(a, tz, now))
+        .partition(|a| a.upcoming);
+    past.reverse();
+    render(&ListPage {
+        chrome,
+        notice: notice_of(q.done.as_deref()),
+        zone: zone_note(tz, now),
+        upcoming,
+        past,
+    })
+    .map(IntoResponse::into_response)
+}
+
+#[derive(Template)]
+#[template(path = "appointment_book.html")]
+struct BookPage {
+    chrome: Chrome,
+    zone: String,
+    /// Set when moving an existing visit.
+    moving: Option<ApptView>,
+    error: Option<String>,
+    visit_types: Vec<VisitType>,
+    chosen: Option<VisitType>,
+    providers: Vec<(String, String)>,
+    locations: Vec<(String, String)>,
+    provider: String,
+    location: String,
+    from: String,
+    prev_from: Option<String>,
+    next_from: String,
+    days: Vec<SlotDay>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SlotParams {
+    visit_type: Option<String>,
+    provider: Option<String>,
+    location: Option<String>,
+    from: Option<String>,
+}
+
+const DAYS_SHOWN: u32 = 7;
+
+/// The booking page (or the move page when `moving` is set), with an error when a try failed.
+async fn book_page(
+    state: &AppState,
+    chrome: Chrome,
+    p: &SlotParams,
+    moving: Option<(ApptView, portal_domain::ids::VisitTypeId)>,
+    error: Option<String>,
+) -> poem::Result<BookPage> {
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let first = today(tz, now);
+    let from = parse_date(p.from.as_deref())
+        .filter(|d| *d >= first)
+        .unwrap_or(first);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let visit_types: Vec<VisitType> = setup::visit_types(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .filter(|v| v.self_bookable)
+        .collect();
+    let chosen_id = match &moving {
+        Some((_, vt)) => Some(*vt),
+        None => opt_visit_type(p.visit_type.as_deref()),
+    };
+    let (mut chosen, mut days, mut providers, mut locations) =
+        (None, Vec::new(), Vec::new(), Vec::new());
+    let mut error = error;
+    if let Some(vt) = chosen_id {
+        let q = SlotQuery {
+            visit_type_id: vt,
+            provider_id: opt_provider(p.provider.as_deref()),
+            location_id: opt_location(p.location.as_deref()),
+            from,
+            days: DAYS_SHOWN,
+        };
+        match search::search(&mut tx, true, &q, tz, now).await {
+            Ok(found) => {
+                days = slot_days(&found, tz);
+                providers = found
+                    .providers
+                    .iter()
+                    .map(|x| (x.id.to_string(), x.display_name.clone()))
+                    .collect();
+                locations = found
+                    .locations
+                    .iter()
+                    .map(|x| (x.id.to_string(), x.name.clone()))
+                    .collect();
+                chosen = Some(found.visit_type);
+            }
+            Err(e) if e.is_internal() => return Err(internal(e)),
+            Err(e) => error = error.or(Some(sentence(&e))),
+        }
+    }
+    tx.commit().await.map_err(db)?;
+    let step = chrono::Duration::days(i64::from(DAYS_SHOWN));
+    Ok(BookPage {
+        chrome,
+        zone: zone_note(tz, now),
+        moving: moving.map(|(v, _)| v),
+        error,
+        visit_types,
+        chosen,
+        providers,
+        locations,
+        provider: p.provider.clone().unwrap_or_default(),
+        location: p.location.clone().unwrap_or_default(),
+        from: from.to_string(),
+        prev_from: (from > first).then(|| (from - step).max(first).to_string()),
+        next_from: (from + step).to_string(),
+        days,
+    })
+}
+
+#[handler]
+pub async fn new(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(p): Query<SlotParams>,
+) -> poem::Result<Response> {
+    let (chrome, _, _) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let page = book_page(state, chrome, &p, None, None).await?;
+    render(&page).map(IntoResponse::into_response)
+}
+
+#[derive(Template)]
+#[template(path = "appointment_confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    error: Option<String>,
+    visit_type: String,
+    visit_type_id: String,
+    provider_id: String,
+    provider_name: String,
+    location_id: String,
+    location_name: String,
+    start: String,
+    when: String,
+    reason: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct SlotChoice {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    visit_type: String,
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn confirm_page(
+    state: &AppState,
+    chrome: Chrome,
+    c: &SlotChoice,
+    error: Option<String>,
+) -> poem::Result<Option<ConfirmPage>> {
+    let (Some(vt), Some(p), Some(l), Some(start)) = (
+        opt_visit_type(Some(&c.visit_type)),
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(None);
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let visit_type = setup::visit_type(&mut tx, vt).await.map_err(db)?;
+    let provider = setup::providers(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == p);
+    let location = setup::locations(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == l);
+    tx.commit().await.map_err(db)?;
+    let (Some(visit_type), Some(provider), Some(location)) = (visit_type, provider, location)
+    else {
+        return Ok(None);
+    };
+    let tz = clinic_tz(&chrome.tenant);
+    Ok(Some(ConfirmPage {
+        chrome,
+        error,
+        visit_type: visit_type.name,
+        visit_type_id: vt.to_string(),
+        provider_id: p.to_string(),
+        provider_name: provider.display_name,
+        location_id: l.to_string(),
+        location_name: location.name,
+        start: start.to_rfc3339(),
+        when: local_label(start, tz),
+        reason: c.reason.clone(),
+    }))
+}
+
+#[handler]
+pub async fn confirm(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(c): Query<SlotChoice>,
+) -> poem::Result<Response> {
+    let (chrome, _, _) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    match confirm_page(state, chrome, &c, None).await? {
+        Some(page) => render(&page).map(IntoResponse::into_response),
+        None => Ok(see_other("/appointments/new")),
+    }
+}
+
+#[handler]
+pub async fn create(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(c): Form<SlotChoice>,
+) -> poem::Result<Response> {
+    check_form(req, &c.csrf)?;
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let (Some(vt), Some(p), Some(l), Some(start)) = (
+        opt_visit_type(Some(&c.visit_type)),
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(see_other("/appointments/new"));
+    };
+    let request = BookRequest {
+        visit_type_id: vt,
+        provider_id: p,
+        location_id: l,
+        starts_at: start,
+        reason: Some(c.reason.clone()),
+    };
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let result = book(
+        &mut tx,
+        BookFor::Patient(&scope),
+        &audit_ctx(req, Some(&me)),
+        &request,
+        tz,
+        now,
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other("/appointments?done=booked"))
+        }
+        Err(e) if e.is_internal() => Err(internal(e)),
+        Err(e @ AppointmentError::Taken) => {
+            drop(tx);
+            // Fresh alternatives: the same search, from the same day.
+            let params = SlotParams {
+                visit_type: Some(c.visit_type.clone()),
+                provider: None,
+                location: Some(c.location.clone()),
+                from: Some(start.with_timezone(&tz).date_naive().to_string()),
+            };
+            let msg = format!("{} Here are other open times.", sentence(&e));
+            let page = book_page(state, chrome, &params, None, Some(msg)).await?;
+            render_status(&page, StatusCode::CONFLICT)
+        }
+        Err(e) => {
+            drop(tx);
+            let status = status_of(&e);
+            match confirm_page(state, chrome, &c, Some(sentence(&e))).await? {
+                Some(page) => render_status(&page, status),
+                None => Ok(see_other("/appointments/new")),
+            }
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "appointment.html")]
+struct DetailPage {
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    zone: String,
+    appt: ApptView,
+}
+
+async fn own(
+    req: &Request,
+    state: &AppState,
+    tenant: &Tenant,
+    me: &SignedIn,
+    scope: &PatientScope,
+    id: &str,
+) -> poem::Result<Option<appointments::Appointment>> {
+    let Some(id) = AppointmentId::parse(id) else {
+        return Ok(None);
+    };
+    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+    let a = appointments::get(
+        &mut tx,
+        Actor::Patient(scope),
+        &audit_ctx(req, Some(me)),
+        id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(a)
+}
+
+fn not_found() -> poem::Error {
+    poem::Error::from(poem::error::NotFoundError)
+}
+
+#[handler]
+pub async fn detail(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let a = own(req, state, &chrome.tenant, &me, &scope, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    render(&DetailPage {
+        zone: zone_note(tz, now),
+        appt: appt_view(&a, tz, now),
+        chrome,
+        notice: notice_of(q.done.as_deref()),
+        error: None,
+    })
+    .map(IntoResponse::into_response)
+}
+
+#[handler]
+pub async fn calendar_file(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let a = own(req, state, &chrome.tenant, &me, &scope, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let ics = calendar::ics(
+        &a,
+        chrome.tenant.display_name(),
+        chrome.tenant.slug(),
+        state.clock.now(),
+    );
+    Ok(ics
+        .with_content_type("text/calendar; charset=utf-8")
+        .with_header("Content-Disposition", "attachment; filename=\"visit.ics\"")
+        .with_header("Cache-Control", "no-store")
+        .into_response())
+}
+
+#[handler]
+pub async fn cancel_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(f): Form<SlotChoice>,
+) -> poem::Result<Response> {
+    check_form(req, &f.csrf)?;
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let result = cancel(
+        &mut tx,
+        Actor::Patient(&scope),
+        &audit_ctx(req, Some(&me)),
+        id,
+        now,
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other(&format!("/appointments/{id}?done=cancelled")))
+        }
+        Err(AppointmentError::NotFound) => Err(not_found()),
+        Err(e) if e.is_internal() => Err(internal(e)),
+        Err(e) => {
+            drop(tx);
+            detail_again(req, state, chrome, &me, &scope, id, &e).await
+        }
+    }
+}
+
+/// The detail page with the error of a change that was refused.
+async fn detail_again(
+    req: &Request,
+    state: &AppState,
+    chrome: Chrome,
+    me: &SignedIn,
+    scope: &PatientScope,
+    id: AppointmentId,
+    e: &AppointmentError,
+) -> poem::Result<Response> {
+    let a = own(req, state, &chrome.tenant, me, scope, &id.to_string())
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    render_status(
+        &DetailPage {
+            zone: zone_note(tz, now),
+            appt: appt_view(&a, tz, now),
+            chrome,
+            notice: None,
+            error: Some(sentence(e)),
+        },
+        status_of(e),
+    )
+}
+
+#[handler]
+pub async fn move_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Query(p): Query<SlotParams>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let a = own(req, state, &chrome.tenant, &me, &scope, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let view = appt_view(&a, clinic_tz(&chrome.tenant), state.clock.now());
+    let page = book_page(state, chrome, &p, Some((view, a.visit_type_id)), None).await?;
+    render(&page).map(IntoResponse::into_response)
+}
+
+#[handler]
+pub async fn move_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(c): Form<SlotChoice>,
+) -> poem::Result<Response> {
+    check_form(req, &c.csrf)?;
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
+    let (Some(p), Some(l), Some(start)) = (
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(see_other(&format!("/appointments/{id}/reschedule")));
+    };
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let result = reschedule(
+        &mut tx,
+        Actor::Patient(&scope),
+        &audit_ctx(req, Some(&me)),
+        id,
+        NewTime {
+            provider_id: p,
+            location_id: l,
+            starts_at: start,
+        },
+        tz,
+        now,
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other(&format!("/appointments/{id}?done=moved")))
+        }
+        Err(AppointmentError::NotFound) => Err(not_found()),
+        Err(e) if e.is_internal() => Err(internal(e)),
+        Err(e) => {
+            drop(tx);
+            let a = own(req, state, &chrome.tenant, &me, &scope, &id.to_string())
+                .await?
+                .ok_or_else(not_found)?;
+            let view = appt_view(&a, tz, now);
+            let params = SlotParams {
+                from: Some(start.with_timezone(&tz).date_naive().to_string()),
+                ..SlotParams::default()
+            };
+            let msg = match e {
+                AppointmentError::Taken => format!("{} Here are other open times.", sentence(&e)),
+                _ => sentence(&e),
+            };
+            let page = book_page(
+                state,
+                chrome,
+                &params,
+                Some((view, a.visit_type_id)),
+                Some(msg),
+            )
+            .await?;
+            render_status(&page, status_of(&e))
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! What the appointment pages show, ready for templates: times in the clinic's zone, slots
+//! grouped by day, and the mapping of booking errors to statuses.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use poem::http::StatusCode;
+use portal_domain::ids::{LocationId, ProviderId, VisitTypeId};
+use portal_domain::scheduling::search::SlotSearch;
+use portal_domain::scheduling::{
+    Appointment, AppointmentError, AppointmentStatus, local_label, local_time_label,
+};
+
+/// One open time, as a button.
+pub struct SlotView {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub location_id: String,
+    pub location_name: String,
+    /// RFC 3339, what the form sends back.
+    pub start: String,
+    /// The same, ready for a query string.
+    pub start_q: String,
+    pub time: String,
+}
+
+/// A day's open times.
+pub struct SlotDay {
+    pub label: String,
+    pub slots: Vec<SlotView>,
+}
+
+pub fn slot_days(search: &SlotSearch, tz: Tz) -> Vec<SlotDay> {
+    let mut days: Vec<SlotDay> = Vec::new();
+    for s in &search.slots {
+        let label = s
+            .starts_at
+            .with_timezone(&tz)
+            .format("%A %-d %B")
+            .to_string();
+        let view = SlotView {
+            provider_id: s.provider_id.to_string(),
+            provider_name: search.provider_name(s.provider_id).to_owned(),
+            location_id: s.location_id.to_string(),
+            location_name: search.location_name(s.location_id).to_owned(),
+            start: s.starts_at.to_rfc3339(),
+            start_q: s.starts_at.to_rfc3339().replace('+', "%2B"),
+            time: local_time_label(s.starts_at, tz),
+        };
+        match days.last_mut() {
+            Some(d) if d.label == label => d.slots.push(view),
+            _ => days.push(SlotDay {
+                label,
+                slots: vec![view],
+            }),
+        }
+    }
+    days
+}
+
+/// An appointment as a row or a page.
+pub struct ApptView {
+    pub id: String,
+    pub when: String,
+    pub time: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub provider: String,
+    pub location: String,
+    pub address: String,
+    pub visit_type: String,
+    pub video: bool,
+    pub video_url: Option<String>,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub reason: Option<String>,
+    pub upcoming: bool,
+    pub booked: bool,
+}
+
+pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
+    ApptView {
+        id: a.id.to_string(),
+        when: local_label(a.starts_at, tz),
+        time: format!(
+            "{} – {}",
+            local_time_label(a.starts_at, tz),
+            local_time_label(a.ends_at, tz)
+        ),
+        patient_id: a.patient_id.to_string(),
+        patient_name: a.patient_name.clone(),
+        provider: a.provider_name.clone(),
+        location: a.location_name.clone(),
+        address: a.location_address.clone(),
+        visit_type: a.visit_type_name.clone(),
+        video: a.video_url.is_some(),
+        video_url: a.video_url.clone(),
+        status: a.status.as_str(),
+        status_label: a.status.label(),
+        reason: a.reason.clone(),
+        upcoming: a.is_upcoming(now),
+        booked: a.status == AppointmentStatus::Booked && a.starts_at > now,
+    }
+}
+
+/// The zone line every page with times shows, e.g. "Times are in America/New_York (EST)".
+pub fn zone_note(tz: Tz, now: DateTime<Utc>) -> String {
+    format!(
+        "Times are in the clinic's time zone, {} ({}).",
+        tz.name(),
+        now.with_timezone(&tz).format("%Z")
+    )
+}
+
+/// The clinic's today.
+pub fn today(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+/// Parses an optional date query (`YYYY-MM-DD`).
+pub fn parse_date(raw: Option<&str>) -> Option<NaiveDate> {
+    raw.and_then(|d| NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+}
+
+pub fn parse_start(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+pub fn opt_provider(raw: Option<&str>) -> Option<ProviderId> {
+    raw.filter(|s| !s.is_empty()).and_then(ProviderId::parse)
+}
+pub fn opt_location(raw: Option<&str>) -> Option<LocationId> {
+    raw.filter(|s| !s.is_empty()).and_then(LocationId::parse)
+}
+pub fn opt_visit_type(raw: Option<&str>) -> Option<VisitTypeId> {
+    raw.filter(|s| !s.is_empty()).and_then(VisitTypeId::parse)
+}
+
+/// The HTTP status a booking error answers with on a page.
+pub fn status_of(e: &AppointmentError) -> StatusCode {
+    match e {
+        AppointmentError::NotFound => StatusCode::NOT_FOUND,
+        AppointmentError::Taken
+        | AppointmentError::NotChangeable(_)
+        | AppointmentError::PastCutoff { .. }
+        | AppointmentError::TooEarly(_) => StatusCode::CONFLICT,
+        _ if e.is_internal() => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A sentence for people, starting with a capital letter.
+pub fn sentence(e: &AppointmentError) -> String {
+    let s = e.to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
+        None => s,
+    }
+}

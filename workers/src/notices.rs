@@ -1,0 +1,83 @@
+//! Appointment notices: "your visit is booked / moved / cancelled", with a calendar file. The
+//! email names the clinic and the time only (never the reason or the provider). A notice whose
+//! appointment has changed again since it was queued is stale and sends nothing; the newer
+//! change has its own notice.
+
+use portal_domain::ids::AppointmentId;
+use portal_domain::jobs::AppointmentChange;
+use portal_domain::scheduling::appointments::for_notice;
+use portal_domain::scheduling::{AppointmentStatus, calendar, clinic_tz, local_label};
+use portal_tenants::Tenant;
+
+use crate::Deps;
+use crate::handlers::{JobError, branding};
+use crate::mail::{self, ActionEmail, Attachment};
+
+pub(crate) async fn appointment(
+    deps: &Deps,
+    tenant: &Tenant,
+    id: AppointmentId,
+    version: i32,
+    change: AppointmentChange,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let Some(target) = for_notice(&mut tx, id, now).await? else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    tx.commit().await?;
+    let a = &target.appointment;
+    let cancelled = a.status == AppointmentStatus::Cancelled;
+    let current = match change {
+        AppointmentChange::Cancelled => cancelled,
+        AppointmentChange::Booked | AppointmentChange::Moved => !cancelled && a.version == version,
+    };
+    let Some(to) = target.email.filter(|_| current) else {
+        tracing::debug!(appointment = %id, "notice is stale or the patient has no email");
+        return Ok(());
+    };
+    let name = tenant.display_name();
+    let when = local_label(a.starts_at, clinic_tz(tenant));
+    let (subject, heading, intro) = match change {
+        AppointmentChange::Booked => (
+            format!("Your visit at {name} is booked"),
+            "Your visit is booked".to_owned(),
+            format!(
+                "Your visit at {name} is booked for {when}. Open the attached calendar file to add it to your calendar."
+            ),
+        ),
+        AppointmentChange::Moved => (
+            format!("Your visit at {name} has moved"),
+            "Your visit has moved".to_owned(),
+            format!(
+                "Your visit at {name} is now on {when}. Open the attached calendar file to update your calendar."
+            ),
+        ),
+        AppointmentChange::Cancelled => (
+            format!("Your visit at {name} is cancelled"),
+            "Your visit is cancelled".to_owned(),
+            format!("Your visit at {name} on {when} is cancelled."),
+        ),
+    };
+    let email = ActionEmail {
+        branding: branding(deps, tenant),
+        subject,
+        heading,
+        intro,
+        action_label: "See your appointments".to_owned(),
+        action_url: deps.links.clinic(tenant.slug(), "/appointments"),
+        note: "Sign in to the portal to see the details, or to move or cancel the visit."
+            .to_owned(),
+    };
+    let ics = calendar::ics(a, name, tenant.slug(), now);
+    let method = if cancelled { "CANCEL" } else { "PUBLISH" };
+    let attachment = Attachment {
+        filename: "visit.ics".to_owned(),
+        content_type: format!("text/calendar; charset=utf-8; method={method}"),
+        body: ics.into_bytes(),
+    };
+    let message = mail::build(&deps.mailer_from, &to, &email, &[attachment])?;
+    deps.mailer.send(message).await?;
+    Ok(())
+}
