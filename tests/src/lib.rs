@@ -3,6 +3,8 @@
 //! application role) and a fresh Redis key prefix. Dropping it stops the server and removes
 //! the database and the roles it created.
 
+pub mod scheduling;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

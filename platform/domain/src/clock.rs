@@ -35,6 +35,13 @@ impl Default for ManualClock {
 }
 
 impl ManualClock {
+    /// Sets the time outright (tests pin a date so weekdays and time zones are known).
+    pub fn set(&self, at: DateTime<Utc>) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = at;
+        }
+    }
+
     pub fn advance(&self, by: Duration) {
         if let Ok(mut t) = self.0.lock() {
             *t += by;
