@@ -4,6 +4,7 @@
 //! the database and the roles it created.
 
 pub mod scheduling;
+pub mod twilio_fake;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -373,16 +374,19 @@ impl TestApp {
         panic!("no email to {to} in {}", dir.display());
     }
 
-    /// Waits until no job is waiting or running: the outbox is empty and every delivery is done
-    /// or dead. Returns the number of dead jobs.
+    /// Waits until no job is waiting or running: nothing due is left in the outbox (delayed
+    /// jobs not yet due by the test's clock do not count) and every delivery is done or dead.
+    /// Returns the number of dead jobs.
     pub async fn jobs_settled(&self) -> i64 {
         for _ in 0..1000 {
             let (pending, dead): (i64, i64) = sqlx::query_as(
-                "SELECT (SELECT count(*) FROM control.outbox)
+                "SELECT (SELECT count(*) FROM control.outbox
+                         WHERE not_before IS NULL OR not_before <= $1)
                         + (SELECT count(*) FROM control.job_deliveries
                            WHERE status IN ('queued', 'running')),
                         (SELECT count(*) FROM control.job_deliveries WHERE status = 'dead')",
             )
+            .bind(self.clock.now())
             .fetch_one(&self.db.admin)
             .await
             .expect("job counts");

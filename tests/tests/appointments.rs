@@ -68,9 +68,16 @@ async fn a_patient_books_through_the_pages_and_staff_see_it_in_the_schedule() {
         )
         .await;
     assert_eq!(resp.status(), 303);
-    assert_eq!(
-        resp.headers()["location"].to_str().unwrap(),
-        "/appointments?done=booked"
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/appointments/apt_") && location.ends_with("?done=booked"),
+        "{location}"
+    );
+    let (_, detail) = ana.page(&location).await;
+    assert!(detail.contains("Your visit is booked"), "{detail}");
+    assert!(
+        detail.contains("sore knee"),
+        "the patient sees their own reason"
     );
     let (_, list) = ana.page("/appointments").await;
     assert!(list.contains("Tue 3 Nov 2026, 9:30 AM EST"), "{list}");

@@ -113,6 +113,12 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             version,
             change,
         } => crate::notices::appointment(deps, &tenant, appointment_id, version, change).await,
+        Job::Reminder {
+            appointment_id,
+            version,
+            channel,
+            ..
+        } => crate::reminders::send(deps, &tenant, env.id, appointment_id, version, channel).await,
     }
 }
 

@@ -10,6 +10,8 @@ mod handlers;
 pub mod mail;
 mod notices;
 mod relay;
+mod reminders;
+pub mod sms;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use sqlx::PgPool;
 
 pub use mail::{Mailer, MailerConfig};
 pub use portal_domain::links::Links;
+pub use sms::{SmsConfig, SmsSender};
 
 /// How the pipeline runs; built from the process configuration.
 #[derive(Clone, Debug)]
@@ -53,6 +56,7 @@ pub struct Deps {
     /// The address emails come from.
     pub mailer_from: String,
     pub links: Links,
+    pub sms: sms::SmsSender,
     pub clock: SharedClock,
     pub config: PipelineConfig,
 }
@@ -87,6 +91,7 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
 
     let relay = tokio::spawn(relay::run(
         deps.pool.clone(),
+        deps.clock.clone(),
         storage.clone(),
         deps.config.poll_interval,
         stop_rx.clone(),

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use apalis::prelude::TaskSink;
+use chrono::{DateTime, Utc};
+use portal_domain::clock::SharedClock;
 use portal_domain::ids::JobId;
 use portal_domain::jobs::JobEnvelope;
 use portal_tenants::TenantId;
@@ -20,6 +22,7 @@ const BATCH: i64 = 500;
 
 pub(crate) async fn run(
     pool: PgPool,
+    clock: SharedClock,
     mut storage: Storage,
     poll: Duration,
     mut stop: watch::Receiver<bool>,
@@ -42,7 +45,7 @@ pub(crate) async fn run(
         if *stop.borrow() {
             return;
         }
-        let wait = match relay_batch(&pool, &mut storage).await {
+        let wait = match relay_batch(&pool, &mut storage, clock.now()).await {
             Ok(n) if n as i64 == BATCH => {
                 failures = 0;
                 continue;
@@ -83,12 +86,20 @@ pub(crate) enum RelayError {
     Redis(String),
 }
 
-async fn relay_batch(pool: &PgPool, storage: &mut Storage) -> Result<usize, RelayError> {
+/// Relays up to one batch of jobs that are due at `now`: every job without a `not_before`, and
+/// delayed ones whose time has come. Delayed jobs are found by polling, not by notification.
+async fn relay_batch(
+    pool: &PgPool,
+    storage: &mut Storage,
+    now: DateTime<Utc>,
+) -> Result<usize, RelayError> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query!(
         "SELECT id, kind, version, tenant_id, payload FROM control.outbox
+         WHERE not_before IS NULL OR not_before <= $2
          ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        BATCH
+        BATCH,
+        now
     )
     .fetch_all(&mut *tx)
     .await?;

@@ -40,6 +40,8 @@ pub struct Config {
     pub job_concurrency: usize,
     /// The password every demo account gets (`portal demo`).
     pub demo_password: SecretString,
+    /// Where text messages go: a log file (default) or a Twilio-compatible API.
+    pub sms: portal_workers::SmsConfig,
 }
 
 /// The documented default password of the demo accounts.
@@ -203,7 +205,38 @@ impl Config {
                 }
             };
 
+        let sms = match get("PORTAL_SMS_PROVIDER").as_deref() {
+            None | Some("log") => portal_workers::SmsConfig::Log(
+                get("PORTAL_SMS_LOG")
+                    .unwrap_or_else(|| "var/sms.jsonl".to_owned())
+                    .into(),
+            ),
+            Some("twilio") => {
+                let need = |var: &'static str| get(var).ok_or(ConfigError::Missing(var));
+                let base_url = get("PORTAL_TWILIO_BASE_URL")
+                    .unwrap_or_else(|| "https://api.twilio.com".to_owned());
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(invalid(
+                        "PORTAL_TWILIO_BASE_URL",
+                        "must be an http(s) URL".into(),
+                    ));
+                }
+                portal_workers::SmsConfig::Twilio {
+                    base_url,
+                    account_sid: need("PORTAL_TWILIO_ACCOUNT_SID")?,
+                    auth_token: need("PORTAL_TWILIO_AUTH_TOKEN")?.into(),
+                    from: need("PORTAL_TWILIO_FROM")?,
+                }
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "PORTAL_SMS_PROVIDER",
+                    format!("'{other}' is not log or twilio"),
+                ));
+            }
+        };
         Ok(Self {
+            sms,
             public_scheme,
             public_port,
             smtp_url: smtp_url.map(Into::into),

@@ -8,6 +8,7 @@ use portal_domain::identity::Role;
 use portal_domain::identity::accounts;
 use portal_domain::identity::password::{self, NewPassword};
 use portal_domain::patients::NewPatient;
+use portal_domain::scheduling::setup::{SeedPlan, VisitTypeInput, seed_if_empty};
 use portal_domain::values::{DateOfBirth, EmailAddress, PersonName, PhoneE164};
 use portal_tenants::{Logo, Provisioner, Slug, TenantDb, TenantError};
 use secrecy::ExposeSecret;
@@ -93,6 +94,64 @@ const PATIENTS: &[DemoPatient] = &[
         phone: "+15550104003",
     },
 ];
+
+/// Every demo clinic's scheduling: one location, two providers, in-person and video visits,
+/// weekday hours and Saturday mornings. The video address is a placeholder service.
+fn video_service(slug: &str) -> String {
+    format!("https://meet.example.org/{slug}")
+}
+
+fn seed_plan<'a>(video_url: &'a str, location: &'a str) -> SeedPlan<'a> {
+    let weekdays = vec![1, 2, 3, 4, 5];
+    SeedPlan {
+        locations: vec![(location, "Main entrance, ground floor")],
+        visit_types: vec![
+            VisitTypeInput {
+                name: "Check-up",
+                duration_minutes: "30",
+                self_bookable: true,
+                audience: "any",
+                modality: "in_person",
+                video_base_url: "",
+            },
+            VisitTypeInput {
+                name: "Video visit",
+                duration_minutes: "20",
+                self_bookable: true,
+                audience: "any",
+                modality: "video",
+                video_base_url: video_url,
+            },
+            VisitTypeInput {
+                name: "Annual physical",
+                duration_minutes: "60",
+                self_bookable: false,
+                audience: "any",
+                modality: "in_person",
+                video_base_url: "",
+            },
+        ],
+        providers: vec![
+            (
+                "Dr. Casey Clinician",
+                vec!["Check-up", "Video visit", "Annual physical"],
+            ),
+            ("Dr. Morgan Reyes", vec!["Check-up", "Video visit"]),
+        ],
+        hours: vec![
+            (
+                "Dr. Casey Clinician",
+                location,
+                weekdays.clone(),
+                "08:00",
+                "17:00",
+            ),
+            ("Dr. Casey Clinician", location, vec![6], "09:00", "12:00"),
+            ("Dr. Morgan Reyes", location, weekdays, "12:00", "18:00"),
+            ("Dr. Morgan Reyes", location, vec![6, 7], "10:00", "14:00"),
+        ],
+    }
+}
 
 /// What exists after `portal demo`, as `portal demo --json` prints it.
 #[derive(Debug, Serialize)]
@@ -191,6 +250,8 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
                 name: format!("{given} {family}"),
             });
         }
+        let video_url = video_service(&slug);
+        seed_if_empty(&mut tx, &seed_plan(&video_url, "Main clinic"), now).await?;
         tx.commit().await?;
         tenants.push(tenant);
     }

@@ -61,6 +61,10 @@ pub async fn start(
         },
         dev_mailbox: (config.dev && config.smtp_url.is_none()).then(|| config.mail_dir.clone()),
         links: config.links(Some(addr.port())),
+        sms_webhook_token: match &config.sms {
+            portal_workers::SmsConfig::Twilio { auth_token, .. } => Some(auth_token.clone()),
+            portal_workers::SmsConfig::Log(_) => None,
+        },
     };
 
     let server = Server::new_with_acceptor(acceptor);

@@ -44,6 +44,7 @@ pub async fn deps(
         mailer,
         mailer_from: config.mail_from.clone(),
         links: config.links(public_port),
+        sms: portal_workers::SmsSender::new(&config.sms).map_err(anyhow::Error::msg)?,
         clock,
         config: PipelineConfig {
             redis_url: config.redis_url.expose_secret().to_owned(),

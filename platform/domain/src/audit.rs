@@ -168,6 +168,9 @@ pub fn describe(action: &str) -> &'static str {
         "appointment.notify" => "Sent an appointment notice",
         "appointment.calendar" => "Downloaded a calendar file",
         "schedule.view" => "Viewed the schedule",
+        "appointment.confirm" => "Confirmed an appointment by text",
+        "sms.opt_out" => "Stopped text messages",
+        "sms.opt_in" => "Resumed text messages",
         _ => "Other activity",
     }
 }

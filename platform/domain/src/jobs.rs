@@ -16,6 +16,15 @@ pub enum Job {
     /// Email a single-use password-reset link.
     #[serde(rename = "email.password_reset")]
     SendPasswordReset { user_id: UserId },
+    /// Remind the patient of a visit, by one channel. Stale (sends nothing) when the visit was
+    /// cancelled or moved (its version moved on) since the reminder was scheduled.
+    #[serde(rename = "reminder.appointment")]
+    Reminder {
+        appointment_id: AppointmentId,
+        version: i32,
+        channel: Channel,
+        hours_before: i32,
+    },
     /// Tell the patient their visit was booked, moved or cancelled (email with a calendar file).
     /// Stale when the appointment's version has moved on since.
     #[serde(rename = "email.appointment")]
@@ -24,6 +33,14 @@ pub enum Job {
         version: i32,
         change: AppointmentChange,
     },
+}
+
+/// How a message reaches a patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
 }
 
 /// What happened to an appointment.
@@ -45,6 +62,7 @@ impl Job {
             Job::SendInvitation { .. } => "email.invitation",
             Job::SendPasswordReset { .. } => "email.password_reset",
             Job::AppointmentNotice { .. } => "email.appointment",
+            Job::Reminder { .. } => "reminder.appointment",
         }
     }
 
@@ -84,16 +102,28 @@ pub enum EnqueueError {
 
 /// Queues `job` for the transaction's clinic; it leaves only if the transaction commits.
 pub async fn enqueue(tx: &mut TenantTx, job: &Job) -> Result<JobId, EnqueueError> {
+    enqueue_at(tx, job, None).await
+}
+
+/// Queues `job` to run no earlier than `not_before` (by the pipeline's clock); until then it
+/// waits in the outbox, in PostgreSQL.
+pub async fn enqueue_at(
+    tx: &mut TenantTx,
+    job: &Job,
+    not_before: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<JobId, EnqueueError> {
     let id = JobId::new();
     let tenant = tx.tenant_id();
     let (kind, payload) = job.to_parts()?;
     sqlx::query!(
-        "INSERT INTO control.outbox (id, kind, version, tenant_id, payload) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO control.outbox (id, kind, version, tenant_id, payload, not_before)
+         VALUES ($1, $2, $3, $4, $5, $6)",
         id.as_uuid(),
         kind,
         JOB_VERSION,
         tenant.as_uuid(),
-        payload
+        payload,
+        not_before
     )
     .execute(tx.conn())
     .await?;

@@ -11,11 +11,13 @@ mod request;
 mod security;
 mod site;
 mod state;
+mod webhooks;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, post};
 
 pub use site::CurrentSite;
 pub use state::{AppState, CookiePolicy};
+pub use webhooks::signature as sms_signature;
 
 /// The whole web application for all clinics. Host → clinic resolution happens first (except
 /// for health checks and shared assets), so every handler below sees a resolved site.
@@ -144,6 +146,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/admin/scheduling/rules",
             post(pages::scheduling_setup::set_rules),
         )
+        .at("/webhooks/sms", post(webhooks::sms))
         .at("/dev/mailbox", get(pages::mailbox::mailbox))
         .at("/branding.css", get(pages::assets::branding_css))
         .at("/branding/logo", get(pages::assets::logo))

@@ -18,6 +18,9 @@ pub struct AppState {
     pub dev_mailbox: Option<PathBuf>,
     /// How the public reaches the sites (for links shown after sign-up).
     pub links: portal_domain::links::Links,
+    /// The SMS provider's auth token, which signs its webhook calls; `None` turns the
+    /// inbound SMS webhook off.
+    pub sms_webhook_token: Option<secrecy::SecretString>,
 }
 
 impl AppState {

@@ -78,6 +78,15 @@ impl AdminScope {
     pub fn staff(&self) -> &StaffScope {
         &self.0
     }
+
+    /// The clinic acting through an operator's tool (seeding, imports), not a person. Only
+    /// this crate can make one, for services that audit such changes with no actor.
+    pub(crate) fn system() -> Self {
+        AdminScope(StaffScope {
+            user: UserId::from_uuid(uuid::Uuid::nil()),
+            role: Role::ClinicAdmin,
+        })
+    }
 }
 
 /// A patient acting for themself.

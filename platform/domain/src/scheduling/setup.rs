@@ -807,6 +807,78 @@ pub async fn time_off(
         .collect())
 }
 
+/// A clinic's starting set-up, for operator tools (the demo, imports).
+#[derive(Debug, Clone, Default)]
+pub struct SeedPlan<'a> {
+    /// (name, address)
+    pub locations: Vec<(&'a str, &'a str)>,
+    pub visit_types: Vec<VisitTypeInput<'a>>,
+    /// (name, names of the visit types offered)
+    pub providers: Vec<(&'a str, Vec<&'a str>)>,
+    /// (provider, location, ISO weekdays, start, end)
+    pub hours: Vec<(&'a str, &'a str, Vec<u8>, &'a str, &'a str)>,
+}
+
+/// Applies `plan` unless the clinic already has a location (so a second run changes nothing).
+/// Returns whether it did anything. Runs as the clinic itself; audited with no actor.
+pub async fn seed_if_empty(
+    tx: &mut TenantTx,
+    plan: &SeedPlan<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, SetupError> {
+    if !locations(tx).await?.is_empty() {
+        return Ok(false);
+    }
+    let admin = AdminScope::system();
+    let ctx = AuditContext::default();
+    let mut loc_ids = Vec::new();
+    for (name, address) in &plan.locations {
+        loc_ids.push((
+            *name,
+            add_location(tx, &admin, &ctx, name, address, now).await?,
+        ));
+    }
+    let mut vt_ids = Vec::new();
+    for input in &plan.visit_types {
+        let new = NewVisitType::parse(input)?;
+        vt_ids.push((
+            input.name,
+            add_visit_type(tx, &admin, &ctx, &new, now).await?,
+        ));
+    }
+    let find = |list: &[(&str, VisitTypeId)], name: &str| {
+        list.iter().find(|(n, _)| *n == name).map(|(_, id)| *id)
+    };
+    let mut prov_ids = Vec::new();
+    for (name, offered) in &plan.providers {
+        let types: Vec<VisitTypeId> = offered
+            .iter()
+            .map(|n| find(&vt_ids, n).ok_or(SetupError::UnknownVisitType))
+            .collect::<Result<_, _>>()?;
+        prov_ids.push((
+            *name,
+            add_provider(tx, &admin, &ctx, name, &types, now).await?,
+        ));
+    }
+    for (provider, location, days, start, end) in &plan.hours {
+        let p = prov_ids
+            .iter()
+            .find(|(n, _)| n == provider)
+            .map(|(_, id)| *id)
+            .ok_or(SetupError::UnknownProvider)?;
+        let l = loc_ids
+            .iter()
+            .find(|(n, _)| n == location)
+            .map(|(_, id)| *id)
+            .ok_or(SetupError::UnknownLocation)?;
+        for d in days {
+            let w = NewWindow::parse(p, l, &d.to_string(), start, end)?;
+            add_window(tx, &admin, &ctx, &w, now).await?;
+        }
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,8 @@ pub struct AppointmentOut {
     pub video_url: Option<String>,
     /// Bumped by every move.
     pub version: i32,
+    /// When the patient confirmed by replying to a reminder text.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Appointment> for AppointmentOut {
@@ -136,6 +138,7 @@ impl From<&Appointment> for AppointmentOut {
             reason: a.reason.clone(),
             video_url: a.video_url.clone(),
             version: a.version,
+            confirmed_at: a.confirmed_at,
         }
     }
 }

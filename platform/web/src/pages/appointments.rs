@@ -348,9 +348,9 @@ pub async fn create(
     )
     .await;
     match result {
-        Ok(_) => {
+        Ok(id) => {
             tx.commit().await.map_err(db)?;
-            Ok(see_other("/appointments?done=booked"))
+            Ok(see_other(&format!("/appointments/{id}?done=booked")))
         }
         Err(e) if e.is_internal() => Err(internal(e)),
         Err(e @ AppointmentError::Taken) => {

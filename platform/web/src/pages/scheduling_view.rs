@@ -75,6 +75,7 @@ pub struct ApptView {
     pub reason: Option<String>,
     pub upcoming: bool,
     pub booked: bool,
+    pub confirmed: bool,
 }
 
 pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
@@ -99,6 +100,7 @@ pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
         reason: a.reason.clone(),
         upcoming: a.is_upcoming(now),
         booked: a.status == AppointmentStatus::Booked && a.starts_at > now,
+        confirmed: a.confirmed_at.is_some(),
     }
 }
 

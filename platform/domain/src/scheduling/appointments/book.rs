@@ -12,6 +12,7 @@ use crate::identity::scope::{PatientScope, StaffScope};
 use crate::identity::tokens::SecretToken;
 use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
 use crate::jobs::{self, AppointmentChange, Job};
+use crate::scheduling::reminders;
 use crate::scheduling::setup::{self, Audience, BookingRules, Modality, VisitType};
 use crate::scheduling::slots::{Busy, Span, open_slots};
 
@@ -121,6 +122,7 @@ pub async fn book(
         },
     )
     .await?;
+    reminders::schedule(tx, id, 1, req.starts_at, tz, now).await?;
     Ok(id)
 }
 

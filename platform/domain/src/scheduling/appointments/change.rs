@@ -11,6 +11,7 @@ use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::ids::{AppointmentId, LocationId, ProviderId};
 use crate::jobs::{self, AppointmentChange, Job};
+use crate::scheduling::reminders;
 use crate::scheduling::setup::{self, BookingRules};
 
 /// Where and when a visit moves to. Provider and location may change; the visit type not.
@@ -106,6 +107,7 @@ pub async fn reschedule(
         },
     )
     .await?;
+    reminders::schedule(tx, id, version, to.starts_at, tz, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 

@@ -88,6 +88,8 @@ pub struct Appointment {
     pub video_url: Option<String>,
     /// Bumped by every move.
     pub version: i32,
+    /// When the patient confirmed by text.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 impl Appointment {
@@ -169,6 +171,8 @@ pub enum AppointmentError {
     Database(#[from] sqlx::Error),
     #[error("job error")]
     Enqueue(#[from] crate::jobs::EnqueueError),
+    #[error("reminder scheduling error")]
+    Reminders(#[from] crate::scheduling::reminders::ScheduleError),
 }
 
 impl AppointmentError {
@@ -193,13 +197,16 @@ impl AppointmentError {
             Self::NotChangeable(_) => "not_changeable",
             Self::TooEarly(_) => "too_early",
             Self::ReasonTooLong => "reason_too_long",
-            Self::Database(_) | Self::Enqueue(_) => "internal",
+            Self::Database(_) | Self::Enqueue(_) | Self::Reminders(_) => "internal",
         }
     }
 
     /// A failure of ours rather than of the request.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Database(_) | Self::Enqueue(_))
+        matches!(
+            self,
+            Self::Database(_) | Self::Enqueue(_) | Self::Reminders(_)
+        )
     }
 
     /// The database refused an overlapping booking (the exclusion constraint).
@@ -229,7 +236,8 @@ async fn fetch(tx: &mut TenantTx, f: Filter) -> Result<Vec<Appointment>, sqlx::E
                   a.provider_id, pr.display_name AS provider_name,
                   a.location_id, l.name AS location_name, l.address AS location_address,
                   a.visit_type_id, v.name AS visit_type_name, v.modality, v.video_base_url,
-                  a.video_room, a.starts_at, a.ends_at, a.status, a.reason, a.version
+                  a.video_room, a.starts_at, a.ends_at, a.status, a.reason, a.version,
+                  a.confirmed_at
            FROM appointments a
            JOIN patients p ON p.id = a.patient_id
            JOIN providers pr ON pr.id = a.provider_id
@@ -279,6 +287,7 @@ async fn fetch(tx: &mut TenantTx, f: Filter) -> Result<Vec<Appointment>, sqlx::E
                 reason: r.reason,
                 video_url,
                 version: r.version,
+                confirmed_at: r.confirmed_at,
             }
         })
         .collect())
@@ -334,6 +343,12 @@ pub struct NoticeTarget {
     pub appointment: Appointment,
     pub email: Option<String>,
     pub phone: Option<String>,
+    /// The patient's reminder choices; `sms_opted_out` is set once they texted STOP.
+    pub reminder_email: bool,
+    pub reminder_sms: bool,
+    pub sms_opted_out: bool,
+    /// The patient already confirmed by text.
+    pub confirmed: bool,
 }
 
 /// For the workers, acting as the clinic itself: an appointment and its patient's contact
@@ -357,8 +372,12 @@ pub async fn for_notice(
         return Ok(None);
     };
     let contact = sqlx::query!(
-        "SELECT email, phone FROM patients WHERE id = $1",
-        appointment.patient_id.as_uuid()
+        r#"SELECT p.email, p.phone, p.reminder_email, p.reminder_sms,
+                  p.sms_opted_out_at IS NOT NULL AS "opted_out!",
+                  a.confirmed_at IS NOT NULL AS "confirmed!"
+           FROM patients p JOIN appointments a ON a.patient_id = p.id
+           WHERE a.id = $1"#,
+        id.as_uuid()
     )
     .fetch_one(tx.conn())
     .await?;
@@ -375,6 +394,10 @@ pub async fn for_notice(
         appointment,
         email: contact.email,
         phone: contact.phone,
+        reminder_email: contact.reminder_email,
+        reminder_sms: contact.reminder_sms,
+        sms_opted_out: contact.opted_out,
+        confirmed: contact.confirmed,
     }))
 }
 

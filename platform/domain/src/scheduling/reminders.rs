@@ -1,0 +1,343 @@
+//! Appointment reminders. Booking or moving a visit schedules one delayed job per reminder
+//! offset and channel (by default 72 and 24 hours before, by email and SMS); the job re-reads
+//! the visit when it fires, so a cancelled or moved visit's old reminders send nothing.
+//!
+//! Timing rules (pure, tested below):
+//! - "N hours before" is counted on the clinic's wall clock, so a reminder for a 9:00 visit goes
+//!   out at 9:00 a day or three earlier even across a daylight-saving change, and only once.
+//! - No SMS in quiet hours, 21:00–08:00 clinic time: it moves to the next 08:00.
+//! - A reminder that would be due already, or not before the visit itself, is not scheduled.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use portal_tenants::TenantTx;
+
+use crate::ids::AppointmentId;
+use crate::jobs::{self, Channel, EnqueueError, Job};
+
+/// Quiet hours for SMS, clinic time: from 21:00 to 08:00.
+pub const QUIET_FROM: u32 = 21;
+pub const QUIET_UNTIL: u32 = 8;
+
+/// The clinic's reminder schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReminderRules {
+    /// Hours before the visit, e.g. `[72, 24]`.
+    pub hours: Vec<i32>,
+    pub email: bool,
+    pub sms: bool,
+}
+
+impl Default for ReminderRules {
+    fn default() -> Self {
+        Self {
+            hours: vec![72, 24],
+            email: true,
+            sms: true,
+        }
+    }
+}
+
+/// The instant a wall-clock time in `tz` names; a time skipped by a spring-forward jump moves
+/// to the first valid minute after it, a repeated one means its first occurrence.
+fn resolve(tz: Tz, naive: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    for shift in 0..=2 {
+        match tz.from_local_datetime(&(naive + Duration::hours(shift))) {
+            LocalResult::Single(t) => return Some(t.with_timezone(&Utc)),
+            LocalResult::Ambiguous(first, _) => return Some(first.with_timezone(&Utc)),
+            LocalResult::None => {}
+        }
+    }
+    None
+}
+
+/// When a reminder `hours` before `starts_at` goes out by `channel`, or `None` when it should
+/// not be sent at all (due already at `now`, or not before the visit).
+pub fn due_at(
+    starts_at: DateTime<Utc>,
+    hours: i32,
+    channel: Channel,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let local = starts_at.with_timezone(&tz).naive_local() - Duration::hours(i64::from(hours));
+    let local = match channel {
+        Channel::Sms if local.hour() >= QUIET_FROM => {
+            (local.date() + Duration::days(1)).and_time(NaiveTime::from_hms_opt(QUIET_UNTIL, 0, 0)?)
+        }
+        Channel::Sms if local.hour() < QUIET_UNTIL => local
+            .date()
+            .and_time(NaiveTime::from_hms_opt(QUIET_UNTIL, 0, 0)?),
+        _ => local,
+    };
+    let due = resolve(tz, local)?;
+    (due > now && due < starts_at).then_some(due)
+}
+
+pub async fn rules(tx: &mut TenantTx) -> Result<ReminderRules, sqlx::Error> {
+    let r = sqlx::query!("SELECT reminder_hours, reminder_email, reminder_sms FROM booking_rules")
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(ReminderRules {
+        hours: r.reminder_hours,
+        email: r.reminder_email,
+        sms: r.reminder_sms,
+    })
+}
+
+/// Schedules every reminder of a booked or moved visit (version `version`).
+pub(crate) async fn schedule(
+    tx: &mut TenantTx,
+    appointment_id: AppointmentId,
+    version: i32,
+    starts_at: DateTime<Utc>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Result<usize, ScheduleError> {
+    let rules = rules(tx).await?;
+    let channels = [(Channel::Email, rules.email), (Channel::Sms, rules.sms)];
+    let mut n = 0;
+    for &hours in &rules.hours {
+        for (channel, on) in channels {
+            if !on {
+                continue;
+            }
+            let Some(due) = due_at(starts_at, hours, channel, tz, now) else {
+                continue;
+            };
+            let job = Job::Reminder {
+                appointment_id,
+                version,
+                channel,
+                hours_before: hours,
+            };
+            jobs::enqueue_at(tx, &job, Some(due)).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// A text message from a patient's phone, as the SMS webhook hands it over. Unknown numbers
+/// change nothing and learn nothing (every reply reads the same for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Stop,
+    Start,
+    Confirm,
+    Other,
+}
+
+impl Reply {
+    /// The carriers' standard keywords (case and surrounding spaces ignored).
+    pub fn parse(body: &str) -> Self {
+        match body.trim().to_ascii_uppercase().as_str() {
+            "STOP" | "STOPALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" => Reply::Stop,
+            "START" | "UNSTOP" | "YES" => Reply::Start,
+            "C" | "CONFIRM" => Reply::Confirm,
+            _ => Reply::Other,
+        }
+    }
+}
+
+/// What a reply did: for the answer text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    OptedOut,
+    OptedIn,
+    /// The next visit (its start) is now confirmed.
+    Confirmed(DateTime<Utc>),
+    NothingToConfirm,
+    Unknown,
+}
+
+/// Applies a patient's reply from `phone` (E.164): opt-out and opt-in apply to every patient
+/// of this clinic with that number; CONFIRM confirms their next booked visit. Audited as the
+/// clinic itself acting on the patient's message.
+pub async fn apply_reply(
+    tx: &mut TenantTx,
+    phone: &str,
+    reply: Reply,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, sqlx::Error> {
+    use crate::audit::{self, AuditContext, AuditEvent};
+    use crate::ids::PatientId;
+    let patients: Vec<PatientId> =
+        sqlx::query_scalar!("SELECT id FROM patients WHERE phone = $1", phone)
+            .fetch_all(tx.conn())
+            .await?
+            .into_iter()
+            .map(PatientId::from_uuid)
+            .collect();
+    if patients.is_empty() {
+        return Ok(ReplyOutcome::Unknown);
+    }
+    let ids: Vec<uuid::Uuid> = patients.iter().map(PatientId::as_uuid).collect();
+    let ctx = AuditContext::default();
+    let outcome = match reply {
+        Reply::Stop | Reply::Start => {
+            let stop = reply == Reply::Stop;
+            sqlx::query!(
+                "UPDATE patients SET sms_opted_out_at = CASE WHEN $2 THEN $3::timestamptz ELSE NULL END
+                 WHERE id = ANY($1)",
+                &ids,
+                stop,
+                now
+            )
+            .execute(tx.conn())
+            .await?;
+            for p in &patients {
+                let action = if stop { "sms.opt_out" } else { "sms.opt_in" };
+                audit::record(
+                    tx,
+                    &ctx,
+                    now,
+                    AuditEvent::new(action, "patient").resource(p).patient(*p),
+                )
+                .await?;
+            }
+            if stop {
+                ReplyOutcome::OptedOut
+            } else {
+                ReplyOutcome::OptedIn
+            }
+        }
+        Reply::Confirm => {
+            let next = sqlx::query!(
+                "UPDATE appointments SET confirmed_at = $2,
+                        change_seq = nextval('appointment_changes'), updated_at = $2
+                 WHERE id = (SELECT id FROM appointments
+                             WHERE patient_id = ANY($1) AND status = 'booked' AND starts_at > $2
+                             ORDER BY starts_at LIMIT 1)
+                 RETURNING id, patient_id, starts_at",
+                &ids,
+                now
+            )
+            .fetch_optional(tx.conn())
+            .await?;
+            match next {
+                Some(r) => {
+                    audit::record(
+                        tx,
+                        &ctx,
+                        now,
+                        AuditEvent::new("appointment.confirm", "appointment")
+                            .resource(AppointmentId::from_uuid(r.id))
+                            .patient(PatientId::from_uuid(r.patient_id)),
+                    )
+                    .await?;
+                    ReplyOutcome::Confirmed(r.starts_at)
+                }
+                None => ReplyOutcome::NothingToConfirm,
+            }
+        }
+        Reply::Other => ReplyOutcome::Unknown,
+    };
+    Ok(outcome)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("job error")]
+    Enqueue(#[from] EnqueueError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NY: Tz = chrono_tz::America::New_York;
+
+    fn ny(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        NY.with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn long_ago() -> DateTime<Utc> {
+        ny(2026, 1, 1, 0, 0)
+    }
+
+    #[test]
+    fn reminders_go_out_at_the_visits_wall_clock_time_days_before() {
+        let visit = ny(2026, 11, 12, 9, 30);
+        assert_eq!(
+            due_at(visit, 72, Channel::Email, NY, long_ago()),
+            Some(ny(2026, 11, 9, 9, 30))
+        );
+        assert_eq!(
+            due_at(visit, 24, Channel::Sms, NY, long_ago()),
+            Some(ny(2026, 11, 11, 9, 30))
+        );
+    }
+
+    #[test]
+    fn a_daylight_saving_change_does_not_move_a_reminder_off_the_visits_clock_time() {
+        // DST ends Sunday 1 Nov 2026. A Monday 9:00 visit's 72-hour reminder is Friday 9:00
+        // (EDT), 73 real hours earlier; its 24-hour reminder Sunday 9:00 (EST).
+        let visit = ny(2026, 11, 2, 9, 0);
+        let friday = due_at(visit, 72, Channel::Email, NY, long_ago()).unwrap();
+        assert_eq!(friday, ny(2026, 10, 30, 9, 0));
+        assert_eq!((visit - friday).num_hours(), 73);
+        assert_eq!(
+            due_at(visit, 24, Channel::Email, NY, long_ago()),
+            Some(ny(2026, 11, 1, 9, 0))
+        );
+        // Spring forward (8 Mar 2026): 2:30 does not exist; the reminder moves to 3:30, once.
+        let visit = ny(2026, 3, 9, 2, 30);
+        let due = due_at(visit, 24, Channel::Email, NY, long_ago()).unwrap();
+        assert_eq!(due, ny(2026, 3, 8, 3, 30));
+        // Fall back (1 Nov 2026): 1:30 happens twice; the reminder takes the first, once.
+        let visit = ny(2026, 11, 2, 1, 30);
+        let due = due_at(visit, 24, Channel::Email, NY, long_ago()).unwrap();
+        assert_eq!(due, Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap());
+    }
+
+    #[test]
+    fn sms_in_quiet_hours_moves_to_eight_in_the_morning() {
+        // An 07:30 visit: 24 hours before is 07:30, quiet → 08:00 the same (previous) day.
+        let visit = ny(2026, 11, 12, 7, 30);
+        assert_eq!(
+            due_at(visit, 24, Channel::Sms, NY, long_ago()),
+            Some(ny(2026, 11, 11, 8, 0))
+        );
+        // Email is not held back.
+        assert_eq!(
+            due_at(visit, 24, Channel::Email, NY, long_ago()),
+            Some(ny(2026, 11, 11, 7, 30))
+        );
+        // A 22:00 evening visit: 21:… and later moves to 08:00 the next morning.
+        let visit = ny(2026, 11, 12, 22, 0);
+        assert_eq!(
+            due_at(visit, 72, Channel::Sms, NY, long_ago()),
+            Some(ny(2026, 11, 10, 8, 0))
+        );
+        // If the next 08:00 is not before the visit, no SMS at all.
+        let visit = ny(2026, 11, 12, 7, 45);
+        assert_eq!(due_at(visit, 1, Channel::Sms, NY, long_ago()), None);
+    }
+
+    #[test]
+    fn replies_understand_the_carriers_keywords() {
+        assert_eq!(Reply::parse(" stop "), Reply::Stop);
+        assert_eq!(Reply::parse("UNSUBSCRIBE"), Reply::Stop);
+        assert_eq!(Reply::parse("c"), Reply::Confirm);
+        assert_eq!(Reply::parse("Confirm"), Reply::Confirm);
+        assert_eq!(Reply::parse("start"), Reply::Start);
+        assert_eq!(Reply::parse("what time is it"), Reply::Other);
+    }
+
+    #[test]
+    fn reminders_already_due_are_not_scheduled() {
+        let visit = ny(2026, 11, 12, 9, 0);
+        let now = ny(2026, 11, 10, 12, 0);
+        assert_eq!(due_at(visit, 72, Channel::Email, NY, now), None);
+        assert_eq!(
+            due_at(visit, 24, Channel::Email, NY, now),
+            Some(ny(2026, 11, 11, 9, 0))
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! The inbound SMS webhook (`POST /webhooks/sms` on a clinic's host), Twilio-compatible: the
+//! request must carry a valid `X-Twilio-Signature` (HMAC-SHA1 of the public URL and the sorted
+//! form fields, keyed by the auth token), or it is refused. Replies STOP/START and C/CONFIRM
+//! act on the patients of this clinic with the sending number; the answer is TwiML.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use poem::http::StatusCode;
+use poem::web::{Data, Form};
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::scheduling::reminders::{Reply, ReplyOutcome, apply_reply};
+use portal_domain::scheduling::{clinic_tz, local_label};
+use secrecy::ExposeSecret;
+use sha1::Sha1;
+
+use crate::csrf::constant_eq;
+use crate::{AppState, internal};
+
+/// Twilio's signature: base64(HMAC-SHA1(token, url + each field name and value, by name)).
+pub fn signature(token: &str, url: &str, fields: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = fields.iter().collect();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(data.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// Escapes text for the XML answer.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[handler]
+pub async fn sms(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    let (Some(tenant), Some(token)) = (crate::auth::clinic(req), &state.sms_webhook_token) else {
+        return Err(poem::Error::from(poem::error::NotFoundError));
+    };
+    let url = state.links.clinic(tenant.slug(), "/webhooks/sms");
+    let expected = signature(token.expose_secret(), &url, &fields);
+    let sent = req.header("x-twilio-signature").unwrap_or_default();
+    if expected.is_empty() || !constant_eq(sent.as_bytes(), expected.as_bytes()) {
+        return Ok(StatusCode::FORBIDDEN.into_response());
+    }
+    let from = field(&fields, "From");
+    let reply = Reply::parse(field(&fields, "Body"));
+    let now = state.clock.now();
+    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+    let outcome = apply_reply(&mut tx, from, reply, now)
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    let name = tenant.display_name();
+    let answer = match outcome {
+        ReplyOutcome::OptedOut => {
+            format!("{name}: you will get no more texts from us. Reply START to resume.")
+        }
+        ReplyOutcome::OptedIn => format!("{name}: texts are back on. Reply STOP to opt out."),
+        ReplyOutcome::Confirmed(at) => format!(
+            "{name}: thank you, your visit on {} is confirmed.",
+            local_label(at, clinic_tz(&tenant))
+        ),
+        ReplyOutcome::NothingToConfirm | ReplyOutcome::Unknown => format!(
+            "{name}: reply C to confirm your next visit or STOP to opt out. To change a visit, sign in to the portal."
+        ),
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Message>{}</Message></Response>",
+        xml(&answer)
+    );
+    Ok(body
+        .with_content_type("text/xml; charset=utf-8")
+        .into_response())
+}
