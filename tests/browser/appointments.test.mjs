@@ -47,6 +47,12 @@ function localDate(iso, timeZone) {
   return new Date(iso).toLocaleDateString('en-CA', { timeZone });
 }
 
+// The clinic's date `days` from now (YYYY-MM-DD): far enough ahead to stay outside the
+// clinic's 24-hour cut-off for moving and cancelling online.
+function daysAhead(days) {
+  return localDate(new Date(Date.now() + days * 86400000).toISOString(), 'America/New_York');
+}
+
 // Emails written by the file transport (infra/test points PORTAL_MAIL_DIR at a temp dir).
 async function emailsTo(to, subjectPart) {
   for (let i = 0; i < 100; i++) {
@@ -69,6 +75,8 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await patient.getByTestId('book-link').click();
   await patient.getByRole('link', { name: 'Check-up' }).click();
   assert.match(await patient.locator('main').textContent(), /Times are in the clinic's time zone, America\/New_York/);
+  await patient.getByLabel('From').fill(daysAhead(2));
+  await patient.getByRole('button', { name: 'Show times' }).click();
   await patient.getByTestId('slot').first().click();
   const when = await patient.getByTestId('confirm-when').textContent();
   await patient.getByLabel(/What would you like to be seen for/).fill('a rash that will not go away');
@@ -106,6 +114,8 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
 
   // The patient moves the visit; the open schedule follows without a reload.
   await patient.getByTestId('reschedule-link').click();
+  await patient.getByLabel('From').fill(daysAhead(4));
+  await patient.getByRole('button', { name: 'Show times' }).click();
   await patient.getByTestId('slot').first().click();
   assert.match(await patient.getByTestId('notice').textContent(), /Your visit has moved/);
   const moved = await apiAppointment(patient, id);

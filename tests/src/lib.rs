@@ -263,6 +263,10 @@ impl TestApp {
         overrides
             .entry("PORTAL_JOB_MAX_ATTEMPTS")
             .or_insert_with(|| "3".into());
+        // A short lease, so a killed worker's job is taken over within the test's patience.
+        overrides
+            .entry("PORTAL_JOB_LEASE_MS")
+            .or_insert_with(|| "2000".into());
         let db = TestDb::create_with(overrides).await;
         let clock = Arc::new(ManualClock::default());
         let (tx, rx) = tokio::sync::watch::channel(false);

@@ -310,3 +310,71 @@ async fn stop_and_confirm_replies_are_honoured_and_unsigned_ones_refused() {
     assert_eq!(st, 200);
     assert!(a["confirmed_at"].is_string(), "{a}");
 }
+
+/// Deletes every Redis key of this test's deployment, as a Redis restarted without its data.
+async fn flush_redis(app: &TestApp) {
+    let client = redis::Client::open(portal_tests::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", app.db.config.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn redis_losing_its_data_or_a_worker_dying_mid_job_loses_no_reminder() {
+    let fake = TwilioFake::start().await;
+    let mut env: HashMap<&str, String> = fake.env().into_iter().collect();
+    env.insert("PORTAL_JOB_RECONCILE_AFTER_MS", "300".into());
+    let app = TestApp::spawn_with_workers(env).await;
+    let s = app.scheduling_clinic("lost").await;
+    let eve = app.patient(&s.tenant, "Eve", "eve@lost.example").await;
+    set_phone(&app, &s, eve, "+15550101005").await;
+    let token = app.api_token(&s.host, "eve@lost.example").await;
+    book(&app, &s, &token, "2026-11-05T09:30").await;
+    assert_eq!(app.jobs_settled().await, 0);
+
+    // Redis forgets everything before any reminder is due: they wait in PostgreSQL anyway.
+    flush_redis(&app).await;
+    run_until(&app, ny("2026-11-02T09:30")).await;
+    assert_eq!(reminder_emails(&app, "eve@lost.example").len(), 1);
+    assert_eq!(fake.messages().len(), 1);
+
+    // The 24-hour reminders had been handed over when things went wrong: the email's worker
+    // died mid-job (running, no sign of life for a day), the text was lost with Redis (queued).
+    sqlx::query(
+        "WITH moved AS (DELETE FROM control.outbox WHERE kind = 'reminder.appointment'
+                        RETURNING id, kind, version, tenant_id, payload)
+         INSERT INTO control.job_deliveries
+             (job_id, kind, version, tenant_id, payload, status, worker, updated_at)
+         SELECT id, kind, version, tenant_id, payload,
+                CASE WHEN payload->>'channel' = 'email' THEN 'running' ELSE 'queued' END,
+                'a-killed-worker', now() - interval '1 day'
+         FROM moved",
+    )
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    flush_redis(&app).await;
+    app.clock.set(ny("2026-11-04T09:30"));
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(reminder_emails(&app, "eve@lost.example").len(), 2);
+    assert_eq!(fake.messages().len(), 2);
+    // Every reminder is finished in the log, so the reconciler will never send one again.
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM control.job_deliveries
+         WHERE kind = 'reminder.appointment' AND status <> 'done'",
+    )
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(open, 0);
+}

@@ -5,25 +5,30 @@
 use portal_domain::jobs::JobEnvelope;
 use sqlx::PgPool;
 
-/// Claims the job for this worker. `None` when it already finished (done or dead).
+/// Claims the job for this worker. `None` when it already finished (done or dead), or when
+/// another worker is running it and still within its `lease` (a duplicate delivery).
 pub(crate) async fn claim(
     pool: &PgPool,
     job: &JobEnvelope,
     worker: &str,
+    lease: std::time::Duration,
 ) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
         "INSERT INTO control.job_deliveries (job_id, kind, version, tenant_id, payload, status, worker)
          VALUES ($1, $2, $3, $4, $5, 'running', $6)
          ON CONFLICT (job_id) DO UPDATE
              SET status = 'running', worker = EXCLUDED.worker, updated_at = now()
-             WHERE job_deliveries.status IN ('queued', 'running')
+             WHERE job_deliveries.status = 'queued'
+                OR (job_deliveries.status = 'running'
+                    AND job_deliveries.updated_at < now() - make_interval(secs => $7))
          RETURNING attempts",
         job.id.as_uuid(),
         job.kind,
         job.version,
         job.tenant_id.as_uuid(),
         job.payload,
-        worker
+        worker,
+        lease.as_secs_f64()
     )
     .fetch_optional(pool)
     .await
@@ -59,4 +64,28 @@ pub(crate) async fn failed(
     )
     .fetch_one(pool)
     .await
+}
+
+/// Renews this worker's lease on a running job every `every`, for as long as it is polled (it
+/// never returns; the handler drops it when the job ends).
+pub(crate) async fn heartbeat(
+    pool: &PgPool,
+    job: &JobEnvelope,
+    worker: &str,
+    every: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = sqlx::query!(
+            "UPDATE control.job_deliveries SET updated_at = now()
+             WHERE job_id = $1 AND status = 'running' AND worker = $2",
+            job.id.as_uuid(),
+            worker
+        )
+        .execute(pool)
+        .await
+        {
+            tracing::warn!(job = %job.id, error = %e, "could not renew the job's lease");
+        }
+    }
 }

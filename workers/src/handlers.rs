@@ -44,22 +44,42 @@ impl From<MailError> for JobError {
 
 pub(crate) async fn handle(job: JobEnvelope, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError> {
     let deps: &Deps = &deps;
-    let Some(mut attempts) = delivery::claim(&deps.pool, &job, &deps.config.worker_name).await?
+    let Some(attempts) = delivery::claim(
+        &deps.pool,
+        &job,
+        &deps.config.worker_name,
+        deps.config.lease,
+    )
+    .await?
     else {
-        tracing::debug!(job = %job.id, "already finished; nothing to do");
+        tracing::debug!(job = %job.id, "already finished, or running elsewhere; nothing to do");
         return Ok(());
     };
+    // The attempts run beside a heartbeat that renews this worker's lease on the job; if the
+    // process dies, both stop together and another worker may take the job over.
+    tokio::select! {
+        result = attempts_until_done(deps, &job, attempts) => result,
+        () = delivery::heartbeat(&deps.pool, &job, &deps.config.worker_name, deps.config.lease / 3) => Ok(()),
+    }
+}
+
+/// Runs the job until it succeeds or dies; `attempts` is how many failed before.
+async fn attempts_until_done(
+    deps: &Deps,
+    job: &JobEnvelope,
+    mut attempts: i32,
+) -> Result<(), BoxDynError> {
     loop {
-        match run(deps, &job).await {
+        match run(deps, job).await {
             Ok(()) => {
-                delivery::done(&deps.pool, &job).await?;
+                delivery::done(&deps.pool, job).await?;
                 tracing::info!(job = %job.id, kind = %job.kind, "job done");
                 return Ok(());
             }
             Err(e) => {
                 let last = matches!(e, JobError::Permanent(_))
                     || attempts + 1 >= deps.config.max_attempts as i32;
-                attempts = delivery::failed(&deps.pool, &job, &e.to_string(), last).await?;
+                attempts = delivery::failed(&deps.pool, job, &e.to_string(), last).await?;
                 if last {
                     tracing::error!(job = %job.id, kind = %job.kind, attempts, error = %e, "job is dead");
                     return Err(Box::new(AbortError::new(e)));

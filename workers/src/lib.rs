@@ -9,6 +9,7 @@ mod delivery;
 mod handlers;
 pub mod mail;
 mod notices;
+mod reconcile;
 mod relay;
 mod reminders;
 pub mod sms;
@@ -45,6 +46,12 @@ pub struct PipelineConfig {
     /// How often the relay looks at the outbox when no notification arrives, and how often an
     /// idle worker looks for new tasks in Redis (its heartbeat).
     pub poll_interval: Duration,
+    /// A job `queued` this long without being picked up is pushed to Redis again (Redis may
+    /// have lost it).
+    pub reconcile_after: Duration,
+    /// How long a `running` job may go without a sign of life before another worker may take
+    /// it over. A live handler renews it every third of that, waits included.
+    pub lease: Duration,
 }
 
 /// What handlers need; shared by every job this process runs.
@@ -97,20 +104,44 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
         stop_rx.clone(),
     ));
 
-    let worker = WorkerBuilder::new(deps.config.worker_name.clone())
-        .backend(storage)
-        .data(deps.clone())
-        .concurrency(deps.config.concurrency)
-        .build(handlers::handle);
-    let mut stop = stop_rx.clone();
-    let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
-        Ok::<(), std::io::Error>(())
-    };
-    if let Err(e) = worker.run_until(stopped).await {
-        tracing::error!(error = %e, "job worker stopped with an error");
+    let reconciler = tokio::spawn(reconcile::run(
+        deps.pool.clone(),
+        storage.clone(),
+        deps.config.reconcile_after,
+        deps.config.lease,
+        stop_rx.clone(),
+    ));
+
+    // A worker whose registration Redis lost (a restart without persistence) stops with an
+    // error; a fresh one, under a new name, takes its place until shutdown.
+    for generation in 0u64.. {
+        let worker = WorkerBuilder::new(format!("{}-{generation}", deps.config.worker_name))
+            .backend(storage.clone())
+            .data(deps.clone())
+            .concurrency(deps.config.concurrency)
+            .build(handlers::handle);
+        let mut stop = stop_rx.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+            Ok::<(), std::io::Error>(())
+        };
+        match worker.run_until(stopped).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = %e, "job worker stopped with an error; starting a new one")
+            }
+        }
+        if *stop_rx.borrow() {
+            break;
+        }
+        let mut stop = stop_rx.clone();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => break,
+        }
     }
     let _ = relay.await;
+    let _ = reconciler.await;
 }
 
 pub(crate) type Storage = RedisStorage<JobEnvelope, ConnectionManager>;

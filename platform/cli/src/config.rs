@@ -38,6 +38,10 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub job_retry_base: std::time::Duration,
     pub job_concurrency: usize,
+    /// A relayed job not picked up within this time is pushed to Redis again.
+    pub job_reconcile_after: std::time::Duration,
+    /// A running job silent this long is taken to be orphaned (its worker died).
+    pub job_lease: std::time::Duration,
     /// The password every demo account gets (`portal demo`).
     pub demo_password: SecretString,
     /// Where text messages go: a log file (default) or a Twilio-compatible API.
@@ -252,6 +256,18 @@ impl Config {
                 3_600_000,
             )?),
             job_concurrency: number("PORTAL_JOB_CONCURRENCY", 32, 1, 1024)? as usize,
+            job_lease: std::time::Duration::from_millis(number(
+                "PORTAL_JOB_LEASE_MS",
+                60_000,
+                300,
+                3_600_000,
+            )?),
+            job_reconcile_after: std::time::Duration::from_millis(number(
+                "PORTAL_JOB_RECONCILE_AFTER_MS",
+                300_000,
+                100,
+                86_400_000,
+            )?),
             demo_password: get("PORTAL_DEMO_PASSWORD")
                 .unwrap_or_else(|| DEFAULT_DEMO_PASSWORD.to_owned())
                 .into(),

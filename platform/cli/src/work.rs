@@ -55,6 +55,8 @@ pub async fn deps(
             retry_cap: Duration::from_secs(600),
             concurrency: config.job_concurrency,
             poll_interval: Duration::from_secs(1),
+            reconcile_after: config.job_reconcile_after,
+            lease: config.job_lease,
         },
     })
 }

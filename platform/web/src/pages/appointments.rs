@@ -385,6 +385,24 @@ struct DetailPage {
     error: Option<String>,
     zone: String,
     appt: ApptView,
+    /// Set when the visit is too close to change online: the clinic's cut-off in hours.
+    cutoff_hours: Option<i32>,
+}
+
+/// The cut-off in hours when `a` is booked but already inside it (so only a call can change it).
+async fn inside_cutoff(
+    state: &AppState,
+    tenant: &Tenant,
+    a: &appointments::Appointment,
+) -> poem::Result<Option<i32>> {
+    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+    let rules = setup::rules(&mut tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let now = state.clock.now();
+    Ok(
+        (a.starts_at > now && a.starts_at - rules.cancel_cutoff() < now)
+            .then_some(rules.cancel_cutoff_hours),
+    )
 }
 
 async fn own(
@@ -432,12 +450,14 @@ pub async fn detail(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
+    let cutoff_hours = inside_cutoff(state, &chrome.tenant, &a).await?;
     render(&DetailPage {
         zone: zone_note(tz, now),
         appt: appt_view(&a, tz, now),
         chrome,
         notice: notice_of(q.done.as_deref()),
         error: None,
+        cutoff_hours,
     })
     .map(IntoResponse::into_response)
 }
@@ -520,6 +540,7 @@ async fn detail_again(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
+    let cutoff_hours = inside_cutoff(state, &chrome.tenant, &a).await?;
     render_status(
         &DetailPage {
             zone: zone_note(tz, now),
@@ -527,6 +548,7 @@ async fn detail_again(
             chrome,
             notice: None,
             error: Some(sentence(e)),
+            cutoff_hours,
         },
         status_of(e),
     )
