@@ -133,6 +133,9 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             version,
             change,
         } => crate::notices::appointment(deps, &tenant, appointment_id, version, change).await,
+        Job::WaitlistOffer { offer_id } => {
+            crate::notices::waitlist_offer(deps, &tenant, env.id, offer_id).await
+        }
         Job::Reminder {
             appointment_id,
             version,

@@ -81,3 +81,44 @@ pub(crate) async fn appointment(
     deps.mailer.send(message).await?;
     Ok(())
 }
+
+/// "An earlier time opened": by email, and by SMS when the patient allows texts. Stale (sends
+/// nothing) once the offer was accepted or taken.
+pub(crate) async fn waitlist_offer(
+    deps: &Deps,
+    tenant: &Tenant,
+    job: portal_domain::ids::JobId,
+    offer: portal_domain::ids::OfferId,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let target = portal_domain::scheduling::waitlist::for_offer_notice(&mut tx, offer, now).await?;
+    tx.commit().await?;
+    let Some(t) = target else {
+        return Ok(());
+    };
+    let name = tenant.display_name();
+    let when = local_label(t.starts_at, clinic_tz(tenant));
+    if let Some(phone) = &t.phone {
+        let body = format!(
+            "{name}: an earlier time opened, {when}. Sign in to the portal to take it. Reply STOP to opt out."
+        );
+        deps.sms.send(phone, &body, &job.to_string()).await?;
+    }
+    if let Some(to) = &t.email {
+        let email = ActionEmail {
+            branding: crate::handlers::branding(deps, tenant),
+            subject: format!("An earlier time opened at {name}"),
+            heading: "An earlier time opened".to_owned(),
+            intro: format!(
+                "You asked {name} to offer you an earlier time. {when} is now free; the first patient to take it gets it."
+            ),
+            action_label: "See the offer".to_owned(),
+            action_url: deps.links.clinic(tenant.slug(), "/appointments"),
+            note: "If you do nothing, your current visit stays as it is.".to_owned(),
+        };
+        let message = mail::build(&deps.mailer_from, to, &email, &[])?;
+        deps.mailer.send(message).await?;
+    }
+    Ok(())
+}

@@ -170,6 +170,10 @@ pub fn describe(action: &str) -> &'static str {
         "schedule.view" => "Viewed the schedule",
         "appointment.confirm" => "Confirmed an appointment by text",
         "sms.opt_out" => "Stopped text messages",
+        "waitlist.join" => "Asked for an earlier time",
+        "waitlist.leave" => "Stopped waiting for an earlier time",
+        "waitlist.offer" => "Sent an earlier-time offer",
+        "waitlist.accept" => "Took an earlier time",
         "sms.opt_in" => "Resumed text messages",
         _ => "Other activity",
     }

@@ -93,6 +93,11 @@ typed_id!(
     AppointmentId,
     "apt"
 );
+typed_id!(
+    /// An offer of an earlier time to a waiting patient.
+    OfferId,
+    "ofr"
+);
 
 #[cfg(test)]
 mod tests {

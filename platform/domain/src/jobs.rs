@@ -4,7 +4,7 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{AppointmentId, JobId, UserId};
+use crate::ids::{AppointmentId, JobId, OfferId, UserId};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -25,6 +25,9 @@ pub enum Job {
         channel: Channel,
         hours_before: i32,
     },
+    /// Tell a waiting patient an earlier time opened (email and, if allowed, SMS).
+    #[serde(rename = "waitlist.offer")]
+    WaitlistOffer { offer_id: OfferId },
     /// Tell the patient their visit was booked, moved or cancelled (email with a calendar file).
     /// Stale when the appointment's version has moved on since.
     #[serde(rename = "email.appointment")]
@@ -63,6 +66,7 @@ impl Job {
             Job::SendPasswordReset { .. } => "email.password_reset",
             Job::AppointmentNotice { .. } => "email.appointment",
             Job::Reminder { .. } => "reminder.appointment",
+            Job::WaitlistOffer { .. } => "waitlist.offer",
         }
     }
 

@@ -97,6 +97,14 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/appointments/:id/cancel",
             post(pages::appointments::cancel_submit),
         )
+        .at(
+            "/appointments/:id/waitlist/:action",
+            post(pages::appointments::waitlist_submit),
+        )
+        .at(
+            "/appointments/offers/:id/accept",
+            post(pages::appointments::accept_offer),
+        )
         .at("/staff/schedule", get(pages::schedule::schedule_view))
         .at(
             "/staff/schedule/stamp",

@@ -9,6 +9,7 @@ pub mod reminders;
 pub mod search;
 pub mod setup;
 pub mod slots;
+pub mod waitlist;
 
 pub use appointments::{Appointment, AppointmentError, AppointmentStatus};
 pub use setup::{BookingRules, Location, Modality, Provider, SetupError, VisitType, Window};

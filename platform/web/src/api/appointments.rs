@@ -11,13 +11,14 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::identity::scope::SignedIn;
-use portal_domain::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
+use portal_domain::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId, VisitTypeId};
 use portal_domain::scheduling::appointments::{
     self, Actor, BookFor, BookRequest, NewTime, book, cancel, reschedule,
 };
 use portal_domain::scheduling::search::{self, SlotQuery};
 use portal_domain::scheduling::setup;
 use portal_domain::scheduling::slots::Slot;
+use portal_domain::scheduling::waitlist;
 use portal_domain::scheduling::{Appointment, AppointmentError, clinic_tz};
 use portal_tenants::Tenant;
 
@@ -251,6 +252,46 @@ pub enum ChangeResponse {
     /// cancelled, done or past).
     #[oai(status = 422)]
     Invalid(Json<ErrorBody>),
+}
+
+#[derive(Debug, Object)]
+pub struct OfferOut {
+    /// `ofr_…`
+    pub id: String,
+    /// The visit that would move (`apt_…`).
+    pub appointment_id: String,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub location_id: String,
+    pub starts_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum WaitlistResponse {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+    /// Not signed in (code `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Missing `X-CSRF-Token` for a cookie session (code `csrf`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such appointment of this patient, or not on the list (code `not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The visit is no longer booked or already past (code `not_changeable`).
+    #[oai(status = 422)]
+    Invalid(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum OffersResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<OfferOut>>),
+    /// Not signed in as a patient (code `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
 }
 
 fn unauthorized() -> Json<ErrorBody> {
@@ -793,6 +834,165 @@ impl AppointmentsApi {
                 Ok(ChangeResponse::Ok(Json(AppointmentOut::from(&a))))
             }
             Err(e) => change_error(e, Vec::new()),
+        }
+    }
+
+    /// Ask for an earlier time
+    ///
+    /// Puts the signed-in patient's booked visit on the earlier-slot waitlist: when a visit of
+    /// the same kind is cancelled, the patient is offered its time by email (and SMS).
+    #[oai(
+        path = "/appointments/:id/waitlist",
+        method = "post",
+        operation_id = "joinWaitlist"
+    )]
+    async fn join_waitlist(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> poem::Result<WaitlistResponse> {
+        self.waitlist(req, &state, &id, true).await
+    }
+
+    /// Stop waiting for an earlier time
+    #[oai(
+        path = "/appointments/:id/waitlist",
+        method = "delete",
+        operation_id = "leaveWaitlist"
+    )]
+    async fn leave_waitlist(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> poem::Result<WaitlistResponse> {
+        self.waitlist(req, &state, &id, false).await
+    }
+
+    /// Earlier times offered
+    ///
+    /// The signed-in patient's open offers from the waitlist.
+    #[oai(
+        path = "/waitlist-offers",
+        method = "get",
+        operation_id = "listWaitlistOffers"
+    )]
+    async fn offers(&self, req: &Request, state: Data<&AppState>) -> poem::Result<OffersResponse> {
+        let Caller::In(tenant, me) = caller(req, &state, false).await? else {
+            return Ok(OffersResponse::Unauthorized(unauthorized()));
+        };
+        let Some(p) = me.patient() else {
+            return Ok(OffersResponse::Unauthorized(unauthorized()));
+        };
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let offers = waitlist::open_offers(&mut tx, &p, state.clock.now())
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(OffersResponse::Ok(Json(
+            offers
+                .into_iter()
+                .map(|o| OfferOut {
+                    id: o.id.to_string(),
+                    appointment_id: o.appointment_id.to_string(),
+                    provider_id: o.provider_id.to_string(),
+                    provider_name: o.provider_name,
+                    location_id: o.location_id.to_string(),
+                    starts_at: o.starts_at,
+                })
+                .collect(),
+        )))
+    }
+
+    /// Take an earlier time
+    ///
+    /// Moves the patient's visit to the offered time. The first patient to accept gets it;
+    /// later ones get 409 `slot_taken` and keep their visit.
+    #[oai(
+        path = "/waitlist-offers/:id/accept",
+        method = "post",
+        operation_id = "acceptWaitlistOffer"
+    )]
+    async fn accept_offer(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> poem::Result<ChangeResponse> {
+        let (tenant, me) = match caller(req, &state, true).await? {
+            Caller::In(t, m) => (t, m),
+            Caller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
+            Caller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
+        };
+        let (Some(p), Some(offer)) = (me.patient(), OfferId::parse(&id)) else {
+            return change_error(AppointmentError::NotFound, Vec::new());
+        };
+        let tz = clinic_tz(&tenant);
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        match waitlist::accept(
+            &mut tx,
+            &p,
+            &audit_ctx(req, Some(&me)),
+            offer,
+            tz,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(a) => {
+                tx.commit().await.map_err(internal)?;
+                Ok(ChangeResponse::Ok(Json(AppointmentOut::from(&a))))
+            }
+            Err(e) => {
+                drop(tx);
+                if !matches!(e, AppointmentError::NotFound) && !e.is_internal() {
+                    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+                    waitlist::mark_taken(&mut tx, &p, offer)
+                        .await
+                        .map_err(internal)?;
+                    tx.commit().await.map_err(internal)?;
+                }
+                change_error(e, Vec::new())
+            }
+        }
+    }
+}
+
+impl AppointmentsApi {
+    async fn waitlist(
+        &self,
+        req: &Request,
+        state: &AppState,
+        id: &str,
+        join: bool,
+    ) -> poem::Result<WaitlistResponse> {
+        let (tenant, me) = match caller(req, state, true).await? {
+            Caller::In(t, m) => (t, m),
+            Caller::Out => return Ok(WaitlistResponse::Unauthorized(unauthorized())),
+            Caller::Csrf => return Ok(WaitlistResponse::Forbidden(csrf())),
+        };
+        let missing =
+            || WaitlistResponse::NotFound(ErrorBody::new("not_found", "no such appointment"));
+        let (Some(p), Some(id)) = (me.patient(), AppointmentId::parse(id)) else {
+            return Ok(missing());
+        };
+        let ctx = audit_ctx(req, Some(&me));
+        let now = state.clock.now();
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let result = if join {
+            waitlist::join(&mut tx, &p, &ctx, id, now).await
+        } else {
+            waitlist::leave(&mut tx, &p, &ctx, id, now).await
+        };
+        match result {
+            Ok(()) => {
+                tx.commit().await.map_err(internal)?;
+                Ok(WaitlistResponse::Done)
+            }
+            Err(AppointmentError::NotFound) => Ok(missing()),
+            Err(e) if e.is_internal() => Err(internal(e)),
+            Err(e) => Ok(WaitlistResponse::Invalid(body_of(&e))),
         }
     }
 }

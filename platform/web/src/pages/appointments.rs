@@ -7,12 +7,13 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::identity::scope::{PatientScope, SignedIn};
-use portal_domain::ids::AppointmentId;
+use portal_domain::ids::{AppointmentId, OfferId};
 use portal_domain::scheduling::appointments::{
     self, Actor, BookFor, BookRequest, NewTime, book, cancel, reschedule,
 };
 use portal_domain::scheduling::search::{self, SlotQuery};
 use portal_domain::scheduling::setup::{self, VisitType};
+use portal_domain::scheduling::waitlist;
 use portal_domain::scheduling::{AppointmentError, calendar, clinic_tz, local_label};
 use portal_tenants::Tenant;
 
@@ -44,9 +45,18 @@ async fn patient_gate(
 struct ListPage {
     chrome: Chrome,
     notice: Option<&'static str>,
+    error: Option<String>,
     zone: String,
     upcoming: Vec<ApptView>,
     past: Vec<ApptView>,
+    offers: Vec<OfferView>,
+}
+
+/// An earlier time offered from the waitlist.
+pub struct OfferView {
+    pub id: String,
+    pub when: String,
+    pub provider: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -59,6 +69,8 @@ fn notice_of(done: Option<&str>) -> Option<&'static str> {
         Some("booked") => Some("Your visit is booked. A confirmation email is on its way."),
         Some("moved") => Some("Your visit has moved. An updated confirmation is on its way."),
         Some("cancelled") => Some("Your visit is cancelled."),
+        Some("waiting") => Some("You are on the list: we will email you if an earlier time opens."),
+        Some("not-waiting") => Some("You are no longer waiting for an earlier time."),
         _ => None,
     }
 }
@@ -73,26 +85,142 @@ pub async fn list(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
+    let page = list_page(
+        req,
+        state,
+        chrome,
+        &me,
+        &scope,
+        notice_of(q.done.as_deref()),
+        None,
+    )
+    .await?;
+    render(&page).map(IntoResponse::into_response)
+}
+
+async fn list_page(
+    req: &Request,
+    state: &AppState,
+    chrome: Chrome,
+    me: &SignedIn,
+    scope: &PatientScope,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> poem::Result<ListPage> {
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let all = appointments::for_patient(&mut tx, &scope, &audit_ctx(req, Some(&me)), now)
+    let all = appointments::for_patient(&mut tx, scope, &audit_ctx(req, Some(me)), now)
         .await
         .map_err(db)?;
+    let offers = waitlist::open_offers(&mut tx, scope, now)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .map(|o| OfferView {
+            id: o.id.to_string(),
+            when: local_label(o.starts_at, tz),
+            provider: o.provider_name,
+        })
+        .collect();
     tx.commit().await.map_err(db)?;
     let (upcoming, mut past): (Vec<_>, Vec<_>) = all
         .iter()
         .map(|a| appt_view(a, tz, now))
         .partition(|a| a.upcoming);
     past.reverse();
-    render(&ListPage {
+    Ok(ListPage {
         chrome,
-        notice: notice_of(q.done.as_deref()),
+        notice,
+        error,
         zone: zone_note(tz, now),
         upcoming,
         past,
+        offers,
     })
-    .map(IntoResponse::into_response)
+}
+
+#[handler]
+pub async fn accept_offer(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Form(f): Form<SlotChoice>,
+) -> poem::Result<Response> {
+    check_form(req, &f.csrf)?;
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let offer = OfferId::parse(&id).ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    match waitlist::accept(&mut tx, &scope, &audit_ctx(req, Some(&me)), offer, tz, now).await {
+        Ok(a) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other(&format!("/appointments/{}?done=moved", a.id)))
+        }
+        Err(AppointmentError::NotFound) => Err(not_found()),
+        Err(e) if e.is_internal() => Err(internal(e)),
+        Err(e) => {
+            drop(tx);
+            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+            waitlist::mark_taken(&mut tx, &scope, offer)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            let msg = match e {
+                AppointmentError::Taken => {
+                    "Someone else took that time first. Your visit stays as it was.".to_owned()
+                }
+                _ => sentence(&e),
+            };
+            let page = list_page(req, state, chrome, &me, &scope, None, Some(msg)).await?;
+            render_status(&page, status_of(&e))
+        }
+    }
+}
+
+#[handler]
+pub async fn waitlist_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<SlotChoice>,
+) -> poem::Result<Response> {
+    check_form(req, &f.csrf)?;
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let (result, done) = match action.as_str() {
+        "join" => (
+            waitlist::join(&mut tx, &scope, &ctx, id, now).await,
+            "waiting",
+        ),
+        "leave" => (
+            waitlist::leave(&mut tx, &scope, &ctx, id, now).await,
+            "not-waiting",
+        ),
+        _ => return Err(not_found()),
+    };
+    match result {
+        Ok(()) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other(&format!("/appointments/{id}?done={done}")))
+        }
+        Err(AppointmentError::NotFound) => Err(not_found()),
+        Err(e) if e.is_internal() => Err(internal(e)),
+        Err(e) => {
+            drop(tx);
+            detail_again(req, state, chrome, &me, &scope, id, &e).await
+        }
+    }
 }
 
 #[derive(Template)]
@@ -387,22 +515,28 @@ struct DetailPage {
     appt: ApptView,
     /// Set when the visit is too close to change online: the clinic's cut-off in hours.
     cutoff_hours: Option<i32>,
+    /// On the earlier-time waitlist.
+    waiting: bool,
 }
 
-/// The cut-off in hours when `a` is booked but already inside it (so only a call can change it).
+/// The cut-off in hours when `a` is booked but already inside it (so only a call can change
+/// it), and whether the visit is on the earlier-time waitlist.
 async fn inside_cutoff(
     state: &AppState,
     tenant: &Tenant,
+    scope: &PatientScope,
     a: &appointments::Appointment,
-) -> poem::Result<Option<i32>> {
+) -> poem::Result<(Option<i32>, bool)> {
     let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
     let rules = setup::rules(&mut tx).await.map_err(db)?;
+    let waiting = waitlist::is_waiting(&mut tx, scope, a.id)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let now = state.clock.now();
-    Ok(
-        (a.starts_at > now && a.starts_at - rules.cancel_cutoff() < now)
-            .then_some(rules.cancel_cutoff_hours),
-    )
+    let cutoff = (a.starts_at > now && a.starts_at - rules.cancel_cutoff() < now)
+        .then_some(rules.cancel_cutoff_hours);
+    Ok((cutoff, waiting))
 }
 
 async fn own(
@@ -450,7 +584,7 @@ pub async fn detail(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let cutoff_hours = inside_cutoff(state, &chrome.tenant, &a).await?;
+    let (cutoff_hours, waiting) = inside_cutoff(state, &chrome.tenant, &scope, &a).await?;
     render(&DetailPage {
         zone: zone_note(tz, now),
         appt: appt_view(&a, tz, now),
@@ -458,6 +592,7 @@ pub async fn detail(
         notice: notice_of(q.done.as_deref()),
         error: None,
         cutoff_hours,
+        waiting,
     })
     .map(IntoResponse::into_response)
 }
@@ -540,7 +675,7 @@ async fn detail_again(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let cutoff_hours = inside_cutoff(state, &chrome.tenant, &a).await?;
+    let (cutoff_hours, waiting) = inside_cutoff(state, &chrome.tenant, scope, &a).await?;
     render_status(
         &DetailPage {
             zone: zone_note(tz, now),
@@ -549,6 +684,7 @@ async fn detail_again(
             notice: None,
             error: Some(sentence(e)),
             cutoff_hours,
+            waiting,
         },
         status_of(e),
     )

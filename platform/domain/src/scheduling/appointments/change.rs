@@ -149,5 +149,6 @@ pub async fn cancel(
         },
     )
     .await?;
+    crate::scheduling::waitlist::offer_freed(tx, &appt, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }

@@ -1,0 +1,149 @@
+//! The earlier-slot waitlist: a cancellation offers its time to waiting patients whose visit
+//! is later; when several accept at once, one moves and the others keep their visit.
+
+use std::collections::HashMap;
+
+use portal_tests::scheduling::Sched;
+use portal_tests::{TestApp, read_emails};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn book(app: &TestApp, s: &Sched, token: &str, local: &str) -> String {
+    let (st, a) = app
+        .api(
+            &s.host,
+            token,
+            Method::POST,
+            "/v1/appointments",
+            Some(json!({"visit_type_id": s.checkup, "provider_id": s.dr_a,
+                        "location_id": s.location, "starts_at": s.at(local)})),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    a["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_cancelled_time_goes_to_the_first_waiting_patient_who_takes_it() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let s = app.scheduling_clinic("wait").await;
+    let mut tokens = Vec::new();
+    for name in ["ann", "bo", "cy", "di", "ed"] {
+        let email = format!("{name}@wait.example");
+        app.patient(&s.tenant, name, &email).await;
+        tokens.push(app.api_token(&s.host, &email).await);
+    }
+    let (ann, bo, cy, di, ed) = (&tokens[0], &tokens[1], &tokens[2], &tokens[3], &tokens[4]);
+    let ann_visit = book(&app, &s, ann, "2026-11-06T09:00").await;
+    let bo_visit = book(&app, &s, bo, "2026-11-06T09:30").await;
+    let cy_visit = book(&app, &s, cy, "2026-11-03T09:00").await; // earlier than the freed time
+    let _di_visit = book(&app, &s, di, "2026-11-06T10:00").await; // not waiting
+    let ed_visit = book(&app, &s, ed, "2026-11-04T10:00").await; // will cancel
+    for (t, v) in [(ann, &ann_visit), (bo, &bo_visit), (cy, &cy_visit)] {
+        let (st, body) = app
+            .api(
+                &s.host,
+                t,
+                Method::POST,
+                &format!("/v1/appointments/{v}/waitlist"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 204, "{body}");
+    }
+    // Nobody may put another patient's visit on the list.
+    let (st, _) = app
+        .api(
+            &s.host,
+            di,
+            Method::POST,
+            &format!("/v1/appointments/{ann_visit}/waitlist"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+
+    let (st, _) = app
+        .api(
+            &s.host,
+            ed,
+            Method::POST,
+            &format!("/v1/appointments/{ed_visit}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(app.jobs_settled().await, 0);
+    let offered: Vec<String> = read_emails(&app.mail_dir)
+        .into_iter()
+        .filter(|e| e.subject == "An earlier time opened at Clinic wait")
+        .map(|e| e.to)
+        .collect();
+    let mut offered_sorted = offered.clone();
+    offered_sorted.sort();
+    assert_eq!(
+        offered_sorted,
+        ["ann@wait.example", "bo@wait.example"],
+        "only later, waiting visits"
+    );
+
+    let offer_of = |body: &Value| body[0]["id"].as_str().unwrap().to_owned();
+    let (_, ann_offers) = app
+        .api(&s.host, ann, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    let (_, bo_offers) = app
+        .api(&s.host, bo, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    let (ann_offer, bo_offer) = (offer_of(&ann_offers), offer_of(&bo_offers));
+    let freed = chrono::DateTime::parse_from_rfc3339(&s.at("2026-11-04T10:00")).unwrap();
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(ann_offers[0]["starts_at"].as_str().unwrap()).unwrap(),
+        freed
+    );
+
+    // Both take it at the same moment.
+    let ann_path = format!("/v1/waitlist-offers/{ann_offer}/accept");
+    let bo_path = format!("/v1/waitlist-offers/{bo_offer}/accept");
+    let (a, b) = tokio::join!(
+        app.api(&s.host, ann, Method::POST, &ann_path, None),
+        app.api(&s.host, bo, Method::POST, &bo_path, None),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let (winner, loser, loser_visit) = if a.0 == 200 {
+        (&a.1, bo, &bo_visit)
+    } else {
+        (&b.1, ann, &ann_visit)
+    };
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(winner["starts_at"].as_str().unwrap()).unwrap(),
+        freed
+    );
+    assert_eq!(winner["version"], 2);
+    let (_, kept) = app
+        .api(
+            &s.host,
+            loser,
+            Method::GET,
+            &format!("/v1/appointments/{loser_visit}"),
+            None,
+        )
+        .await;
+    assert_eq!(kept["version"], 1, "the loser keeps their visit");
+    assert_eq!(kept["status"], "booked");
+    let (_, left) = app
+        .api(&s.host, loser, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    assert_eq!(left, json!([]), "a taken offer is not shown again");
+    // Only one visit at that time.
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{}\".appointments WHERE starts_at = $1 AND status = 'booked'",
+        s.tenant.schema_name()
+    )))
+    .bind(freed.with_timezone(&chrono::Utc))
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+}
