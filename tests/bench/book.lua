@@ -12,7 +12,8 @@ local base = tonumber(os.getenv("BENCH_BASE_EPOCH"))
 local threads = tonumber(os.getenv("BENCH_THREADS") or "2")
 
 local counter = 0
-local tid = 0
+-- `tid` is a global: wrk's setup() sets it in each thread's own Lua state.
+tid = 0
 local next_tid = 0
 
 setup = function(thread)
