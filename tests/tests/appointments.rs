@@ -360,6 +360,29 @@ async fn bad_set_up_is_refused_with_a_clear_message() {
             .unwrap()
             .contains("End must be after start.")
     );
+    let resp = s
+        .admin
+        .post_form(
+            "/admin/scheduling/time-off",
+            &[("provider", ""), ("starts", "tomorrow"), ("ends", "")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("Give a start and an end date and time."),
+        "{body}"
+    );
+    let resp = s
+        .admin
+        .post_form("/admin/scheduling/locations", &[("name", "   ")])
+        .await;
+    assert_eq!(resp.status(), 422);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("Give the location a name (up to 120 characters)."),
+        "{body}"
+    );
     // A patient cannot reach the set-up at all.
     app.patient(&s.tenant, "Cy", "cy@setup.example").await;
     let mut cy = app.sign_in(&s.host, "cy@setup.example", PASSWORD).await;

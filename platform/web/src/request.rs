@@ -29,3 +29,12 @@ pub fn cookie(req: &Request, name: &str) -> Option<String> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
 }
+
+/// The first value of field `name` in a form read as name/value pairs ("" when absent); for
+/// forms with repeated fields or provider callbacks with open-ended fields.
+pub fn form_field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}

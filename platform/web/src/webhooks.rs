@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use sha1::Sha1;
 
 use crate::csrf::constant_eq;
+use crate::request::form_field as field;
 use crate::{AppState, internal};
 
 /// Twilio's signature: base64(HMAC-SHA1(token, url + each field name and value, by name)).
@@ -31,13 +32,6 @@ pub fn signature(token: &str, url: &str, fields: &[(String, String)]) -> String 
     };
     mac.update(data.as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// Escapes text for the XML answer.

@@ -12,7 +12,8 @@ use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Timelike, Utc
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use crate::ids::AppointmentId;
+use crate::audit::{self, AuditContext, AuditEvent};
+use crate::ids::{AppointmentId, PatientId};
 use crate::jobs::{self, Channel, EnqueueError, Job};
 
 /// Quiet hours for SMS, clinic time: from 21:00 to 08:00.
@@ -160,8 +161,6 @@ pub async fn apply_reply(
     reply: Reply,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, sqlx::Error> {
-    use crate::audit::{self, AuditContext, AuditEvent};
-    use crate::ids::PatientId;
     let patients: Vec<PatientId> =
         sqlx::query_scalar!("SELECT id FROM patients WHERE phone = $1", phone)
             .fetch_all(tx.conn())

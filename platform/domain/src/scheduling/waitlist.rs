@@ -164,10 +164,11 @@ pub(crate) async fn offer_freed(
     Ok(offers.len())
 }
 
-/// The patient's open offers whose time is still ahead.
+/// The patient's open offers whose time is still ahead (audited).
 pub async fn open_offers(
     tx: &mut TenantTx,
     me: &PatientScope,
+    ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<Offer>, sqlx::Error> {
     let rows = sqlx::query!(
@@ -181,6 +182,13 @@ pub async fn open_offers(
         now
     )
     .fetch_all(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("waitlist.offers", "waitlist_offer").patient(me.patient_id()),
+    )
     .await?;
     Ok(rows
         .into_iter()

@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId, VisitTypeId};
 use portal_domain::scheduling::appointments::{
-    self, Actor, BookFor, BookRequest, NewTime, book, cancel, reschedule,
+    self, Acting, BookFor, BookRequest, NewTime, book, cancel, reschedule,
 };
 use portal_domain::scheduling::search::{self, SlotQuery};
 use portal_domain::scheduling::setup;
@@ -649,15 +649,7 @@ impl AppointmentsApi {
         let now = state.clock.now();
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match book(&mut tx, who, &ctx, &request, tz, now).await {
-            Ok(id) => {
-                let actor = match who {
-                    BookFor::Patient(p) => Actor::Patient(p),
-                    BookFor::Staff(s, _) => Actor::Staff(s),
-                };
-                let a = appointments::get(&mut tx, actor, &ctx, id, now)
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(|| internal(AppointmentError::NotFound))?;
+            Ok(a) => {
                 tx.commit().await.map_err(internal)?;
                 Ok(ChangeResponse::Created(Json(AppointmentOut::from(&a))))
             }
@@ -693,12 +685,10 @@ impl AppointmentsApi {
         let Some(id) = AppointmentId::parse(&id) else {
             return Ok(missing());
         };
-        let (p, s) = (me.patient(), me.staff());
-        let actor = match (&p, &s) {
-            (Some(p), _) => Actor::Patient(p),
-            (None, Some(s)) => Actor::Staff(s),
-            _ => return Ok(missing()),
+        let Some(acting) = Acting::of(&me) else {
+            return Ok(missing());
         };
+        let actor = acting.actor();
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         let a = appointments::get(
             &mut tx,
@@ -748,12 +738,10 @@ impl AppointmentsApi {
                 "provider_id and location_id must be ids (prv_…, loc_…)",
             )));
         };
-        let (ps, ss) = (me.patient(), me.staff());
-        let actor = match (&ps, &ss) {
-            (Some(p), _) => Actor::Patient(p),
-            (None, Some(s)) => Actor::Staff(s),
-            _ => return change_error(AppointmentError::NotFound, Vec::new()),
+        let Some(acting) = Acting::of(&me) else {
+            return change_error(AppointmentError::NotFound, Vec::new());
         };
+        let actor = acting.actor();
         let ctx = audit_ctx(req, Some(&me));
         let tz = clinic_tz(&tenant);
         let now = state.clock.now();
@@ -779,7 +767,8 @@ impl AppointmentsApi {
                     tx.commit().await.map_err(internal)?;
                     match vt {
                         Some(vt) => {
-                            alternatives(&state, &tenant, ps.is_some(), vt, body.starts_at).await?
+                            alternatives(&state, &tenant, acting.is_patient(), vt, body.starts_at)
+                                .await?
                         }
                         None => Vec::new(),
                     }
@@ -813,12 +802,10 @@ impl AppointmentsApi {
         let Some(id) = AppointmentId::parse(&id) else {
             return change_error(AppointmentError::NotFound, Vec::new());
         };
-        let (ps, ss) = (me.patient(), me.staff());
-        let actor = match (&ps, &ss) {
-            (Some(p), _) => Actor::Patient(p),
-            (None, Some(s)) => Actor::Staff(s),
-            _ => return change_error(AppointmentError::NotFound, Vec::new()),
+        let Some(acting) = Acting::of(&me) else {
+            return change_error(AppointmentError::NotFound, Vec::new());
         };
+        let actor = acting.actor();
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match cancel(
             &mut tx,
@@ -886,9 +873,10 @@ impl AppointmentsApi {
             return Ok(OffersResponse::Unauthorized(unauthorized()));
         };
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-        let offers = waitlist::open_offers(&mut tx, &p, state.clock.now())
-            .await
-            .map_err(internal)?;
+        let offers =
+            waitlist::open_offers(&mut tx, &p, &audit_ctx(req, Some(&me)), state.clock.now())
+                .await
+                .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(OffersResponse::Ok(Json(
             offers

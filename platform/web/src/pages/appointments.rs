@@ -113,7 +113,7 @@ async fn list_page(
     let all = appointments::for_patient(&mut tx, scope, &audit_ctx(req, Some(me)), now)
         .await
         .map_err(db)?;
-    let offers = waitlist::open_offers(&mut tx, scope, now)
+    let offers = waitlist::open_offers(&mut tx, scope, &audit_ctx(req, Some(me)), now)
         .await
         .map_err(db)?
         .into_iter()
@@ -476,9 +476,9 @@ pub async fn create(
     )
     .await;
     match result {
-        Ok(id) => {
+        Ok(a) => {
             tx.commit().await.map_err(db)?;
-            Ok(see_other(&format!("/appointments/{id}?done=booked")))
+            Ok(see_other(&format!("/appointments/{}?done=booked", a.id)))
         }
         Err(e) if e.is_internal() => Err(internal(e)),
         Err(e @ AppointmentError::Taken) => {

@@ -14,10 +14,12 @@ use portal_domain::scheduling::setup::{
 };
 use portal_domain::scheduling::{clinic_tz, local_label};
 
+use super::scheduling_view::sentence;
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
 use crate::AppState;
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
+use crate::request::form_field as field;
 
 async fn admin_gate(
     req: &Request,
@@ -273,28 +275,6 @@ async fn apply(
             render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }
-}
-
-fn sentence(e: &SetupError) -> String {
-    let s = e.to_string();
-    let mut c = s.chars();
-    let mut out: String = c
-        .next()
-        .map(|f| f.to_uppercase().collect())
-        .unwrap_or_default();
-    out.push_str(c.as_str());
-    if !out.ends_with('.') {
-        out.push('.');
-    }
-    out
-}
-
-/// The first value of a form field ("" when absent).
-fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map_or("", |(_, v)| v.as_str())
 }
 
 /// A `datetime-local` value read in the clinic's zone.

@@ -152,12 +152,17 @@ pub fn status_of(e: &AppointmentError) -> StatusCode {
     }
 }
 
-/// A sentence for people, starting with a capital letter.
-pub fn sentence(e: &AppointmentError) -> String {
+/// An error as a sentence for people: a capital letter first, a full stop last.
+pub fn sentence(e: &impl std::fmt::Display) -> String {
     let s = e.to_string();
     let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect::<String>() + ".",
-        None => s,
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(c.as_str());
+    if !out.is_empty() && !out.ends_with('.') {
+        out.push('.');
     }
+    out
 }

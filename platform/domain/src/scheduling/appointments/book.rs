@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::{Actor, AppointmentError};
+use super::{Actor, Appointment, AppointmentError, load};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::identity::scope::{PatientScope, StaffScope};
 use crate::identity::tokens::SecretToken;
@@ -40,7 +40,7 @@ pub async fn book(
     req: &BookRequest,
     tz: Tz,
     now: DateTime<Utc>,
-) -> Result<AppointmentId, AppointmentError> {
+) -> Result<Appointment, AppointmentError> {
     let (actor, patient) = match who {
         BookFor::Patient(p) => (Actor::Patient(p), p.patient_id()),
         BookFor::Staff(s, patient) => (Actor::Staff(s), patient),
@@ -123,7 +123,8 @@ pub async fn book(
     )
     .await?;
     reminders::schedule(tx, id, 1, req.starts_at, tz, now).await?;
-    Ok(id)
+    // Read back without a second audit row: the booking's own row covers it.
+    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 
 /// New and established patients: "established" means at least one earlier visit here that was

@@ -127,6 +127,32 @@ impl Actor<'_> {
     }
 }
 
+/// A signed-in person's standing towards appointments, owned; [`Acting::actor`] lends it out
+/// as an [`Actor`]. Patients act for themselves, staff for the clinic; anyone else (a proxy,
+/// for now) has none.
+#[derive(Debug, Clone)]
+pub enum Acting {
+    Patient(PatientScope),
+    Staff(StaffScope),
+}
+
+impl Acting {
+    pub fn of(me: &crate::identity::scope::SignedIn) -> Option<Self> {
+        me.patient()
+            .map(Acting::Patient)
+            .or_else(|| me.staff().map(Acting::Staff))
+    }
+    pub fn actor(&self) -> Actor<'_> {
+        match self {
+            Acting::Patient(p) => Actor::Patient(p),
+            Acting::Staff(s) => Actor::Staff(s),
+        }
+    }
+    pub fn is_patient(&self) -> bool {
+        matches!(self, Acting::Patient(_))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppointmentError {
     #[error("no such appointment")]
