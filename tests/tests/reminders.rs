@@ -222,6 +222,233 @@ async fn a_failing_sms_provider_is_retried_never_texts_twice_and_ends_dead_and_v
     );
     // The email reminder of the same time went out regardless.
     assert_eq!(reminder_emails(&app, "cy@flaky.example").len(), 2);
+
+    // Staff see the text that never went out, with whom and which visit it was for.
+    app.staff(
+        &s.tenant,
+        "desk@flaky.example",
+        portal_domain::identity::Role::Staff,
+    )
+    .await;
+    let desk = app.api_token(&s.host, "desk@flaky.example").await;
+    let (st, list) = app
+        .api(
+            &s.host,
+            &desk,
+            Method::GET,
+            "/v1/undelivered-messages",
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["what"], "Reminder 24 h before, by text");
+    assert_eq!(list[0]["who"], "Cy Tester");
+    assert_eq!(list[0]["patient_id"], cy.to_string());
+    assert_eq!(
+        DateTime::parse_from_rfc3339(list[0]["visit_at"].as_str().unwrap()).unwrap(),
+        ny("2026-11-05T09:30")
+    );
+    assert_eq!(list[0]["reason"], "sms provider 500");
+    // The schedule page points at it.
+    let mut browser = app
+        .sign_in(&s.host, "desk@flaky.example", portal_tests::PASSWORD)
+        .await;
+    let (_, page) = browser.page("/staff/schedule").await;
+    assert!(
+        page.contains("1 message to patients could not be sent"),
+        "{page}"
+    );
+    let (st, page) = browser.page("/staff/undelivered").await;
+    assert_eq!(st, 200);
+    assert!(page.contains("Cy Tester") && page.contains("Reminder 24 h before, by text"));
+
+    // Nobody else sees it: not the patient, not another clinic's staff.
+    let (st, _) = app
+        .api(
+            &s.host,
+            &token,
+            Method::GET,
+            "/v1/undelivered-messages",
+            None,
+        )
+        .await;
+    assert_eq!(st, 401);
+    let other = app.scheduling_clinic("steady").await;
+    app.staff(
+        &other.tenant,
+        "desk@steady.example",
+        portal_domain::identity::Role::Staff,
+    )
+    .await;
+    let theirs = app.api_token(&other.host, "desk@steady.example").await;
+    let (st, list) = app
+        .api(
+            &other.host,
+            &theirs,
+            Method::GET,
+            "/v1/undelivered-messages",
+            None,
+        )
+        .await;
+    assert_eq!((st, list), (200, json!([])));
+}
+
+async fn put_prefs(
+    app: &TestApp,
+    s: &Sched,
+    token: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    app.api(
+        &s.host,
+        token,
+        Method::PUT,
+        "/v1/me/reminder-preferences",
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn patients_choose_their_channels_and_can_undo_a_stop() {
+    let (app, sms) = app_with_sms().await;
+    let s = app.scheduling_clinic("prefs").await;
+    app.patient(&s.tenant, "Fay", "fay@prefs.example").await;
+    let token = app.api_token(&s.host, "fay@prefs.example").await;
+    let (st, p) = put_prefs(&app, &s, &token, json!({"email": true, "sms": true})).await;
+    assert_eq!((st, p["code"].as_str()), (422, Some("sms_needs_phone")));
+    let (st, p) = put_prefs(
+        &app,
+        &s,
+        &token,
+        json!({"email": true, "sms": true, "phone": "call me"}),
+    )
+    .await;
+    assert_eq!((st, p["code"].as_str()), (422, Some("invalid_phone")));
+    let (st, p) = put_prefs(
+        &app,
+        &s,
+        &token,
+        json!({"email": false, "sms": true, "phone": "(555) 010-1006"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["phone"], "+15550101006");
+    assert_eq!(
+        (p["email"].as_bool(), p["sms"].as_bool()),
+        (Some(false), Some(true))
+    );
+
+    // Texts only.
+    book(&app, &s, &token, "2026-11-05T09:30").await;
+    run_until(&app, ny("2026-11-02T09:30")).await;
+    assert_eq!(sms.messages().len(), 1);
+    assert_eq!(sms.messages()[0].to, "+15550101006");
+    assert!(
+        reminder_emails(&app, "fay@prefs.example").is_empty(),
+        "email is off"
+    );
+
+    // STOP, then the patient turns texts back on in the portal: they resume. (Days passed on
+    // the test clock, so the patient signs in again.)
+    let (st, _) = webhook(&app, &s, "+15550101006", "STOP", true).await;
+    assert_eq!(st, 200);
+    let token = app.api_token(&s.host, "fay@prefs.example").await;
+    let (st, p) = app
+        .api(
+            &s.host,
+            &token,
+            Method::GET,
+            "/v1/me/reminder-preferences",
+            None,
+        )
+        .await;
+    assert_eq!((st, p["sms_opted_out"].as_bool()), (200, Some(true)));
+    let (st, p) = put_prefs(
+        &app,
+        &s,
+        &token,
+        json!({"email": true, "sms": true, "phone": "+15550101006"}),
+    )
+    .await;
+    assert_eq!((st, p["sms_opted_out"].as_bool()), (200, Some(false)));
+    run_until(&app, ny("2026-11-04T09:30")).await;
+    assert_eq!(sms.messages().len(), 2);
+    assert_eq!(reminder_emails(&app, "fay@prefs.example").len(), 1);
+
+    // The same choices on the web page, with the same checks.
+    let mut fay = app
+        .sign_in(&s.host, "fay@prefs.example", portal_tests::PASSWORD)
+        .await;
+    let (st, page) = fay.page("/account/reminders").await;
+    assert_eq!(st, 200);
+    assert!(page.contains("value=\"+15550101006\""), "{page}");
+    let resp = fay
+        .post_form("/account/reminders", &[("sms", "on"), ("phone", "+12")])
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(resp.text().await.unwrap().contains("complete phone number"));
+
+    // Each saved change is audited.
+    let audited: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{}\".audit_log WHERE action = 'reminder_preferences.update'",
+        s.tenant.schema_name()
+    )))
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2, "two saved changes (refused ones wrote nothing)");
+}
+
+#[tokio::test]
+async fn the_clinic_sets_its_own_reminder_schedule() {
+    let (app, sms) = app_with_sms().await;
+    let mut s = app.scheduling_clinic("sched").await;
+    let gus = app.patient(&s.tenant, "Gus", "gus@sched.example").await;
+    set_phone(&app, &s, gus, "+15550101007").await;
+    for (hours, problem) in [
+        ("72, soon", "whole numbers of hours"),
+        ("800", "whole numbers of hours"),
+        ("1, 2, 3, 4, 5", "At most four"),
+        ("", "at least one reminder time"),
+    ] {
+        let resp = s
+            .admin
+            .post_form(
+                "/admin/scheduling/reminders",
+                &[("hours", hours), ("email", "1"), ("sms", "1")],
+            )
+            .await;
+        assert_eq!(resp.status(), 422, "{hours}");
+        assert!(resp.text().await.unwrap().contains(problem), "{hours}");
+    }
+    // One reminder, 48 hours before, by text only.
+    let resp = s
+        .admin
+        .post_form(
+            "/admin/scheduling/reminders",
+            &[("hours", "48"), ("sms", "1")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = s.admin.page("/admin/scheduling").await;
+    assert!(
+        page.contains("value=\"48\""),
+        "the form shows what is stored"
+    );
+
+    let token = app.api_token(&s.host, "gus@sched.example").await;
+    book(&app, &s, &token, "2026-11-05T09:30").await;
+    run_until(&app, ny("2026-11-03T09:29")).await;
+    assert!(sms.messages().is_empty());
+    run_until(&app, ny("2026-11-05T09:00")).await;
+    assert_eq!(sms.messages().len(), 1, "one text, 48 hours before");
+    assert!(
+        reminder_emails(&app, "gus@sched.example").is_empty(),
+        "email off"
+    );
 }
 
 async fn webhook(app: &TestApp, s: &Sched, from: &str, body: &str, sign: bool) -> (u16, String) {

@@ -175,6 +175,10 @@ pub fn describe(action: &str) -> &'static str {
         "waitlist.offers" => "Listed earlier-time offers",
         "waitlist.accept" => "Took an earlier time",
         "sms.opt_in" => "Resumed text messages",
+        "reminder_preferences.view" => "Viewed reminder choices",
+        "reminder_preferences.update" => "Changed reminder choices",
+        "reminder_rules.update" => "Changed the clinic's reminder schedule",
+        "undelivered.list" => "Listed messages that could not be sent",
         _ => "Other activity",
     }
 }

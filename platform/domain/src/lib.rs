@@ -11,4 +11,5 @@ pub mod links;
 pub mod patients;
 pub mod scheduling;
 pub mod signup;
+pub mod undelivered;
 pub mod values;

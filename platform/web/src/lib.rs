@@ -154,6 +154,18 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/admin/scheduling/rules",
             post(pages::scheduling_setup::set_rules),
         )
+        .at(
+            "/admin/scheduling/reminders",
+            post(pages::scheduling_setup::set_reminders),
+        )
+        .at(
+            "/account/reminders",
+            get(pages::preferences::preferences_page).post(pages::preferences::preferences_submit),
+        )
+        .at(
+            "/staff/undelivered",
+            get(pages::undelivered::undelivered_page),
+        )
         .at("/webhooks/sms", post(webhooks::sms))
         .at("/dev/mailbox", get(pages::mailbox::mailbox))
         .at("/branding.css", get(pages::assets::branding_css))

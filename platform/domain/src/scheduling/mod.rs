@@ -5,6 +5,7 @@
 
 pub mod appointments;
 pub mod calendar;
+pub mod preferences;
 pub mod reminders;
 pub mod search;
 pub mod setup;

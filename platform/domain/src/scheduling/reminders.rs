@@ -12,13 +12,20 @@ use chrono::{DateTime, Duration, LocalResult, NaiveTime, TimeZone, Timelike, Utc
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
+use super::setup::SetupError;
 use crate::audit::{self, AuditContext, AuditEvent};
+use crate::identity::scope::AdminScope;
 use crate::ids::{AppointmentId, PatientId};
 use crate::jobs::{self, Channel, EnqueueError, Job};
 
 /// Quiet hours for SMS, clinic time: from 21:00 to 08:00.
 pub const QUIET_FROM: u32 = 21;
 pub const QUIET_UNTIL: u32 = 8;
+
+/// "21:00 and 08:00", for the pages that explain quiet hours.
+pub fn quiet_hours_label() -> String {
+    format!("{QUIET_FROM}:00 and {QUIET_UNTIL:02}:00")
+}
 
 /// The clinic's reminder schedule.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,6 +43,56 @@ impl Default for ReminderRules {
             email: true,
             sms: true,
         }
+    }
+}
+
+/// At most this many reminders per channel, and none earlier than 30 days before the visit.
+const MAX_OFFSETS: usize = 4;
+const MAX_HOURS: i32 = 720;
+
+impl ReminderRules {
+    /// Reads the administrator's form: hours before the visit as a list ("72, 24"), and the
+    /// channels. The list is kept largest first, without repeats.
+    pub fn parse(hours: &str, email: bool, sms: bool) -> Result<Self, SetupError> {
+        let mut list = Vec::new();
+        for part in hours.split([',', ' ']).filter(|p| !p.trim().is_empty()) {
+            let n = part
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=MAX_HOURS).contains(n))
+                .ok_or(SetupError::Invalid(
+                    "Reminder times are whole numbers of hours before the visit, 1 to 720, separated by commas.",
+                ))?;
+            if !list.contains(&n) {
+                list.push(n);
+            }
+        }
+        if list.len() > MAX_OFFSETS {
+            return Err(SetupError::Invalid(
+                "At most four reminder times per visit.",
+            ));
+        }
+        if list.is_empty() && (email || sms) {
+            return Err(SetupError::Invalid(
+                "Give at least one reminder time, or turn off both email and text reminders.",
+            ));
+        }
+        list.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(Self {
+            hours: list,
+            email,
+            sms,
+        })
+    }
+
+    /// "72 and 24 hours before" for the pages.
+    pub fn hours_label(&self) -> String {
+        self.hours
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -84,6 +141,35 @@ pub async fn rules(tx: &mut TenantTx) -> Result<ReminderRules, sqlx::Error> {
         email: r.reminder_email,
         sms: r.reminder_sms,
     })
+}
+
+/// Changes the clinic's reminder schedule. Visits booked or moved from now on follow it;
+/// reminders already scheduled keep their times.
+pub async fn set_rules(
+    tx: &mut TenantTx,
+    _admin: &AdminScope,
+    ctx: &AuditContext,
+    rules: &ReminderRules,
+    now: DateTime<Utc>,
+) -> Result<(), SetupError> {
+    sqlx::query!(
+        "UPDATE booking_rules SET reminder_hours = $1, reminder_email = $2, reminder_sms = $3,
+                updated_at = $4",
+        &rules.hours,
+        rules.email,
+        rules.sms,
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("reminder_rules.update", "booking_rules"),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Schedules every reminder of a booked or moved visit (version `version`).

@@ -2,15 +2,12 @@
 //! read, reschedule, cancel). A patient sees and changes only their own; staff the clinic's.
 //! Another patient's appointment id answers 404, like a missing one.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId, VisitTypeId};
 use portal_domain::scheduling::appointments::{
     self, Acting, BookFor, BookRequest, NewTime, book, cancel, reschedule,
@@ -23,9 +20,9 @@ use portal_domain::scheduling::{Appointment, AppointmentError, clinic_tz};
 use portal_tenants::Tenant;
 
 use super::ApiTags;
+use super::caller::{Caller, caller, csrf, unauthorized};
 use super::error::ErrorBody;
-use crate::auth::{self, Carrier, audit_ctx};
-use crate::csrf::constant_eq;
+use crate::auth::audit_ctx;
 use crate::{AppState, internal};
 
 #[derive(Debug, Object)]
@@ -294,46 +291,12 @@ pub enum OffersResponse {
     Unauthorized(Json<ErrorBody>),
 }
 
-fn unauthorized() -> Json<ErrorBody> {
-    ErrorBody::new("unauthorized", "sign in first")
-}
-
 fn invalid(msg: &str) -> Json<ErrorBody> {
     ErrorBody::new("invalid_parameter", msg)
 }
 
 fn body_of(e: &AppointmentError) -> Json<ErrorBody> {
     ErrorBody::new(e.code(), e.to_string())
-}
-
-/// The caller, or why not. `changing` calls on a cookie session must carry the CSRF token.
-enum Caller {
-    In(Arc<Tenant>, SignedIn),
-    Out,
-    Csrf,
-}
-
-async fn caller(req: &Request, state: &AppState, changing: bool) -> poem::Result<Caller> {
-    let Some(tenant) = auth::clinic(req) else {
-        return Ok(Caller::Out);
-    };
-    let Some((me, carrier)) = auth::signed_in(req, state, &tenant).await? else {
-        return Ok(Caller::Out);
-    };
-    if changing && carrier == Carrier::Cookie {
-        let sent = req.header("x-csrf-token").unwrap_or_default();
-        if !constant_eq(sent.as_bytes(), me.csrf_token.as_bytes()) {
-            return Ok(Caller::Csrf);
-        }
-    }
-    Ok(Caller::In(tenant, me))
-}
-
-fn csrf() -> Json<ErrorBody> {
-    ErrorBody::new(
-        "csrf",
-        "send the session's csrf_token in the X-CSRF-Token header",
-    )
 }
 
 /// A change's error as a response; `Taken` carries the fresh `alternatives`.

@@ -2,8 +2,10 @@
 //! `/api/docs`). Every error, including the framework's own, has the shape of [`error::ErrorBody`].
 
 mod appointments;
+mod caller;
 mod clinic;
 pub mod error;
+mod reminders;
 mod sessions;
 mod signup;
 
@@ -15,6 +17,8 @@ enum ApiTags {
     Appointments,
     /// The clinic whose site this is.
     Clinic,
+    /// Reminder choices and undelivered messages.
+    Reminders,
     /// Signing in and out.
     Sessions,
     /// Clinic sign-up on the platform's site.
@@ -24,6 +28,7 @@ enum ApiTags {
 type Apis = (
     appointments::AppointmentsApi,
     clinic::ClinicApi,
+    reminders::RemindersApi,
     sessions::SessionsApi,
     signup::SignupApi,
 );
@@ -33,6 +38,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             appointments::AppointmentsApi,
             clinic::ClinicApi,
+            reminders::RemindersApi,
             sessions::SessionsApi,
             signup::SignupApi,
         ),

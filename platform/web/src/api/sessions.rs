@@ -9,6 +9,7 @@ use portal_domain::identity::scope::SignedIn;
 use portal_domain::identity::signin::{self, SignInOutcome};
 
 use super::ApiTags;
+use super::caller::unauthorized;
 use super::error::ErrorBody;
 use crate::auth::{self, Carrier, audit_ctx};
 use crate::csrf::constant_eq;
@@ -81,10 +82,6 @@ pub enum SignOutResponse {
     /// Missing or wrong `X-CSRF-Token` (code `csrf`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-}
-
-fn unauthorized() -> Json<ErrorBody> {
-    ErrorBody::new("unauthorized", "sign in first")
 }
 
 pub struct SessionsApi;

@@ -11,10 +11,12 @@ pub mod invite;
 pub mod mailbox;
 mod patient_form;
 pub mod platform;
+pub mod preferences;
 pub mod register;
 pub mod schedule;
 pub mod scheduling_setup;
 mod scheduling_view;
+pub mod undelivered;
 
 use std::sync::Arc;
 
@@ -68,6 +70,9 @@ impl Chrome {
         self.user
             .as_ref()
             .is_some_and(|u| u.role == portal_domain::identity::Role::ClinicAdmin)
+    }
+    pub fn is_patient(&self) -> bool {
+        self.user.as_ref().is_some_and(|u| u.patient().is_some())
     }
     pub fn nav(&self) -> &'static [&'static str] {
         NAV_AREAS

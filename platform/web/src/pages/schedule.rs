@@ -77,6 +77,8 @@ struct SchedulePage {
     providers: Vec<Provider>,
     days: Vec<DayView>,
     stamp: i64,
+    /// Messages of the last 30 days that could not be sent (links to the list).
+    undelivered: i64,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -127,6 +129,9 @@ async fn schedule_page(
     let stamp = appointments::schedule_stamp(&mut tx, scope)
         .await
         .map_err(db)?;
+    let undelivered = portal_domain::undelivered::count(&mut tx, now)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let mut days: Vec<DayView> = (0..n_days)
         .map(|i| DayView {
@@ -166,6 +171,7 @@ async fn schedule_page(
         providers,
         days,
         stamp,
+        undelivered,
     })
 }
 

@@ -8,6 +8,7 @@ use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::identity::scope::{AdminScope, SignedIn};
 use portal_domain::ids::{AvailabilityId, LocationId, ProviderId, VisitTypeId};
+use portal_domain::scheduling::reminders::{self, ReminderRules};
 use portal_domain::scheduling::setup::{
     self, BookingRules, Location, NewVisitType, NewWindow, Provider, SetupError, TimeOff,
     VisitType, VisitTypeInput, Window, minute_label,
@@ -65,6 +66,8 @@ struct SetupPage {
     hours: Vec<HoursRow>,
     time_off: Vec<TimeOffRow>,
     rules: BookingRules,
+    reminders: ReminderRules,
+    quiet: String,
     weekdays: [(u8, &'static str); 7],
 }
 
@@ -102,6 +105,7 @@ async fn setup_page(
         .await
         .map_err(db)?;
     let rules = setup::rules(&mut tx).await.map_err(db)?;
+    let reminders = reminders::rules(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let provider_name = |id: ProviderId| {
         providers
@@ -150,6 +154,8 @@ async fn setup_page(
         hours,
         time_off,
         rules,
+        reminders,
+        quiet: reminders::quiet_hours_label(),
         weekdays: WEEKDAYS,
     })
 }
@@ -195,6 +201,7 @@ enum Change {
         label: String,
     },
     Rules(BookingRules),
+    Reminders(ReminderRules),
 }
 
 /// Runs one set-up change in a clinic transaction; errors come back on the page (422).
@@ -262,6 +269,9 @@ async fn apply(
             )),
         },
         Ok(Change::Rules(rules)) => setup::set_rules(&mut tx, &admin, &ctx, &rules, now).await,
+        Ok(Change::Reminders(rules)) => {
+            reminders::set_rules(&mut tx, &admin, &ctx, &rules, now).await
+        }
     };
     match result {
         Ok(()) => {
@@ -408,5 +418,20 @@ pub async fn set_rules(
         field(&f, "cutoff"),
     )
     .map(Change::Rules);
+    apply(req, state, &f, change).await
+}
+
+#[handler]
+pub async fn set_reminders(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(f): Pairs,
+) -> poem::Result<Response> {
+    let change = ReminderRules::parse(
+        field(&f, "hours"),
+        field(&f, "email") == "1",
+        field(&f, "sms") == "1",
+    )
+    .map(Change::Reminders);
     apply(req, state, &f, change).await
 }

@@ -1,0 +1,130 @@
+//! A patient's own reminder choices: by email, by text, and the mobile number texts go to.
+//! Turning text reminders back on after a STOP reply is the patient's explicit consent, so it
+//! clears the opt-out; the clinic's own schedule (which reminders exist at all) is in
+//! `reminders::ReminderRules`.
+
+use chrono::{DateTime, Utc};
+use portal_tenants::TenantTx;
+
+use crate::audit::{self, AuditContext, AuditEvent};
+use crate::identity::scope::PatientScope;
+use crate::values::PhoneE164;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReminderPreferences {
+    pub email: bool,
+    pub sms: bool,
+    /// Where email reminders go (set by the clinic; shown, not edited here).
+    pub email_address: Option<String>,
+    pub phone: Option<String>,
+    /// The patient texted STOP; no texts go out until they turn text reminders on again.
+    pub sms_opted_out: bool,
+}
+
+/// What the patient asks for. `phone: None` removes the number.
+#[derive(Debug, Clone)]
+pub struct PreferencesUpdate {
+    pub email: bool,
+    pub sms: bool,
+    pub phone: Option<PhoneE164>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PreferencesError {
+    #[error("Add a mobile number to get text reminders.")]
+    SmsNeedsPhone,
+    #[error(
+        "There is no email address on file, so email reminders cannot be turned on. Please ask the clinic to add one."
+    )]
+    EmailNeedsAddress,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl PreferencesError {
+    /// A stable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SmsNeedsPhone => "sms_needs_phone",
+            Self::EmailNeedsAddress => "email_needs_address",
+            Self::Database(_) => "internal",
+        }
+    }
+}
+
+async fn load(tx: &mut TenantTx, who: &PatientScope) -> Result<ReminderPreferences, sqlx::Error> {
+    let r = sqlx::query!(
+        r#"SELECT reminder_email, reminder_sms, email, phone,
+                  sms_opted_out_at IS NOT NULL AS "opted_out!"
+           FROM patients WHERE id = $1"#,
+        who.patient_id().as_uuid()
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(ReminderPreferences {
+        email: r.reminder_email,
+        sms: r.reminder_sms,
+        email_address: r.email,
+        phone: r.phone,
+        sms_opted_out: r.opted_out,
+    })
+}
+
+/// The signed-in patient's choices (audited: it shows their contact details).
+pub async fn get(
+    tx: &mut TenantTx,
+    who: &PatientScope,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<ReminderPreferences, sqlx::Error> {
+    let prefs = load(tx, who).await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("reminder_preferences.view", "patient")
+            .resource(who.patient_id())
+            .patient(who.patient_id()),
+    )
+    .await?;
+    Ok(prefs)
+}
+
+/// Saves the patient's choices. Applies to reminders sent from now on, including those already
+/// scheduled (the reminder job reads the choices when it fires).
+pub async fn set(
+    tx: &mut TenantTx,
+    who: &PatientScope,
+    ctx: &AuditContext,
+    update: &PreferencesUpdate,
+    now: DateTime<Utc>,
+) -> Result<ReminderPreferences, PreferencesError> {
+    if update.sms && update.phone.is_none() {
+        return Err(PreferencesError::SmsNeedsPhone);
+    }
+    let current = load(tx, who).await?;
+    if update.email && current.email_address.is_none() {
+        return Err(PreferencesError::EmailNeedsAddress);
+    }
+    sqlx::query!(
+        "UPDATE patients SET reminder_email = $2, reminder_sms = $3, phone = $4,
+                sms_opted_out_at = CASE WHEN $3 THEN NULL ELSE sms_opted_out_at END
+         WHERE id = $1",
+        who.patient_id().as_uuid(),
+        update.email,
+        update.sms,
+        update.phone.as_ref().map(PhoneE164::as_str)
+    )
+    .execute(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new("reminder_preferences.update", "patient")
+            .resource(who.patient_id())
+            .patient(who.patient_id()),
+    )
+    .await?;
+    Ok(load(tx, who).await?)
+}

@@ -1,0 +1,230 @@
+//! Reminders over JSON: a patient's own channel choices, and, for staff, the messages that
+//! could not be delivered.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use portal_domain::scheduling::preferences::{self, PreferencesUpdate, ReminderPreferences};
+use portal_domain::undelivered;
+use portal_domain::values::PhoneE164;
+
+use super::ApiTags;
+use super::caller::{Caller, caller, csrf, unauthorized};
+use super::error::ErrorBody;
+use crate::auth::audit_ctx;
+use crate::{AppState, internal};
+
+/// How the signed-in patient wants to be reminded of visits.
+#[derive(Debug, Object)]
+pub struct PreferencesOut {
+    pub email: bool,
+    pub sms: bool,
+    /// Where email reminders go; the clinic keeps it.
+    pub email_address: Option<String>,
+    /// Mobile number for texts, E.164 (`+15551234567`).
+    pub phone: Option<String>,
+    /// The patient replied STOP; setting `sms` to true again resumes texts.
+    pub sms_opted_out: bool,
+}
+
+impl From<ReminderPreferences> for PreferencesOut {
+    fn from(p: ReminderPreferences) -> Self {
+        Self {
+            email: p.email,
+            sms: p.sms,
+            email_address: p.email_address,
+            phone: p.phone,
+            sms_opted_out: p.sms_opted_out,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct PreferencesBody {
+    pub email: bool,
+    pub sms: bool,
+    /// Mobile number; omitted or empty removes it (then `sms` must be false).
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct UndeliveredOut {
+    pub job_id: String,
+    /// What the message was, in words.
+    pub what: String,
+    pub patient_id: Option<String>,
+    pub who: Option<String>,
+    pub appointment_id: Option<String>,
+    pub visit_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    /// Why it failed: a category and code, never message content.
+    pub reason: Option<String>,
+    pub failed_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum PreferencesResponse {
+    #[oai(status = 200)]
+    Ok(Json<PreferencesOut>),
+    /// Not signed in as a patient (code `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Missing `X-CSRF-Token` for a cookie session (code `csrf`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Codes `invalid_phone`, `sms_needs_phone`, `email_needs_address`.
+    #[oai(status = 422)]
+    Invalid(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum UndeliveredResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<UndeliveredOut>>),
+    /// Not signed in as staff (code `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+}
+
+pub struct RemindersApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Reminders")]
+impl RemindersApi {
+    /// My reminder choices
+    ///
+    /// The signed-in patient's reminder channels and mobile number.
+    #[oai(
+        path = "/me/reminder-preferences",
+        method = "get",
+        operation_id = "getReminderPreferences"
+    )]
+    async fn get_preferences(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+    ) -> poem::Result<PreferencesResponse> {
+        let Caller::In(tenant, me) = caller(req, &state, false).await? else {
+            return Ok(PreferencesResponse::Unauthorized(unauthorized()));
+        };
+        let Some(p) = me.patient() else {
+            return Ok(PreferencesResponse::Unauthorized(unauthorized()));
+        };
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let prefs = preferences::get(&mut tx, &p, &audit_ctx(req, Some(&me)), state.clock.now())
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(PreferencesResponse::Ok(Json(prefs.into())))
+    }
+
+    /// Change my reminder choices
+    ///
+    /// Applies to every reminder sent from now on, including those already scheduled. Turning
+    /// `sms` on after a STOP reply resumes texts.
+    #[oai(
+        path = "/me/reminder-preferences",
+        method = "put",
+        operation_id = "setReminderPreferences"
+    )]
+    async fn set_preferences(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<PreferencesBody>,
+    ) -> poem::Result<PreferencesResponse> {
+        let (tenant, me) = match caller(req, &state, true).await? {
+            Caller::In(t, m) => (t, m),
+            Caller::Out => return Ok(PreferencesResponse::Unauthorized(unauthorized())),
+            Caller::Csrf => return Ok(PreferencesResponse::Forbidden(csrf())),
+        };
+        let Some(p) = me.patient() else {
+            return Ok(PreferencesResponse::Unauthorized(unauthorized()));
+        };
+        let phone = match body.phone.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => match PhoneE164::parse(raw) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return Ok(PreferencesResponse::Invalid(ErrorBody::new(
+                        "invalid_phone",
+                        e.0,
+                    )));
+                }
+            },
+        };
+        let update = PreferencesUpdate {
+            email: body.email,
+            sms: body.sms,
+            phone,
+        };
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        match preferences::set(
+            &mut tx,
+            &p,
+            &audit_ctx(req, Some(&me)),
+            &update,
+            state.clock.now(),
+        )
+        .await
+        {
+            Ok(prefs) => {
+                tx.commit().await.map_err(internal)?;
+                Ok(PreferencesResponse::Ok(Json(prefs.into())))
+            }
+            Err(preferences::PreferencesError::Database(e)) => Err(internal(e)),
+            Err(e) => Ok(PreferencesResponse::Invalid(ErrorBody::new(
+                e.code(),
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// Messages that could not be sent
+    ///
+    /// Staff only: reminders, notices and offers of the last 30 days that ran out of attempts
+    /// or were refused for good, newest first, so someone can reach the patient another way.
+    #[oai(
+        path = "/undelivered-messages",
+        method = "get",
+        operation_id = "listUndeliveredMessages"
+    )]
+    async fn undelivered(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+    ) -> poem::Result<UndeliveredResponse> {
+        let Caller::In(tenant, me) = caller(req, &state, false).await? else {
+            return Ok(UndeliveredResponse::Unauthorized(unauthorized()));
+        };
+        let Some(staff) = me.staff() else {
+            return Ok(UndeliveredResponse::Unauthorized(unauthorized()));
+        };
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let list = undelivered::list(
+            &mut tx,
+            &staff,
+            &audit_ctx(req, Some(&me)),
+            state.clock.now(),
+        )
+        .await
+        .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(UndeliveredResponse::Ok(Json(
+            list.into_iter()
+                .map(|u| UndeliveredOut {
+                    job_id: u.job_id.to_string(),
+                    what: u.what,
+                    patient_id: u.patient_id.map(|p| p.to_string()),
+                    who: u.who,
+                    appointment_id: u.appointment_id.map(|a| a.to_string()),
+                    visit_at: u.visit_at,
+                    attempts: u.attempts,
+                    reason: u.reason,
+                    failed_at: u.failed_at,
+                })
+                .collect(),
+        )))
+    }
+}
