@@ -20,6 +20,26 @@ use crate::Storage;
 
 const BATCH: i64 = 500;
 
+/// At most this many jobs handed to Redis and not yet taken by a worker (`queued` in the
+/// delivery log); a larger backlog waits in the outbox, where it is durable anyway. Without
+/// the bound a burst (100,000 reminders due at once) wedges every worker: apalis-redis moves
+/// all due tasks to its active list with one Lua `unpack`, which fails past ~8,000 elements,
+/// and keeps failing for as long as the set stays that large.
+const MAX_QUEUED: i64 = 3000;
+
+/// How soon a relay held back by [`MAX_QUEUED`] looks again (workers drain quickly).
+const THROTTLE_WAIT: Duration = Duration::from_millis(50);
+
+/// What one relay pass did.
+enum Pass {
+    /// Moved a full batch; there may be more.
+    Full,
+    /// Moved what was due (possibly nothing).
+    Partial(usize),
+    /// Redis already holds enough work; nothing moved.
+    Throttled,
+}
+
 pub(crate) async fn run(
     pool: PgPool,
     clock: SharedClock,
@@ -46,11 +66,15 @@ pub(crate) async fn run(
             return;
         }
         let wait = match relay_batch(&pool, &mut storage, clock.now()).await {
-            Ok(n) if n as i64 == BATCH => {
+            Ok(Pass::Full) => {
                 failures = 0;
                 continue;
             }
-            Ok(n) => {
+            Ok(Pass::Throttled) => {
+                failures = 0;
+                Some(THROTTLE_WAIT)
+            }
+            Ok(Pass::Partial(n)) => {
                 if n > 0 {
                     tracing::debug!(jobs = n, "relayed jobs to Redis");
                 }
@@ -92,19 +116,28 @@ async fn relay_batch(
     pool: &PgPool,
     storage: &mut Storage,
     now: DateTime<Utc>,
-) -> Result<usize, RelayError> {
+) -> Result<Pass, RelayError> {
+    let queued = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM control.job_deliveries WHERE status = 'queued'"#
+    )
+    .fetch_one(pool)
+    .await?;
+    let room = (MAX_QUEUED - queued).min(BATCH);
+    if room <= 0 {
+        return Ok(Pass::Throttled);
+    }
     let mut tx = pool.begin().await?;
     let rows = sqlx::query!(
         "SELECT id, kind, version, tenant_id, payload FROM control.outbox
          WHERE not_before IS NULL OR not_before <= $2
          ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        BATCH,
+        room,
         now
     )
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Pass::Partial(0));
     }
     let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
     let envelopes: Vec<JobEnvelope> = rows
@@ -135,5 +168,12 @@ async fn relay_batch(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(n)
+    Ok(if n as i64 == room && room == BATCH {
+        Pass::Full
+    } else if n as i64 == room {
+        // Filled the room Redis had: look again soon rather than after a full poll.
+        Pass::Throttled
+    } else {
+        Pass::Partial(n)
+    })
 }

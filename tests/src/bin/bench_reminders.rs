@@ -24,6 +24,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 #[tokio::main]
 async fn main() {
     // Reminders in all; half by email, half by text (one of each per visit).
+    // Warnings (a failing relay, dead jobs) show on stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("PORTAL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let total: usize = env_or("BENCH_REMINDERS", 100_000);
     let visits = total / 2;
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 128);
