@@ -297,3 +297,40 @@ async fn a_worker_killed_mid_job_loses_nothing_and_another_finishes_it_once() {
         .count();
     assert_eq!(sent, 1, "finished exactly once");
 }
+
+#[tokio::test]
+async fn a_burst_of_more_jobs_than_redis_can_take_at_once_is_worked_off() {
+    // apalis-redis moves every due task to its active list in one Lua call, which fails for
+    // more than ~8,000 tasks and then keeps failing: the relay must never hand it that many.
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let t = app.clinic("burst").await;
+    // 9,000 reminders due now, for visits that do not exist: each job runs and sends nothing.
+    let burst = 9_000i64;
+    sqlx::query(
+        "INSERT INTO control.outbox (id, kind, version, tenant_id, payload)
+         SELECT gen_random_uuid(), 'reminder.appointment', 1, $1,
+                jsonb_build_object('appointment_id', gen_random_uuid(), 'version', 1,
+                                   'channel', 'email', 'hours_before', 24)
+         FROM generate_series(1, $2)",
+    )
+    .bind(t.id().as_uuid())
+    .bind(burst)
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let done = loop {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM control.job_deliveries WHERE status IN ('done', 'dead')",
+        )
+        .fetch_one(&app.db.admin)
+        .await
+        .unwrap();
+        if done == burst || std::time::Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(done, burst, "every job of the burst finished");
+    assert_eq!(app.jobs_settled().await, 0, "none dead");
+}

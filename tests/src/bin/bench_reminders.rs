@@ -132,9 +132,7 @@ async fn main() {
     let worker = tokio::spawn(portal_workers::run(deps, async move {
         let _ = stop_rx.wait_for(|s| *s).await;
     }));
-    let wait = (due - SystemClock.now())
-        .to_std()
-        .unwrap_or(Duration::ZERO);
+    let wait = (due - SystemClock.now()).to_std().unwrap_or(Duration::ZERO);
     tokio::time::sleep(wait).await;
     let started = Instant::now();
     println!("== due now: dispatching {total} reminders");
@@ -202,10 +200,7 @@ async fn main() {
         && texts.len() == visits
         && text_to.len() == visits
         && dead == 0;
-    println!(
-        "none lost or doubled: {}",
-        if exact { "yes" } else { "NO" }
-    );
+    println!("none lost or doubled: {}", if exact { "yes" } else { "NO" });
     if !exact {
         std::process::exit(1);
     }
