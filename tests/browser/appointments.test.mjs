@@ -110,7 +110,13 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await row.waitFor();
   assert.match(await row.textContent(), /Ana Lima/);
   assert.match(await row.textContent(), /a rash that will not go away/);
-  const before = await row.locator('td').first().textContent();
+  // Where the row sits: its day's heading and its time. (The week view groups rows by day, so
+  // a move to the same time on another day of the week changes only the heading.)
+  const placeOf = (apt) => {
+    const r = document.querySelector(`[data-appointment="${apt}"]`);
+    return r && `${r.closest('section').querySelector('h2').textContent} ${r.querySelector('td').textContent}`;
+  };
+  const before = await staff.evaluate(placeOf, id);
 
   // The patient moves the visit; the open schedule follows without a reload.
   await patient.getByTestId('reschedule-link').click();
@@ -123,7 +129,7 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await staff.waitForFunction(
     ([apt, old]) => {
       const r = document.querySelector(`[data-appointment="${apt}"]`);
-      return !r || r.querySelector('td').textContent !== old;
+      return !r || `${r.closest('section').querySelector('h2').textContent} ${r.querySelector('td').textContent}` !== old;
     },
     [id, before],
     { timeout: 15000 },

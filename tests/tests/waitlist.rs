@@ -1,5 +1,6 @@
-//! The earlier-slot waitlist: a cancellation offers its time to waiting patients whose visit
-//! is later; when several accept at once, one moves and the others keep their visit.
+//! The earlier-slot waitlist: a cancellation or a move offers the time it frees to waiting
+//! patients whose visit is later; when several accept at once, one moves and the others keep
+//! their visit.
 
 use std::collections::HashMap;
 
@@ -135,7 +136,24 @@ async fn a_cancelled_time_goes_to_the_first_waiting_patient_who_takes_it() {
     let (_, left) = app
         .api(&s.host, loser, Method::GET, "/v1/waitlist-offers", None)
         .await;
-    assert_eq!(left, json!([]), "a taken offer is not shown again");
+    // The taken offer is not shown again. If Ann won, her old 09:00 is free in turn and goes to
+    // Bo, still waiting with a later visit; if Bo won, his old 09:30 is later than Ann's visit.
+    let left_times: Vec<&str> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["starts_at"].as_str().unwrap())
+        .collect();
+    if a.0 == 200 {
+        assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(left_times[0]).unwrap(),
+            chrono::DateTime::parse_from_rfc3339(&s.at("2026-11-06T09:00")).unwrap(),
+            "Ann's old time goes to Bo"
+        );
+    } else {
+        assert_eq!(left, json!([]), "a taken offer is not shown again");
+    }
     // Only one visit at that time.
     let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{}\".appointments WHERE starts_at = $1 AND status = 'booked'",
@@ -146,4 +164,78 @@ async fn a_cancelled_time_goes_to_the_first_waiting_patient_who_takes_it() {
     .await
     .unwrap();
     assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_itself() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let s = app.scheduling_clinic("moves").await;
+    let mut tokens = Vec::new();
+    for name in ["fay", "gus"] {
+        let email = format!("{name}@moves.example");
+        app.patient(&s.tenant, name, &email).await;
+        tokens.push(app.api_token(&s.host, &email).await);
+    }
+    let (fay, gus) = (&tokens[0], &tokens[1]);
+    let fay_visit = book(&app, &s, fay, "2026-11-06T09:00").await;
+    let gus_visit = book(&app, &s, gus, "2026-11-04T10:00").await;
+    for (t, v) in [(fay, &fay_visit), (gus, &gus_visit)] {
+        let (st, body) = app
+            .api(
+                &s.host,
+                t,
+                Method::POST,
+                &format!("/v1/appointments/{v}/waitlist"),
+                None,
+            )
+            .await;
+        assert_eq!(st, 204, "{body}");
+    }
+    // Gus moves his visit later; the time he leaves is earlier than Fay's visit.
+    let (st, moved) = app
+        .api(
+            &s.host,
+            gus,
+            Method::POST,
+            &format!("/v1/appointments/{gus_visit}/reschedule"),
+            Some(json!({"provider_id": s.dr_a, "location_id": s.location,
+                        "starts_at": s.at("2026-11-06T11:00")})),
+        )
+        .await;
+    assert_eq!(st, 200, "{moved}");
+    assert_eq!(app.jobs_settled().await, 0);
+    let (_, fay_offers) = app
+        .api(&s.host, fay, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    assert_eq!(fay_offers.as_array().unwrap().len(), 1, "{fay_offers}");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(fay_offers[0]["starts_at"].as_str().unwrap())
+            .unwrap(),
+        chrono::DateTime::parse_from_rfc3339(&s.at("2026-11-04T10:00")).unwrap()
+    );
+    // Gus's own old time is not offered back to him, and he stays on the list.
+    let (_, gus_offers) = app
+        .api(&s.host, gus, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    assert_eq!(gus_offers, json!([]));
+    let offered: Vec<String> = read_emails(&app.mail_dir)
+        .into_iter()
+        .filter(|e| e.subject == "An earlier time opened at Clinic moves")
+        .map(|e| e.to)
+        .collect();
+    assert_eq!(offered, ["fay@moves.example"]);
+    // Fay takes it.
+    let offer = fay_offers[0]["id"].as_str().unwrap();
+    let (st, taken) = app
+        .api(
+            &s.host,
+            fay,
+            Method::POST,
+            &format!("/v1/waitlist-offers/{offer}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{taken}");
+    assert_eq!(taken["id"], fay_visit.as_str());
+    assert_eq!(taken["version"], 2);
 }

@@ -117,21 +117,54 @@ pub async fn enqueue_at(
     not_before: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<JobId, EnqueueError> {
     let id = JobId::new();
-    let tenant = tx.tenant_id();
-    let (kind, payload) = job.to_parts()?;
+    insert(tx, &[id], &[(job.clone(), not_before)]).await?;
+    Ok(id)
+}
+
+/// Queues several jobs (each with its own `not_before`) in one statement: one round trip and
+/// one relay wake-up however many there are, which is what a booking with its confirmation and
+/// reminders needs.
+pub async fn enqueue_many(
+    tx: &mut TenantTx,
+    jobs: &[(Job, Option<chrono::DateTime<chrono::Utc>>)],
+) -> Result<Vec<JobId>, EnqueueError> {
+    let ids: Vec<JobId> = jobs.iter().map(|_| JobId::new()).collect();
+    if !jobs.is_empty() {
+        insert(tx, &ids, jobs).await?;
+    }
+    Ok(ids)
+}
+
+async fn insert(
+    tx: &mut TenantTx,
+    ids: &[JobId],
+    jobs: &[(Job, Option<chrono::DateTime<chrono::Utc>>)],
+) -> Result<(), EnqueueError> {
+    let mut kinds = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    let mut due = Vec::with_capacity(jobs.len());
+    for (job, not_before) in jobs {
+        let (kind, payload) = job.to_parts()?;
+        kinds.push(kind.to_owned());
+        payloads.push(payload);
+        due.push(*not_before);
+    }
+    let uuids: Vec<uuid::Uuid> = ids.iter().map(JobId::as_uuid).collect();
     sqlx::query!(
         "INSERT INTO control.outbox (id, kind, version, tenant_id, payload, not_before)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        id.as_uuid(),
-        kind,
+         SELECT id, kind, $3, $4, payload, not_before
+         FROM unnest($1::uuid[], $2::text[], $5::jsonb[], $6::timestamptz[])
+              AS j(id, kind, payload, not_before)",
+        &uuids,
+        &kinds,
         JOB_VERSION,
-        tenant.as_uuid(),
-        payload,
-        not_before
+        tx.tenant_id().as_uuid(),
+        &payloads,
+        &due as &[Option<chrono::DateTime<chrono::Utc>>]
     )
     .execute(tx.conn())
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use super::setup::SetupError;
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::identity::scope::AdminScope;
 use crate::ids::{AppointmentId, PatientId};
-use crate::jobs::{self, Channel, EnqueueError, Job};
+use crate::jobs::{Channel, Job};
 
 /// Quiet hours for SMS, clinic time: from 21:00 to 08:00.
 pub const QUIET_FROM: u32 = 21;
@@ -172,18 +172,18 @@ pub async fn set_rules(
     Ok(())
 }
 
-/// Schedules every reminder of a booked or moved visit (version `version`).
-pub(crate) async fn schedule(
-    tx: &mut TenantTx,
+/// Every reminder job of a booked or moved visit (version `version`) under the clinic's
+/// `rules`, each with the instant it is due; the caller queues them with the change itself.
+pub(crate) fn plan(
+    rules: &ReminderRules,
     appointment_id: AppointmentId,
     version: i32,
     starts_at: DateTime<Utc>,
     tz: Tz,
     now: DateTime<Utc>,
-) -> Result<usize, ScheduleError> {
-    let rules = rules(tx).await?;
+) -> Vec<(Job, Option<DateTime<Utc>>)> {
     let channels = [(Channel::Email, rules.email), (Channel::Sms, rules.sms)];
-    let mut n = 0;
+    let mut out = Vec::new();
     for &hours in &rules.hours {
         for (channel, on) in channels {
             if !on {
@@ -198,11 +198,10 @@ pub(crate) async fn schedule(
                 channel,
                 hours_before: hours,
             };
-            jobs::enqueue_at(tx, &job, Some(due)).await?;
-            n += 1;
+            out.push((job, Some(due)));
         }
     }
-    Ok(n)
+    out
 }
 
 /// A text message from a patient's phone, as the SMS webhook hands it over. Unknown numbers
@@ -319,14 +318,6 @@ pub async fn apply_reply(
         Reply::Other => ReplyOutcome::Unknown,
     };
     Ok(outcome)
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    #[error("database error")]
-    Database(#[from] sqlx::Error),
-    #[error("job error")]
-    Enqueue(#[from] EnqueueError),
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use portal_tenants::TenantTx;
 
 use super::appointments::{Actor, Appointment, AppointmentError, AppointmentStatus, NewTime};
 use super::appointments::{load, reschedule};
-use super::setup;
+use super::setup::BookingRules;
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
 use crate::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId};
@@ -114,22 +114,27 @@ pub async fn is_waiting(
     .await
 }
 
-/// Offers the time `freed` (a just-cancelled visit) to waiting patients: same visit type, a
-/// later visit, and the time still at least the clinic's notice away. Called inside the
-/// cancellation's transaction, so offers exist only if the cancellation commits.
-pub(crate) async fn offer_freed(
-    tx: &mut TenantTx,
-    freed: &Appointment,
-    now: DateTime<Utc>,
-) -> Result<usize, AppointmentError> {
-    // The cancelled visit's own place on the list ends with it.
+/// Ends a cancelled visit's place on the waitlist.
+pub(crate) async fn leave_with(tx: &mut TenantTx, id: AppointmentId) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE waitlist_entries SET active = false WHERE appointment_id = $1",
-        freed.id.as_uuid()
+        id.as_uuid()
     )
     .execute(tx.conn())
     .await?;
-    let rules = setup::rules(tx).await?;
+    Ok(())
+}
+
+/// Offers the time `freed` (a visit just cancelled or moved away from it) to waiting patients:
+/// same visit type, a later visit (not `freed` itself), and the time still at least the
+/// clinic's notice away. Called inside the change's transaction, so offers exist only if the
+/// change commits.
+pub(crate) async fn offer_freed(
+    tx: &mut TenantTx,
+    freed: &Appointment,
+    rules: &BookingRules,
+    now: DateTime<Utc>,
+) -> Result<usize, AppointmentError> {
     if freed.starts_at < now + rules.min_notice() {
         return Ok(0);
     }
@@ -152,15 +157,14 @@ pub(crate) async fn offer_freed(
     )
     .fetch_all(tx.conn())
     .await?;
-    for id in &offers {
-        jobs::enqueue(
-            tx,
-            &Job::WaitlistOffer {
-                offer_id: OfferId::from_uuid(*id),
-            },
-        )
-        .await?;
-    }
+    let jobs: Vec<_> = offers
+        .iter()
+        .map(|id| {
+            let offer_id = OfferId::from_uuid(*id);
+            (Job::WaitlistOffer { offer_id }, None)
+        })
+        .collect();
+    jobs::enqueue_many(tx, &jobs).await?;
     Ok(offers.len())
 }
 

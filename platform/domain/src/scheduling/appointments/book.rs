@@ -6,15 +6,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::{Actor, Appointment, AppointmentError, load};
+use super::{Actor, Appointment, AppointmentError, AppointmentRow};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::identity::scope::{PatientScope, StaffScope};
 use crate::identity::tokens::SecretToken;
-use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
+use crate::ids::{AppointmentId, AvailabilityId, LocationId, PatientId, ProviderId, VisitTypeId};
 use crate::jobs::{self, AppointmentChange, Job};
-use crate::scheduling::reminders;
-use crate::scheduling::setup::{self, Audience, BookingRules, Modality, VisitType};
-use crate::scheduling::slots::{Busy, Span, open_slots};
+use crate::scheduling::reminders::{self, ReminderRules};
+use crate::scheduling::setup::{Audience, BookingRules, Modality, VisitType, Window};
+use crate::scheduling::slots::{Span, open_slots};
 
 /// For whom a visit is booked: a patient for themself, or staff for any patient of the clinic.
 #[derive(Debug, Clone, Copy)]
@@ -50,45 +50,62 @@ pub async fn book(
         Some("") | None => None,
         Some(r) => Some(r.to_owned()),
     };
-    if !sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1) AS "e!""#,
-        patient.as_uuid()
-    )
-    .fetch_one(tx.conn())
-    .await?
-    {
+    let place = Place {
+        visit_type: req.visit_type_id,
+        provider: req.provider_id,
+        location: req.location_id,
+        starts_at: req.starts_at,
+    };
+    let facts = Facts::read(tx, patient, &place).await?;
+    if !facts.patient_known {
         return Err(AppointmentError::UnknownPatient);
     }
-    let vt = setup::visit_type(tx, req.visit_type_id)
-        .await?
+    let vt = facts
+        .visit_type
+        .clone()
         .ok_or(AppointmentError::UnknownVisitType)?;
     if actor.is_patient() {
         if !vt.self_bookable {
             return Err(AppointmentError::NotSelfBookable);
         }
-        check_audience(tx, &vt, patient).await?;
+        match (vt.audience, facts.patient_seen) {
+            (Audience::New, true) => return Err(AppointmentError::ForNewPatients),
+            (Audience::Established, false) => {
+                return Err(AppointmentError::ForEstablishedPatients);
+            }
+            _ => {}
+        }
     }
-    let rules = setup::rules(tx).await?;
-    check_time(
-        tx,
-        actor,
-        &vt,
-        &rules,
-        req.provider_id,
-        req.location_id,
-        req.starts_at,
-        tz,
-        now,
-    )
-    .await?;
+    facts.check_time(actor, &vt, &place, tz, now)?;
     let id = AppointmentId::new();
     let video_room =
         (vt.modality == Modality::Video).then(|| SecretToken::generate().expose().to_owned());
-    sqlx::query!(
-        "INSERT INTO appointments (id, patient_id, provider_id, location_id, visit_type_id,
-                                   starts_at, ends_at, status, reason, video_room, booked_by,
-                                   created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8, $9, $10, $11, $11)",
+    // The INSERT hands back the appointment as every read shows it, names joined in: no
+    // second query to answer the caller.
+    let row = sqlx::query_as!(
+        AppointmentRow,
+        r#"WITH a AS (
+               INSERT INTO appointments (id, patient_id, provider_id, location_id, visit_type_id,
+                                         starts_at, ends_at, status, reason, video_room, booked_by,
+                                         created_at, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'booked', $8, $9, $10, $11, $11)
+               RETURNING id, patient_id, provider_id, location_id, visit_type_id, video_room,
+                         starts_at, ends_at, status, reason, version, confirmed_at)
+           SELECT a.id AS "id!", a.patient_id AS "patient_id!",
+                  p.given_name || ' ' || p.family_name AS "patient_name!",
+                  a.provider_id AS "provider_id!", pr.display_name AS "provider_name!",
+                  a.location_id AS "location_id!", l.name AS "location_name!",
+                  l.address AS "location_address!",
+                  a.visit_type_id AS "visit_type_id!", v.name AS "visit_type_name!",
+                  v.modality AS "modality!", v.video_base_url AS "video_base_url?",
+                  a.video_room AS "video_room?", a.starts_at AS "starts_at!",
+                  a.ends_at AS "ends_at!", a.status AS "status!", a.reason AS "reason?",
+                  a.version AS "version!", a.confirmed_at AS "confirmed_at?"
+           FROM a
+           JOIN patients p ON p.id = a.patient_id
+           JOIN providers pr ON pr.id = a.provider_id
+           JOIN locations l ON l.id = a.location_id
+           JOIN visit_types v ON v.id = a.visit_type_id"#,
         id.as_uuid(),
         patient.as_uuid(),
         req.provider_id.as_uuid(),
@@ -101,7 +118,7 @@ pub async fn book(
         actor.user_id().as_uuid(),
         now
     )
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await
     .map_err(AppointmentError::from_write)?;
     audit::record(
@@ -113,128 +130,213 @@ pub async fn book(
             .patient(patient),
     )
     .await?;
-    jobs::enqueue(
-        tx,
-        &Job::AppointmentNotice {
+    let mut jobs = vec![(
+        Job::AppointmentNotice {
             appointment_id: id,
             version: 1,
             change: AppointmentChange::Booked,
         },
-    )
-    .await?;
-    reminders::schedule(tx, id, 1, req.starts_at, tz, now).await?;
-    // Read back without a second audit row: the booking's own row covers it.
-    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
-}
-
-/// New and established patients: "established" means at least one earlier visit here that was
-/// not cancelled.
-async fn check_audience(
-    tx: &mut TenantTx,
-    vt: &VisitType,
-    patient: PatientId,
-) -> Result<(), AppointmentError> {
-    if vt.audience == Audience::Any {
-        return Ok(());
-    }
-    let seen = sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM appointments WHERE patient_id = $1
-                          AND status IN ('booked', 'checked_in', 'completed', 'no_show')) AS "e!""#,
-        patient.as_uuid()
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    match (vt.audience, seen) {
-        (Audience::New, true) => Err(AppointmentError::ForNewPatients),
-        (Audience::Established, false) => Err(AppointmentError::ForEstablishedPatients),
-        _ => Ok(()),
-    }
-}
-
-/// Whether `starts_at` is a bookable start for this visit type with this provider at this
-/// location: in the future, within the patient's notice and horizon (staff are not bound by
-/// those), on the provider's weekly grid and outside time off. Whether it is still free is left
-/// to the write, where the exclusion constraint decides.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn check_time(
-    tx: &mut TenantTx,
-    actor: Actor<'_>,
-    vt: &VisitType,
-    rules: &BookingRules,
-    provider: ProviderId,
-    location: LocationId,
-    starts_at: DateTime<Utc>,
-    tz: Tz,
-    now: DateTime<Utc>,
-) -> Result<(), AppointmentError> {
-    let offered = sqlx::query!(
-        r#"SELECT (EXISTS (SELECT 1 FROM providers WHERE id = $1 AND active)) AS "provider!",
-                  (EXISTS (SELECT 1 FROM locations WHERE id = $2 AND active)) AS "location!",
-                  (EXISTS (SELECT 1 FROM provider_visit_types WHERE provider_id = $1
-                           AND visit_type_id = $3)) AS "offered!""#,
-        provider.as_uuid(),
-        location.as_uuid(),
-        vt.id.as_uuid()
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    if !offered.provider {
-        return Err(AppointmentError::UnknownProvider);
-    }
-    if !offered.location {
-        return Err(AppointmentError::UnknownLocation);
-    }
-    if !offered.offered {
-        return Err(AppointmentError::NotOffered);
-    }
-    if starts_at <= now {
-        return Err(AppointmentError::InPast);
-    }
-    if actor.is_patient() {
-        if starts_at < now + rules.min_notice() {
-            return Err(AppointmentError::TooSoon {
-                minutes: rules.min_notice_minutes,
-            });
-        }
-        if starts_at > now + rules.horizon() {
-            return Err(AppointmentError::BeyondHorizon {
-                days: rules.horizon_days,
-            });
-        }
-    }
-    let ends_at = starts_at + vt.duration();
-    let windows: Vec<_> = setup::windows(tx, Some(provider))
-        .await?
-        .into_iter()
-        .filter(|w| w.location_id == location)
-        .collect();
-    let closed: Vec<Busy> = setup::time_off(tx, starts_at, ends_at)
-        .await?
-        .into_iter()
-        .map(|t| Busy {
-            provider_id: t.provider_id,
-            location_id: t.location_id,
-            starts_at: t.starts_at,
-            ends_at: t.ends_at,
-        })
-        .collect();
-    let date = starts_at.with_timezone(&tz).date_naive();
-    let on_grid = open_slots(
+        None,
+    )];
+    jobs.extend(reminders::plan(
+        &facts.reminders,
+        id,
+        1,
+        req.starts_at,
         tz,
-        &windows,
-        &closed,
-        vt.duration(),
-        Span {
-            from: date,
-            to: date,
-            earliest: starts_at,
-            latest: starts_at,
-        },
-    )
-    .iter()
-    .any(|s| s.starts_at == starts_at);
-    if !on_grid {
-        return Err(AppointmentError::OutsideAvailability);
+        now,
+    ));
+    jobs::enqueue_many(tx, &jobs).await?;
+    Ok(Appointment::from(row))
+}
+
+/// Where and when a visit would be: what booking and moving are judged on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place {
+    pub visit_type: VisitTypeId,
+    pub provider: ProviderId,
+    pub location: LocationId,
+    pub starts_at: DateTime<Utc>,
+}
+
+/// Everything a booking or a move is judged by, read in one round trip: the patient, the
+/// visit type, the clinic's rules, whether the provider and location are active and offer the
+/// visit, whether time off covers the time, and the provider's weekly hours at the location.
+/// Whether the time is still free is left to the write, where the exclusion constraint decides.
+#[derive(Debug, Clone)]
+pub(crate) struct Facts {
+    pub patient_known: bool,
+    /// The patient has had or has a visit here that was not cancelled ("established").
+    pub patient_seen: bool,
+    pub visit_type: Option<VisitType>,
+    pub rules: BookingRules,
+    pub reminders: ReminderRules,
+    provider_active: bool,
+    location_active: bool,
+    offered: bool,
+    closed: bool,
+    windows: Vec<Window>,
+}
+
+impl Facts {
+    pub(crate) async fn read(
+        tx: &mut TenantTx,
+        patient: PatientId,
+        place: &Place,
+    ) -> Result<Self, sqlx::Error> {
+        // One row per weekly window of the provider at the location (or one row with no window).
+        // The uncorrelated EXISTS run once per statement, not per row.
+        let rows = sqlx::query!(
+            r#"SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1) AS "patient_known!",
+                      EXISTS (SELECT 1 FROM appointments WHERE patient_id = $1
+                              AND status IN ('booked', 'checked_in', 'completed', 'no_show'))
+                          AS "patient_seen!",
+                      EXISTS (SELECT 1 FROM providers WHERE id = $3 AND active)
+                          AS "provider_active!",
+                      EXISTS (SELECT 1 FROM locations WHERE id = $4 AND active)
+                          AS "location_active!",
+                      EXISTS (SELECT 1 FROM provider_visit_types
+                              WHERE provider_id = $3 AND visit_type_id = $2) AS "offered!",
+                      EXISTS (SELECT 1 FROM availability_exceptions x
+                              WHERE x.starts_at < $5::timestamptz + make_interval(mins => vt.duration_minutes)
+                                AND x.ends_at > $5
+                                AND (x.provider_id IS NULL OR x.provider_id = $3)
+                                AND (x.location_id IS NULL OR x.location_id = $4)) AS "closed!",
+                      r.min_notice_minutes, r.horizon_days, r.cancel_cutoff_hours,
+                      r.reminder_hours, r.reminder_email, r.reminder_sms,
+                      vt.id AS "vt_id?", vt.name AS "vt_name?",
+                      vt.duration_minutes AS "vt_duration_minutes?",
+                      vt.self_bookable AS "vt_self_bookable?", vt.audience AS "vt_audience?",
+                      vt.modality AS "vt_modality?", vt.video_base_url AS "vt_video_base_url?",
+                      w.id AS "w_id?", w.weekday AS "w_weekday?",
+                      w.start_minute AS "w_start_minute?", w.end_minute AS "w_end_minute?"
+               FROM booking_rules r
+               LEFT JOIN visit_types vt ON vt.id = $2 AND vt.active
+               LEFT JOIN availability w ON w.provider_id = $3 AND w.location_id = $4"#,
+            patient.as_uuid(),
+            place.visit_type.as_uuid(),
+            place.provider.as_uuid(),
+            place.location.as_uuid(),
+            place.starts_at
+        )
+        .fetch_all(tx.conn())
+        .await?;
+        let Some(first) = rows.first() else {
+            return Err(sqlx::Error::RowNotFound);
+        };
+        let visit_type = match (
+            first.vt_id,
+            &first.vt_name,
+            first.vt_duration_minutes,
+            first.vt_self_bookable,
+            &first.vt_audience,
+            &first.vt_modality,
+        ) {
+            (Some(id), Some(name), Some(minutes), Some(self_bookable), Some(aud), Some(m)) => {
+                Some(VisitType {
+                    id: VisitTypeId::from_uuid(id),
+                    name: name.clone(),
+                    duration_minutes: minutes,
+                    self_bookable,
+                    audience: Audience::parse(aud).unwrap_or(Audience::Any),
+                    modality: Modality::parse(m).unwrap_or(Modality::InPerson),
+                    video_base_url: first.vt_video_base_url.clone(),
+                })
+            }
+            _ => None,
+        };
+        let windows = rows
+            .iter()
+            .filter_map(|r| {
+                Some(Window {
+                    id: AvailabilityId::from_uuid(r.w_id?),
+                    provider_id: place.provider,
+                    location_id: place.location,
+                    weekday: u8::try_from(r.w_weekday?).ok()?,
+                    start_minute: u16::try_from(r.w_start_minute?).ok()?,
+                    end_minute: u16::try_from(r.w_end_minute?).ok()?,
+                })
+            })
+            .collect();
+        Ok(Self {
+            patient_known: first.patient_known,
+            patient_seen: first.patient_seen,
+            visit_type,
+            rules: BookingRules {
+                min_notice_minutes: first.min_notice_minutes,
+                horizon_days: first.horizon_days,
+                cancel_cutoff_hours: first.cancel_cutoff_hours,
+            },
+            reminders: ReminderRules {
+                hours: first.reminder_hours.clone(),
+                email: first.reminder_email,
+                sms: first.reminder_sms,
+            },
+            provider_active: first.provider_active,
+            location_active: first.location_active,
+            offered: first.offered,
+            closed: first.closed,
+            windows,
+        })
     }
-    Ok(())
+
+    /// Whether the place's time is a bookable start for `vt`: provider, location and offer
+    /// known, in the future, within the patient's notice and horizon (staff are not bound by
+    /// those), on the provider's weekly grid and outside time off.
+    pub(crate) fn check_time(
+        &self,
+        actor: Actor<'_>,
+        vt: &VisitType,
+        place: &Place,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<(), AppointmentError> {
+        if !self.provider_active {
+            return Err(AppointmentError::UnknownProvider);
+        }
+        if !self.location_active {
+            return Err(AppointmentError::UnknownLocation);
+        }
+        if !self.offered {
+            return Err(AppointmentError::NotOffered);
+        }
+        let starts_at = place.starts_at;
+        if starts_at <= now {
+            return Err(AppointmentError::InPast);
+        }
+        if actor.is_patient() {
+            if starts_at < now + self.rules.min_notice() {
+                return Err(AppointmentError::TooSoon {
+                    minutes: self.rules.min_notice_minutes,
+                });
+            }
+            if starts_at > now + self.rules.horizon() {
+                return Err(AppointmentError::BeyondHorizon {
+                    days: self.rules.horizon_days,
+                });
+            }
+        }
+        if self.closed {
+            return Err(AppointmentError::OutsideAvailability);
+        }
+        let date = starts_at.with_timezone(&tz).date_naive();
+        let on_grid = open_slots(
+            tz,
+            &self.windows,
+            &[],
+            vt.duration(),
+            Span {
+                from: date,
+                to: date,
+                earliest: starts_at,
+                latest: starts_at,
+            },
+        )
+        .iter()
+        .any(|s| s.starts_at == starts_at);
+        if !on_grid {
+            return Err(AppointmentError::OutsideAvailability);
+        }
+        Ok(())
+    }
 }

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::book::check_time;
+use super::book::{Facts, Place};
 use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::ids::{AppointmentId, LocationId, ProviderId};
 use crate::jobs::{self, AppointmentChange, Job};
-use crate::scheduling::reminders;
 use crate::scheduling::setup::{self, BookingRules};
+use crate::scheduling::{reminders, waitlist};
 
 /// Where and when a visit moves to. Provider and location may change; the visit type not.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +28,6 @@ async fn changeable(
     tx: &mut TenantTx,
     actor: Actor<'_>,
     id: AppointmentId,
-    rules: &BookingRules,
-    now: DateTime<Utc>,
 ) -> Result<Appointment, AppointmentError> {
     let appt = load(tx, actor, id)
         .await?
@@ -37,6 +35,17 @@ async fn changeable(
     if appt.status != AppointmentStatus::Booked {
         return Err(AppointmentError::NotChangeable(appt.status.label_lower()));
     }
+    Ok(appt)
+}
+
+/// The clinic's cut-off and the visit's own time: patients may not change a visit inside the
+/// cut-off, nobody one that already began.
+fn check_cutoff(
+    actor: Actor<'_>,
+    appt: &Appointment,
+    rules: &BookingRules,
+    now: DateTime<Utc>,
+) -> Result<(), AppointmentError> {
     if appt.starts_at <= now {
         return Err(AppointmentError::NotChangeable("in the past"));
     }
@@ -45,7 +54,7 @@ async fn changeable(
             hours: rules.cancel_cutoff_hours,
         });
     }
-    Ok(appt)
+    Ok(())
 }
 
 pub async fn reschedule(
@@ -57,23 +66,20 @@ pub async fn reschedule(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppointmentError> {
-    let rules = setup::rules(tx).await?;
-    let appt = changeable(tx, actor, id, &rules, now).await?;
-    let vt = setup::visit_type(tx, appt.visit_type_id)
-        .await?
+    let appt = changeable(tx, actor, id).await?;
+    let place = Place {
+        visit_type: appt.visit_type_id,
+        provider: to.provider_id,
+        location: to.location_id,
+        starts_at: to.starts_at,
+    };
+    let facts = Facts::read(tx, appt.patient_id, &place).await?;
+    check_cutoff(actor, &appt, &facts.rules, now)?;
+    let vt = facts
+        .visit_type
+        .clone()
         .ok_or(AppointmentError::UnknownVisitType)?;
-    check_time(
-        tx,
-        actor,
-        &vt,
-        &rules,
-        to.provider_id,
-        to.location_id,
-        to.starts_at,
-        tz,
-        now,
-    )
-    .await?;
+    facts.check_time(actor, &vt, &place, tz, now)?;
     let version = sqlx::query_scalar!(
         "UPDATE appointments SET provider_id = $2, location_id = $3, starts_at = $4, ends_at = $5,
                 version = version + 1, change_seq = nextval('appointment_changes'), updated_at = $6
@@ -98,16 +104,25 @@ pub async fn reschedule(
             .patient(appt.patient_id),
     )
     .await?;
-    jobs::enqueue(
-        tx,
-        &Job::AppointmentNotice {
+    let mut jobs = vec![(
+        Job::AppointmentNotice {
             appointment_id: id,
             version,
             change: AppointmentChange::Moved,
         },
-    )
-    .await?;
-    reminders::schedule(tx, id, version, to.starts_at, tz, now).await?;
+        None,
+    )];
+    jobs.extend(reminders::plan(
+        &facts.reminders,
+        id,
+        version,
+        to.starts_at,
+        tz,
+        now,
+    ));
+    jobs::enqueue_many(tx, &jobs).await?;
+    // The time it left is free now: offer it to patients waiting for an earlier one.
+    waitlist::offer_freed(tx, &appt, &facts.rules, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 
@@ -119,7 +134,8 @@ pub async fn cancel(
     now: DateTime<Utc>,
 ) -> Result<Appointment, AppointmentError> {
     let rules = setup::rules(tx).await?;
-    let appt = changeable(tx, actor, id, &rules, now).await?;
+    let appt = changeable(tx, actor, id).await?;
+    check_cutoff(actor, &appt, &rules, now)?;
     let version = sqlx::query_scalar!(
         "UPDATE appointments SET status = 'cancelled', cancelled_at = $2, cancelled_by = $3,
                 change_seq = nextval('appointment_changes'), updated_at = $2
@@ -149,6 +165,8 @@ pub async fn cancel(
         },
     )
     .await?;
-    crate::scheduling::waitlist::offer_freed(tx, &appt, now).await?;
+    // The cancelled visit's own place on the waitlist ends with it; its time goes to others.
+    waitlist::leave_with(tx, id).await?;
+    waitlist::offer_freed(tx, &appt, &rules, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }

@@ -197,8 +197,6 @@ pub enum AppointmentError {
     Database(#[from] sqlx::Error),
     #[error("job error")]
     Enqueue(#[from] crate::jobs::EnqueueError),
-    #[error("reminder scheduling error")]
-    Reminders(#[from] crate::scheduling::reminders::ScheduleError),
 }
 
 impl AppointmentError {
@@ -223,16 +221,13 @@ impl AppointmentError {
             Self::NotChangeable(_) => "not_changeable",
             Self::TooEarly(_) => "too_early",
             Self::ReasonTooLong => "reason_too_long",
-            Self::Database(_) | Self::Enqueue(_) | Self::Reminders(_) => "internal",
+            Self::Database(_) | Self::Enqueue(_) => "internal",
         }
     }
 
     /// A failure of ours rather than of the request.
     pub fn is_internal(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(_) | Self::Enqueue(_) | Self::Reminders(_)
-        )
+        matches!(self, Self::Database(_) | Self::Enqueue(_))
     }
 
     /// The database refused an overlapping booking (the exclusion constraint).
@@ -256,8 +251,63 @@ struct Filter {
     limit: i64,
 }
 
+/// An appointment row with the names joined in; every read of appointments (and the booking's
+/// INSERT … RETURNING) produces exactly these columns.
+struct AppointmentRow {
+    id: uuid::Uuid,
+    patient_id: uuid::Uuid,
+    patient_name: String,
+    provider_id: uuid::Uuid,
+    provider_name: String,
+    location_id: uuid::Uuid,
+    location_name: String,
+    location_address: String,
+    visit_type_id: uuid::Uuid,
+    visit_type_name: String,
+    modality: String,
+    video_base_url: Option<String>,
+    video_room: Option<String>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    status: String,
+    reason: Option<String>,
+    version: i32,
+    confirmed_at: Option<DateTime<Utc>>,
+}
+
+impl From<AppointmentRow> for Appointment {
+    fn from(r: AppointmentRow) -> Self {
+        let modality = Modality::parse(&r.modality).unwrap_or(Modality::InPerson);
+        let video_url = match (modality, r.video_base_url, r.video_room) {
+            (Modality::Video, Some(base), Some(room)) => Some(format!("{base}/{room}")),
+            _ => None,
+        };
+        Appointment {
+            id: AppointmentId::from_uuid(r.id),
+            patient_id: PatientId::from_uuid(r.patient_id),
+            patient_name: r.patient_name,
+            provider_id: ProviderId::from_uuid(r.provider_id),
+            provider_name: r.provider_name,
+            location_id: LocationId::from_uuid(r.location_id),
+            location_name: r.location_name,
+            location_address: r.location_address,
+            visit_type_id: VisitTypeId::from_uuid(r.visit_type_id),
+            visit_type_name: r.visit_type_name,
+            modality,
+            starts_at: r.starts_at,
+            ends_at: r.ends_at,
+            status: AppointmentStatus::parse(&r.status),
+            reason: r.reason,
+            video_url,
+            version: r.version,
+            confirmed_at: r.confirmed_at,
+        }
+    }
+}
+
 async fn fetch(tx: &mut TenantTx, f: Filter) -> Result<Vec<Appointment>, sqlx::Error> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        AppointmentRow,
         r#"SELECT a.id, a.patient_id, p.given_name || ' ' || p.family_name AS "patient_name!",
                   a.provider_id, pr.display_name AS provider_name,
                   a.location_id, l.name AS location_name, l.address AS location_address,
@@ -287,36 +337,7 @@ async fn fetch(tx: &mut TenantTx, f: Filter) -> Result<Vec<Appointment>, sqlx::E
     )
     .fetch_all(tx.conn())
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let modality = Modality::parse(&r.modality).unwrap_or(Modality::InPerson);
-            let video_url = match (modality, r.video_base_url, r.video_room) {
-                (Modality::Video, Some(base), Some(room)) => Some(format!("{base}/{room}")),
-                _ => None,
-            };
-            Appointment {
-                id: AppointmentId::from_uuid(r.id),
-                patient_id: PatientId::from_uuid(r.patient_id),
-                patient_name: r.patient_name,
-                provider_id: ProviderId::from_uuid(r.provider_id),
-                provider_name: r.provider_name,
-                location_id: LocationId::from_uuid(r.location_id),
-                location_name: r.location_name,
-                location_address: r.location_address,
-                visit_type_id: VisitTypeId::from_uuid(r.visit_type_id),
-                visit_type_name: r.visit_type_name,
-                modality,
-                starts_at: r.starts_at,
-                ends_at: r.ends_at,
-                status: AppointmentStatus::parse(&r.status),
-                reason: r.reason,
-                video_url,
-                version: r.version,
-                confirmed_at: r.confirmed_at,
-            }
-        })
-        .collect())
+    Ok(rows.into_iter().map(Appointment::from).collect())
 }
 
 /// One appointment without auditing, for services that audit their own action. A patient's
@@ -384,29 +405,50 @@ pub async fn for_notice(
     id: AppointmentId,
     now: DateTime<Utc>,
 ) -> Result<Option<NoticeTarget>, sqlx::Error> {
-    let Some(appointment) = fetch(
-        tx,
-        Filter {
-            id: Some(id),
-            include_cancelled: true,
-            limit: 1,
-            ..Filter::default()
-        },
-    )
-    .await?
-    .pop() else {
-        return Ok(None);
-    };
-    let contact = sqlx::query!(
-        r#"SELECT p.email, p.phone, p.reminder_email, p.reminder_sms,
-                  p.sms_opted_out_at IS NOT NULL AS "opted_out!",
-                  a.confirmed_at IS NOT NULL AS "confirmed!"
-           FROM patients p JOIN appointments a ON a.patient_id = p.id
+    // One statement for the visit and its patient's contact details: a burst of reminders runs
+    // this once per message.
+    let Some(r) = sqlx::query!(
+        r#"SELECT a.id, a.patient_id, p.given_name || ' ' || p.family_name AS "patient_name!",
+                  a.provider_id, pr.display_name AS provider_name,
+                  a.location_id, l.name AS location_name, l.address AS location_address,
+                  a.visit_type_id, v.name AS visit_type_name, v.modality, v.video_base_url,
+                  a.video_room, a.starts_at, a.ends_at, a.status, a.reason, a.version,
+                  a.confirmed_at, p.email, p.phone, p.reminder_email, p.reminder_sms,
+                  p.sms_opted_out_at IS NOT NULL AS "opted_out!"
+           FROM appointments a
+           JOIN patients p ON p.id = a.patient_id
+           JOIN providers pr ON pr.id = a.provider_id
+           JOIN locations l ON l.id = a.location_id
+           JOIN visit_types v ON v.id = a.visit_type_id
            WHERE a.id = $1"#,
         id.as_uuid()
     )
-    .fetch_one(tx.conn())
-    .await?;
+    .fetch_optional(tx.conn())
+    .await?
+    else {
+        return Ok(None);
+    };
+    let appointment = Appointment::from(AppointmentRow {
+        id: r.id,
+        patient_id: r.patient_id,
+        patient_name: r.patient_name,
+        provider_id: r.provider_id,
+        provider_name: r.provider_name,
+        location_id: r.location_id,
+        location_name: r.location_name,
+        location_address: r.location_address,
+        visit_type_id: r.visit_type_id,
+        visit_type_name: r.visit_type_name,
+        modality: r.modality,
+        video_base_url: r.video_base_url,
+        video_room: r.video_room,
+        starts_at: r.starts_at,
+        ends_at: r.ends_at,
+        status: r.status,
+        reason: r.reason,
+        version: r.version,
+        confirmed_at: r.confirmed_at,
+    });
     audit::record(
         tx,
         &AuditContext::default(),
@@ -417,13 +459,13 @@ pub async fn for_notice(
     )
     .await?;
     Ok(Some(NoticeTarget {
+        confirmed: appointment.confirmed_at.is_some(),
         appointment,
-        email: contact.email,
-        phone: contact.phone,
-        reminder_email: contact.reminder_email,
-        reminder_sms: contact.reminder_sms,
-        sms_opted_out: contact.opted_out,
-        confirmed: contact.confirmed,
+        email: r.email,
+        phone: r.phone,
+        reminder_email: r.reminder_email,
+        reminder_sms: r.reminder_sms,
+        sms_opted_out: r.opted_out,
     }))
 }
 
