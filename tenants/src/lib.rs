@@ -4,6 +4,7 @@
 //! Everything that decides *which* clinic's data a unit of work may touch lives here, so the
 //! rest of the platform can only reach tenant tables through a [`TenantTx`].
 
+mod by_id;
 mod db;
 mod error;
 mod ids;
@@ -15,6 +16,7 @@ mod resolve;
 mod sql;
 mod values;
 
+pub use by_id::ClinicsById;
 pub use db::{TenantDb, TenantTx};
 pub use error::{TenantError, ValueError};
 pub use ids::TenantId;

@@ -116,8 +116,8 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
     let job = Job::from_parts(&env.kind, env.payload.clone())
         .map_err(|_| JobError::Permanent(format!("unknown job {}", env.kind)))?;
     let tenant = deps
-        .registry
-        .by_id(env.tenant_id)
+        .clinics
+        .get(env.tenant_id)
         .await
         .map_err(|_| JobError::Retry("registry lookup failed".into()))?
         .ok_or_else(|| JobError::Permanent("clinic no longer exists".into()))?;

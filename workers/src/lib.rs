@@ -21,7 +21,7 @@ use apalis::prelude::*;
 use apalis_redis::{ConnectionManager, RedisStorage};
 use portal_domain::clock::SharedClock;
 use portal_domain::jobs::JobEnvelope;
-use portal_tenants::{Registry, TenantDb};
+use portal_tenants::{ClinicsById, TenantDb};
 use sqlx::PgPool;
 
 pub use mail::{Mailer, MailerConfig};
@@ -58,7 +58,8 @@ pub struct PipelineConfig {
 pub struct Deps {
     pub pool: PgPool,
     pub tenant_db: TenantDb,
-    pub registry: Registry,
+    /// The clinics jobs name, cached briefly.
+    pub clinics: ClinicsById,
     pub mailer: Mailer,
     /// The address emails come from.
     pub mailer_from: String,

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use portal_domain::clock::SharedClock;
-use portal_tenants::{Registry, TenantDb, verify_app_role};
+use portal_tenants::{ClinicsById, Registry, TenantDb, verify_app_role};
 use portal_workers::{Deps, Mailer, MailerConfig, PipelineConfig};
 use secrecy::ExposeSecret;
 
@@ -39,7 +39,8 @@ pub async fn deps(
     .map_err(anyhow::Error::msg)?;
     Ok(Deps {
         tenant_db: TenantDb::new(pool.clone()),
-        registry: Registry::new(pool.clone()),
+        // A minute at most before a suspension or a branding change reaches the workers.
+        clinics: ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60)),
         pool,
         mailer,
         mailer_from: config.mail_from.clone(),

@@ -8,7 +8,7 @@ use poem::Request;
 use portal_domain::audit::AuditContext;
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::identity::sessions;
-use portal_tenants::Tenant;
+use portal_tenants::{Tenant, TenantTx};
 
 use crate::request::{client_addr, cookie, request_id};
 use crate::{AppState, CurrentSite, internal};
@@ -52,6 +52,23 @@ pub async fn signed_in(
         .await
         .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
+    Ok(who.map(|w| (w, carrier)))
+}
+
+/// The same, inside a clinic transaction the request goes on to use: a request that changes
+/// data then pays for one transaction, not two. (A session touch made here commits or rolls
+/// back with the request's own work.)
+pub async fn signed_in_within(
+    req: &Request,
+    state: &AppState,
+    tx: &mut TenantTx,
+) -> poem::Result<Option<(SignedIn, Carrier)>> {
+    let Some((token, carrier)) = presented_token(req, state) else {
+        return Ok(None);
+    };
+    let who = sessions::authenticate(tx, &token, state.clock.now())
+        .await
+        .map_err(internal)?;
     Ok(who.map(|w| (w, carrier)))
 }
 

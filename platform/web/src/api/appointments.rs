@@ -20,7 +20,7 @@ use portal_domain::scheduling::{Appointment, AppointmentError, clinic_tz};
 use portal_tenants::Tenant;
 
 use super::ApiTags;
-use super::caller::{Caller, caller, csrf, unauthorized};
+use super::caller::{Caller, ChangingCaller, caller, changing_caller, csrf, unauthorized};
 use super::error::ErrorBody;
 use crate::auth::audit_ctx;
 use crate::{AppState, internal};
@@ -554,10 +554,10 @@ impl AppointmentsApi {
         state: Data<&AppState>,
         body: Json<BookBody>,
     ) -> poem::Result<ChangeResponse> {
-        let (tenant, me) = match caller(req, &state, true).await? {
-            Caller::In(t, m) => (t, m),
-            Caller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
-            Caller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
+        let (tenant, me, mut tx) = match changing_caller(req, &state).await? {
+            ChangingCaller::In(t, m, tx) => (t, m, tx),
+            ChangingCaller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
+            ChangingCaller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
         };
         let (Some(vt), Some(p), Some(l)) = (
             VisitTypeId::parse(&body.visit_type_id),
@@ -610,7 +610,6 @@ impl AppointmentsApi {
         let ctx = audit_ctx(req, Some(&me));
         let tz = clinic_tz(&tenant);
         let now = state.clock.now();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match book(&mut tx, who, &ctx, &request, tz, now).await {
             Ok(a) => {
                 tx.commit().await.map_err(internal)?;
@@ -685,10 +684,10 @@ impl AppointmentsApi {
         id: Path<String>,
         body: Json<MoveBody>,
     ) -> poem::Result<ChangeResponse> {
-        let (tenant, me) = match caller(req, &state, true).await? {
-            Caller::In(t, m) => (t, m),
-            Caller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
-            Caller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
+        let (tenant, me, mut tx) = match changing_caller(req, &state).await? {
+            ChangingCaller::In(t, m, tx) => (t, m, tx),
+            ChangingCaller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
+            ChangingCaller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
         };
         let Some(id) = AppointmentId::parse(&id) else {
             return change_error(AppointmentError::NotFound, Vec::new());
@@ -713,7 +712,6 @@ impl AppointmentsApi {
             location_id: l,
             starts_at: body.starts_at,
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match reschedule(&mut tx, actor, &ctx, id, to, tz, now).await {
             Ok(a) => {
                 tx.commit().await.map_err(internal)?;
@@ -757,10 +755,10 @@ impl AppointmentsApi {
         state: Data<&AppState>,
         id: Path<String>,
     ) -> poem::Result<ChangeResponse> {
-        let (tenant, me) = match caller(req, &state, true).await? {
-            Caller::In(t, m) => (t, m),
-            Caller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
-            Caller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
+        let (_, me, mut tx) = match changing_caller(req, &state).await? {
+            ChangingCaller::In(t, m, tx) => (t, m, tx),
+            ChangingCaller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
+            ChangingCaller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
         };
         let Some(id) = AppointmentId::parse(&id) else {
             return change_error(AppointmentError::NotFound, Vec::new());
@@ -769,7 +767,6 @@ impl AppointmentsApi {
             return change_error(AppointmentError::NotFound, Vec::new());
         };
         let actor = acting.actor();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match cancel(
             &mut tx,
             actor,
@@ -871,16 +868,15 @@ impl AppointmentsApi {
         state: Data<&AppState>,
         id: Path<String>,
     ) -> poem::Result<ChangeResponse> {
-        let (tenant, me) = match caller(req, &state, true).await? {
-            Caller::In(t, m) => (t, m),
-            Caller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
-            Caller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
+        let (tenant, me, mut tx) = match changing_caller(req, &state).await? {
+            ChangingCaller::In(t, m, tx) => (t, m, tx),
+            ChangingCaller::Out => return Ok(ChangeResponse::Unauthorized(unauthorized())),
+            ChangingCaller::Csrf => return Ok(ChangeResponse::Forbidden(csrf())),
         };
         let (Some(p), Some(offer)) = (me.patient(), OfferId::parse(&id)) else {
             return change_error(AppointmentError::NotFound, Vec::new());
         };
         let tz = clinic_tz(&tenant);
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         match waitlist::accept(
             &mut tx,
             &p,

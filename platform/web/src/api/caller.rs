@@ -5,10 +5,10 @@ use std::sync::Arc;
 use poem::Request;
 use poem_openapi::payload::Json;
 use portal_domain::identity::scope::SignedIn;
-use portal_tenants::Tenant;
+use portal_tenants::{Tenant, TenantTx};
 
 use super::error::ErrorBody;
-use crate::AppState;
+use crate::{AppState, internal};
 use crate::auth::{self, Carrier};
 use crate::csrf::constant_eq;
 
@@ -41,11 +41,45 @@ pub(super) async fn caller(
     let Some((me, carrier)) = auth::signed_in(req, state, &tenant).await? else {
         return Ok(Caller::Out);
     };
-    if changing && carrier == Carrier::Cookie {
-        let sent = req.header("x-csrf-token").unwrap_or_default();
-        if !constant_eq(sent.as_bytes(), me.csrf_token.as_bytes()) {
-            return Ok(Caller::Csrf);
-        }
+    if !csrf_ok(req, &me, carrier, changing) {
+        return Ok(Caller::Csrf);
     }
     Ok(Caller::In(tenant, me))
+}
+
+/// The caller of a change, authenticated inside the clinic transaction the change then runs
+/// in (one transaction per request instead of two).
+pub(super) enum ChangingCaller {
+    In(Arc<Tenant>, SignedIn, TenantTx),
+    Out,
+    Csrf,
+}
+
+pub(super) async fn changing_caller(
+    req: &Request,
+    state: &AppState,
+) -> poem::Result<ChangingCaller> {
+    let Some(tenant) = auth::clinic(req) else {
+        return Ok(ChangingCaller::Out);
+    };
+    if auth::presented_token(req, state).is_none() {
+        return Ok(ChangingCaller::Out);
+    }
+    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+    let Some((me, carrier)) = auth::signed_in_within(req, state, &mut tx).await? else {
+        return Ok(ChangingCaller::Out);
+    };
+    if !csrf_ok(req, &me, carrier, true) {
+        return Ok(ChangingCaller::Csrf);
+    }
+    Ok(ChangingCaller::In(tenant, me, tx))
+}
+
+/// `changing` calls on a cookie session must carry the session's CSRF token.
+fn csrf_ok(req: &Request, me: &SignedIn, carrier: Carrier, changing: bool) -> bool {
+    if changing && carrier == Carrier::Cookie {
+        let sent = req.header("x-csrf-token").unwrap_or_default();
+        return constant_eq(sent.as_bytes(), me.csrf_token.as_bytes());
+    }
+    true
 }
