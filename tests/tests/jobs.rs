@@ -230,6 +230,20 @@ async fn a_clinic_role_cannot_queue_jobs_for_another_clinic() {
     .unwrap_err();
     assert!(err.to_string().contains("only queue its own jobs"), "{err}");
     drop(tx);
+    // One statement with its own job and another clinic's is refused whole.
+    let mut tx = db.begin(&a).await.unwrap();
+    let err = sqlx::query(
+        "INSERT INTO control.outbox (id, kind, version, tenant_id, payload)
+         VALUES (gen_random_uuid(), 'email.invitation', 1, $1, '{}'),
+                (gen_random_uuid(), 'email.invitation', 1, $2, '{}')",
+    )
+    .bind(a.id().as_uuid())
+    .bind(b.id().as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("only queue its own jobs"), "{err}");
+    drop(tx);
     // Nor read the outbox at all.
     let mut tx = db.begin(&a).await.unwrap();
     assert!(
