@@ -22,3 +22,12 @@ END $$;
 CREATE TRIGGER outbox_check_tenant AFTER INSERT ON control.outbox
     REFERENCING NEW TABLE AS new_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION control.outbox_check_tenant();
+
+-- The lookup itself in PL/pgSQL: a SQL function with a SET clause is never inlined and is
+-- planned again on every call, while PL/pgSQL keeps its plan for the session (pooled
+-- connections make that most calls). Same signature, same answer.
+CREATE OR REPLACE FUNCTION control.tenant_of_role(role_name name) RETURNS uuid
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, control AS $$
+BEGIN
+    RETURN (SELECT t.id FROM control.tenants t WHERE t.role_name = tenant_of_role.role_name);
+END $$;
