@@ -24,6 +24,20 @@ async fn book(app: &TestApp, s: &Sched, token: &str, local: &str) -> String {
     a["id"].as_str().unwrap().to_owned()
 }
 
+/// Puts the patient's visit on the earlier-slot waitlist.
+async fn wait_for_earlier(app: &TestApp, s: &Sched, token: &str, visit: &str) {
+    let (st, body) = app
+        .api(
+            &s.host,
+            token,
+            Method::POST,
+            &format!("/v1/appointments/{visit}/waitlist"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204, "{body}");
+}
+
 #[tokio::test]
 async fn a_cancelled_time_goes_to_the_first_waiting_patient_who_takes_it() {
     let app = TestApp::spawn_with_workers(HashMap::new()).await;
@@ -41,16 +55,7 @@ async fn a_cancelled_time_goes_to_the_first_waiting_patient_who_takes_it() {
     let _di_visit = book(&app, &s, di, "2026-11-06T10:00").await; // not waiting
     let ed_visit = book(&app, &s, ed, "2026-11-04T10:00").await; // will cancel
     for (t, v) in [(ann, &ann_visit), (bo, &bo_visit), (cy, &cy_visit)] {
-        let (st, body) = app
-            .api(
-                &s.host,
-                t,
-                Method::POST,
-                &format!("/v1/appointments/{v}/waitlist"),
-                None,
-            )
-            .await;
-        assert_eq!(st, 204, "{body}");
+        wait_for_earlier(&app, &s, t, v).await;
     }
     // Nobody may put another patient's visit on the list.
     let (st, _) = app
@@ -180,16 +185,7 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
     let fay_visit = book(&app, &s, fay, "2026-11-06T09:00").await;
     let gus_visit = book(&app, &s, gus, "2026-11-04T10:00").await;
     for (t, v) in [(fay, &fay_visit), (gus, &gus_visit)] {
-        let (st, body) = app
-            .api(
-                &s.host,
-                t,
-                Method::POST,
-                &format!("/v1/appointments/{v}/waitlist"),
-                None,
-            )
-            .await;
-        assert_eq!(st, 204, "{body}");
+        wait_for_earlier(&app, &s, t, v).await;
     }
     // Gus moves his visit later; the time he leaves is earlier than Fay's visit.
     let (st, moved) = app
