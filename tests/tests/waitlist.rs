@@ -205,8 +205,7 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
         .await;
     assert_eq!(fay_offers.as_array().unwrap().len(), 1, "{fay_offers}");
     assert_eq!(
-        chrono::DateTime::parse_from_rfc3339(fay_offers[0]["starts_at"].as_str().unwrap())
-            .unwrap(),
+        chrono::DateTime::parse_from_rfc3339(fay_offers[0]["starts_at"].as_str().unwrap()).unwrap(),
         chrono::DateTime::parse_from_rfc3339(&s.at("2026-11-04T10:00")).unwrap()
     );
     // Gus's own old time is not offered back to him, and he stays on the list.

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::{Connection, PgPool};
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool};
 
 use crate::Config;
 

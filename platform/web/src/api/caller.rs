@@ -8,9 +8,9 @@ use portal_domain::identity::scope::SignedIn;
 use portal_tenants::{Tenant, TenantTx};
 
 use super::error::ErrorBody;
-use crate::{AppState, internal};
 use crate::auth::{self, Carrier};
 use crate::csrf::constant_eq;
+use crate::{AppState, internal};
 
 pub(super) fn unauthorized() -> Json<ErrorBody> {
     ErrorBody::new("unauthorized", "sign in first")
