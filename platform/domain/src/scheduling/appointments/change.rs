@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::book::{Facts, Place};
+use super::facts::{Facts, Place};
 use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::ids::{AppointmentId, LocationId, ProviderId};

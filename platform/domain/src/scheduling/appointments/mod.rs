@@ -1,8 +1,10 @@
 //! Appointments: who may see which, and the errors every change can meet. Booking lives in
-//! [`book`], moving and cancelling in [`change`], staff status actions in [`status`].
+//! [`book`], moving and cancelling in [`change`], what both are judged on in `facts`, staff
+//! status actions in [`status`].
 
 pub mod book;
 pub mod change;
+mod facts;
 pub mod status;
 
 use chrono::{DateTime, Utc};
