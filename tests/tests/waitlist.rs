@@ -176,9 +176,10 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
     let app = TestApp::spawn_with_workers(HashMap::new()).await;
     let s = app.scheduling_clinic("moves").await;
     let mut tokens = Vec::new();
+    let mut patients = Vec::new();
     for name in ["fay", "gus"] {
         let email = format!("{name}@moves.example");
-        app.patient(&s.tenant, name, &email).await;
+        patients.push(app.patient(&s.tenant, name, &email).await);
         tokens.push(app.api_token(&s.host, &email).await);
     }
     let (fay, gus) = (&tokens[0], &tokens[1]);
@@ -219,6 +220,19 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
         .map(|e| e.to)
         .collect();
     assert_eq!(offered, ["fay@moves.example"]);
+    // Making the offer is a write about Fay, audited under Gus's move.
+    let offer_rows: Vec<(Option<uuid::Uuid>, Option<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT patient_id, actor_role FROM \"{}\".audit_log WHERE action = 'waitlist.offer_made'",
+            s.tenant.schema_name()
+        )))
+        .fetch_all(&app.db.admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        offer_rows,
+        [(Some(patients[0].as_uuid()), Some("patient".to_owned()))]
+    );
     // Fay takes it.
     let offer = fay_offers[0]["id"].as_str().unwrap();
     let (st, taken) = app

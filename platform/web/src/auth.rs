@@ -44,15 +44,13 @@ pub async fn signed_in(
     state: &AppState,
     tenant: &Tenant,
 ) -> poem::Result<Option<(SignedIn, Carrier)>> {
-    let Some((token, carrier)) = presented_token(req, state) else {
+    if presented_token(req, state).is_none() {
         return Ok(None);
-    };
+    }
     let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
-    let who = sessions::authenticate(&mut tx, &token, state.clock.now())
-        .await
-        .map_err(internal)?;
+    let who = signed_in_within(req, state, &mut tx).await?;
     tx.commit().await.map_err(internal)?;
-    Ok(who.map(|w| (w, carrier)))
+    Ok(who)
 }
 
 /// The same, inside a clinic transaction the request goes on to use: a request that changes

@@ -131,6 +131,7 @@ pub(crate) async fn leave_with(tx: &mut TenantTx, id: AppointmentId) -> Result<(
 /// change commits.
 pub(crate) async fn offer_freed(
     tx: &mut TenantTx,
+    ctx: &AuditContext,
     freed: &Appointment,
     rules: &BookingRules,
     now: DateTime<Utc>,
@@ -138,15 +139,19 @@ pub(crate) async fn offer_freed(
     if freed.starts_at < now + rules.min_notice() {
         return Ok(0);
     }
-    let offers = sqlx::query_scalar!(
-        "INSERT INTO waitlist_offers (id, entry_id, provider_id, location_id, starts_at, status, created_at)
-         SELECT gen_random_uuid(), w.id, $2, $3, $4, 'open', $5
-         FROM waitlist_entries w JOIN appointments a ON a.id = w.appointment_id
-         WHERE w.active AND a.status = 'booked' AND a.visit_type_id = $1
-           AND a.starts_at > $4 AND a.id <> $6
-         ORDER BY w.created_at
-         LIMIT $7
-         RETURNING id",
+    let offers = sqlx::query!(
+        r#"WITH o AS (
+               INSERT INTO waitlist_offers (id, entry_id, provider_id, location_id, starts_at,
+                                            status, created_at)
+               SELECT gen_random_uuid(), w.id, $2, $3, $4, 'open', $5
+               FROM waitlist_entries w JOIN appointments a ON a.id = w.appointment_id
+               WHERE w.active AND a.status = 'booked' AND a.visit_type_id = $1
+                 AND a.starts_at > $4 AND a.id <> $6
+               ORDER BY w.created_at
+               LIMIT $7
+               RETURNING id, entry_id)
+           SELECT o.id AS "id!", w.patient_id AS "patient_id!"
+           FROM o JOIN waitlist_entries w ON w.id = o.entry_id"#,
         freed.visit_type_id.as_uuid(),
         freed.provider_id.as_uuid(),
         freed.location_id.as_uuid(),
@@ -157,10 +162,23 @@ pub(crate) async fn offer_freed(
     )
     .fetch_all(tx.conn())
     .await?;
+    // Each offer is a write about another patient: it gets its own audit row, under the
+    // action of whoever freed the time.
+    for o in &offers {
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new("waitlist.offer_made", "waitlist_offer")
+                .resource(OfferId::from_uuid(o.id))
+                .patient(PatientId::from_uuid(o.patient_id)),
+        )
+        .await?;
+    }
     let jobs: Vec<_> = offers
         .iter()
-        .map(|id| {
-            let offer_id = OfferId::from_uuid(*id);
+        .map(|o| {
+            let offer_id = OfferId::from_uuid(o.id);
             (Job::WaitlistOffer { offer_id }, None)
         })
         .collect();

@@ -6,14 +6,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::facts::{Facts, Place};
+use super::facts::{Facts, Place, notice_and_reminders};
 use super::{Actor, Appointment, AppointmentError, AppointmentRow};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::identity::scope::{PatientScope, StaffScope};
 use crate::identity::tokens::SecretToken;
 use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
-use crate::jobs::{self, AppointmentChange, Job};
-use crate::scheduling::reminders;
+use crate::jobs::{self, AppointmentChange};
 use crate::scheduling::setup::{Audience, Modality};
 
 /// For whom a visit is booked: a patient for themself, or staff for any patient of the clinic.
@@ -62,7 +61,7 @@ pub async fn book(
     }
     let vt = facts
         .visit_type
-        .clone()
+        .as_ref()
         .ok_or(AppointmentError::UnknownVisitType)?;
     if actor.is_patient() {
         if !vt.self_bookable {
@@ -76,7 +75,7 @@ pub async fn book(
             _ => {}
         }
     }
-    facts.check_time(actor, &vt, &place, tz, now)?;
+    facts.check_time(actor, vt, &place, tz, now)?;
     let id = AppointmentId::new();
     let video_room =
         (vt.modality == Modality::Video).then(|| SecretToken::generate().expose().to_owned());
@@ -130,22 +129,15 @@ pub async fn book(
             .patient(patient),
     )
     .await?;
-    let mut jobs = vec![(
-        Job::AppointmentNotice {
-            appointment_id: id,
-            version: 1,
-            change: AppointmentChange::Booked,
-        },
-        None,
-    )];
-    jobs.extend(reminders::plan(
-        &facts.reminders,
+    let jobs = notice_and_reminders(
+        &facts,
         id,
         1,
+        AppointmentChange::Booked,
         req.starts_at,
         tz,
         now,
-    ));
+    );
     jobs::enqueue_many(tx, &jobs).await?;
     Ok(Appointment::from(row))
 }

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
-use super::facts::{Facts, Place};
+use super::facts::{Facts, Place, notice_and_reminders};
 use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
 use crate::audit::{self, AuditContext, AuditEvent};
 use crate::ids::{AppointmentId, LocationId, ProviderId};
 use crate::jobs::{self, AppointmentChange, Job};
 use crate::scheduling::setup::{self, BookingRules};
-use crate::scheduling::{reminders, waitlist};
+use crate::scheduling::waitlist;
 
 /// Where and when a visit moves to. Provider and location may change; the visit type not.
 #[derive(Debug, Clone, Copy)]
@@ -77,9 +77,9 @@ pub async fn reschedule(
     check_cutoff(actor, &appt, &facts.rules, now)?;
     let vt = facts
         .visit_type
-        .clone()
+        .as_ref()
         .ok_or(AppointmentError::UnknownVisitType)?;
-    facts.check_time(actor, &vt, &place, tz, now)?;
+    facts.check_time(actor, vt, &place, tz, now)?;
     let version = sqlx::query_scalar!(
         "UPDATE appointments SET provider_id = $2, location_id = $3, starts_at = $4, ends_at = $5,
                 version = version + 1, change_seq = nextval('appointment_changes'), updated_at = $6
@@ -104,25 +104,18 @@ pub async fn reschedule(
             .patient(appt.patient_id),
     )
     .await?;
-    let mut jobs = vec![(
-        Job::AppointmentNotice {
-            appointment_id: id,
-            version,
-            change: AppointmentChange::Moved,
-        },
-        None,
-    )];
-    jobs.extend(reminders::plan(
-        &facts.reminders,
+    let jobs = notice_and_reminders(
+        &facts,
         id,
         version,
+        AppointmentChange::Moved,
         to.starts_at,
         tz,
         now,
-    ));
+    );
     jobs::enqueue_many(tx, &jobs).await?;
     // The time it left is free now: offer it to patients waiting for an earlier one.
-    waitlist::offer_freed(tx, &appt, &facts.rules, now).await?;
+    waitlist::offer_freed(tx, ctx, &appt, &facts.rules, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 
@@ -167,6 +160,6 @@ pub async fn cancel(
     .await?;
     // The cancelled visit's own place on the waitlist ends with it; its time goes to others.
     waitlist::leave_with(tx, id).await?;
-    waitlist::offer_freed(tx, &appt, &rules, now).await?;
+    waitlist::offer_freed(tx, ctx, &appt, &rules, now).await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }

@@ -6,8 +6,9 @@ use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
 use super::{Actor, AppointmentError};
-use crate::ids::{AvailabilityId, LocationId, PatientId, ProviderId, VisitTypeId};
-use crate::scheduling::reminders::ReminderRules;
+use crate::ids::{AppointmentId, AvailabilityId, LocationId, PatientId, ProviderId, VisitTypeId};
+use crate::jobs::{AppointmentChange, Job};
+use crate::scheduling::reminders::{self, ReminderRules};
 use crate::scheduling::setup::{Audience, BookingRules, Modality, VisitType, Window};
 use crate::scheduling::slots::{Span, open_slots};
 
@@ -200,4 +201,32 @@ impl Facts {
         }
         Ok(())
     }
+}
+
+/// The jobs a booking or a move queues with itself: the patient's notice now, and every
+/// reminder the clinic's rules (read with the facts) call for at the visit's new time.
+pub(crate) fn notice_and_reminders(
+    facts: &Facts,
+    id: AppointmentId,
+    version: i32,
+    change: AppointmentChange,
+    starts_at: DateTime<Utc>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> Vec<(Job, Option<DateTime<Utc>>)> {
+    let notice = Job::AppointmentNotice {
+        appointment_id: id,
+        version,
+        change,
+    };
+    let mut jobs = vec![(notice, None)];
+    jobs.extend(reminders::plan(
+        &facts.reminders,
+        id,
+        version,
+        starts_at,
+        tz,
+        now,
+    ));
+    jobs
 }
