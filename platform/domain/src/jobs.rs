@@ -106,24 +106,15 @@ pub enum EnqueueError {
 
 /// Queues `job` for the transaction's clinic; it leaves only if the transaction commits.
 pub async fn enqueue(tx: &mut TenantTx, job: &Job) -> Result<JobId, EnqueueError> {
-    enqueue_at(tx, job, None).await
-}
-
-/// Queues `job` to run no earlier than `not_before` (by the pipeline's clock); until then it
-/// waits in the outbox, in PostgreSQL.
-pub async fn enqueue_at(
-    tx: &mut TenantTx,
-    job: &Job,
-    not_before: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<JobId, EnqueueError> {
     let id = JobId::new();
-    insert(tx, &[id], &[(job.clone(), not_before)]).await?;
+    insert(tx, &[id], &[(job.clone(), None)]).await?;
     Ok(id)
 }
 
-/// Queues several jobs (each with its own `not_before`) in one statement: one round trip and
-/// one relay wake-up however many there are, which is what a booking with its confirmation and
-/// reminders needs.
+/// Queues several jobs in one statement: one round trip and one relay wake-up however many
+/// there are, which is what a booking with its confirmation and reminders needs. A job with a
+/// `not_before` runs no earlier than then (by the pipeline's clock); until then it waits in
+/// the outbox, in PostgreSQL.
 pub async fn enqueue_many(
     tx: &mut TenantTx,
     jobs: &[(Job, Option<chrono::DateTime<chrono::Utc>>)],
