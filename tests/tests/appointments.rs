@@ -450,7 +450,7 @@ async fn another_patients_appointment_answers_like_a_missing_one() {
     assert_eq!(bens, json!([]));
     // Another clinic's staff cannot see it either.
     let other = app.scheduling_clinic("iso2").await;
-    app.staff(&other.tenant, "desk@iso2.example", Role::Staff)
+    app.staff(&other.tenant, "desk@iso2.example", Role::FrontDesk)
         .await;
     let desk = app.api_token(&other.host, "desk@iso2.example").await;
     let (st, _) = app
@@ -550,7 +550,7 @@ async fn moving_and_cancelling_follow_the_clinics_cut_off() {
             .contains("call the clinic")
     );
     // Staff still can.
-    app.staff(&s.tenant, "desk@moves.example", Role::Staff)
+    app.staff(&s.tenant, "desk@moves.example", Role::FrontDesk)
         .await;
     let desk = app.api_token(&s.host, "desk@moves.example").await;
     let (st, done) = app

@@ -227,7 +227,7 @@ async fn a_failing_sms_provider_is_retried_never_texts_twice_and_ends_dead_and_v
     app.staff(
         &s.tenant,
         "desk@flaky.example",
-        portal_domain::identity::Role::Staff,
+        portal_domain::identity::Role::FrontDesk,
     )
     .await;
     let desk = app.api_token(&s.host, "desk@flaky.example").await;
@@ -279,7 +279,7 @@ async fn a_failing_sms_provider_is_retried_never_texts_twice_and_ends_dead_and_v
     app.staff(
         &other.tenant,
         "desk@steady.example",
-        portal_domain::identity::Role::Staff,
+        portal_domain::identity::Role::FrontDesk,
     )
     .await;
     let theirs = app.api_token(&other.host, "desk@steady.example").await;
@@ -521,7 +521,7 @@ async fn stop_and_confirm_replies_are_honoured_and_unsigned_ones_refused() {
     app.staff(
         &s.tenant,
         "desk@reply.example",
-        portal_domain::identity::Role::Staff,
+        portal_domain::identity::Role::FrontDesk,
     )
     .await;
     let desk = app.api_token(&s.host, "desk@reply.example").await;

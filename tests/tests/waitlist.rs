@@ -220,7 +220,8 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
         .map(|e| e.to)
         .collect();
     assert_eq!(offered, ["fay@moves.example"]);
-    // Making the offer is a write about Fay, audited under Gus's move.
+    // Making the offer is a write about Fay, audited as the clinic acting automatically (never
+    // under Gus, whose name Fay's access report must not show).
     let offer_rows: Vec<(Option<uuid::Uuid>, Option<String>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT patient_id, actor_role FROM \"{}\".audit_log WHERE action = 'waitlist.offer_made'",
@@ -231,7 +232,7 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
         .unwrap();
     assert_eq!(
         offer_rows,
-        [(Some(patients[0].as_uuid()), Some("patient".to_owned()))]
+        [(Some(patients[0].as_uuid()), None)]
     );
     // Fay takes it.
     let offer = fay_offers[0]["id"].as_str().unwrap();
@@ -247,4 +248,47 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
     assert_eq!(st, 200, "{taken}");
     assert_eq!(taken["id"], fay_visit.as_str());
     assert_eq!(taken["version"], 2);
+}
+
+/// Issue 9.1: when Ana's cancellation offers her time to Ben, Ben's "Who viewed my record"
+/// shows the clinic acting automatically — never Ana's name — and every row has plain words.
+#[tokio::test]
+async fn a_waiting_patients_access_report_never_names_the_patient_who_freed_the_time() {
+    let app = TestApp::spawn().await;
+    let s = app.scheduling_clinic("names").await;
+    app.patient(&s.tenant, "Anaxandra", "ana@names.example")
+        .await;
+    app.patient(&s.tenant, "Benedikt", "ben@names.example")
+        .await;
+    let ana = app.api_token(&s.host, "ana@names.example").await;
+    let ben = app.api_token(&s.host, "ben@names.example").await;
+    let ana_visit = book(&app, &s, &ana, "2026-11-04T10:00").await;
+    let ben_visit = book(&app, &s, &ben, "2026-11-06T09:30").await;
+    wait_for_earlier(&app, &s, &ben, &ben_visit).await;
+    let (st, _) = app
+        .api(
+            &s.host,
+            &ana,
+            Method::POST,
+            &format!("/v1/appointments/{ana_visit}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, offers) = app
+        .api(&s.host, &ben, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    assert_eq!(offers.as_array().map(Vec::len), Some(1), "{offers}");
+
+    let mut browser = app.sign_in(&s.host, "ben@names.example", portal_tests::PASSWORD).await;
+    let (st, page) = browser.page("/account/access").await;
+    assert_eq!(st, 200);
+    assert!(!page.contains("Anaxandra"), "another patient's name leaked: {page}");
+    assert!(
+        page.contains("Clinic names — automatic"),
+        "the offer should read as the clinic: {page}"
+    );
+    assert!(page.contains("Offered an earlier time"), "{page}");
+    assert!(page.contains("Benedikt Tester"), "his own actions carry his name");
+    assert!(!page.contains("Other activity"), "{page}");
 }

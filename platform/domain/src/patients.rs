@@ -4,8 +4,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::{PatientScope, StaffScope};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::{PatientScope, RegistrationScope, StaffScope};
 use crate::ids::PatientId;
 use crate::values::{DateOfBirth, EmailAddress, PersonName, PhoneE164};
 
@@ -39,7 +39,7 @@ pub struct NewPatient {
 
 pub async fn create(
     tx: &mut TenantTx,
-    staff: &StaffScope,
+    staff: &RegistrationScope,
     ctx: &AuditContext,
     new: &NewPatient,
     now: DateTime<Utc>,
@@ -51,7 +51,7 @@ pub async fn create(
         tx,
         ctx,
         now,
-        AuditEvent::new("patient.create", "patient")
+        AuditEvent::new(Action::PatientCreate, "patient")
             .resource(id)
             .patient(id),
     )
@@ -136,7 +136,7 @@ pub async fn get(
             tx,
             ctx,
             now,
-            AuditEvent::new("patient.view", "patient")
+            AuditEvent::new(Action::PatientView, "patient")
                 .resource(id)
                 .patient(id),
         )
@@ -158,7 +158,7 @@ pub async fn own(
         tx,
         ctx,
         now,
-        AuditEvent::new("record.view", "patient")
+        AuditEvent::new(Action::RecordView, "patient")
             .resource(id)
             .patient(id),
     )
@@ -185,6 +185,6 @@ pub async fn list(
     )
     .fetch_all(tx.conn())
     .await?;
-    audit::record(tx, ctx, now, AuditEvent::new("patient.list", "patient")).await?;
+    audit::record(tx, ctx, now, AuditEvent::new(Action::PatientList, "patient")).await?;
     Ok(rows.into_iter().map(Patient::from).collect())
 }

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::StaffScope;
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::SchedulingScope;
 use crate::ids::{AppointmentId, JobId, PatientId};
 
 /// How far back the list reaches.
@@ -55,7 +55,7 @@ fn describe(kind: &str, channel: Option<&str>, hours: Option<i32>, change: Optio
 /// Undelivered messages of the last `WINDOW_DAYS`, newest first. Audited: it names patients.
 pub async fn list(
     tx: &mut TenantTx,
-    _staff: &StaffScope,
+    _staff: &SchedulingScope,
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<Undelivered>, sqlx::Error> {
@@ -89,7 +89,7 @@ pub async fn list(
         tx,
         ctx,
         now,
-        AuditEvent::new("undelivered.list", "job_delivery"),
+        AuditEvent::new(Action::UndeliveredList, "job_delivery"),
     )
     .await?;
     Ok(rows

@@ -8,8 +8,9 @@ use poem::Request;
 use portal_domain::audit::AuditContext;
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::identity::sessions;
-use portal_tenants::{Tenant, TenantTx};
+use portal_tenants::Tenant;
 
+use crate::policy::Authenticated;
 use crate::request::{client_addr, cookie, request_id};
 use crate::{AppState, CurrentSite, internal};
 
@@ -38,36 +39,37 @@ pub fn clinic(req: &Request) -> Option<Arc<Tenant>> {
     }
 }
 
-/// The signed-in person, if the request carries a live session for this clinic.
+/// Looks the presented session up (in its own short clinic transaction). `activity` says
+/// whether this request is the person's own doing; a page's background refresh is not, and
+/// does not keep an idle session alive.
+pub async fn authenticate(
+    req: &Request,
+    state: &AppState,
+    tenant: &Tenant,
+    activity: bool,
+) -> poem::Result<Option<(SignedIn, Carrier)>> {
+    let Some((token, carrier)) = presented_token(req, state) else {
+        return Ok(None);
+    };
+    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
+    let who = sessions::authenticate(&mut tx, &token, state.clock.now(), activity)
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    Ok(who.map(|w| (w, carrier)))
+}
+
+/// The signed-in person, if the request carries a live session for this clinic. The route's
+/// guard has already looked it up; this reads what it found.
 pub async fn signed_in(
     req: &Request,
     state: &AppState,
     tenant: &Tenant,
 ) -> poem::Result<Option<(SignedIn, Carrier)>> {
-    if presented_token(req, state).is_none() {
-        return Ok(None);
+    match req.extensions().get::<Authenticated>() {
+        Some(Authenticated(who)) => Ok(who.clone()),
+        None => authenticate(req, state, tenant, true).await,
     }
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
-    let who = signed_in_within(req, state, &mut tx).await?;
-    tx.commit().await.map_err(internal)?;
-    Ok(who)
-}
-
-/// The same, inside a clinic transaction the request goes on to use: a request that changes
-/// data then pays for one transaction, not two. (A session touch made here commits or rolls
-/// back with the request's own work.)
-pub async fn signed_in_within(
-    req: &Request,
-    state: &AppState,
-    tx: &mut TenantTx,
-) -> poem::Result<Option<(SignedIn, Carrier)>> {
-    let Some((token, carrier)) = presented_token(req, state) else {
-        return Ok(None);
-    };
-    let who = sessions::authenticate(tx, &token, state.clock.now())
-        .await
-        .map_err(internal)?;
-    Ok(who.map(|w| (w, carrier)))
 }
 
 /// The audit context of a request, for a signed-in person or an anonymous visitor.

@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::Role;
 use crate::identity::password::PasswordHashString;
-use crate::identity::scope::{AdminScope, StaffScope};
+use crate::identity::scope::{AdminScope, RegistrationScope};
 use crate::ids::{PatientId, UserId};
 use crate::jobs::{self, EnqueueError, Job};
 use crate::values::{EmailAddress, PersonName};
@@ -175,7 +175,7 @@ pub async fn invite_first_admin(
         tx,
         &AuditContext::default(),
         now,
-        AuditEvent::new("staff.invite", "user").resource(id),
+        AuditEvent::new(Action::StaffInvite, "user").resource(id),
     )
     .await?;
     Ok(id)
@@ -201,7 +201,7 @@ pub async fn invite_staff(
         tx,
         ctx,
         now,
-        AuditEvent::new("staff.invite", "user").resource(id),
+        AuditEvent::new(Action::StaffInvite, "user").resource(id),
     )
     .await?;
     Ok(id)
@@ -210,7 +210,7 @@ pub async fn invite_staff(
 /// Sends (or re-sends) a patient their portal invitation, creating their account on first use.
 pub async fn invite_patient(
     tx: &mut TenantTx,
-    staff: &StaffScope,
+    staff: &RegistrationScope,
     ctx: &AuditContext,
     patient: PatientId,
     now: DateTime<Utc>,
@@ -243,7 +243,7 @@ pub async fn invite_patient(
         tx,
         ctx,
         now,
-        AuditEvent::new("patient.invite", "patient")
+        AuditEvent::new(Action::PatientInvite, "patient")
             .resource(patient)
             .patient(patient),
     )
@@ -341,7 +341,7 @@ pub async fn self_register(
         tx,
         ctx,
         now,
-        AuditEvent::new("patient.self_register", "patient")
+        AuditEvent::new(Action::PatientSelfRegister, "patient")
             .resource(patient)
             .patient(patient),
     )

@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::accounts::{self, AccountStatus};
 use crate::identity::password::{self, NewPassword};
 use crate::identity::tokens::{SecretToken, hash_token, looks_like_token};
@@ -211,7 +211,7 @@ pub async fn accept_invitation(
         ..ctx.clone()
     };
     let account = accounts::by_id(tx, info.user_id).await?;
-    let mut event = AuditEvent::new("invitation.accept", "user").resource(info.user_id);
+    let mut event = AuditEvent::new(Action::InvitationAccept, "user").resource(info.user_id);
     if let Some(p) = account.and_then(|a| a.patient_id) {
         event = event.patient(p);
     }
@@ -256,7 +256,7 @@ pub async fn complete_reset(
         tx,
         &ctx,
         now,
-        AuditEvent::new("password.reset", "user").resource(info.user_id),
+        AuditEvent::new(Action::PasswordReset, "user").resource(info.user_id),
     )
     .await?;
     Ok(info.user_id)

@@ -1,6 +1,7 @@
 //! Who may sign in, and how: accounts and roles, passwords, sessions, emailed single-use links
 //! (invitations, password resets), sign-in throttling, and the scopes that stores demand.
 
+pub mod access;
 pub mod accounts;
 pub mod links;
 pub mod password;
@@ -17,7 +18,7 @@ pub enum Role {
     Patient,
     Proxy,
     Clinician,
-    Staff,
+    FrontDesk,
     Billing,
     ClinicAdmin,
 }
@@ -25,7 +26,7 @@ pub enum Role {
 impl Role {
     pub const STAFF_ROLES: [Role; 4] = [
         Role::Clinician,
-        Role::Staff,
+        Role::FrontDesk,
         Role::Billing,
         Role::ClinicAdmin,
     ];
@@ -35,13 +36,19 @@ impl Role {
             Role::Patient => "patient",
             Role::Proxy => "proxy",
             Role::Clinician => "clinician",
-            Role::Staff => "staff",
+            Role::FrontDesk => "front_desk",
             Role::Billing => "billing",
             Role::ClinicAdmin => "clinic_admin",
         }
     }
 
+    /// Codes older audit rows carry for today's roles ("staff" was front desk).
+    pub const LEGACY_STAFF_CODES: [&'static str; 1] = ["staff"];
+
     pub fn parse(raw: &str) -> Option<Self> {
+        if Self::LEGACY_STAFF_CODES.contains(&raw) {
+            return Some(Role::FrontDesk);
+        }
         [Role::Patient, Role::Proxy]
             .into_iter()
             .chain(Self::STAFF_ROLES)
@@ -54,7 +61,7 @@ impl Role {
             Role::Patient => "Patient",
             Role::Proxy => "Proxy",
             Role::Clinician => "Clinician",
-            Role::Staff => "Front desk staff",
+            Role::FrontDesk => "Front desk",
             Role::Billing => "Billing",
             Role::ClinicAdmin => "Clinic administrator",
         }

@@ -1,10 +1,13 @@
-//! Scopes are permissions as values. A handler gets a [`SignedIn`] from the session and asks it
-//! for a [`StaffScope`], [`AdminScope`] or [`PatientScope`]; stores demand the scope they need,
-//! so a patient's session can never reach a staff store, and a patient store only ever reads
-//! the patient the scope names.
+//! Scopes are permissions as types. A handler gets a [`SignedIn`] from the session and asks it
+//! for a [`StaffScope`] (patient details), [`SchedulingScope`], [`RegistrationScope`],
+//! [`AdminScope`] or [`PatientScope`]; each is handed out only to a role that the matrix in
+//! `identity::access` allows, and stores demand the scope they need — so billing can never
+//! reach a store that shows visit reasons, a patient's session never reaches a staff store,
+//! and a patient store only ever reads the patient the scope names.
 
 use crate::audit::AuditContext;
 use crate::identity::Role;
+use crate::identity::access::Permission;
 use crate::ids::{PatientId, SessionId, UserId};
 
 /// The person behind a valid session.
@@ -20,26 +23,46 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    pub fn staff(&self) -> Option<StaffScope> {
-        self.role.is_staff().then_some(StaffScope {
+    /// Whether this person's role includes `p`.
+    pub fn may(&self, p: Permission) -> bool {
+        self.role.may(p)
+    }
+
+    fn staff_for(&self, p: Permission) -> Option<StaffScope> {
+        (self.role.is_staff() && self.may(p)).then_some(StaffScope {
             user: self.user_id,
             role: self.role,
         })
     }
 
+    /// Any member of staff: patient details (demographics).
+    pub fn staff(&self) -> Option<StaffScope> {
+        self.staff_for(Permission::Demographics)
+    }
+
+    /// Staff who run the schedule (and so see visit reasons).
+    pub fn scheduling(&self) -> Option<SchedulingScope> {
+        self.staff_for(Permission::Scheduling).map(SchedulingScope)
+    }
+
+    /// Staff who add patients and invite them.
+    pub fn registration(&self) -> Option<RegistrationScope> {
+        self.staff_for(Permission::Registration)
+            .map(RegistrationScope)
+    }
+
     pub fn admin(&self) -> Option<AdminScope> {
-        (self.role == Role::ClinicAdmin).then_some(AdminScope(StaffScope {
-            user: self.user_id,
-            role: self.role,
-        }))
+        self.staff_for(Permission::Administration).map(AdminScope)
     }
 
     pub fn patient(&self) -> Option<PatientScope> {
         match (self.role, self.patient_id) {
-            (Role::Patient, Some(patient)) => Some(PatientScope {
-                user: self.user_id,
-                patient,
-            }),
+            (Role::Patient, Some(patient)) if self.may(Permission::OwnCare) => {
+                Some(PatientScope {
+                    user: self.user_id,
+                    patient,
+                })
+            }
             _ => None,
         }
     }
@@ -67,6 +90,29 @@ impl StaffScope {
     }
     pub fn role(&self) -> Role {
         self.role
+    }
+}
+
+/// Staff who run the schedule: clinicians, front desk, administrators — never billing.
+#[derive(Debug, Clone)]
+pub struct SchedulingScope(StaffScope);
+
+impl SchedulingScope {
+    pub fn staff(&self) -> &StaffScope {
+        &self.0
+    }
+    pub fn user_id(&self) -> UserId {
+        self.0.user
+    }
+}
+
+/// Staff who add patients and send invitations: front desk and administrators.
+#[derive(Debug, Clone)]
+pub struct RegistrationScope(StaffScope);
+
+impl RegistrationScope {
+    pub fn staff(&self) -> &StaffScope {
+        &self.0
     }
 }
 

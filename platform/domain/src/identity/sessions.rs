@@ -59,11 +59,13 @@ pub(crate) async fn start(
 }
 
 /// The person behind a presented token, if the session is live: not revoked, not idle past its
-/// timeout, not past its absolute lifetime, and the account still active.
+/// timeout, not past its absolute lifetime, and the account still active. Only `activity`
+/// (a request the person made, not a page refreshing itself) counts as use for the idle timeout.
 pub async fn authenticate(
     tx: &mut TenantTx,
     raw_token: &str,
     now: DateTime<Utc>,
+    activity: bool,
 ) -> Result<Option<SignedIn>, sqlx::Error> {
     if !looks_like_token(raw_token) {
         return Ok(None);
@@ -84,7 +86,7 @@ pub async fn authenticate(
     if now >= row.expires_at || now >= idle_deadline {
         return Ok(None);
     }
-    if now - row.last_seen_at >= TOUCH_EVERY {
+    if activity && now - row.last_seen_at >= TOUCH_EVERY {
         sqlx::query!(
             "UPDATE sessions SET last_seen_at = $2 WHERE id = $1",
             row.id,

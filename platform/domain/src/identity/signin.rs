@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::accounts::{self, AccountStatus};
 use crate::identity::password::{self, NewPassword};
 use crate::identity::scope::SignedIn;
@@ -53,7 +53,7 @@ pub async fn sign_in(
         }
         other => {
             throttle::record_failure(tx, &key, &client, now).await?;
-            let mut event = AuditEvent::new("signin.failed", "account");
+            let mut event = AuditEvent::new(Action::SigninFailed, "account");
             if let Some(a) = other {
                 event = event.resource(a.id);
             }
@@ -75,7 +75,7 @@ pub async fn sign_out(
         tx,
         ctx,
         now,
-        AuditEvent::new("signout", "session").resource(me.session_id),
+        AuditEvent::new(Action::Signout, "session").resource(me.session_id),
     )
     .await
 }
@@ -111,7 +111,7 @@ pub async fn change_password(
         tx,
         ctx,
         now,
-        AuditEvent::new("password.change", "user").resource(me.user_id),
+        AuditEvent::new(Action::PasswordChange, "user").resource(me.user_id),
     )
     .await?;
     Ok(())
@@ -145,7 +145,7 @@ async fn open_session(
     let ctx = new
         .signed_in
         .audit(ctx.client_addr.clone(), ctx.request_id.clone());
-    let mut event = AuditEvent::new("signin", "session").resource(new.signed_in.session_id);
+    let mut event = AuditEvent::new(Action::Signin, "session").resource(new.signed_in.session_id);
     if let Some(p) = a.patient_id {
         event = event.patient(p);
     }

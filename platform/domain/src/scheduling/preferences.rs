@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
 use crate::values::PhoneE164;
 
@@ -82,7 +82,7 @@ pub async fn get(
         tx,
         ctx,
         now,
-        AuditEvent::new("reminder_preferences.view", "patient")
+        AuditEvent::new(Action::ReminderPreferencesView, "patient")
             .resource(who.patient_id())
             .patient(who.patient_id()),
     )
@@ -121,7 +121,7 @@ pub async fn set(
         tx,
         ctx,
         now,
-        AuditEvent::new("reminder_preferences.update", "patient")
+        AuditEvent::new(Action::ReminderPreferencesUpdate, "patient")
             .resource(who.patient_id())
             .patient(who.patient_id()),
     )

@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use portal_tenants::TenantTx;
 
 use super::setup::SetupError;
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::AdminScope;
 use crate::ids::{AppointmentId, PatientId};
 use crate::jobs::{Channel, Job};
@@ -166,7 +166,7 @@ pub async fn set_rules(
         tx,
         ctx,
         now,
-        AuditEvent::new("reminder_rules.update", "booking_rules"),
+        AuditEvent::new(Action::ReminderRulesUpdate, "booking_rules"),
     )
     .await?;
     Ok(())
@@ -271,7 +271,11 @@ pub async fn apply_reply(
             .execute(tx.conn())
             .await?;
             for p in &patients {
-                let action = if stop { "sms.opt_out" } else { "sms.opt_in" };
+                let action = if stop {
+                    Action::SmsOptOut
+                } else {
+                    Action::SmsOptIn
+                };
                 audit::record(
                     tx,
                     &ctx,
@@ -305,7 +309,7 @@ pub async fn apply_reply(
                         tx,
                         &ctx,
                         now,
-                        AuditEvent::new("appointment.confirm", "appointment")
+                        AuditEvent::new(Action::AppointmentConfirm, "appointment")
                             .resource(AppointmentId::from_uuid(r.id))
                             .patient(PatientId::from_uuid(r.patient_id)),
                     )

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc, Weekday};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::{AdminScope, StaffScope};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::AdminScope;
 use crate::ids::{AvailabilityId, ExceptionId, LocationId, ProviderId, VisitTypeId};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -398,7 +398,7 @@ pub async fn add_location(
         tx,
         ctx,
         now,
-        AuditEvent::new("location.create", "location").resource(id),
+        AuditEvent::new(Action::LocationCreate, "location").resource(id),
     )
     .await?;
     Ok(id)
@@ -432,7 +432,7 @@ pub async fn add_visit_type(
         tx,
         ctx,
         now,
-        AuditEvent::new("visit_type.create", "visit_type").resource(id),
+        AuditEvent::new(Action::VisitTypeCreate, "visit_type").resource(id),
     )
     .await?;
     Ok(id)
@@ -481,7 +481,7 @@ pub async fn add_provider(
         tx,
         ctx,
         now,
-        AuditEvent::new("provider.create", "provider").resource(id),
+        AuditEvent::new(Action::ProviderCreate, "provider").resource(id),
     )
     .await?;
     Ok(id)
@@ -529,7 +529,7 @@ pub async fn add_window(
         tx,
         ctx,
         now,
-        AuditEvent::new("availability.create", "availability").resource(id),
+        AuditEvent::new(Action::AvailabilityCreate, "availability").resource(id),
     )
     .await?;
     Ok(id)
@@ -552,7 +552,7 @@ pub async fn remove_window(
             tx,
             ctx,
             now,
-            AuditEvent::new("availability.delete", "availability").resource(id),
+            AuditEvent::new(Action::AvailabilityDelete, "availability").resource(id),
         )
         .await?;
     }
@@ -563,7 +563,7 @@ pub async fn remove_window(
 #[allow(clippy::too_many_arguments)]
 pub async fn add_time_off(
     tx: &mut TenantTx,
-    _staff: &StaffScope,
+    _admin: &AdminScope,
     ctx: &AuditContext,
     provider_id: Option<ProviderId>,
     location_id: Option<LocationId>,
@@ -619,7 +619,7 @@ pub async fn add_time_off(
         tx,
         ctx,
         now,
-        AuditEvent::new("time_off.create", "availability_exception").resource(id),
+        AuditEvent::new(Action::TimeOffCreate, "availability_exception").resource(id),
     )
     .await?;
     Ok(id)
@@ -646,7 +646,7 @@ pub async fn set_rules(
         tx,
         ctx,
         now,
-        AuditEvent::new("booking_rules.update", "booking_rules"),
+        AuditEvent::new(Action::BookingRulesUpdate, "booking_rules"),
     )
     .await?;
     Ok(())

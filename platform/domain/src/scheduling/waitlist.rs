@@ -11,7 +11,7 @@ use portal_tenants::TenantTx;
 use super::appointments::{Actor, Appointment, AppointmentError, AppointmentStatus, NewTime};
 use super::appointments::{load, reschedule};
 use super::setup::BookingRules;
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
 use crate::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId};
 use crate::jobs::{self, Job};
@@ -59,7 +59,7 @@ pub async fn join(
         tx,
         ctx,
         now,
-        AuditEvent::new("waitlist.join", "appointment")
+        AuditEvent::new(Action::WaitlistJoin, "appointment")
             .resource(id)
             .patient(me.patient_id()),
     )
@@ -90,7 +90,7 @@ pub async fn leave(
         tx,
         ctx,
         now,
-        AuditEvent::new("waitlist.leave", "appointment")
+        AuditEvent::new(Action::WaitlistLeave, "appointment")
             .resource(id)
             .patient(me.patient_id()),
     )
@@ -162,14 +162,15 @@ pub(crate) async fn offer_freed(
     )
     .fetch_all(tx.conn())
     .await?;
-    // Each offer is a write about another patient: it gets its own audit row, under the
-    // action of whoever freed the time.
+    // Each offer is a write about another patient: it gets its own audit row, made by the
+    // clinic automatically — never under the name of whoever freed the time.
+    let automatic = ctx.automatic();
     for o in &offers {
         audit::record(
             tx,
-            ctx,
+            &automatic,
             now,
-            AuditEvent::new("waitlist.offer_made", "waitlist_offer")
+            AuditEvent::new(Action::WaitlistOfferMade, "waitlist_offer")
                 .resource(OfferId::from_uuid(o.id))
                 .patient(PatientId::from_uuid(o.patient_id)),
         )
@@ -209,7 +210,7 @@ pub async fn open_offers(
         tx,
         ctx,
         now,
-        AuditEvent::new("waitlist.offers", "waitlist_offer").patient(me.patient_id()),
+        AuditEvent::new(Action::WaitlistOffers, "waitlist_offer").patient(me.patient_id()),
     )
     .await?;
     Ok(rows
@@ -290,7 +291,7 @@ pub async fn accept(
         tx,
         ctx,
         now,
-        AuditEvent::new("waitlist.accept", "appointment")
+        AuditEvent::new(Action::WaitlistAccept, "appointment")
             .resource(id)
             .patient(me.patient_id()),
     )
@@ -342,7 +343,7 @@ pub async fn for_offer_notice(
         tx,
         &AuditContext::default(),
         now,
-        AuditEvent::new("waitlist.offer", "waitlist_offer")
+        AuditEvent::new(Action::WaitlistOffer, "waitlist_offer")
             .resource(offer)
             .patient(patient),
     )

@@ -363,7 +363,7 @@ impl AppointmentsApi {
         let providers = setup::providers(&mut tx).await.map_err(internal)?;
         let locations = setup::locations(&mut tx).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
-        let staff = me.staff().is_some();
+        let staff = me.scheduling().is_some();
         Ok(OptionsResponse::Ok(Json(BookingOptions {
             time_zone: tenant.time_zone().to_owned(),
             visit_types: types
@@ -502,7 +502,7 @@ impl AppointmentsApi {
             appointments::for_patient(&mut tx, &p, &ctx, now)
                 .await
                 .map_err(internal)?
-        } else if let Some(s) = me.staff() {
+        } else if let Some(s) = me.scheduling() {
             let tz = clinic_tz(&tenant);
             let parse = |raw: Option<&str>, default: NaiveDate| match raw {
                 None => Some(default),
@@ -575,7 +575,7 @@ impl AppointmentsApi {
             starts_at: body.starts_at,
             reason: body.reason.clone(),
         };
-        let (patient_scope, staff_scope) = (me.patient(), me.staff());
+        let (patient_scope, staff_scope) = (me.patient(), me.scheduling());
         let who = match (&patient_scope, &staff_scope, body.patient_id.as_deref()) {
             (Some(p), _, None) => BookFor::Patient(p),
             (Some(p), _, Some(raw)) if PatientId::parse(raw) == Some(p.patient_id()) => {

@@ -47,8 +47,8 @@ pub(super) async fn caller(
     Ok(Caller::In(tenant, me))
 }
 
-/// The caller of a change, authenticated inside the clinic transaction the change then runs
-/// in (one transaction per request instead of two).
+/// The caller of a change (as the route's guard found them) with the clinic transaction the
+/// change runs in.
 pub(super) enum ChangingCaller {
     In(Arc<Tenant>, SignedIn, TenantTx),
     Out,
@@ -62,16 +62,13 @@ pub(super) async fn changing_caller(
     let Some(tenant) = auth::clinic(req) else {
         return Ok(ChangingCaller::Out);
     };
-    if auth::presented_token(req, state).is_none() {
-        return Ok(ChangingCaller::Out);
-    }
-    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-    let Some((me, carrier)) = auth::signed_in_within(req, state, &mut tx).await? else {
+    let Some((me, carrier)) = auth::signed_in(req, state, &tenant).await? else {
         return Ok(ChangingCaller::Out);
     };
     if !csrf_ok(req, &me, carrier, true) {
         return Ok(ChangingCaller::Csrf);
     }
+    let tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
     Ok(ChangingCaller::In(tenant, me, tx))
 }
 

@@ -53,3 +53,27 @@ pub async fn from_poem(err: poem::Error) -> Response {
         .with_status(status)
         .into_response()
 }
+
+fn shaped(status: StatusCode, code: &str, message: &str) -> Response {
+    ErrorBody::new(code, message)
+        .with_status(status)
+        .into_response()
+}
+
+/// No API route at this path (or this method of it).
+pub fn not_found_response() -> Response {
+    shaped(StatusCode::NOT_FOUND, "not_found", "no such resource")
+}
+
+pub fn method_not_allowed_response() -> Response {
+    shaped(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed",
+    )
+}
+
+/// No live session for a route that needs one.
+pub fn unauthorized_response() -> Response {
+    shaped(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first")
+}

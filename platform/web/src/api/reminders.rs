@@ -198,7 +198,7 @@ impl RemindersApi {
         let Caller::In(tenant, me) = caller(req, &state, false).await? else {
             return Ok(UndeliveredResponse::Unauthorized(unauthorized()));
         };
-        let Some(staff) = me.staff() else {
+        let Some(staff) = me.scheduling() else {
             return Ok(UndeliveredResponse::Unauthorized(unauthorized()));
         };
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;

@@ -220,7 +220,7 @@ pub async fn create_patient(
         Err(r) => return Ok(r),
     };
     let staff = me
-        .staff()
+        .registration()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let now = state.clock.now();
     let today = now
@@ -378,7 +378,7 @@ pub async fn invite_patient(
         Err(r) => return Ok(r),
     };
     let staff = me
-        .staff()
+        .registration()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let id =
         PatientId::parse(&raw_id).ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
@@ -557,7 +557,7 @@ pub async fn audit_trail(
                 .await
                 .map_err(db)?
                 .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-            let event = audit::AuditEvent::new("audit.view", "patient")
+            let event = audit::AuditEvent::new(audit::Action::AuditView, "patient")
                 .resource(id)
                 .patient(id);
             audit::record(&mut tx, &ctx, now, event).await.map_err(db)?;
@@ -575,7 +575,7 @@ pub async fn audit_trail(
                 &mut tx,
                 &ctx,
                 now,
-                audit::AuditEvent::new("audit.view", "audit_log"),
+                audit::AuditEvent::new(audit::Action::AuditView, "audit_log"),
             )
             .await
             .map_err(db)?;
@@ -593,7 +593,7 @@ pub async fn audit_trail(
         chrome,
         heading,
         intro: "Every sign-in and every read or write of patient data, newest first. Entries cannot be changed or deleted.",
-        entries: log_rows(entries, tz),
+        entries: log_rows(entries, tz, ("Automatic or not signed in", "—")),
         detailed: true,
         back,
     })?

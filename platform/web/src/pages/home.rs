@@ -34,17 +34,23 @@ pub(crate) struct LogRow {
     pub request: String,
 }
 
-pub(crate) fn log_rows(entries: Vec<AuditEntry>, tz: chrono_tz::Tz) -> Vec<LogRow> {
+/// Rows of an access log. A row with no person behind it reads as `nobody` (for a patient:
+/// the clinic, acting automatically).
+pub(crate) fn log_rows(
+    entries: Vec<AuditEntry>,
+    tz: chrono_tz::Tz,
+    nobody: (&str, &str),
+) -> Vec<LogRow> {
     entries
         .into_iter()
         .map(|e| LogRow {
             when: e.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-            who: e.actor_name.unwrap_or_else(|| "—".into()),
+            who: e.actor_name.unwrap_or_else(|| nobody.0.to_owned()),
             role: e
                 .actor_role
                 .as_deref()
                 .and_then(portal_domain::identity::Role::parse)
-                .map_or("—", |r| r.label())
+                .map_or(nobody.1, |r| r.label())
                 .to_owned(),
             what: audit::describe(&e.action),
             from: e.client_addr.unwrap_or_default(),
@@ -115,11 +121,13 @@ pub async fn access(req: &Request, Data(state): Data<&AppState>) -> poem::Result
     let entries = audit::about_me(&mut tx, &scope, 200).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let tz = super::invite::chrono_tz_of(&chrome.tenant);
+    let automatic = format!("{} — automatic", chrome.tenant.display_name());
+    let entries = log_rows(entries, tz, (&automatic, "Clinic"));
     Ok(render(&AccessLog {
         chrome,
         heading: "Who viewed my record".into(),
         intro: "Every time someone at the clinic — or you — opens your record, it is listed here.",
-        entries: log_rows(entries, tz),
+        entries,
         detailed: false,
         back: Some(("/".into(), "Back to your portal")),
     })?

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Json, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
-use portal_domain::identity::scope::{SignedIn, StaffScope};
+use portal_domain::identity::scope::{SignedIn, SchedulingScope};
 use portal_domain::ids::{AppointmentId, PatientId};
 use portal_domain::patients::{self, Patient};
 use portal_domain::scheduling::appointments::status::{StaffAction, mark};
@@ -32,9 +32,9 @@ use crate::{AppState, internal};
 async fn staff_gate(
     req: &Request,
     state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, StaffScope), Response>> {
+) -> poem::Result<Result<(Chrome, SignedIn, SchedulingScope), Response>> {
     match require_user(req, state, "schedule").await? {
-        Gate::In(c, u) => match u.staff() {
+        Gate::In(c, u) => match u.scheduling() {
             Some(s) => Ok(Ok((c, u, s))),
             None => Ok(Err(
                 poem::Error::from(poem::error::NotFoundError).into_response()
@@ -94,7 +94,7 @@ async fn schedule_page(
     state: &AppState,
     chrome: Chrome,
     me: &SignedIn,
-    scope: &StaffScope,
+    scope: &SchedulingScope,
     q: &ScheduleQuery,
     error: Option<String>,
 ) -> poem::Result<SchedulePage> {
@@ -310,7 +310,7 @@ async fn staff_book_page(
     state: &AppState,
     chrome: Chrome,
     me: &SignedIn,
-    scope: &StaffScope,
+    scope: &SchedulingScope,
     p: &StaffSlotParams,
     moving: Option<(ApptView, portal_domain::ids::VisitTypeId)>,
     error: Option<String>,
@@ -323,7 +323,7 @@ async fn staff_book_page(
         .unwrap_or(first);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let patients = if moving.is_none() {
-        patients::list(&mut tx, scope, &audit_ctx(req, Some(me)), now, 500)
+        patients::list(&mut tx, scope.staff(), &audit_ctx(req, Some(me)), now, 500)
             .await
             .map_err(db)?
     } else {
@@ -500,7 +500,7 @@ async fn staff_appt(
     state: &AppState,
     chrome: &Chrome,
     me: &SignedIn,
-    scope: &StaffScope,
+    scope: &SchedulingScope,
     id: AppointmentId,
 ) -> poem::Result<appointments::Appointment> {
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;

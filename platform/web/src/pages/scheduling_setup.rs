@@ -253,7 +253,7 @@ async fn apply(
         }) => match (local_instant(&starts, tz), local_instant(&ends, tz)) {
             (Some(from), Some(to)) => setup::add_time_off(
                 &mut tx,
-                admin.staff(),
+                &admin,
                 &ctx,
                 provider,
                 location,

@@ -39,7 +39,7 @@ pub async fn undelivered_page(
         Gate::In(c, u) => (c, u),
         Gate::Out(r) => return Ok(r),
     };
-    let Some(staff) = me.staff() else {
+    let Some(staff) = me.scheduling() else {
         return Err(poem::error::NotFoundError.into());
     };
     let tz = clinic_tz(&chrome.tenant);

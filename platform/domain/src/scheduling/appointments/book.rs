@@ -8,8 +8,8 @@ use portal_tenants::TenantTx;
 
 use super::facts::{Facts, Place, notice_and_reminders};
 use super::{Actor, Appointment, AppointmentError, AppointmentRow};
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::{PatientScope, StaffScope};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::{PatientScope, SchedulingScope};
 use crate::identity::tokens::SecretToken;
 use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
 use crate::jobs::{self, AppointmentChange};
@@ -19,7 +19,7 @@ use crate::scheduling::setup::{Audience, Modality};
 #[derive(Debug, Clone, Copy)]
 pub enum BookFor<'a> {
     Patient(&'a PatientScope),
-    Staff(&'a StaffScope, PatientId),
+    Staff(&'a SchedulingScope, PatientId),
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +124,7 @@ pub async fn book(
         tx,
         ctx,
         now,
-        AuditEvent::new("appointment.book", "appointment")
+        AuditEvent::new(Action::AppointmentBook, "appointment")
             .resource(id)
             .patient(patient),
     )

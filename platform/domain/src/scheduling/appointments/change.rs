@@ -8,7 +8,7 @@ use portal_tenants::TenantTx;
 
 use super::facts::{Facts, Place, notice_and_reminders};
 use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
-use crate::audit::{self, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::ids::{AppointmentId, LocationId, ProviderId};
 use crate::jobs::{self, AppointmentChange, Job};
 use crate::scheduling::setup::{self, BookingRules};
@@ -99,7 +99,7 @@ pub async fn reschedule(
         tx,
         ctx,
         now,
-        AuditEvent::new("appointment.reschedule", "appointment")
+        AuditEvent::new(Action::AppointmentReschedule, "appointment")
             .resource(id)
             .patient(appt.patient_id),
     )
@@ -144,7 +144,7 @@ pub async fn cancel(
         tx,
         ctx,
         now,
-        AuditEvent::new("appointment.cancel", "appointment")
+        AuditEvent::new(Action::AppointmentCancel, "appointment")
             .resource(id)
             .patient(appt.patient_id),
     )

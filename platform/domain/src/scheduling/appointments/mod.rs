@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
 use super::setup::Modality;
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::{PatientScope, StaffScope};
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::{PatientScope, SchedulingScope};
 use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, UserId, VisitTypeId};
 
 pub use book::{BookFor, BookRequest, book};
@@ -108,7 +108,7 @@ impl Appointment {
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
     Patient(&'a PatientScope),
-    Staff(&'a StaffScope),
+    Staff(&'a SchedulingScope),
 }
 
 impl Actor<'_> {
@@ -135,14 +135,14 @@ impl Actor<'_> {
 #[derive(Debug, Clone)]
 pub enum Acting {
     Patient(PatientScope),
-    Staff(StaffScope),
+    Staff(SchedulingScope),
 }
 
 impl Acting {
     pub fn of(me: &crate::identity::scope::SignedIn) -> Option<Self> {
         me.patient()
             .map(Acting::Patient)
-            .or_else(|| me.staff().map(Acting::Staff))
+            .or_else(|| me.scheduling().map(Acting::Staff))
     }
     pub fn actor(&self) -> Actor<'_> {
         match self {
@@ -377,7 +377,7 @@ pub async fn get(
             tx,
             ctx,
             now,
-            AuditEvent::new("appointment.view", "appointment")
+            AuditEvent::new(Action::AppointmentView, "appointment")
                 .resource(a.id)
                 .patient(a.patient_id),
         )
@@ -455,7 +455,7 @@ pub async fn for_notice(
         tx,
         &AuditContext::default(),
         now,
-        AuditEvent::new("appointment.notify", "appointment")
+        AuditEvent::new(Action::AppointmentNotify, "appointment")
             .resource(id)
             .patient(appointment.patient_id),
     )
@@ -492,7 +492,7 @@ pub async fn for_patient(
         tx,
         ctx,
         now,
-        AuditEvent::new("appointment.list", "appointment").patient(me.patient_id()),
+        AuditEvent::new(Action::AppointmentList, "appointment").patient(me.patient_id()),
     )
     .await?;
     Ok(list)
@@ -501,7 +501,7 @@ pub async fn for_patient(
 /// The clinic's schedule over `[from, to)`, optionally of one provider, for staff.
 pub async fn schedule(
     tx: &mut TenantTx,
-    _staff: &StaffScope,
+    _staff: &SchedulingScope,
     ctx: &AuditContext,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -524,7 +524,7 @@ pub async fn schedule(
         tx,
         ctx,
         now,
-        AuditEvent::new("schedule.view", "appointment"),
+        AuditEvent::new(Action::ScheduleView, "appointment"),
     )
     .await?;
     Ok(list)
@@ -533,7 +533,7 @@ pub async fn schedule(
 /// A fingerprint of the clinic's schedule: it changes whenever any appointment is booked,
 /// moved, cancelled or changes status. The schedule page polls it to refresh itself; it
 /// carries no patient data.
-pub async fn schedule_stamp(tx: &mut TenantTx, _staff: &StaffScope) -> Result<i64, sqlx::Error> {
+pub async fn schedule_stamp(tx: &mut TenantTx, _staff: &SchedulingScope) -> Result<i64, sqlx::Error> {
     let latest =
         sqlx::query_scalar!(r#"SELECT coalesce(max(change_seq), 0) AS "n!" FROM appointments"#)
             .fetch_one(tx.conn())

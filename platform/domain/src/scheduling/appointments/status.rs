@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use portal_tenants::TenantTx;
 
 use super::{Actor, Appointment, AppointmentError, AppointmentStatus, load};
-use crate::audit::{self, AuditContext, AuditEvent};
-use crate::identity::scope::StaffScope;
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::SchedulingScope;
 use crate::ids::AppointmentId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,11 +25,11 @@ impl StaffAction {
             _ => None,
         }
     }
-    fn audit_action(self) -> &'static str {
+    fn audit_action(self) -> Action {
         match self {
-            Self::CheckIn => "appointment.check_in",
-            Self::NoShow => "appointment.no_show",
-            Self::Complete => "appointment.complete",
+            Self::CheckIn => Action::AppointmentCheckIn,
+            Self::NoShow => Action::AppointmentNoShow,
+            Self::Complete => Action::AppointmentComplete,
         }
     }
 }
@@ -41,7 +41,7 @@ pub const CHECK_IN_OPENS: Duration = Duration::hours(2);
 /// no-show a booked visit that has started; complete a checked-in one.
 pub async fn mark(
     tx: &mut TenantTx,
-    staff: &StaffScope,
+    staff: &SchedulingScope,
     ctx: &AuditContext,
     id: AppointmentId,
     action: StaffAction,

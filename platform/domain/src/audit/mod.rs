@@ -1,6 +1,10 @@
 //! The audit trail: one append-only row per read or write of patient data and per sign-in
 //! event, in the clinic's own schema (a trigger refuses UPDATE and DELETE, even by the clinic).
 
+mod action;
+
+pub use action::Action;
+
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
@@ -16,17 +20,29 @@ pub struct AuditContext {
     pub request_id: Option<String>,
 }
 
+impl AuditContext {
+    /// The same request, acting as the clinic's system rather than as the person: for what a
+    /// change does to *other* patients (offering a freed time to those waiting). Their access
+    /// report must show the clinic, never the person whose change caused it.
+    pub fn automatic(&self) -> AuditContext {
+        AuditContext {
+            actor: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// What happened to which resource, and whose data it was.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub action: &'static str,
+    pub action: Action,
     pub resource_type: &'static str,
     pub resource_id: Option<String>,
     pub patient: Option<PatientId>,
 }
 
 impl AuditEvent {
-    pub fn new(action: &'static str, resource_type: &'static str) -> Self {
+    pub fn new(action: Action, resource_type: &'static str) -> Self {
         Self {
             action,
             resource_type,
@@ -60,7 +76,7 @@ pub async fn record(
         ctx.actor.map(|(u, _)| u.as_uuid()),
         ctx.actor.map(|(_, r)| r.as_str()),
         event.patient.map(|p| p.as_uuid()),
-        event.action,
+        event.action.code(),
         event.resource_type,
         event.resource_id,
         ctx.client_addr,
@@ -124,61 +140,47 @@ pub async fn recent(
 
 /// "Who viewed my record": every access to the patient's own data, by whom and when (the
 /// client address and request id stay with the clinic).
+///
+/// A patient is shown a person's name only when that person is staff or the patient
+/// themself. Anything else — the system, or a change someone else made that touched this
+/// patient (another patient's cancellation offering their time) — comes back with no name and
+/// no role, and reads as the clinic acting automatically. The rule lives in this one query so
+/// that no audit action, present or future, can show one patient another's name.
 pub async fn about_me(
     tx: &mut TenantTx,
     me: &PatientScope,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let staff: Vec<&str> = Role::STAFF_ROLES
+        .iter()
+        .map(|r| r.as_str())
+        .chain(Role::LEGACY_STAFF_CODES.iter().copied())
+        .collect();
     sqlx::query_as!(
         AuditEntry,
-        r#"SELECT a.at, u.display_name AS "actor_name?", a.actor_role, a.action, a.resource_type,
-                  a.resource_id, NULL::text AS client_addr, NULL::text AS request_id
-           FROM audit_log a LEFT JOIN users u ON u.id = a.actor_user_id
+        r#"SELECT a.at,
+                  CASE WHEN shown THEN u.display_name END AS "actor_name?",
+                  CASE WHEN shown THEN a.actor_role END AS "actor_role?",
+                  a.action, a.resource_type, a.resource_id,
+                  NULL::text AS client_addr, NULL::text AS request_id
+           FROM audit_log a
+           LEFT JOIN users u ON u.id = a.actor_user_id
+           CROSS JOIN LATERAL (
+               SELECT u.id IS NOT NULL
+                      AND (a.actor_role = ANY($3) OR (u.role = 'patient' AND u.patient_id = $1))
+                      AS shown
+           ) s
            WHERE a.patient_id = $1 ORDER BY a.at DESC, a.id DESC LIMIT $2"#,
         me.patient_id().as_uuid(),
-        limit
+        limit,
+        &staff as &[&str],
     )
     .fetch_all(tx.conn())
     .await
 }
 
-/// Words for an action code, for the pages.
-pub fn describe(action: &str) -> &'static str {
-    match action {
-        "patient.create" => "Created the patient record",
-        "patient.view" => "Viewed the patient record",
-        "patient.list" => "Listed patients",
-        "patient.invite" => "Sent a portal invitation",
-        "record.view" => "Viewed own record",
-        "signin" => "Signed in",
-        "signin.failed" => "Failed sign-in",
-        "signout" => "Signed out",
-        "password.change" => "Changed password",
-        "password.reset" => "Reset password by email link",
-        "invitation.accept" => "Accepted the portal invitation",
-        "audit.view" => "Viewed the access log",
-        "appointment.book" => "Booked an appointment",
-        "appointment.view" => "Viewed an appointment",
-        "appointment.list" => "Listed appointments",
-        "appointment.reschedule" => "Moved an appointment",
-        "appointment.cancel" => "Cancelled an appointment",
-        "appointment.check_in" => "Checked in for an appointment",
-        "appointment.no_show" => "Marked an appointment as missed",
-        "appointment.complete" => "Completed an appointment",
-        "appointment.notify" => "Sent an appointment notice",
-        "schedule.view" => "Viewed the schedule",
-        "appointment.confirm" => "Confirmed an appointment by text",
-        "sms.opt_out" => "Stopped text messages",
-        "waitlist.join" => "Asked for an earlier time",
-        "waitlist.leave" => "Stopped waiting for an earlier time",
-        "waitlist.offer" => "Sent an earlier-time offer",
-        "waitlist.offers" => "Listed earlier-time offers",
-        "waitlist.accept" => "Took an earlier time",
-        "sms.opt_in" => "Resumed text messages",
-        "reminder_preferences.view" => "Viewed reminder choices",
-        "reminder_preferences.update" => "Changed reminder choices",
-        "reminder_rules.update" => "Changed the clinic's reminder schedule",
-        "undelivered.list" => "Listed messages that could not be sent",
-        _ => "Other activity",
-    }
+/// Words for an action code, for the pages. Every action written today has a label; a code
+/// no longer written (from an older version) still reads as something plain.
+pub fn describe(code: &str) -> &'static str {
+    Action::parse(code).map_or("Recorded activity", Action::label)
 }

@@ -1,0 +1,277 @@
+//! Who may use which route: one table for the pages (built into the router, so a page cannot
+//! be added without a policy) and one for the API (checked against the OpenAPI document by a
+//! test, and deny-by-default at run time). The guard in front of every route authenticates the
+//! session once, keeps it in the request for the handler, and refuses a role the route's
+//! permission does not include — before any body is read or any store is reached.
+
+use askama::Template;
+use poem::http::{Method, StatusCode};
+use poem::web::{Html, Redirect};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use portal_domain::identity::access::Permission;
+use portal_domain::identity::scope::SignedIn;
+
+use crate::auth::{self, Carrier};
+use crate::pages::Chrome;
+use crate::{AppState, internal};
+
+/// What a route asks of the person using it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not (sign-in, public pages, webhooks that verify themselves).
+    Public,
+    /// Anyone signed in to this clinic (their own account pages).
+    SignedIn,
+    /// A signed-in person whose role has at least one of these permissions.
+    AnyOf(&'static [Permission]),
+}
+
+/// A route's policy: its access, and whether requests to it are the person's own activity.
+/// Background requests (the schedule's live refresh) never extend an idle session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub access: Access,
+    pub background: bool,
+}
+
+pub const PUBLIC: Policy = Policy::of(Access::Public);
+pub const SIGNED_IN: Policy = Policy::of(Access::SignedIn);
+pub const OWN_CARE: Policy = Policy::of(Access::AnyOf(&[Permission::OwnCare]));
+pub const DEMOGRAPHICS: Policy = Policy::of(Access::AnyOf(&[Permission::Demographics]));
+pub const SCHEDULING: Policy = Policy::of(Access::AnyOf(&[Permission::Scheduling]));
+pub const REGISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Registration]));
+pub const ADMINISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Administration]));
+/// Visits, from either side: a patient's own, or the clinic's schedule.
+pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
+    Permission::OwnCare,
+    Permission::Scheduling,
+]));
+
+impl Policy {
+    pub const fn of(access: Access) -> Self {
+        Policy {
+            access,
+            background: false,
+        }
+    }
+
+    /// The same access, for requests a page makes by itself.
+    pub const fn background(self) -> Self {
+        Policy {
+            background: true,
+            ..self
+        }
+    }
+
+    /// Whether `who` (or nobody) passes.
+    pub fn admits(&self, who: Option<&SignedIn>) -> bool {
+        match (self.access, who) {
+            (Access::Public, _) => true,
+            (_, None) => false,
+            (Access::SignedIn, Some(_)) => true,
+            (Access::AnyOf(perms), Some(me)) => perms.iter().any(|p| me.may(*p)),
+        }
+    }
+}
+
+/// The API's routes (method, path as in the OpenAPI document under `/api`). A path missing
+/// here answers 404 whatever the handler says; `tests/tests/roles.rs` fails when an operation
+/// of the document has no row, or a row no operation.
+pub const API: &[(Method, &str, Policy)] = &[
+    (Method::GET, "/v1/clinic", PUBLIC),
+    (Method::GET, "/v1/signup/slug-availability", PUBLIC),
+    (Method::POST, "/v1/sessions", PUBLIC),
+    (Method::DELETE, "/v1/sessions/current", SIGNED_IN),
+    (Method::GET, "/v1/me", SIGNED_IN),
+    (Method::GET, "/v1/booking-options", VISITS),
+    (Method::GET, "/v1/slots", VISITS),
+    (Method::GET, "/v1/appointments", VISITS),
+    (Method::POST, "/v1/appointments", VISITS),
+    (Method::GET, "/v1/appointments/{id}", VISITS),
+    (Method::POST, "/v1/appointments/{id}/reschedule", VISITS),
+    (Method::POST, "/v1/appointments/{id}/cancel", VISITS),
+    (Method::POST, "/v1/appointments/{id}/waitlist", OWN_CARE),
+    (Method::DELETE, "/v1/appointments/{id}/waitlist", OWN_CARE),
+    (Method::GET, "/v1/waitlist-offers", OWN_CARE),
+    (Method::POST, "/v1/waitlist-offers/{id}/accept", OWN_CARE),
+    (Method::GET, "/v1/me/reminder-preferences", OWN_CARE),
+    (Method::PUT, "/v1/me/reminder-preferences", OWN_CARE),
+    (Method::GET, "/v1/undelivered-messages", SCHEDULING),
+];
+
+/// Whether a concrete path matches a template whose `{name}` or `:name` segments stand for
+/// any one segment.
+pub fn path_matches(template: &str, path: &str) -> bool {
+    let mut t = template.trim_end_matches('/').split('/');
+    let mut p = path.trim_end_matches('/').split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) => {
+                let wild = ts.starts_with(':') || (ts.starts_with('{') && ts.ends_with('}'));
+                if !(ts == ps || (wild && !ps.is_empty())) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// The API policy of a request (`path` is the one after `/api`), if the table has one.
+pub fn api_policy(method: &Method, path: &str) -> Option<Policy> {
+    API.iter()
+        .find(|(m, t, _)| m == method && path_matches(t, path))
+        .map(|(_, _, p)| *p)
+}
+
+/// The signed-in person as the guard found them, for handlers to reuse (one session lookup
+/// per request).
+#[derive(Clone)]
+pub struct Authenticated(pub Option<(SignedIn, Carrier)>);
+
+/// Guards one page route with its policy.
+pub struct PageGuard<E> {
+    pub(crate) inner: E,
+    pub(crate) policy: Policy,
+}
+
+impl<E: Endpoint> Endpoint for PageGuard<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        guarded(&self.inner, self.policy, req, false).await
+    }
+}
+
+/// Guards the whole API: the policy comes from [`API`] by method and path.
+pub struct ApiGuard<E>(pub(crate) E);
+
+impl<E: Endpoint> Endpoint for ApiGuard<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.original_uri().path();
+        let path = path.strip_prefix("/api").unwrap_or(path).to_owned();
+        match api_policy(req.method(), &path) {
+            Some(policy) => guarded(&self.0, policy, req, true).await,
+            None if API.iter().any(|(_, t, _)| path_matches(t, &path)) => {
+                Ok(crate::api::error::method_not_allowed_response())
+            }
+            None => Ok(crate::api::error::not_found_response()),
+        }
+    }
+}
+
+async fn guarded<E: Endpoint>(
+    inner: &E,
+    policy: Policy,
+    mut req: Request,
+    json: bool,
+) -> poem::Result<Response> {
+    let state = req
+        .data::<AppState>()
+        .cloned()
+        .ok_or_else(|| internal(std::io::Error::other("application state missing")))?;
+    let who = match auth::clinic(&req) {
+        Some(tenant) => auth::authenticate(&req, &state, &tenant, !policy.background).await?,
+        None => None,
+    };
+    if !policy.admits(who.as_ref().map(|(w, _)| w)) {
+        return Ok(refuse(&req, who.map(|(w, _)| w), json));
+    }
+    req.extensions_mut().insert(Authenticated(who));
+    inner.call(req).await.map(IntoResponse::into_response)
+}
+
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+struct NotForYourRole {
+    chrome: Chrome,
+    role: &'static str,
+}
+
+/// Nobody signed in: to the sign-in page (401 for the API). Signed in with the wrong role: a
+/// page that says so and leads to the role's own start page (403 `forbidden` for the API).
+fn refuse(req: &Request, who: Option<SignedIn>, json: bool) -> Response {
+    match (who, json) {
+        (None, true) => crate::api::error::unauthorized_response(),
+        (None, false) => Redirect::see_other("/login").into_response(),
+        (Some(_), true) => crate::pages::errors::forbidden(true, "your role does not include this"),
+        (Some(me), false) => {
+            let Some(tenant) = auth::clinic(req) else {
+                return crate::pages::errors::forbidden(false, "not for your role");
+            };
+            let role = me.role.label();
+            let page = NotForYourRole {
+                chrome: Chrome {
+                    tenant,
+                    user: Some(me),
+                    csrf: crate::csrf::form_token(req),
+                    current: "",
+                },
+                role,
+            };
+            match page.render() {
+                Ok(html) => Html(html).with_status(StatusCode::FORBIDDEN).into_response(),
+                Err(_) => crate::pages::errors::forbidden(false, "not for your role"),
+            }
+        }
+    }
+}
+
+/// The page routes and their policies, built together so neither exists without the other.
+pub struct Pages {
+    route: poem::Route,
+    table: Vec<(&'static str, Policy)>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pages {
+    pub fn new() -> Self {
+        Pages {
+            route: poem::Route::new(),
+            table: Vec::new(),
+        }
+    }
+
+    pub fn at<E>(mut self, path: &'static str, policy: Policy, ep: E) -> Self
+    where
+        E: poem::IntoEndpoint,
+        E::Endpoint: 'static,
+    {
+        self.table.push((path, policy));
+        self.route = self.route.at(
+            path,
+            PageGuard {
+                inner: ep.into_endpoint(),
+                policy,
+            },
+        );
+        self
+    }
+
+    pub fn into_parts(self) -> (poem::Route, Vec<(&'static str, Policy)>) {
+        (self.route, self.table)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_one_segment_per_parameter() {
+        assert!(path_matches("/v1/appointments/{id}", "/v1/appointments/apt_1"));
+        assert!(path_matches("/appointments/:id/cancel", "/appointments/x/cancel"));
+        assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments"));
+        assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments/a/b"));
+        assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments/"));
+        assert!(path_matches("/v1/me", "/v1/me/"));
+    }
+}
