@@ -663,8 +663,8 @@ async fn patient_reads_are_audited_and_patients_see_who_looked() {
         404
     );
     assert_eq!(doc.page("/admin/patients/not-an-id").await.0, 404);
-    // Not an admin: no audit trail.
-    assert_eq!(doc.page("/admin/audit").await.0, 404);
+    // Not an admin: no audit trail (a page that says it is not part of the role).
+    assert_eq!(doc.page("/admin/audit").await.0, 403);
 
     let mut uma = app.sign_in(&host, "uma@ash.example", PASSWORD).await;
     let (_, log) = uma.page("/account/access").await;
@@ -755,7 +755,7 @@ async fn the_branding_editor_checks_contrast_and_logo_and_applies_at_once() {
     app.staff(&t, "doc@teal.example", Role::Clinician).await;
     let host = app.host("teal");
     let mut doc = app.sign_in(&host, "doc@teal.example", PASSWORD).await;
-    assert_eq!(doc.page("/admin/branding").await.0, 404, "admins only");
+    assert_eq!(doc.page("/admin/branding").await.0, 403, "admins only");
     let mut boss = app.sign_in(&host, "boss@teal.example", PASSWORD).await;
     let csrf = boss.csrf().await;
     let form = |primary: &str, logo: Option<(&str, Vec<u8>)>| {

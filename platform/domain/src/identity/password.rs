@@ -1,7 +1,9 @@
 //! Passwords per NIST SP 800-63B: long passphrases welcome (12 to 256 characters), no
 //! composition rules, common and breached passwords refused, stored as Argon2id hashes.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -90,8 +92,38 @@ pub struct PasswordHashString(pub String);
 #[error("password hashing failed")]
 pub struct HashError;
 
-/// Hashes on a blocking thread (Argon2id is deliberately slow; it must not stall the runtime).
+/// Argon2id runs at most this many at once per process (a few per core): a burst of guesses
+/// queues here instead of taking every core and every pooled connection from other clinics.
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Arc::new(Semaphore::new(cores.max(2)))
+});
+
+/// How long a password check waits for a free hashing slot before the caller is told to come
+/// back (429 with Retry-After).
+pub const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The right to run one Argon2id computation now. Taken before anything else in a sign-in,
+/// so a caller that gets none has changed nothing.
+pub struct HashingSlot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// Every hashing slot stayed busy for [`SLOT_WAIT`].
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("too many password checks at once")]
+pub struct Busy;
+
+/// Waits up to `wait` for a hashing slot.
+pub async fn slot(wait: std::time::Duration) -> Result<HashingSlot, Busy> {
+    match tokio::time::timeout(wait, HASHING.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(HashingSlot(permit)),
+        _ => Err(Busy),
+    }
+}
+
+/// Hashes on a blocking thread (Argon2id is deliberately slow; it must not stall the runtime),
+/// inside a hashing slot (waiting for one as long as it takes: a person setting a password).
 pub async fn hash(password: &NewPassword) -> Result<PasswordHashString, HashError> {
+    let _slot = HASHING.clone().acquire_owned().await.map_err(|_| HashError)?;
     let pw = password.0.clone();
     tokio::task::spawn_blocking(move || {
         let salt = new_salt().map_err(|_| HashError)?;
@@ -116,8 +148,9 @@ static DUMMY: LazyLock<Option<String>> = LazyLock::new(|| {
         .map(|h| h.to_string())
 });
 
-/// Checks `candidate` against `stored`, or against a dummy hash when there is no account.
-pub async fn verify(candidate: &str, stored: Option<&str>) -> bool {
+/// Checks `candidate` against `stored`, or against a dummy hash when there is no account. The
+/// slot proves the check was admitted by the bound on concurrent hashing.
+pub async fn verify(_slot: &HashingSlot, candidate: &str, stored: Option<&str>) -> bool {
     let candidate = candidate.to_owned();
     let (stored, real) = match stored {
         Some(s) => (Some(s.to_owned()), true),
@@ -163,8 +196,9 @@ mod tests {
         let pw = NewPassword::parse("violet tugboat orchard", None).unwrap();
         let h = hash(&pw).await.unwrap();
         assert!(h.0.starts_with("$argon2id$"));
-        assert!(verify("violet tugboat orchard", Some(&h.0)).await);
-        assert!(!verify("violet tugboat orchards", Some(&h.0)).await);
-        assert!(!verify("violet tugboat orchard", None).await);
+        let s = slot(SLOT_WAIT).await.unwrap();
+        assert!(verify(&s, "violet tugboat orchard", Some(&h.0)).await);
+        assert!(!verify(&s, "violet tugboat orchards", Some(&h.0)).await);
+        assert!(!verify(&s, "violet tugboat orchard", None).await);
     }
 }

@@ -1,7 +1,7 @@
 //! Signing in and out, and changing a password while signed in.
 
 use chrono::{DateTime, Duration, Utc};
-use portal_tenants::TenantTx;
+use portal_tenants::{Tenant, TenantDb, TenantTx};
 
 use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::accounts::{self, AccountStatus};
@@ -17,50 +17,66 @@ use crate::values::EmailAddress;
 pub enum SignInOutcome {
     SignedIn(NewSession),
     Failed,
+    /// Too many recent failures for this account or address.
     Throttled { retry_after: Duration },
+    /// Every password-checking slot stayed busy: nothing was checked or counted.
+    Busy,
 }
 
-/// Checks the credentials and starts a session. Failures are recorded (for throttling and the
-/// audit trail), so the caller commits the transaction whatever the outcome.
+/// Checks the credentials and starts a session, in three steps that never hold a database
+/// connection across Argon2: take a hashing slot; claim the attempt (throttle check and count,
+/// one short transaction) and read the account; verify; then settle (clear the count and open
+/// a session, or audit the failure) in a second short transaction.
 pub async fn sign_in(
-    tx: &mut TenantTx,
+    db: &TenantDb,
+    tenant: &Tenant,
     raw_email: &str,
     candidate: &str,
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<SignInOutcome, sqlx::Error> {
+    let Ok(slot) = password::slot(password::SLOT_WAIT).await else {
+        return Ok(SignInOutcome::Busy);
+    };
     let key = throttle::account_key(raw_email);
     let client = ctx.client_addr.clone().unwrap_or_default();
-    if let Err(wait) = throttle::check(tx, &key, &client, now).await? {
+    let mut tx = db.begin(tenant).await?;
+    if let Err(wait) = throttle::claim(&mut tx, &key, &client, now).await? {
+        tx.commit().await?;
         return Ok(SignInOutcome::Throttled { retry_after: wait });
     }
     let account = match EmailAddress::parse(raw_email) {
-        Ok(email) => accounts::by_email(tx, &email).await?,
+        Ok(email) => accounts::by_email(&mut tx, &email).await?,
         Err(_) => None,
     }
     .filter(|a| a.status == AccountStatus::Active);
+    tx.commit().await?;
+
     let ok = password::verify(
+        &slot,
         candidate,
         account.as_ref().and_then(|a| a.password_hash.as_deref()),
     )
     .await;
-    match account {
+    drop(slot);
+
+    let mut tx = db.begin(tenant).await?;
+    let outcome = match account {
         Some(a) if ok => {
-            throttle::clear_account(tx, &key).await?;
-            Ok(SignInOutcome::SignedIn(
-                open_session(tx, &a, ctx, now).await?,
-            ))
+            throttle::clear_account(&mut tx, &key).await?;
+            SignInOutcome::SignedIn(open_session(&mut tx, &a, ctx, now).await?)
         }
         other => {
-            throttle::record_failure(tx, &key, &client, now).await?;
             let mut event = AuditEvent::new(Action::SigninFailed, "account");
             if let Some(a) = other {
                 event = event.resource(a.id);
             }
-            audit::record(tx, ctx, now, event).await?;
-            Ok(SignInOutcome::Failed)
+            audit::record(&mut tx, ctx, now, event).await?;
+            SignInOutcome::Failed
         }
-    }
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// Signs out the current session.
@@ -84,36 +100,87 @@ pub async fn sign_out(
 pub enum ChangePasswordError {
     #[error("Your current password is not correct.")]
     WrongCurrent,
+    #[error("Too many wrong passwords. Try again later, or reset your password by email.")]
+    Throttled { retry_after: Duration },
+    #[error("The portal is busy. Try again in a moment.")]
+    Busy,
     #[error(transparent)]
     Hash(#[from] password::HashError),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
 
+/// Checks a signed-in person's current password (before changing it, or their email or
+/// two-step sign-in), throttled and audited exactly like signing in: a stolen session cannot
+/// guess the password faster than the sign-in form allows.
+pub async fn confirm_password(
+    db: &TenantDb,
+    tenant: &Tenant,
+    me: &SignedIn,
+    current: &str,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<(), ChangePasswordError> {
+    let Ok(slot) = password::slot(password::SLOT_WAIT).await else {
+        return Err(ChangePasswordError::Busy);
+    };
+    let key = throttle::account_key(&me.email);
+    let client = ctx.client_addr.clone().unwrap_or_default();
+    let mut tx = db.begin(tenant).await?;
+    if let Err(wait) = throttle::claim(&mut tx, &key, &client, now).await? {
+        tx.commit().await?;
+        return Err(ChangePasswordError::Throttled { retry_after: wait });
+    }
+    let stored = accounts::by_id(&mut tx, me.user_id)
+        .await?
+        .and_then(|a| a.password_hash);
+    tx.commit().await?;
+    let ok = password::verify(&slot, current, stored.as_deref()).await;
+    drop(slot);
+    let mut tx = db.begin(tenant).await?;
+    if ok {
+        throttle::clear_account(&mut tx, &key).await?;
+    } else {
+        audit::record(
+            &mut tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::PasswordChangeFailed, "user").resource(me.user_id),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if ok {
+        Ok(())
+    } else {
+        Err(ChangePasswordError::WrongCurrent)
+    }
+}
+
 /// Changes the password after checking the current one, and signs out every other session.
+#[allow(clippy::too_many_arguments)]
 pub async fn change_password(
-    tx: &mut TenantTx,
+    db: &TenantDb,
+    tenant: &Tenant,
     me: &SignedIn,
     current: &str,
     new: &NewPassword,
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<(), ChangePasswordError> {
-    let account = accounts::by_id(tx, me.user_id).await?;
-    let stored = account.as_ref().and_then(|a| a.password_hash.as_deref());
-    if !password::verify(current, stored).await {
-        return Err(ChangePasswordError::WrongCurrent);
-    }
+    confirm_password(db, tenant, me, current, ctx, now).await?;
     let hash = password::hash(new).await?;
-    accounts::set_password(tx, me.user_id, &hash, now).await?;
-    sessions::end_all(tx, me.user_id, Some(me.session_id), now).await?;
+    let mut tx = db.begin(tenant).await?;
+    accounts::set_password(&mut tx, me.user_id, &hash, now).await?;
+    sessions::end_all(&mut tx, me.user_id, Some(me.session_id), now).await?;
     audit::record(
-        tx,
+        &mut tx,
         ctx,
         now,
         AuditEvent::new(Action::PasswordChange, "user").resource(me.user_id),
     )
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -1,5 +1,8 @@
 //! Sign-in throttling, per account and per client address, kept in the clinic's schema (so it
-//! survives restarts and works without Redis). Unknown accounts are throttled exactly like
+//! survives restarts and works without Redis). An attempt is *claimed* before its password is
+//! checked: under a per-account lock, the limits are read and the attempt is counted as a
+//! failure straight away (a success then clears it), so parallel guesses are counted as they
+//! arrive instead of after their Argon2 runs. Unknown accounts are throttled exactly like
 //! known ones. The reset-by-email path is never throttled by failed sign-ins, so an attacker
 //! hammering an account cannot keep its owner out: a completed reset clears the account's count.
 
@@ -20,8 +23,38 @@ pub fn account_key(raw_email: &str) -> Vec<u8> {
     Sha256::digest(raw_email.trim().to_lowercase().as_bytes()).to_vec()
 }
 
+/// Claims one attempt for `account` from `client`: `Err(wait)` when it must wait; otherwise the
+/// attempt is already counted (as a failure, until [`clear_account`] says it succeeded). Takes
+/// a transaction-scoped lock on the account key, so concurrent claims for one account queue
+/// here for the length of this short transaction, never across a password check.
+pub async fn claim(
+    tx: &mut TenantTx,
+    account: &[u8],
+    client: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), Duration>, sqlx::Error> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", lock_id(account))
+        .execute(tx.conn())
+        .await?;
+    if let Err(wait) = check(tx, account, client, now).await? {
+        return Ok(Err(wait));
+    }
+    record_failure(tx, account, client, now).await?;
+    Ok(Ok(()))
+}
+
+/// The advisory lock id of an account key (its first eight bytes; a collision between two
+/// accounts only makes them queue together).
+fn lock_id(account: &[u8]) -> i64 {
+    let mut first = [0u8; 8];
+    for (d, s) in first.iter_mut().zip(account) {
+        *d = *s;
+    }
+    i64::from_be_bytes(first)
+}
+
 /// `Err(wait)` when another attempt must wait.
-pub async fn check(
+async fn check(
     tx: &mut TenantTx,
     account: &[u8],
     client: &str,
@@ -63,7 +96,7 @@ pub async fn check(
     Ok(Ok(()))
 }
 
-pub async fn record_failure(
+async fn record_failure(
     tx: &mut TenantTx,
     account: &[u8],
     client: &str,

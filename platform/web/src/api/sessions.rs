@@ -106,9 +106,9 @@ impl SessionsApi {
             )));
         };
         let ctx = audit_ctx(req, None);
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
         let outcome = signin::sign_in(
-            &mut tx,
+            &state.tenant_db,
+            &tenant,
             &body.email,
             &body.password,
             &ctx,
@@ -116,7 +116,6 @@ impl SessionsApi {
         )
         .await
         .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
         Ok(match outcome {
             SignInOutcome::SignedIn(new) => {
                 let cookie = state.cookies.set(
@@ -136,6 +135,10 @@ impl SessionsApi {
                     "too many failed sign-ins; wait, or reset the password by email",
                 ),
                 retry_after.num_seconds().max(1).to_string(),
+            ),
+            SignInOutcome::Busy => SignInResponse::TooMany(
+                ErrorBody::new("busy", "too many sign-ins at once; try again in a moment"),
+                "1".to_owned(),
             ),
         })
     }

@@ -100,9 +100,9 @@ pub async fn login_submit(
     check_form(req, &form.csrf)?;
     let chrome = chrome(req, state, "login").await?;
     let ctx = audit_ctx(req, None);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let outcome = signin::sign_in(
-        &mut tx,
+        &state.tenant_db,
+        &chrome.tenant,
         &form.email,
         &form.password,
         &ctx,
@@ -110,8 +110,7 @@ pub async fn login_submit(
     )
     .await
     .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let (status, error) = match outcome {
+    let (status, error, retry_after) = match outcome {
         SignInOutcome::SignedIn(new) => {
             let cookie = state.cookies.set(
                 state.cookies.session_name(),
@@ -126,6 +125,7 @@ pub async fn login_submit(
             StatusCode::UNAUTHORIZED,
             "That email and password do not match an account. Check both, or reset your password."
                 .to_owned(),
+            None,
         ),
         SignInOutcome::Throttled { retry_after } => (
             StatusCode::TOO_MANY_REQUESTS,
@@ -133,10 +133,16 @@ pub async fn login_submit(
                 "Too many attempts. Try again in {} — or reset your password by email, which always works.",
                 human_wait(retry_after)
             ),
+            Some(retry_after.num_seconds().max(1)),
+        ),
+        SignInOutcome::Busy => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Many people are signing in right now. Try again in a moment.".to_owned(),
+            Some(1),
         ),
     };
     let self_signup = self_signup_enabled(state, &chrome.tenant).await?;
-    render_status(
+    let page = render_status(
         &Login {
             chrome,
             email: form.email.trim().to_owned(),
@@ -145,7 +151,11 @@ pub async fn login_submit(
             self_signup,
         },
         status,
-    )
+    )?;
+    Ok(match retry_after {
+        Some(s) => page.with_header("retry-after", s.to_string()).into_response(),
+        None => page,
+    })
 }
 
 pub(crate) fn human_wait(d: chrono::Duration) -> String {
@@ -483,9 +493,9 @@ pub async fn password_submit(
         }
     };
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     match signin::change_password(
-        &mut tx,
+        &state.tenant_db,
+        &chrome.tenant,
         &me,
         &form.current_password,
         &pw,
@@ -495,19 +505,26 @@ pub async fn password_submit(
     .await
     {
         Ok(()) => {}
-        Err(ChangePasswordError::WrongCurrent) => {
+        Err(e @ ChangePasswordError::WrongCurrent) => {
             return render_status(
-                &change_form(
-                    chrome,
-                    me.email.clone(),
-                    Some(ChangePasswordError::WrongCurrent.to_string()),
-                ),
+                &change_form(chrome, me.email.clone(), Some(e.to_string())),
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
+        Err(e @ (ChangePasswordError::Throttled { .. } | ChangePasswordError::Busy)) => {
+            let wait = match e {
+                ChangePasswordError::Throttled { retry_after } => retry_after.num_seconds().max(1),
+                _ => 1,
+            };
+            return Ok(render_status(
+                &change_form(chrome, me.email.clone(), Some(e.to_string())),
+                StatusCode::TOO_MANY_REQUESTS,
+            )?
+            .with_header("retry-after", wait.to_string())
+            .into_response());
+        }
         Err(e) => return Err(internal(e)),
     }
-    tx.commit().await.map_err(db)?;
     Ok(render(&Message {
         chrome,
         heading: "Password changed",
