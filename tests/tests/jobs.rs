@@ -13,7 +13,11 @@ async fn invite_staff(app: &TestApp, host: &str, admin: &str, email: &str) {
     let resp = b
         .post_form(
             "/admin/staff",
-            &[("name", "New Person"), ("email", email), ("role", "front_desk")],
+            &[
+                ("name", "New Person"),
+                ("email", email),
+                ("role", "front_desk"),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 303);

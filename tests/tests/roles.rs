@@ -103,8 +103,7 @@ async fn every_page_route_answers_each_role_as_its_policy_says() {
     let pages = portal_web::page_policies();
     assert!(pages.len() > 40, "the page table lost its routes?");
     let mut failures = Vec::new();
-    let mut who: Vec<(Option<Role>, portal_tests::Browser)> =
-        vec![(None, app.browser(&p.s.host))];
+    let mut who: Vec<(Option<Role>, portal_tests::Browser)> = vec![(None, app.browser(&p.s.host))];
     for role in ROLES {
         who.push((
             Some(role),
@@ -127,7 +126,11 @@ async fn every_page_route_answers_each_role_as_its_policy_says() {
             }
         }
     }
-    assert!(failures.is_empty(), "routes not answering by their policy:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "routes not answering by their policy:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -146,16 +149,18 @@ async fn every_api_operation_answers_each_role_as_its_policy_says() {
         let path = concrete(template);
         for (role, token) in &tokens {
             let body = matches!(*method, Method::POST | Method::PUT).then(|| json!({}));
-            let (status, _) = app
-                .api(&p.s.host, token, method.clone(), &path, body)
-                .await;
+            let (status, _) = app.api(&p.s.host, token, method.clone(), &path, body).await;
             let refused = status == 403 || (role.is_none() && status == 401);
             if refused == admits(policy, *role) {
                 failures.push(format!("{method} {template} as {role:?}: {status}"));
             }
         }
     }
-    assert!(failures.is_empty(), "operations not answering by their policy:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "operations not answering by their policy:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// Billing works with demographics and money, never visit reasons.
@@ -181,20 +186,27 @@ async fn billing_cannot_open_a_visit_or_its_reason() {
 
     let desk = app.api_token(&s.host, "desk@roles.example").await;
     let (st, seen) = app
-        .api(&s.host, &desk, Method::GET, &format!("/v1/appointments/{id}"), None)
+        .api(
+            &s.host,
+            &desk,
+            Method::GET,
+            &format!("/v1/appointments/{id}"),
+            None,
+        )
         .await;
     assert_eq!(st, 200, "front desk runs the schedule");
     assert_eq!(seen["reason"], "persistent cough");
 
     let bill = app.api_token(&s.host, "bill@roles.example").await;
-    for path in [format!("/v1/appointments/{id}"), "/v1/appointments".to_owned()] {
+    for path in [
+        format!("/v1/appointments/{id}"),
+        "/v1/appointments".to_owned(),
+    ] {
         let (st, body) = app.api(&s.host, &bill, Method::GET, &path, None).await;
         assert_eq!(st, 403, "{path}: {body}");
         assert!(!body.to_string().contains("cough"));
     }
-    let mut billing = app
-        .sign_in(&s.host, "bill@roles.example", PASSWORD)
-        .await;
+    let mut billing = app.sign_in(&s.host, "bill@roles.example", PASSWORD).await;
     let (st, page) = billing.page("/staff/schedule").await;
     assert_eq!(st, 403);
     assert!(!page.contains("cough"));

@@ -15,11 +15,10 @@ async fn fifty_parallel_wrong_passwords_get_exactly_the_five_free_checks() {
     let host = app.host("burst");
     let url = format!("http://{}/api/v1/sessions", app.addr);
     let attempts = (0..50).map(|i| {
-        let req = app
-            .client
-            .post(&url)
-            .header("host", &host)
-            .json(&json!({"email": "jo@burst.example", "password": format!("wrong guess {i}")}));
+        let req =
+            app.client.post(&url).header("host", &host).json(
+                &json!({"email": "jo@burst.example", "password": format!("wrong guess {i}")}),
+            );
         async move {
             let resp = req.send().await.expect("request");
             let status = resp.status().as_u16();
@@ -32,7 +31,10 @@ async fn fifty_parallel_wrong_passwords_get_exactly_the_five_free_checks() {
     let refused: Vec<_> = results.iter().filter(|(s, _)| *s == 429).collect();
     assert_eq!(checked, 5, "password checks in the burst: {results:?}");
     assert_eq!(refused.len(), 45, "{results:?}");
-    assert!(refused.iter().all(|(_, r)| r.is_some()), "429 says when to retry");
+    assert!(
+        refused.iter().all(|(_, r)| r.is_some()),
+        "429 says when to retry"
+    );
     // The right password is refused too while the account waits (it is not checked).
     let (st, _) = sign_in_api(&app, &host, "jo@burst.example", PASSWORD).await;
     assert_eq!(st, 429);
@@ -56,7 +58,10 @@ async fn sign_in_api(app: &TestApp, host: &str, email: &str, pw: &str) -> (u16, 
         .send()
         .await
         .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap_or_default())
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
 }
 
 #[tokio::test]
@@ -81,7 +86,11 @@ async fn a_stolen_session_cannot_guess_the_current_password_faster_than_sign_in(
             .await;
         statuses.push(resp.status().as_u16());
     }
-    assert_eq!(statuses, [422, 422, 422, 422, 422, 429, 429], "{statuses:?}");
+    assert_eq!(
+        statuses,
+        [422, 422, 422, 422, 422, 429, 429],
+        "{statuses:?}"
+    );
     let audited: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{}\".audit_log WHERE action = 'password.change_failed'",
         t.schema_name()
@@ -90,4 +99,56 @@ async fn a_stolen_session_cannot_guess_the_current_password_faster_than_sign_in(
     .await
     .unwrap();
     assert_eq!(audited, 5);
+}
+
+async fn failed_signin_addresses(app: &TestApp, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT client_addr FROM \"{schema}\".audit_log WHERE action = 'signin.failed' ORDER BY id"
+    )))
+    .fetch_all(&app.db.admin)
+    .await
+    .unwrap()
+}
+
+async fn wrong_sign_in_from(app: &TestApp, host: &str, forwarded: &str) -> u16 {
+    app.client
+        .post(format!("http://{}/api/v1/sessions", app.addr))
+        .header("host", host)
+        .header("x-forwarded-for", forwarded)
+        .json(&json!({"email": "nobody@proxy.example", "password": "wrong wrong wrong"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Issue 9.5: behind the TLS proxy the client is the right-most untrusted hop of
+/// X-Forwarded-For (audit rows use it too); from anyone else the header is ignored.
+#[tokio::test]
+async fn the_client_is_taken_from_forwarded_for_only_behind_a_trusted_proxy() {
+    let trusting = TestApp::spawn_with(HashMap::from([(
+        "PORTAL_TRUSTED_PROXIES",
+        "127.0.0.0/8".to_owned(),
+    )]))
+    .await;
+    let t = trusting.clinic("proxy").await;
+    let host = trusting.host("proxy");
+    wrong_sign_in_from(&trusting, &host, "6.6.6.6, 198.51.100.7").await;
+    wrong_sign_in_from(&trusting, &host, "2001:db8::1").await;
+    assert_eq!(
+        failed_signin_addresses(&trusting, t.schema_name()).await,
+        ["198.51.100.7", "2001:db8::1"],
+        "the hop the proxy saw, never what the client prepended"
+    );
+
+    let direct = TestApp::spawn().await;
+    let t = direct.clinic("proxy").await;
+    let host = direct.host("proxy");
+    wrong_sign_in_from(&direct, &host, "198.51.100.7").await;
+    assert_eq!(
+        failed_signin_addresses(&direct, t.schema_name()).await,
+        ["127.0.0.1"],
+        "without a trusted proxy the header is ignored"
+    );
 }

@@ -230,10 +230,7 @@ async fn a_visit_moved_away_offers_its_old_time_to_waiting_patients_but_not_to_i
         .fetch_all(&app.db.admin)
         .await
         .unwrap();
-    assert_eq!(
-        offer_rows,
-        [(Some(patients[0].as_uuid()), None)]
-    );
+    assert_eq!(offer_rows, [(Some(patients[0].as_uuid()), None)]);
     // Fay takes it.
     let offer = fay_offers[0]["id"].as_str().unwrap();
     let (st, taken) = app
@@ -280,15 +277,23 @@ async fn a_waiting_patients_access_report_never_names_the_patient_who_freed_the_
         .await;
     assert_eq!(offers.as_array().map(Vec::len), Some(1), "{offers}");
 
-    let mut browser = app.sign_in(&s.host, "ben@names.example", portal_tests::PASSWORD).await;
+    let mut browser = app
+        .sign_in(&s.host, "ben@names.example", portal_tests::PASSWORD)
+        .await;
     let (st, page) = browser.page("/account/access").await;
     assert_eq!(st, 200);
-    assert!(!page.contains("Anaxandra"), "another patient's name leaked: {page}");
+    assert!(
+        !page.contains("Anaxandra"),
+        "another patient's name leaked: {page}"
+    );
     assert!(
         page.contains("Clinic names — automatic"),
         "the offer should read as the clinic: {page}"
     );
     assert!(page.contains("Offered an earlier time"), "{page}");
-    assert!(page.contains("Benedikt Tester"), "his own actions carry his name");
+    assert!(
+        page.contains("Benedikt Tester"),
+        "his own actions carry his name"
+    );
     assert!(!page.contains("Other activity"), "{page}");
 }

@@ -46,6 +46,21 @@ pub struct Config {
     pub demo_password: SecretString,
     /// Where text messages go: a log file (default) or a Twilio-compatible API.
     pub sms: portal_workers::SmsConfig,
+    /// Peers (the TLS proxy in front) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// A comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is one host.
+fn parse_cidrs(raw: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("'{s}' is not an address or CIDR like 10.0.0.0/8"))
+        })
+        .collect()
 }
 
 /// The documented default password of the demo accounts.
@@ -118,6 +133,12 @@ impl Config {
                 "use letters, digits, '-' and '_' only".into(),
             ));
         }
+
+        let trusted_proxies = get("PORTAL_TRUSTED_PROXIES")
+            .map(|v| parse_cidrs(&v))
+            .transpose()
+            .map_err(|r| invalid("PORTAL_TRUSTED_PROXIES", r))?
+            .unwrap_or_default();
 
         let http_addr = get("PORTAL_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let http_addr = SocketAddr::from_str(&http_addr).map_err(|_| {
@@ -280,6 +301,7 @@ impl Config {
             base_domain,
             dev: flag("PORTAL_DEV")?,
             log_json,
+            trusted_proxies,
         })
     }
 

@@ -65,6 +65,7 @@ pub async fn start(
             portal_workers::SmsConfig::Twilio { auth_token, .. } => Some(auth_token.clone()),
             portal_workers::SmsConfig::Log(_) => None,
         },
+        trusted_proxies: config.trusted_proxies.clone().into(),
     };
 
     let server = Server::new_with_acceptor(acceptor);

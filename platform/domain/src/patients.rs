@@ -185,6 +185,12 @@ pub async fn list(
     )
     .fetch_all(tx.conn())
     .await?;
-    audit::record(tx, ctx, now, AuditEvent::new(Action::PatientList, "patient")).await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::PatientList, "patient"),
+    )
+    .await?;
     Ok(rows.into_iter().map(Patient::from).collect())
 }

@@ -39,6 +39,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .catch_error(pages::errors::not_found)
         .around(csrf::guard)
         .around(site::resolve)
+        .around(request::find_client)
         .data(state)
         // Tracing inside the headers layer: it turns errors into (opaque) responses after
         // logging their cause, and every response, errors included, then gets the headers.
@@ -50,256 +51,217 @@ pub fn app(state: AppState) -> impl Endpoint {
 /// API's policies are the table `policy::API`; the interactive API docs are public.
 fn pages(spec: impl Endpoint + 'static) -> Pages {
     Pages::new()
-        .at(
-            "/healthz",
-            PUBLIC,
-get(health::healthz))
-        .at(
-            "/readyz",
-            PUBLIC,
-get(health::readyz))
-        .at(
-            "/assets/portal.css",
-            PUBLIC,
-get(pages::assets::stylesheet))
-        .at(
-            "/assets/signup.js",
-            PUBLIC,
-get(pages::assets::signup_js))
-        .at(
-            "/",
-            PUBLIC,
-get(pages::home::home))
+        .at("/healthz", PUBLIC, get(health::healthz))
+        .at("/readyz", PUBLIC, get(health::readyz))
+        .at("/assets/portal.css", PUBLIC, get(pages::assets::stylesheet))
+        .at("/assets/signup.js", PUBLIC, get(pages::assets::signup_js))
+        .at("/", PUBLIC, get(pages::home::home))
         .at(
             "/signup",
             PUBLIC,
-get(pages::platform::signup).post(pages::platform::signup_submit),
+            get(pages::platform::signup).post(pages::platform::signup_submit),
         )
         .at(
             "/login",
             PUBLIC,
-get(pages::auth::login_page).post(pages::auth::login_submit),
+            get(pages::auth::login_page).post(pages::auth::login_submit),
         )
-        .at(
-            "/logout",
-            PUBLIC,
-post(pages::auth::logout))
+        .at("/logout", PUBLIC, post(pages::auth::logout))
         .at(
             "/password/forgot",
             PUBLIC,
-get(pages::auth::forgot_page).post(pages::auth::forgot_submit),
+            get(pages::auth::forgot_page).post(pages::auth::forgot_submit),
         )
-        .at(
-            "/reset/:token",
-            PUBLIC,
-get(pages::auth::reset_link))
+        .at("/reset/:token", PUBLIC, get(pages::auth::reset_link))
         .at(
             "/password/reset",
             PUBLIC,
-get(pages::auth::reset_page).post(pages::auth::reset_submit),
+            get(pages::auth::reset_page).post(pages::auth::reset_submit),
         )
         .at(
             "/account/password",
             SIGNED_IN,
-get(pages::auth::password_page).post(pages::auth::password_submit),
+            get(pages::auth::password_page).post(pages::auth::password_submit),
         )
-        .at(
-            "/account/access",
-            SIGNED_IN,
-get(pages::home::access))
-        .at(
-            "/invite/:token",
-            PUBLIC,
-get(pages::invite::open_link))
+        .at("/account/access", SIGNED_IN, get(pages::home::access))
+        .at("/invite/:token", PUBLIC, get(pages::invite::open_link))
         .at(
             "/invite",
             PUBLIC,
-get(pages::invite::page).post(pages::invite::submit),
+            get(pages::invite::page).post(pages::invite::submit),
         )
         .at(
             "/register",
             PUBLIC,
-get(pages::register::page).post(pages::register::submit),
+            get(pages::register::page).post(pages::register::submit),
         )
-        .at(
-            "/admin",
-            DEMOGRAPHICS,
-get(pages::admin::index))
+        .at("/admin", DEMOGRAPHICS, get(pages::admin::index))
         .at(
             "/admin/patients",
             REGISTRATION,
-post(pages::admin::create_patient))
+            post(pages::admin::create_patient),
+        )
         .at(
             "/admin/patients/:id",
             DEMOGRAPHICS,
-get(pages::admin::patient_page))
+            get(pages::admin::patient_page),
+        )
         .at(
             "/admin/patients/:id/invite",
             REGISTRATION,
-post(pages::admin::invite_patient),
+            post(pages::admin::invite_patient),
         )
         .at(
             "/admin/staff",
             ADMINISTRATION,
-post(pages::admin::invite_staff))
+            post(pages::admin::invite_staff),
+        )
         .at(
             "/admin/settings",
             ADMINISTRATION,
-post(pages::admin::settings))
+            post(pages::admin::settings),
+        )
         .at(
             "/admin/audit",
             ADMINISTRATION,
-get(pages::admin::audit_trail))
+            get(pages::admin::audit_trail),
+        )
         .at(
             "/admin/branding",
             ADMINISTRATION,
-get(pages::admin::branding_page_get).post(pages::admin::branding_submit),
+            get(pages::admin::branding_page_get).post(pages::admin::branding_submit),
         )
         .at(
             "/assets/schedule.js",
             PUBLIC,
-get(pages::assets::schedule_js))
+            get(pages::assets::schedule_js),
+        )
         .at(
             "/appointments",
             OWN_CARE,
-get(pages::appointments::list).post(pages::appointments::create),
+            get(pages::appointments::list).post(pages::appointments::create),
         )
-        .at(
-            "/appointments/new",
-            OWN_CARE,
-get(pages::appointments::new))
+        .at("/appointments/new", OWN_CARE, get(pages::appointments::new))
         .at(
             "/appointments/confirm",
             OWN_CARE,
-get(pages::appointments::confirm))
+            get(pages::appointments::confirm),
+        )
         .at(
             "/appointments/:id",
             OWN_CARE,
-get(pages::appointments::detail))
+            get(pages::appointments::detail),
+        )
         .at(
             "/appointments/:id/calendar.ics",
             OWN_CARE,
-get(pages::appointments::calendar_file),
+            get(pages::appointments::calendar_file),
         )
         .at(
             "/appointments/:id/reschedule",
             OWN_CARE,
-get(pages::appointments::move_page).post(pages::appointments::move_submit),
+            get(pages::appointments::move_page).post(pages::appointments::move_submit),
         )
         .at(
             "/appointments/:id/cancel",
             OWN_CARE,
-post(pages::appointments::cancel_submit),
+            post(pages::appointments::cancel_submit),
         )
         .at(
             "/appointments/:id/waitlist/:action",
             OWN_CARE,
-post(pages::appointments::waitlist_submit),
+            post(pages::appointments::waitlist_submit),
         )
         .at(
             "/appointments/offers/:id/accept",
             OWN_CARE,
-post(pages::appointments::accept_offer),
+            post(pages::appointments::accept_offer),
         )
         .at(
             "/staff/schedule",
             SCHEDULING,
-get(pages::schedule::schedule_view))
+            get(pages::schedule::schedule_view),
+        )
         .at(
             "/staff/schedule/stamp",
             SCHEDULING.background(),
-get(pages::schedule::schedule_stamp_json),
+            get(pages::schedule::schedule_stamp_json),
         )
         .at(
             "/staff/book",
             SCHEDULING,
-get(pages::schedule::book_page).post(pages::schedule::book_submit),
+            get(pages::schedule::book_page).post(pages::schedule::book_submit),
         )
         .at(
             "/staff/appointments/:id/move",
             SCHEDULING,
-get(pages::schedule::move_page).post(pages::schedule::move_submit),
+            get(pages::schedule::move_page).post(pages::schedule::move_submit),
         )
         .at(
             "/staff/appointments/:id/:action",
             SCHEDULING,
-post(pages::schedule::act),
+            post(pages::schedule::act),
         )
         .at(
             "/admin/scheduling",
             ADMINISTRATION,
-get(pages::scheduling_setup::setup_view),
+            get(pages::scheduling_setup::setup_view),
         )
         .at(
             "/admin/scheduling/locations",
             ADMINISTRATION,
-post(pages::scheduling_setup::add_location),
+            post(pages::scheduling_setup::add_location),
         )
         .at(
             "/admin/scheduling/visit-types",
             ADMINISTRATION,
-post(pages::scheduling_setup::add_visit_type),
+            post(pages::scheduling_setup::add_visit_type),
         )
         .at(
             "/admin/scheduling/providers",
             ADMINISTRATION,
-post(pages::scheduling_setup::add_provider),
+            post(pages::scheduling_setup::add_provider),
         )
         .at(
             "/admin/scheduling/hours",
             ADMINISTRATION,
-post(pages::scheduling_setup::add_hours),
+            post(pages::scheduling_setup::add_hours),
         )
         .at(
             "/admin/scheduling/hours/:id/delete",
             ADMINISTRATION,
-post(pages::scheduling_setup::remove_hours),
+            post(pages::scheduling_setup::remove_hours),
         )
         .at(
             "/admin/scheduling/time-off",
             ADMINISTRATION,
-post(pages::scheduling_setup::add_time_off),
+            post(pages::scheduling_setup::add_time_off),
         )
         .at(
             "/admin/scheduling/rules",
             ADMINISTRATION,
-post(pages::scheduling_setup::set_rules),
+            post(pages::scheduling_setup::set_rules),
         )
         .at(
             "/admin/scheduling/reminders",
             ADMINISTRATION,
-post(pages::scheduling_setup::set_reminders),
+            post(pages::scheduling_setup::set_reminders),
         )
         .at(
             "/account/reminders",
             OWN_CARE,
-get(pages::preferences::preferences_page).post(pages::preferences::preferences_submit),
+            get(pages::preferences::preferences_page).post(pages::preferences::preferences_submit),
         )
         .at(
             "/staff/undelivered",
             SCHEDULING,
-get(pages::undelivered::undelivered_page),
+            get(pages::undelivered::undelivered_page),
         )
-        .at(
-            "/webhooks/sms",
-            PUBLIC,
-post(webhooks::sms))
-        .at(
-            "/dev/mailbox",
-            PUBLIC,
-get(pages::mailbox::mailbox))
-        .at(
-            "/branding.css",
-            PUBLIC,
-get(pages::assets::branding_css))
-        .at(
-            "/branding/logo",
-            PUBLIC,
-get(pages::assets::logo))
-        .at(
-            "/api/openapi.json",
-            PUBLIC,
-spec)
+        .at("/webhooks/sms", PUBLIC, post(webhooks::sms))
+        .at("/dev/mailbox", PUBLIC, get(pages::mailbox::mailbox))
+        .at("/branding.css", PUBLIC, get(pages::assets::branding_css))
+        .at("/branding/logo", PUBLIC, get(pages::assets::logo))
+        .at("/api/openapi.json", PUBLIC, spec)
 }
 
 /// The page routes and their policies, for the test that walks every route as every role.

@@ -213,7 +213,9 @@ fn refuse(req: &Request, who: Option<SignedIn>, json: bool) -> Response {
                 role,
             };
             match page.render() {
-                Ok(html) => Html(html).with_status(StatusCode::FORBIDDEN).into_response(),
+                Ok(html) => Html(html)
+                    .with_status(StatusCode::FORBIDDEN)
+                    .into_response(),
                 Err(_) => crate::pages::errors::forbidden(false, "not for your role"),
             }
         }
@@ -267,10 +269,19 @@ mod tests {
 
     #[test]
     fn templates_match_one_segment_per_parameter() {
-        assert!(path_matches("/v1/appointments/{id}", "/v1/appointments/apt_1"));
-        assert!(path_matches("/appointments/:id/cancel", "/appointments/x/cancel"));
+        assert!(path_matches(
+            "/v1/appointments/{id}",
+            "/v1/appointments/apt_1"
+        ));
+        assert!(path_matches(
+            "/appointments/:id/cancel",
+            "/appointments/x/cancel"
+        ));
         assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments"));
-        assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments/a/b"));
+        assert!(!path_matches(
+            "/v1/appointments/{id}",
+            "/v1/appointments/a/b"
+        ));
         assert!(!path_matches("/v1/appointments/{id}", "/v1/appointments/"));
         assert!(path_matches("/v1/me", "/v1/me/"));
     }

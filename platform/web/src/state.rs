@@ -21,6 +21,8 @@ pub struct AppState {
     /// The SMS provider's auth token, which signs its webhook calls; `None` turns the
     /// inbound SMS webhook off.
     pub sms_webhook_token: Option<secrecy::SecretString>,
+    /// Peers whose `X-Forwarded-For` names the client (`PORTAL_TRUSTED_PROXIES`).
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {

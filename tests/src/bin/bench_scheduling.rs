@@ -141,7 +141,8 @@ async fn main() {
     .execute(&app.db.admin)
     .await
     .expect("horizon");
-    app.staff(&tenant, "desk@bench.example", Role::FrontDesk).await;
+    app.staff(&tenant, "desk@bench.example", Role::FrontDesk)
+        .await;
     let patient = app.patient(&tenant, "Pat", "pat@bench.example").await;
     let host = app.host("bench");
     let staff = app.api_token(&host, "desk@bench.example").await;

@@ -107,7 +107,10 @@ mod tests {
             assert_eq!(Action::parse(a.code()), Some(*a));
             let label = a.label();
             assert!(!label.is_empty() && !label.to_lowercase().contains("other activity"));
-            assert!(!label.contains('_') && !label.contains('.'), "{label} reads like a code");
+            assert!(
+                !label.contains('_') && !label.contains('.'),
+                "{label} reads like a code"
+            );
         }
     }
 }

@@ -123,7 +123,11 @@ pub async fn slot(wait: std::time::Duration) -> Result<HashingSlot, Busy> {
 /// Hashes on a blocking thread (Argon2id is deliberately slow; it must not stall the runtime),
 /// inside a hashing slot (waiting for one as long as it takes: a person setting a password).
 pub async fn hash(password: &NewPassword) -> Result<PasswordHashString, HashError> {
-    let _slot = HASHING.clone().acquire_owned().await.map_err(|_| HashError)?;
+    let _slot = HASHING
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| HashError)?;
     let pw = password.0.clone();
     tokio::task::spawn_blocking(move || {
         let salt = new_salt().map_err(|_| HashError)?;

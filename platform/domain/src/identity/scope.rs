@@ -57,12 +57,10 @@ impl SignedIn {
 
     pub fn patient(&self) -> Option<PatientScope> {
         match (self.role, self.patient_id) {
-            (Role::Patient, Some(patient)) if self.may(Permission::OwnCare) => {
-                Some(PatientScope {
-                    user: self.user_id,
-                    patient,
-                })
-            }
+            (Role::Patient, Some(patient)) if self.may(Permission::OwnCare) => Some(PatientScope {
+                user: self.user_id,
+                patient,
+            }),
             _ => None,
         }
     }

@@ -18,7 +18,9 @@ pub enum SignInOutcome {
     SignedIn(NewSession),
     Failed,
     /// Too many recent failures for this account or address.
-    Throttled { retry_after: Duration },
+    Throttled {
+        retry_after: Duration,
+    },
     /// Every password-checking slot stayed busy: nothing was checked or counted.
     Busy,
 }

@@ -33,6 +33,7 @@ pub async fn claim(
     client: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), Duration>, sqlx::Error> {
+    let client = &address_key(client);
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", lock_id(account))
         .execute(tx.conn())
         .await?;
@@ -41,6 +42,22 @@ pub async fn claim(
     }
     record_failure(tx, account, client, now).await?;
     Ok(Ok(()))
+}
+
+/// What an address is limited as: an IPv4 address itself, an IPv6 address by its /64 (one
+/// customer's network: a single host can use all 2^64 addresses in it).
+pub fn address_key(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{net}/64")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6
+            .to_ipv4_mapped()
+            .map_or_else(String::new, |v4| v4.to_string()),
+        _ => client.to_owned(),
+    }
 }
 
 /// The advisory lock id of an account key (its first eight bytes; a collision between two
@@ -127,4 +144,21 @@ pub async fn clear_account(tx: &mut TenantTx, account: &[u8]) -> Result<(), sqlx
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_and_ipv4_per_address() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
+        assert_ne!(
+            address_key("2001:db8:1:3::1"),
+            address_key("2001:db8:1:2::1")
+        );
+        assert_eq!(address_key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(address_key("::ffff:203.0.113.9"), "203.0.113.9");
+    }
 }

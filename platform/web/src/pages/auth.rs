@@ -153,7 +153,9 @@ pub async fn login_submit(
         status,
     )?;
     Ok(match retry_after {
-        Some(s) => page.with_header("retry-after", s.to_string()).into_response(),
+        Some(s) => page
+            .with_header("retry-after", s.to_string())
+            .into_response(),
         None => page,
     })
 }

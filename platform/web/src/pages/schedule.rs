@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Json, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
-use portal_domain::identity::scope::{SignedIn, SchedulingScope};
+use portal_domain::identity::scope::{SchedulingScope, SignedIn};
 use portal_domain::ids::{AppointmentId, PatientId};
 use portal_domain::patients::{self, Patient};
 use portal_domain::scheduling::appointments::status::{StaffAction, mark};

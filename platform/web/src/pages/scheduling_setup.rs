@@ -252,15 +252,7 @@ async fn apply(
             label,
         }) => match (local_instant(&starts, tz), local_instant(&ends, tz)) {
             (Some(from), Some(to)) => setup::add_time_off(
-                &mut tx,
-                &admin,
-                &ctx,
-                provider,
-                location,
-                from,
-                to,
-                &label,
-                now,
+                &mut tx, &admin, &ctx, provider, location, from, to, &label, now,
             )
             .await
             .map(|_| ()),

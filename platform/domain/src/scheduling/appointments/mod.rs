@@ -533,7 +533,10 @@ pub async fn schedule(
 /// A fingerprint of the clinic's schedule: it changes whenever any appointment is booked,
 /// moved, cancelled or changes status. The schedule page polls it to refresh itself; it
 /// carries no patient data.
-pub async fn schedule_stamp(tx: &mut TenantTx, _staff: &SchedulingScope) -> Result<i64, sqlx::Error> {
+pub async fn schedule_stamp(
+    tx: &mut TenantTx,
+    _staff: &SchedulingScope,
+) -> Result<i64, sqlx::Error> {
     let latest =
         sqlx::query_scalar!(r#"SELECT coalesce(max(change_seq), 0) AS "n!" FROM appointments"#)
             .fetch_one(tx.conn())
