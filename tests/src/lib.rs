@@ -121,8 +121,25 @@ impl TestDb {
         TenantDb::new(self.app_pool(4).await)
     }
 
-    /// Provisions a clinic with the given slug and a name derived from it.
+    /// Provisions a clinic with the given slug and a name derived from it. Test clinics do
+    /// not require two-step sign-in (the product's default requires it of administrators;
+    /// `tests/tests/mfa.rs` tests that default on a clinic from [`Self::create_tenant_as_new`]).
     pub async fn create_tenant(&self, slug: &str) -> Tenant {
+        let tenant = self.create_tenant_as_new(slug).await;
+        let db = self.tenant_db().await;
+        let mut tx = db.begin(&tenant).await.expect("begin");
+        portal_domain::identity::mfa::seed_requirement(
+            &mut tx,
+            portal_domain::identity::mfa::Requirement::Off,
+        )
+        .await
+        .expect("requirement");
+        tx.commit().await.expect("commit");
+        tenant
+    }
+
+    /// Provisions a clinic exactly as sign-up does, defaults untouched.
+    pub async fn create_tenant_as_new(&self, slug: &str) -> Tenant {
         self.provisioner()
             .create(new_tenant(slug, "America/New_York"))
             .await

@@ -20,7 +20,10 @@ const ROLES: [Role; 5] = [
 fn admits(policy: &Policy, role: Option<Role>) -> bool {
     match (policy.access, role) {
         (Access::Public, _) => true,
+        // Every session here is fully signed in: the code page is for sessions half-way.
+        (Access::SecondStep, _) => false,
         (_, None) => false,
+        (Access::Security, Some(_)) => true,
         (Access::SignedIn, Some(_)) => true,
         (Access::AnyOf(perms), Some(r)) => perms.iter().any(|p| r.may(*p)),
     }

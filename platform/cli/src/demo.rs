@@ -63,6 +63,7 @@ const CLINICS: &[DemoClinic] = &[
 const STAFF: &[(&str, &str, Role)] = &[
     ("admin", "Alex Admin", Role::ClinicAdmin),
     ("clinician", "Dr. Casey Clinician", Role::Clinician),
+    ("frontdesk", "Frankie Front Desk", Role::FrontDesk),
     ("billing", "Bailey Billing", Role::Billing),
 ];
 
@@ -206,6 +207,14 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
         let profile = ClinicProfile::new(clinic.welcome, Some(clinic.phone), Some(clinic.address))?;
         let mut tx = tenant_db.begin(&tenant).await?;
         profile.save(&mut tx).await?;
+        // The demo's passwords are published, and its tour walks straight into every role's
+        // pages: demo clinics do not require two-step sign-in (real clinics require it of
+        // administrators by default). Anyone may still turn it on at /account/security.
+        portal_domain::identity::mfa::seed_requirement(
+            &mut tx,
+            portal_domain::identity::mfa::Requirement::Off,
+        )
+        .await?;
         let slug = tenant.slug().to_owned();
         for (local, name, role) in STAFF {
             let email = EmailAddress::parse(&format!("{local}@{slug}.example"))?;

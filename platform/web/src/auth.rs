@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use poem::Request;
 use portal_domain::audit::AuditContext;
-use portal_domain::identity::scope::SignedIn;
+use portal_domain::identity::scope::{SignedIn, Stage};
 use portal_domain::identity::sessions;
 use portal_tenants::Tenant;
 
@@ -59,9 +59,22 @@ pub async fn authenticate(
     Ok(who.map(|w| (w, carrier)))
 }
 
-/// The signed-in person, if the request carries a live session for this clinic. The route's
-/// guard has already looked it up; this reads what it found.
+/// The signed-in person, if the request carries a live, fully signed-in session for this
+/// clinic (a session half-way through two-step sign-in is nobody here). The route's guard has
+/// usually looked it up already; this reads what it found.
 pub async fn signed_in(
+    req: &Request,
+    state: &AppState,
+    tenant: &Tenant,
+) -> poem::Result<Option<(SignedIn, Carrier)>> {
+    Ok(any_stage(req, state, tenant)
+        .await?
+        .filter(|(w, _)| w.stage == Stage::Full))
+}
+
+/// The session whatever its stage: for the pages that complete a sign-in (the code page, and
+/// setting up two-step sign-in when the clinic requires it).
+pub async fn any_stage(
     req: &Request,
     state: &AppState,
     tenant: &Tenant,

@@ -17,7 +17,7 @@ mod webhooks;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
 use policy::{
     ADMINISTRATION, ApiGuard, DEMOGRAPHICS, OWN_CARE, PUBLIC, Pages, Policy, REGISTRATION,
-    SCHEDULING, SIGNED_IN,
+    SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
 };
 
 pub use site::CurrentSite;
@@ -82,6 +82,36 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/account/password",
             SIGNED_IN,
             get(pages::auth::password_page).post(pages::auth::password_submit),
+        )
+        .at(
+            "/login/code",
+            SECOND_STEP,
+            get(pages::security::code_page).post(pages::security::code_submit),
+        )
+        .at(
+            "/account/security",
+            SECURITY,
+            get(pages::security::security_page),
+        )
+        .at(
+            "/account/security/start",
+            SECURITY,
+            post(pages::security::security_start),
+        )
+        .at(
+            "/account/security/confirm",
+            SECURITY,
+            post(pages::security::security_confirm),
+        )
+        .at(
+            "/account/security/remove",
+            SIGNED_IN,
+            post(pages::security::security_remove),
+        )
+        .at(
+            "/admin/security",
+            ADMINISTRATION,
+            post(pages::security::requirement_submit),
         )
         .at("/account/access", SIGNED_IN, get(pages::home::access))
         .at("/invite/:token", PUBLIC, get(pages::invite::open_link))

@@ -9,7 +9,7 @@ use poem::http::{Method, StatusCode};
 use poem::web::{Html, Redirect};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use portal_domain::identity::access::Permission;
-use portal_domain::identity::scope::SignedIn;
+use portal_domain::identity::scope::{SignedIn, Stage};
 
 use crate::auth::{self, Carrier};
 use crate::pages::Chrome;
@@ -24,6 +24,11 @@ pub enum Access {
     SignedIn,
     /// A signed-in person whose role has at least one of these permissions.
     AnyOf(&'static [Permission]),
+    /// A session whose password was right and whose two-step code is still to come.
+    SecondStep,
+    /// Two-step sign-in set-up: anyone signed in, and also a session that must set it up
+    /// before it may do anything else.
+    Security,
 }
 
 /// A route's policy: its access, and whether requests to it are the person's own activity.
@@ -35,6 +40,8 @@ pub struct Policy {
 }
 
 pub const PUBLIC: Policy = Policy::of(Access::Public);
+pub const SECOND_STEP: Policy = Policy::of(Access::SecondStep);
+pub const SECURITY: Policy = Policy::of(Access::Security);
 pub const SIGNED_IN: Policy = Policy::of(Access::SignedIn);
 pub const OWN_CARE: Policy = Policy::of(Access::AnyOf(&[Permission::OwnCare]));
 pub const DEMOGRAPHICS: Policy = Policy::of(Access::AnyOf(&[Permission::Demographics]));
@@ -65,11 +72,17 @@ impl Policy {
 
     /// Whether `who` (or nobody) passes.
     pub fn admits(&self, who: Option<&SignedIn>) -> bool {
-        match (self.access, who) {
+        let stage = who.map(|w| w.stage);
+        match (self.access, stage) {
             (Access::Public, _) => true,
-            (_, None) => false,
-            (Access::SignedIn, Some(_)) => true,
-            (Access::AnyOf(perms), Some(me)) => perms.iter().any(|p| me.may(*p)),
+            (Access::SecondStep, s) => s == Some(Stage::Code),
+            (_, None | Some(Stage::Code)) => false,
+            (Access::Security, Some(_)) => true,
+            (_, Some(Stage::Enrol)) => false,
+            (Access::SignedIn, Some(Stage::Full)) => true,
+            (Access::AnyOf(perms), Some(Stage::Full)) => {
+                who.is_some_and(|me| perms.iter().any(|p| me.may(*p)))
+            }
         }
     }
 }
@@ -173,9 +186,15 @@ async fn guarded<E: Endpoint>(
         .data::<AppState>()
         .cloned()
         .ok_or_else(|| internal(std::io::Error::other("application state missing")))?;
+    // Public routes look the session up only if their handler asks (branding.css, the logo
+    // and the sign-in page need no session lookup per request).
     let who = match auth::clinic(&req) {
-        Some(tenant) => auth::authenticate(&req, &state, &tenant, !policy.background).await?,
-        None => None,
+        Some(tenant) if policy.access != Access::Public => {
+            auth::authenticate(&req, &state, &tenant, !policy.background).await?
+        }
+        _ => {
+            return inner.call(req).await.map(IntoResponse::into_response);
+        }
     };
     if !policy.admits(who.as_ref().map(|(w, _)| w)) {
         return Ok(refuse(&req, who.map(|(w, _)| w), json));
@@ -194,6 +213,17 @@ struct NotForYourRole {
 /// Nobody signed in: to the sign-in page (401 for the API). Signed in with the wrong role: a
 /// page that says so and leads to the role's own start page (403 `forbidden` for the API).
 fn refuse(req: &Request, who: Option<SignedIn>, json: bool) -> Response {
+    // Half-way through signing in: back to the step that is missing.
+    let who = match who.map(|w| (w.stage, w)) {
+        Some((Stage::Code, _)) if !json => {
+            return Redirect::see_other("/login/code").into_response();
+        }
+        Some((Stage::Enrol, _)) if !json => {
+            return Redirect::see_other("/account/security").into_response();
+        }
+        Some((Stage::Full, w)) => Some(w),
+        _ => None,
+    };
     match (who, json) {
         (None, true) => crate::api::error::unauthorized_response(),
         (None, false) => Redirect::see_other("/login").into_response(),

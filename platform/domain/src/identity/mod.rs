@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod links;
+pub mod mfa;
 pub mod password;
 pub mod scope;
 pub mod sessions;

@@ -20,6 +20,36 @@ pub struct SignedIn {
     pub(crate) patient_id: Option<PatientId>,
     pub session_id: SessionId,
     pub csrf_token: String,
+    /// How far sign-in got. Only a `Full` session is signed in; the others may use only the
+    /// page that completes them.
+    pub stage: Stage,
+}
+
+/// The stage of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Signed in.
+    Full,
+    /// The password was right; the two-step code is still to come.
+    Code,
+    /// The clinic requires two-step sign-in for this role, and it is not set up yet.
+    Enrol,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Full => "full",
+            Stage::Code => "code",
+            Stage::Enrol => "enrol",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Stage::Full, Stage::Code, Stage::Enrol]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
 }
 
 impl SignedIn {
@@ -29,7 +59,7 @@ impl SignedIn {
     }
 
     fn staff_for(&self, p: Permission) -> Option<StaffScope> {
-        (self.role.is_staff() && self.may(p)).then_some(StaffScope {
+        (self.stage == Stage::Full && self.role.is_staff() && self.may(p)).then_some(StaffScope {
             user: self.user_id,
             role: self.role,
         })

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use portal_tenants::TenantTx;
 
 use crate::identity::accounts::Account;
-use crate::identity::scope::SignedIn;
+use crate::identity::scope::{SignedIn, Stage};
 use crate::identity::tokens::{SecretToken, hash_token, looks_like_token};
 use crate::identity::{Role, SESSION_ABSOLUTE};
 use crate::ids::{PatientId, SessionId, UserId};
@@ -13,6 +13,9 @@ use crate::ids::{PatientId, SessionId, UserId};
 /// Activity is written back at most this often, so a busy session does not write on every
 /// request; idle timeouts are therefore exact to within this much.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// How long the password stays good for while the two-step code is typed.
+const SECOND_STEP_TTL: Duration = Duration::minutes(10);
 
 /// A new session's secret, to be set as a cookie and then forgotten.
 #[derive(Debug)]
@@ -25,6 +28,7 @@ pub(crate) async fn start(
     tx: &mut TenantTx,
     account: &Account,
     now: DateTime<Utc>,
+    stage: Stage,
 ) -> Result<NewSession, sqlx::Error> {
     let token = SecretToken::generate();
     let csrf = SecretToken::generate();
@@ -32,15 +36,21 @@ pub(crate) async fn start(
     let idle = account.role.idle_timeout().num_seconds() as i32;
     sqlx::query!(
         "INSERT INTO sessions (id, token_hash, user_id, csrf_token, created_at, last_seen_at,
-                               idle_timeout_seconds, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7)",
+                               idle_timeout_seconds, expires_at, stage)
+         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
         id.as_uuid(),
         token.hash(),
         account.id.as_uuid(),
         csrf.expose(),
         now,
         idle,
-        now + SESSION_ABSOLUTE,
+        // A session waiting for its second step lives minutes, not hours.
+        now + if stage == Stage::Code {
+            SECOND_STEP_TTL
+        } else {
+            SESSION_ABSOLUTE
+        },
+        stage.as_str(),
     )
     .execute(tx.conn())
     .await?;
@@ -54,6 +64,7 @@ pub(crate) async fn start(
             patient_id: account.patient_id,
             session_id: id,
             csrf_token: csrf.expose().to_owned(),
+            stage,
         },
     })
 }
@@ -71,7 +82,7 @@ pub async fn authenticate(
         return Ok(None);
     }
     let Some(row) = sqlx::query!(
-        "SELECT s.id, s.csrf_token, s.last_seen_at, s.idle_timeout_seconds, s.expires_at,
+        "SELECT s.id, s.csrf_token, s.last_seen_at, s.idle_timeout_seconds, s.expires_at, s.stage,
                 u.id AS user_id, u.role, u.display_name, u.email, u.patient_id
          FROM sessions s JOIN users u ON u.id = s.user_id
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND u.status = 'active'",
@@ -95,7 +106,7 @@ pub async fn authenticate(
         .execute(tx.conn())
         .await?;
     }
-    let Some(role) = Role::parse(&row.role) else {
+    let (Some(role), Some(stage)) = (Role::parse(&row.role), Stage::parse(&row.stage)) else {
         return Ok(None);
     };
     Ok(Some(SignedIn {
@@ -106,6 +117,7 @@ pub async fn authenticate(
         patient_id: row.patient_id.map(PatientId::from_uuid),
         session_id: SessionId::from_uuid(row.id),
         csrf_token: row.csrf_token,
+        stage,
     }))
 }
 

@@ -5,8 +5,9 @@ use portal_tenants::{Tenant, TenantDb, TenantTx};
 
 use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::accounts::{self, AccountStatus};
+use crate::identity::mfa;
 use crate::identity::password::{self, NewPassword};
-use crate::identity::scope::SignedIn;
+use crate::identity::scope::{SignedIn, Stage};
 use crate::identity::sessions::{self, NewSession};
 use crate::identity::throttle;
 use crate::values::EmailAddress;
@@ -65,8 +66,13 @@ pub async fn sign_in(
     let mut tx = db.begin(tenant).await?;
     let outcome = match account {
         Some(a) if ok => {
-            throttle::clear_account(&mut tx, &key).await?;
-            SignInOutcome::SignedIn(open_session(&mut tx, &a, ctx, now).await?)
+            let stage = stage_after_password(&mut tx, &a).await?;
+            // With a second step still to come, the failures stay counted: clearing them here
+            // would give whoever knows the password five fresh code guesses per sign-in.
+            if stage != Stage::Code {
+                throttle::clear_account(&mut tx, &key).await?;
+            }
+            SignInOutcome::SignedIn(open_session(&mut tx, &a, ctx, now, stage).await?)
         }
         other => {
             let mut event = AuditEvent::new(Action::SigninFailed, "account");
@@ -200,17 +206,121 @@ pub async fn start_for(
     else {
         return Ok(None);
     };
-    open_session(tx, &a, ctx, now).await.map(Some)
+    let stage = stage_after_password(tx, &a).await?;
+    let stage = if stage == Stage::Code {
+        Stage::Full
+    } else {
+        stage
+    };
+    open_session(tx, &a, ctx, now, stage).await.map(Some)
 }
 
-/// Starts a session for an account that proved who it is, and audits the sign-in.
+/// Where a right password leads: to the code page when two-step sign-in is on, to setting it
+/// up when the clinic requires it and it is not on yet, else straight in.
+async fn stage_after_password(
+    tx: &mut TenantTx,
+    a: &accounts::Account,
+) -> Result<Stage, sqlx::Error> {
+    if mfa::status(tx, a.id).await?.enabled {
+        return Ok(Stage::Code);
+    }
+    if mfa::requirement(tx).await?.applies_to(a.role) {
+        return Ok(Stage::Enrol);
+    }
+    Ok(Stage::Full)
+}
+
+/// How the second step ended.
+#[derive(Debug)]
+pub enum SecondStep {
+    SignedIn(NewSession),
+    WrongCode,
+    Throttled { retry_after: Duration },
+}
+
+/// Completes a sign-in waiting for its code: a right code ends the waiting session and starts
+/// a new, full one (a new token, so the half-way token is worth nothing); a wrong one counts
+/// against the account exactly like a wrong password.
+pub async fn complete_second_step(
+    db: &TenantDb,
+    tenant: &Tenant,
+    pending: &SignedIn,
+    code: &str,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<SecondStep, sqlx::Error> {
+    let key = throttle::account_key(&pending.email);
+    let client = ctx.client_addr.clone().unwrap_or_default();
+    let mut tx = db.begin(tenant).await?;
+    if let Err(wait) = throttle::claim(&mut tx, &key, &client, now).await? {
+        tx.commit().await?;
+        return Ok(SecondStep::Throttled { retry_after: wait });
+    }
+    let outcome = if mfa::verify(&mut tx, pending.user_id, code, ctx, now).await? {
+        throttle::clear_account(&mut tx, &key).await?;
+        sessions::end(&mut tx, pending.session_id, now).await?;
+        match accounts::by_id(&mut tx, pending.user_id)
+            .await?
+            .filter(|a| a.status == AccountStatus::Active)
+        {
+            Some(a) => {
+                SecondStep::SignedIn(open_session(&mut tx, &a, ctx, now, Stage::Full).await?)
+            }
+            None => SecondStep::WrongCode,
+        }
+    } else {
+        SecondStep::WrongCode
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Ends a session that never got past its second step (the API does not keep one waiting).
+pub async fn abandon(
+    db: &TenantDb,
+    tenant: &Tenant,
+    pending: &SignedIn,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin(tenant).await?;
+    sessions::end(&mut tx, pending.session_id, now).await?;
+    tx.commit().await
+}
+
+/// Moves a session that had to set up two-step sign-in to a full one (a new token), once it is
+/// set up.
+pub async fn after_enrolment(
+    tx: &mut TenantTx,
+    me: &SignedIn,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<Option<NewSession>, sqlx::Error> {
+    if me.stage != Stage::Enrol {
+        return Ok(None);
+    }
+    sessions::end(tx, me.session_id, now).await?;
+    let Some(a) = accounts::by_id(tx, me.user_id)
+        .await?
+        .filter(|a| a.status == AccountStatus::Active)
+    else {
+        return Ok(None);
+    };
+    open_session(tx, &a, ctx, now, Stage::Full).await.map(Some)
+}
+
+/// Starts a session for an account that proved who it is, and audits the sign-in (a session
+/// still waiting for its code is audited when the code arrives).
 async fn open_session(
     tx: &mut TenantTx,
     a: &accounts::Account,
     ctx: &AuditContext,
     now: DateTime<Utc>,
+    stage: Stage,
 ) -> Result<NewSession, sqlx::Error> {
-    let new = sessions::start(tx, a, now).await?;
+    let new = sessions::start(tx, a, now, stage).await?;
+    if stage == Stage::Code {
+        return Ok(new);
+    }
     let ctx = new
         .signed_in
         .audit(ctx.client_addr.clone(), ctx.request_id.clone());

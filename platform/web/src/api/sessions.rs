@@ -5,8 +5,8 @@ use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::identity::SESSION_ABSOLUTE;
-use portal_domain::identity::scope::SignedIn;
-use portal_domain::identity::signin::{self, SignInOutcome};
+use portal_domain::identity::scope::{SignedIn, Stage};
+use portal_domain::identity::signin::{self, SecondStep, SignInOutcome};
 
 use super::ApiTags;
 use super::caller::unauthorized;
@@ -19,6 +19,9 @@ use crate::{AppState, internal};
 pub struct SignInRequest {
     pub email: String,
     pub password: String,
+    /// The 6-digit code from the authenticator app (or a recovery code), for accounts with
+    /// two-step sign-in on. Without it such an account gets 401 `mfa_required`.
+    pub code: Option<String>,
 }
 
 /// The signed-in person.
@@ -51,9 +54,15 @@ pub enum SignInResponse {
     /// Signed in. The session is in the `Set-Cookie` header (HttpOnly).
     #[oai(status = 201)]
     Created(Json<Me>, #[oai(header = "Set-Cookie")] String),
-    /// Wrong email or password (code `invalid_credentials`); the same answer for an unknown email.
+    /// Wrong email or password (code `invalid_credentials`); the same answer for an unknown
+    /// email. Two-step sign-in is on and `code` is missing (`mfa_required`) or wrong
+    /// (`invalid_code`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The clinic requires two-step sign-in for this role and it is not set up yet
+    /// (`mfa_enrolment_required`): set it up on the web first.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// Too many failed attempts (code `too_many_attempts`); retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooMany(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
@@ -116,6 +125,55 @@ impl SessionsApi {
         )
         .await
         .map_err(internal)?;
+        let now = state.clock.now();
+        let outcome = match outcome {
+            SignInOutcome::SignedIn(pending) if pending.signed_in.stage == Stage::Enrol => {
+                signin::abandon(&state.tenant_db, &tenant, &pending.signed_in, now)
+                    .await
+                    .map_err(internal)?;
+                return Ok(SignInResponse::Forbidden(ErrorBody::new(
+                    "mfa_enrolment_required",
+                    "your clinic requires two-step sign-in; set it up on the web first",
+                )));
+            }
+            SignInOutcome::SignedIn(pending) if pending.signed_in.stage == Stage::Code => {
+                let Some(code) = body.code.as_deref() else {
+                    signin::abandon(&state.tenant_db, &tenant, &pending.signed_in, now)
+                        .await
+                        .map_err(internal)?;
+                    return Ok(SignInResponse::Unauthorized(ErrorBody::new(
+                        "mfa_required",
+                        "send the code from the authenticator app as `code`",
+                    )));
+                };
+                let step = signin::complete_second_step(
+                    &state.tenant_db,
+                    &tenant,
+                    &pending.signed_in,
+                    code,
+                    &ctx,
+                    now,
+                )
+                .await
+                .map_err(internal)?;
+                match step {
+                    SecondStep::SignedIn(new) => SignInOutcome::SignedIn(new),
+                    SecondStep::Throttled { retry_after } => {
+                        SignInOutcome::Throttled { retry_after }
+                    }
+                    SecondStep::WrongCode => {
+                        signin::abandon(&state.tenant_db, &tenant, &pending.signed_in, now)
+                            .await
+                            .map_err(internal)?;
+                        return Ok(SignInResponse::Unauthorized(ErrorBody::new(
+                            "invalid_code",
+                            "the code is not right or was already used",
+                        )));
+                    }
+                }
+            }
+            other => other,
+        };
         Ok(match outcome {
             SignInOutcome::SignedIn(new) => {
                 let cookie = state.cookies.set(

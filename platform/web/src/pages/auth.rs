@@ -6,6 +6,7 @@ use poem::web::{Data, Form};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::identity::links::{self, LinkPurpose, LinkState, RedeemError};
 use portal_domain::identity::password::NewPassword;
+use portal_domain::identity::scope::Stage;
 use portal_domain::identity::signin::{self, ChangePasswordError, SignInOutcome};
 use portal_domain::values::EmailAddress;
 
@@ -117,7 +118,12 @@ pub async fn login_submit(
                 new.token.expose(),
                 Some(portal_domain::identity::SESSION_ABSOLUTE.num_seconds()),
             );
-            return Ok(see_other(landing(new.signed_in.role))
+            let next = match new.signed_in.stage {
+                Stage::Code => "/login/code",
+                Stage::Enrol => "/account/security",
+                Stage::Full => landing(new.signed_in.role),
+            };
+            return Ok(see_other(next)
                 .with_header("set-cookie", cookie)
                 .into_response());
         }

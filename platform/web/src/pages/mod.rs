@@ -16,6 +16,7 @@ pub mod register;
 pub mod schedule;
 pub mod scheduling_setup;
 mod scheduling_view;
+pub mod security;
 pub mod undelivered;
 
 use std::sync::Arc;
