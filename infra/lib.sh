@@ -75,7 +75,7 @@ ensure_smtp_sink() {
 ensure_browser_tools() {
   command -v chromium >/dev/null || apt_install chromium
   command -v node >/dev/null || apt_install nodejs npm
-  (cd tests/browser && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
+  (cd tests/browser && { [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --silent; })
 }
 
 # Drops a database made by the scripts, and the roles its clinics (and app role) had.

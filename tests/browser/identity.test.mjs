@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { checkA11y, totp } from './helpers.mjs';
 
 const port = process.env.PORTAL_TEST_PORT;
 const base = process.env.PORTAL_TEST_BASE_DOMAIN ?? 'localhost';
@@ -68,8 +69,37 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   await admin.getByLabel('New password', { exact: true }).fill('granite willow compass');
   await admin.getByLabel('Repeat the new password').fill('granite willow compass');
   await admin.getByRole('button', { name: 'Create my account' }).click();
+
+  // 2b. A new clinic requires two-step sign-in of its administrators: set it up first.
+  await admin.waitForURL(`${site(slug)}/account/security`);
+  await checkA11y(admin, 'two-step sign-in required');
+  await admin.getByLabel('Your password').fill('granite willow compass');
+  await admin.getByRole('button', { name: 'Set up two-step sign-in' }).click();
+  await checkA11y(admin, 'scan the QR code');
+  const secret = (await admin.getByTestId('totp-secret').textContent()).replace(/\s/g, '');
+  const enrolledAt = Date.now();
+  await admin.getByLabel('Code from the app').fill(totp(secret, enrolledAt));
+  await admin.getByRole('button', { name: 'Turn on two-step sign-in' }).click();
+  assert.equal(await admin.getByTestId('recovery-codes').locator('li').count(), 10);
+  await checkA11y(admin, 'recovery codes');
+  await admin.getByRole('link', { name: 'Continue' }).click();
   await admin.waitForURL(`${site(slug)}/admin`);
   assert.equal(await admin.getByTestId('console-heading').textContent(), 'Clinic console');
+
+  // 2c. Signed out, the password alone is not enough: the code from the app is asked for.
+  // (The code used to set it up is spent; the app's next one is accepted a step early.)
+  await admin.getByTestId('sign-out').click();
+  await admin.goto(`${site(slug)}/login`);
+  await admin.getByLabel('Email').fill(adminEmail);
+  await admin.getByLabel('Password').fill('granite willow compass');
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await admin.waitForURL(`${site(slug)}/login/code`);
+  await checkA11y(admin, 'sign-in code');
+  assert.equal(await meStatus(admin), 401, 'no session until the code is in');
+  await admin.getByLabel('Sign-in code').fill(totp(secret, Math.max(Date.now(), enrolledAt + 30_000)));
+  await admin.getByRole('button', { name: 'Sign in' }).click();
+  await admin.waitForURL(`${site(slug)}/admin`);
+  assert.equal(await meStatus(admin), 200);
 
   // 3. The admin adds a patient and emails an invitation.
   await admin.getByLabel('Given name').fill('Pat');
