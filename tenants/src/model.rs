@@ -48,16 +48,35 @@ pub struct Logo {
 impl Logo {
     const MAX_BYTES: usize = 512 * 1024;
 
-    /// Accepts PNG, JPEG or SVG images up to 512 KiB.
-    pub fn new(content_type: &str, bytes: Vec<u8>) -> Result<Self, ValueError> {
-        let allowed = ["image/png", "image/svg+xml", "image/jpeg"];
-        if !allowed.contains(&content_type) || bytes.is_empty() || bytes.len() > Self::MAX_BYTES {
+    /// Accepts PNG, JPEG or SVG images up to 512 KiB. The type is read from the bytes
+    /// themselves; whatever type the upload declared is ignored (a script declared as
+    /// `image/png` is refused, a PNG named `.svg` is served as PNG).
+    pub fn new(bytes: Vec<u8>) -> Result<Self, ValueError> {
+        if bytes.is_empty() || bytes.len() > Self::MAX_BYTES {
             return Err(ValueError::Logo);
         }
+        let content_type = Self::sniff(&bytes).ok_or(ValueError::Logo)?;
         Ok(Self {
             content_type: content_type.to_owned(),
             bytes,
         })
+    }
+
+    fn sniff(bytes: &[u8]) -> Option<&'static str> {
+        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Some("image/png");
+        }
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            return Some("image/jpeg");
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let head = text.trim_start_matches('\u{feff}').trim_start();
+        let svg = head.starts_with("<svg")
+            || ((head.starts_with("<?xml")
+                || head.starts_with("<!--")
+                || head.starts_with("<!DOCTYPE svg"))
+                && head.contains("<svg"));
+        svg.then_some("image/svg+xml")
     }
 }
 
@@ -137,5 +156,23 @@ impl From<TenantRow> for Tenant {
             schema_name: r.schema_name,
             role_name: r.role_name,
         }
+    }
+}
+
+#[cfg(test)]
+mod logo_tests {
+    use super::Logo;
+
+    #[test]
+    fn the_type_comes_from_the_bytes_not_the_declaration() {
+        let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+        assert_eq!(Logo::new(png).unwrap().content_type, "image/png");
+        let jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0];
+        assert_eq!(Logo::new(jpeg).unwrap().content_type, "image/jpeg");
+        let svg = b"<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec();
+        assert_eq!(Logo::new(svg).unwrap().content_type, "image/svg+xml");
+        assert!(Logo::new(b"<script>alert(1)</script>".to_vec()).is_err());
+        assert!(Logo::new(b"GIF89a....".to_vec()).is_err());
+        assert!(Logo::new(Vec::new()).is_err());
     }
 }

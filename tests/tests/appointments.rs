@@ -383,11 +383,11 @@ async fn bad_set_up_is_refused_with_a_clear_message() {
         body.contains("Give the location a name (up to 120 characters)."),
         "{body}"
     );
-    // A patient cannot reach the set-up at all.
+    // A patient cannot reach the set-up at all (a page says it is not part of their role).
     app.patient(&s.tenant, "Cy", "cy@setup.example").await;
     let mut cy = app.sign_in(&s.host, "cy@setup.example", PASSWORD).await;
-    assert_eq!(cy.page("/admin/scheduling").await.0, 404);
-    assert_eq!(cy.page("/staff/schedule").await.0, 404);
+    assert_eq!(cy.page("/admin/scheduling").await.0, 403);
+    assert_eq!(cy.page("/staff/schedule").await.0, 403);
 }
 
 #[tokio::test]
@@ -674,7 +674,7 @@ async fn the_schedule_stamp_moves_when_a_patient_books() {
     assert_ne!(before, after, "the open schedule learns of the booking");
     // Patients cannot read it.
     let mut fay_browser = app.sign_in(&s.host, "fay@live.example", PASSWORD).await;
-    assert_eq!(fay_browser.get("/staff/schedule/stamp").await.status(), 401);
+    assert_eq!(fay_browser.get("/staff/schedule/stamp").await.status(), 403);
 }
 
 #[tokio::test]
@@ -849,4 +849,95 @@ async fn the_openapi_spec_documents_the_appointment_endpoints() {
             .get("409")
             .is_some()
     );
+}
+
+/// Issue 9.13: a patient may move only a visit they could have booked themself; staff may
+/// move any.
+#[tokio::test]
+async fn a_patient_cannot_move_a_staff_only_visit_but_staff_can() {
+    let app = TestApp::spawn().await;
+    let mut s = app.scheduling_clinic("staffonly").await;
+    let flo = app.patient(&s.tenant, "Flo", "flo@staffonly.example").await;
+    let start = s.at("2026-11-05T09:00");
+    let resp = s
+        .admin
+        .post_form(
+            "/staff/book",
+            &[
+                ("patient", &flo.to_string()),
+                ("visit_type", &s.procedure),
+                ("provider", &s.dr_a),
+                ("location", &s.location),
+                ("start", &start),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let token = app.api_token(&s.host, "flo@staffonly.example").await;
+    let (_, list) = app
+        .api(&s.host, &token, Method::GET, "/v1/appointments", None)
+        .await;
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let to = json!({"provider_id": s.dr_a, "location_id": s.location,
+                    "starts_at": s.at("2026-11-06T09:00")});
+    let (st, body) = app
+        .api(
+            &s.host,
+            &token,
+            Method::POST,
+            &format!("/v1/appointments/{id}/reschedule"),
+            Some(to.clone()),
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert_eq!(body["code"], "not_self_bookable");
+    let admin = app.api_token(&s.host, "admin@staffonly.example").await;
+    let (st, body) = app
+        .api(
+            &s.host,
+            &admin,
+            Method::POST,
+            &format!("/v1/appointments/{id}/reschedule"),
+            Some(to),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+}
+
+/// Issue 9.11: a list read is audited once per patient it shows, so the patient's own access
+/// report says a member of staff had their name on the schedule.
+#[tokio::test]
+async fn the_schedule_audits_each_patient_it_shows() {
+    let app = TestApp::spawn().await;
+    let mut s = app.scheduling_clinic("listaudit").await;
+    for (name, at) in [("Gil", "2026-11-03T09:00"), ("Hal", "2026-11-03T09:30")] {
+        let email = format!("{}@listaudit.example", name.to_lowercase());
+        app.patient(&s.tenant, name, &email).await;
+        let token = app.api_token(&s.host, &email).await;
+        let (st, _) = app
+            .api(
+                &s.host,
+                &token,
+                Method::POST,
+                "/v1/appointments",
+                Some(book_body(&s, &s.checkup, &s.dr_a, at)),
+            )
+            .await;
+        assert_eq!(st, 201);
+    }
+    let (st, _) = s.admin.page("/staff/schedule?date=2026-11-03").await;
+    assert_eq!(st, 200);
+    let rows = count(
+        &app,
+        &s,
+        "SELECT count(*) FROM {schema}.audit_log WHERE action = 'schedule.view' AND patient_id IS NOT NULL",
+    )
+    .await;
+    assert_eq!(rows, 2, "one row per patient shown");
+    let mut gil = app
+        .sign_in(&s.host, "gil@listaudit.example", PASSWORD)
+        .await;
+    let (_, report) = gil.page("/account/access").await;
+    assert!(report.contains("Viewed the schedule"), "{report}");
+    assert!(!report.contains("Hal"), "never another patient: {report}");
 }

@@ -194,10 +194,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
     let mut users = Vec::new();
     for clinic in CLINICS {
         let mut new = (clinic.args)().parse()?;
-        new.logo = Some(Logo::new(
-            "image/svg+xml",
-            clinic.logo_svg.as_bytes().to_vec(),
-        )?);
+        new.logo = Some(Logo::new(clinic.logo_svg.as_bytes().to_vec())?);
         let slug: Slug = new.slug.clone();
         let tenant = match provisioner.create(new.clone()).await {
             Ok(t) => t,

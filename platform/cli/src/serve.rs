@@ -53,19 +53,26 @@ pub async fn start(
         tenant_db: TenantDb::new(pool),
         registry,
         resolver,
-        redis,
+        redis: redis.clone(),
         clock,
         provisioner: Provisioner::new(admin, app_role),
         cookies: CookiePolicy {
             secure: !(config.dev && config.is_local()),
         },
-        dev_mailbox: (config.dev && config.smtp_url.is_none()).then(|| config.mail_dir.clone()),
+        // Only for a development deployment on localhost: never on a public base domain, even
+        // with PORTAL_DEV set by mistake.
+        dev_mailbox: (config.dev && config.is_local() && config.smtp_url.is_none())
+            .then(|| config.mail_dir.clone()),
         links: config.links(Some(addr.port())),
         sms_webhook_token: match &config.sms {
             portal_workers::SmsConfig::Twilio { auth_token, .. } => Some(auth_token.clone()),
             portal_workers::SmsConfig::Log(_) => None,
         },
         trusted_proxies: config.trusted_proxies.clone().into(),
+        limiter: std::sync::Arc::new(portal_web::Limiter::new(
+            redis.clone(),
+            &config.redis_prefix,
+        )),
     };
 
     let server = Server::new_with_acceptor(acceptor);

@@ -166,7 +166,7 @@ pub async fn own(
     Ok(patient)
 }
 
-/// Patients by name, for staff (the listing itself is audited, without a single patient).
+/// Patients by name, for staff (audited: one row per patient listed).
 pub async fn list(
     tx: &mut TenantTx,
     staff: &StaffScope,
@@ -185,11 +185,13 @@ pub async fn list(
     )
     .fetch_all(tx.conn())
     .await?;
-    audit::record(
+    audit::record_list(
         tx,
         ctx,
         now,
-        AuditEvent::new(Action::PatientList, "patient"),
+        Action::PatientList,
+        "patient",
+        rows.iter().map(|r| PatientId::from_uuid(r.id)),
     )
     .await?;
     Ok(rows.into_iter().map(Patient::from).collect())

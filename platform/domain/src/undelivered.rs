@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
-use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::audit::{self, Action, AuditContext};
 use crate::identity::scope::SchedulingScope;
 use crate::ids::{AppointmentId, JobId, PatientId};
 
@@ -85,11 +85,14 @@ pub async fn list(
     )
     .fetch_all(tx.conn())
     .await?;
-    audit::record(
+    audit::record_list(
         tx,
         ctx,
         now,
-        AuditEvent::new(Action::UndeliveredList, "job_delivery"),
+        Action::UndeliveredList,
+        "job_delivery",
+        rows.iter()
+            .filter_map(|r| r.patient_id.map(PatientId::from_uuid)),
     )
     .await?;
     Ok(rows

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod csrf;
 mod health;
+pub mod limits;
 mod observe;
 mod pages;
 pub mod policy;
@@ -20,6 +21,7 @@ use policy::{
     SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
 };
 
+pub use limits::Limiter;
 pub use site::CurrentSite;
 pub use state::{AppState, CookiePolicy};
 pub use webhooks::signature as sms_signature;
@@ -27,6 +29,7 @@ pub use webhooks::signature as sms_signature;
 /// The whole web application for all clinics. Host → clinic resolution happens first (except
 /// for health checks and shared assets), so every handler below sees a resolved site.
 pub fn app(state: AppState) -> impl Endpoint {
+    let hsts = state.links.scheme == "https";
     let api = api::service();
     let docs = api.swagger_ui();
     let (pages, _) = pages(api.spec_endpoint()).into_parts();
@@ -44,7 +47,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         // Tracing inside the headers layer: it turns errors into (opaque) responses after
         // logging their cause, and every response, errors included, then gets the headers.
         .around(observe::trace)
-        .around(security::headers)
+        .around(move |ep, req| security::headers(ep, req, hsts))
 }
 
 /// Every page route with its policy (`policy.rs`): a page cannot be added without one. The

@@ -5,18 +5,22 @@ use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-/// Gives each request an id (kept from `x-request-id` when the caller sent a sane one), a span
-/// carrying it and the clinic slug, and one log line at the end. Only the path is logged, never
+/// Gives each request an id made here (a client's own `x-request-id`, when sane, is only logged
+/// beside it: audit rows must not carry an id the client chose), a span carrying it and the
+/// clinic slug, and one log line at the end. Only the path is logged, never
 /// the query string, headers or body, so no tokens or health data reach the logs. Server errors
 /// are logged here with their cause chain and reach the client opaque.
 pub async fn trace<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Response> {
-    let request_id = req
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
+    let client_request_id = req
         .header("x-request-id")
         .filter(|v| v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned);
+        .unwrap_or_default()
+        .to_owned();
     let span = tracing::info_span!(
         "http",
         request_id = %request_id,
+        client_request_id = %client_request_id,
         method = %req.method(),
         path = %redact(req.uri().path()),
         tenant = tracing::field::Empty,

@@ -37,7 +37,12 @@ pub enum Access {
 pub struct Policy {
     pub access: Access,
     pub background: bool,
+    /// The largest request body the route takes, enforced before any of it is read.
+    pub max_body: usize,
 }
+
+/// Request bodies are limited to this unless a route says otherwise (uploads will).
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 pub const PUBLIC: Policy = Policy::of(Access::Public);
 pub const SECOND_STEP: Policy = Policy::of(Access::SecondStep);
@@ -59,6 +64,15 @@ impl Policy {
         Policy {
             access,
             background: false,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+
+    /// The same access, with a larger (or smaller) body limit.
+    pub const fn max_body(self, bytes: usize) -> Self {
+        Policy {
+            max_body: bytes,
+            ..self
         }
     }
 
@@ -182,25 +196,73 @@ async fn guarded<E: Endpoint>(
     mut req: Request,
     json: bool,
 ) -> poem::Result<Response> {
+    if let Err(refused) = limit_body(&mut req, policy.max_body, json).await {
+        return Ok(refused);
+    }
     let state = req
         .data::<AppState>()
         .cloned()
         .ok_or_else(|| internal(std::io::Error::other("application state missing")))?;
     // Public routes look the session up only if their handler asks (branding.css, the logo
     // and the sign-in page need no session lookup per request).
-    let who = match auth::clinic(&req) {
-        Some(tenant) if policy.access != Access::Public => {
-            auth::authenticate(&req, &state, &tenant, !policy.background).await?
-        }
-        _ => {
-            return inner.call(req).await.map(IntoResponse::into_response);
-        }
+    if policy.access == Access::Public {
+        return inner.call(req).await.map(IntoResponse::into_response);
+    }
+    // Everything else belongs to a clinic's site: there is nobody to admit on the platform's.
+    let Some(tenant) = auth::clinic(&req) else {
+        return Ok(if json {
+            crate::api::error::not_found_response()
+        } else {
+            crate::pages::errors::not_found(poem::error::NotFoundError).await
+        });
     };
+    let who = auth::authenticate(&req, &state, &tenant, !policy.background).await?;
     if !policy.admits(who.as_ref().map(|(w, _)| w)) {
         return Ok(refuse(&req, who.map(|(w, _)| w), json));
     }
     req.extensions_mut().insert(Authenticated(who));
     inner.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Refuses a body over `max` with 413 before reading it when its length is declared; a body
+/// without a declared length is read up to the limit and refused the moment it passes it.
+async fn limit_body(req: &mut Request, max: usize, json: bool) -> Result<(), Response> {
+    let too_large = || {
+        let message = format!(
+            "the request body is larger than this address accepts ({} KiB)",
+            max / 1024
+        );
+        if json {
+            crate::api::error::shaped(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
+        } else {
+            format!("Too large: {message}.")
+                .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+                .into_response()
+        }
+    };
+    let declared = req
+        .header("content-length")
+        .map(|v| v.trim().parse::<u64>());
+    match declared {
+        Some(Ok(n)) if n > max as u64 => Err(too_large()),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(StatusCode::BAD_REQUEST.into_response()),
+        None if req.header("transfer-encoding").is_none() => Ok(()),
+        None => {
+            use tokio::io::AsyncReadExt;
+            let mut buf = Vec::new();
+            let reader = req.take_body().into_async_read();
+            let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+            if reader.take(limit).read_to_end(&mut buf).await.is_err() {
+                return Err(StatusCode::BAD_REQUEST.into_response());
+            }
+            if buf.len() > max {
+                return Err(too_large());
+            }
+            req.set_body(buf);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Template)]

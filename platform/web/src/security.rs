@@ -13,8 +13,10 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
                         style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the security headers every response carries.
-pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+/// Adds the security headers every response carries. A response that set its own, stricter
+/// CSP (the uploaded logo's sandbox) keeps it. With `hsts` (the public scheme is https),
+/// browsers are told to use nothing else for a year.
+pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request, hsts: bool) -> poem::Result<Response> {
     let docs = req.uri().path().starts_with("/api/docs");
     let mut resp = match ep.call(req).await {
         Ok(r) => r.into_response(),
@@ -22,7 +24,15 @@ pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Resp
     };
     let h = resp.headers_mut();
     let csp = if docs { DOCS_CSP } else { CSP };
-    h.insert("content-security-policy", HeaderValue::from_static(csp));
+    if !h.contains_key("content-security-policy") {
+        h.insert("content-security-policy", HeaderValue::from_static(csp));
+    }
+    if hsts {
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),

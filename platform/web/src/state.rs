@@ -23,6 +23,8 @@ pub struct AppState {
     pub sms_webhook_token: Option<secrecy::SecretString>,
     /// Peers whose `X-Forwarded-For` names the client (`PORTAL_TRUSTED_PROXIES`).
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+    /// Rate limits on unauthenticated work, counted in Redis across processes.
+    pub limiter: std::sync::Arc<crate::limits::Limiter>,
 }
 
 impl AppState {

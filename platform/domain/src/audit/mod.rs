@@ -87,6 +87,41 @@ pub async fn record(
     Ok(())
 }
 
+/// Audits a list read: one row per patient shown (deduplicated, one multi-row INSERT), so each
+/// patient's access report and the per-patient trail show that their name was on the screen.
+/// A list that showed nobody still leaves one row, without a patient.
+pub async fn record_list(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+    action: Action,
+    resource_type: &'static str,
+    shown: impl IntoIterator<Item = PatientId>,
+) -> Result<(), sqlx::Error> {
+    let mut ids: Vec<uuid::Uuid> = shown.into_iter().map(|p| p.as_uuid()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return record(tx, ctx, now, AuditEvent::new(action, resource_type)).await;
+    }
+    sqlx::query!(
+        "INSERT INTO audit_log (at, actor_user_id, actor_role, patient_id, action, resource_type,
+                                resource_id, client_addr, request_id)
+         SELECT $1, $2, $3, p, $5, $6, NULL, $7, $8 FROM unnest($4::uuid[]) AS p",
+        now,
+        ctx.actor.map(|(u, _)| u.as_uuid()),
+        ctx.actor.map(|(_, r)| r.as_str()),
+        &ids,
+        action.code(),
+        resource_type,
+        ctx.client_addr,
+        ctx.request_id,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// One row of the trail as shown to people.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEntry {

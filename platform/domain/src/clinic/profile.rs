@@ -1,4 +1,8 @@
+use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
+
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::AdminScope;
 
 /// What the clinic's home page says about it. Not patient data, so reads are not audited.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,14 +93,51 @@ impl ClinicProfile {
         )
     }
 
-    pub async fn set_self_signup(tx: &mut TenantTx, on: bool) -> Result<(), ProfileError> {
+    /// Turns patient self sign-up on or off (audited).
+    pub async fn set_self_signup(
+        tx: &mut TenantTx,
+        _admin: &AdminScope,
+        ctx: &AuditContext,
+        on: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), ProfileError> {
         sqlx::query!(
-            "UPDATE clinic_profile SET self_signup_enabled = $1, updated_at = now() WHERE singleton",
-            on
+            "UPDATE clinic_profile SET self_signup_enabled = $1, updated_at = $2 WHERE singleton",
+            on,
+            now
         )
         .execute(tx.conn())
         .await?;
+        let what = if on {
+            "self_signup=on"
+        } else {
+            "self_signup=off"
+        };
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::SettingsUpdate, "clinic_profile").resource(what),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Records a change of the clinic's branding (kept in the control plane) in the clinic's
+    /// own audit trail.
+    pub async fn audit_branding(
+        tx: &mut TenantTx,
+        _admin: &AdminScope,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::BrandingUpdate, "clinic"),
+        )
+        .await
     }
 }
 

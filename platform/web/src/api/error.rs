@@ -54,7 +54,8 @@ pub async fn from_poem(err: poem::Error) -> Response {
         .into_response()
 }
 
-fn shaped(status: StatusCode, code: &str, message: &str) -> Response {
+/// A response in the API's error shape.
+pub fn shaped(status: StatusCode, code: &str, message: &str) -> Response {
     ErrorBody::new(code, message)
         .with_status(status)
         .into_response()

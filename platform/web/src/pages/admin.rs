@@ -22,6 +22,7 @@ use super::patient_form::{self, PatientFields};
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
+use crate::limits;
 use crate::{AppState, internal};
 
 #[derive(Default, serde::Deserialize)]
@@ -382,6 +383,27 @@ pub async fn invite_patient(
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let id =
         PatientId::parse(&raw_id).ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let target = format!("{}:{id}", chrome.tenant.id());
+    if let Err(wait) = state
+        .limiter
+        .check(&[(limits::INVITE_PER_PATIENT, &target)], state.clock.now())
+        .await
+    {
+        let resp = show_patient(
+            req,
+            state,
+            chrome,
+            &me,
+            &raw_id,
+            Note {
+                notice: None,
+                error: Some(super::too_many_words(wait)),
+                status: StatusCode::TOO_MANY_REQUESTS,
+            },
+        )
+        .await?;
+        return Ok(super::as_too_many(resp, wait));
+    }
     let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     match accounts::invite_patient(&mut tx, &staff, &ctx, id, state.clock.now()).await {
@@ -515,14 +537,24 @@ pub async fn settings(
     Form(f): Form<SettingsForm>,
 ) -> poem::Result<Response> {
     check_form(req, &f.csrf)?;
-    let (chrome, _me) = match admin_gate(req, state).await? {
+    let (chrome, me) = match admin_gate(req, state).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
+    let admin = me
+        .admin()
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    ClinicProfile::set_self_signup(&mut tx, f.self_signup.is_some())
-        .await
-        .map_err(db)?;
+    ClinicProfile::set_self_signup(
+        &mut tx,
+        &admin,
+        &ctx,
+        f.self_signup.is_some(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(see_other("/admin?done=settings"))
 }
@@ -679,7 +711,7 @@ pub async fn branding_submit(
         }
     }
     check_form(req, fields.get("csrf").map_or("", String::as_str))?;
-    let (chrome, _me) = match admin_gate(req, state).await? {
+    let (chrome, me) = match admin_gate(req, state).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -708,7 +740,7 @@ pub async fn branding_submit(
         }
     }
     let logo = match logo {
-        Some((ct, bytes)) => Logo::new(&ct, bytes)
+        Some((_declared, bytes)) => Logo::new(bytes)
             .map_err(|e| errors.push(format!("Logo: {e}")))
             .ok(),
         None => None,
@@ -746,6 +778,14 @@ pub async fn branding_submit(
         .await
         .map_err(internal)?;
     state.resolver.invalidate_all();
+    if let Some(admin) = me.admin() {
+        let ctx = audit_ctx(req, Some(&me));
+        let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+        ClinicProfile::audit_branding(&mut tx, &admin, &ctx, state.clock.now())
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+    }
     let chrome = Chrome {
         tenant: std::sync::Arc::new(updated),
         ..chrome

@@ -13,8 +13,10 @@ use portal_domain::values::EmailAddress;
 use super::{
     Chrome, Gate, chrome, db, render, render_status, require_user, see_other, self_signup_enabled,
 };
+use super::{as_too_many, too_many_words, within_limits};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
+use crate::limits;
 use crate::request::cookie;
 use crate::{AppState, internal};
 
@@ -253,6 +255,25 @@ pub async fn forgot_submit(
             );
         }
     };
+    let target = format!("{}:{}", chrome.tenant.id(), email.as_str());
+    if let Err(wait) = within_limits(
+        req,
+        state,
+        limits::FORGOT_PER_ADDRESS,
+        &[(limits::FORGOT_PER_EMAIL, &target)],
+    )
+    .await
+    {
+        let refusal = render_status(
+            &Forgot {
+                chrome,
+                email: form.email,
+                error: Some(too_many_words(wait)),
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        return Ok(as_too_many(refusal, wait));
+    }
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     links::request_reset(&mut tx, &email)
         .await

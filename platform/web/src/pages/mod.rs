@@ -138,3 +138,33 @@ pub(crate) async fn self_signup_enabled(state: &AppState, tenant: &Tenant) -> po
     tx.commit().await.map_err(db)?;
     Ok(on)
 }
+
+/// Counts this request against rate limits (`limits.rs`), by client address and the given
+/// subjects. `Err` carries the wait, for [`too_many`].
+pub(crate) async fn within_limits(
+    req: &Request,
+    state: &AppState,
+    per_address: crate::limits::Limit,
+    others: &[(crate::limits::Limit, &str)],
+) -> Result<(), crate::limits::RetryAfter> {
+    let addr = crate::request::client_addr(req).unwrap_or_default();
+    let mut hits = vec![(per_address, addr.as_str())];
+    hits.extend_from_slice(others);
+    state.limiter.check(&hits, state.clock.now()).await
+}
+
+/// The words for a tripped limit.
+pub(crate) fn too_many_words(wait: crate::limits::RetryAfter) -> String {
+    format!(
+        "Too many requests like this one. Please try again in {}.",
+        auth::human_wait(chrono::Duration::seconds(wait.0))
+    )
+}
+
+/// A rendered form, as a 429 with `Retry-After`.
+pub(crate) fn as_too_many(page: Response, wait: crate::limits::RetryAfter) -> Response {
+    let mut page = page;
+    page.set_status(poem::http::StatusCode::TOO_MANY_REQUESTS);
+    page.with_header("retry-after", wait.0.to_string())
+        .into_response()
+}

@@ -10,6 +10,7 @@ use portal_tenants::{DisplayName, Slug, TenantError, TimeZoneName};
 
 use super::{render, render_status};
 use crate::csrf::{check_form, form_token};
+use crate::limits;
 use crate::{AppState, CurrentSite, internal};
 
 #[derive(Template)]
@@ -153,6 +154,17 @@ pub async fn signup_submit(
         Err(errors) => return again(f, errors),
     };
     let email = form.admin_email.to_string();
+    if let Err(wait) = super::within_limits(
+        req,
+        state,
+        limits::SIGNUP_PER_ADDRESS,
+        &[(limits::SIGNUP_PER_EMAIL, &email)],
+    )
+    .await
+    {
+        let refusal = again(f, vec![super::too_many_words(wait)])?;
+        return Ok(super::as_too_many(refusal, wait));
+    }
     match clinic_signup::sign_up(&state.provisioner, form, state.clock.now()).await {
         Ok(tenant) => {
             let url = format!("{}/", state.public_origin(tenant.slug()));

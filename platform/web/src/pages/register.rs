@@ -10,8 +10,10 @@ use super::auth::Message;
 use super::invite::chrono_tz_of;
 use super::patient_form::{self, PatientFields};
 use super::{Chrome, chrome, db, render, render_status, self_signup_enabled};
+use super::{as_too_many, too_many_words, within_limits};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
+use crate::limits;
 use crate::{AppState, internal};
 
 #[derive(Default, serde::Deserialize)]
@@ -91,6 +93,29 @@ pub async fn submit(
             );
         }
     };
+    let target = format!(
+        "{}:{}",
+        chrome.tenant.id(),
+        new.email.as_ref().map_or("", |e| e.as_str())
+    );
+    if let Err(wait) = within_limits(
+        req,
+        state,
+        limits::REGISTER_PER_ADDRESS,
+        &[(limits::REGISTER_PER_EMAIL, &target)],
+    )
+    .await
+    {
+        let refusal = render_status(
+            &Register {
+                chrome,
+                f,
+                error: Some(too_many_words(wait)),
+            },
+            StatusCode::TOO_MANY_REQUESTS,
+        )?;
+        return Ok(as_too_many(refusal, wait));
+    }
     let ctx = audit_ctx(req, None);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     match accounts::self_register(&mut tx, &new, &ctx, now).await {

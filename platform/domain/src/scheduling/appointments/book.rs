@@ -13,7 +13,7 @@ use crate::identity::scope::{PatientScope, SchedulingScope};
 use crate::identity::tokens::SecretToken;
 use crate::ids::{AppointmentId, LocationId, PatientId, ProviderId, VisitTypeId};
 use crate::jobs::{self, AppointmentChange};
-use crate::scheduling::setup::{Audience, Modality};
+use crate::scheduling::setup::Modality;
 
 /// For whom a visit is booked: a patient for themself, or staff for any patient of the clinic.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +55,7 @@ pub async fn book(
         location: req.location_id,
         starts_at: req.starts_at,
     };
-    let facts = Facts::read(tx, patient, &place).await?;
+    let facts = Facts::read(tx, patient, &place, None).await?;
     if !facts.patient_known {
         return Err(AppointmentError::UnknownPatient);
     }
@@ -63,18 +63,7 @@ pub async fn book(
         .visit_type
         .as_ref()
         .ok_or(AppointmentError::UnknownVisitType)?;
-    if actor.is_patient() {
-        if !vt.self_bookable {
-            return Err(AppointmentError::NotSelfBookable);
-        }
-        match (vt.audience, facts.patient_seen) {
-            (Audience::New, true) => return Err(AppointmentError::ForNewPatients),
-            (Audience::Established, false) => {
-                return Err(AppointmentError::ForEstablishedPatients);
-            }
-            _ => {}
-        }
-    }
+    facts.check_patient_may_book(actor, vt)?;
     facts.check_time(actor, vt, &place, tz, now)?;
     let id = AppointmentId::new();
     let video_room =

@@ -73,12 +73,14 @@ pub async fn reschedule(
         location: to.location_id,
         starts_at: to.starts_at,
     };
-    let facts = Facts::read(tx, appt.patient_id, &place).await?;
+    let facts = Facts::read(tx, appt.patient_id, &place, Some(id)).await?;
     check_cutoff(actor, &appt, &facts.rules, now)?;
     let vt = facts
         .visit_type
         .as_ref()
         .ok_or(AppointmentError::UnknownVisitType)?;
+    // A patient may move only a visit they could have booked themself.
+    facts.check_patient_may_book(actor, vt)?;
     facts.check_time(actor, vt, &place, tz, now)?;
     let version = sqlx::query_scalar!(
         "UPDATE appointments SET provider_id = $2, location_id = $3, starts_at = $4, ends_at = $5,

@@ -41,17 +41,21 @@ pub(crate) struct Facts {
 }
 
 impl Facts {
+    /// `moving` is the visit being moved, if any: it does not count as the patient having been
+    /// seen (a new patient moving their first visit is still new).
     pub(crate) async fn read(
         tx: &mut TenantTx,
         patient: PatientId,
         place: &Place,
+        moving: Option<AppointmentId>,
     ) -> Result<Self, sqlx::Error> {
         // One row per weekly window of the provider at the location (or one row with no window).
         // The uncorrelated EXISTS run once per statement, not per row.
         let rows = sqlx::query!(
             r#"SELECT EXISTS (SELECT 1 FROM patients WHERE id = $1) AS "patient_known!",
                       EXISTS (SELECT 1 FROM appointments WHERE patient_id = $1
-                              AND status IN ('booked', 'checked_in', 'completed', 'no_show'))
+                              AND status IN ('booked', 'checked_in', 'completed', 'no_show')
+                              AND id IS DISTINCT FROM $6)
                           AS "patient_seen!",
                       EXISTS (SELECT 1 FROM providers WHERE id = $3 AND active)
                           AS "provider_active!",
@@ -79,7 +83,8 @@ impl Facts {
             place.visit_type.as_uuid(),
             place.provider.as_uuid(),
             place.location.as_uuid(),
-            place.starts_at
+            place.starts_at,
+            moving.map(|m| m.as_uuid()),
         )
         .fetch_all(tx.conn())
         .await?;
@@ -140,6 +145,26 @@ impl Facts {
             closed: first.closed,
             windows,
         })
+    }
+
+    /// Whether a patient may book (or move) a visit of type `vt` themself: the type must be
+    /// self-bookable and meant for them (new or established). Staff are not bound by these.
+    pub(crate) fn check_patient_may_book(
+        &self,
+        actor: Actor<'_>,
+        vt: &VisitType,
+    ) -> Result<(), AppointmentError> {
+        if !actor.is_patient() {
+            return Ok(());
+        }
+        if !vt.self_bookable {
+            return Err(AppointmentError::NotSelfBookable);
+        }
+        match (vt.audience, self.patient_seen) {
+            (Audience::New, true) => Err(AppointmentError::ForNewPatients),
+            (Audience::Established, false) => Err(AppointmentError::ForEstablishedPatients),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the place's time is a bookable start for `vt`: provider, location and offer

@@ -520,11 +520,13 @@ pub async fn schedule(
         },
     )
     .await?;
-    audit::record(
+    audit::record_list(
         tx,
         ctx,
         now,
-        AuditEvent::new(Action::ScheduleView, "appointment"),
+        Action::ScheduleView,
+        "appointment",
+        list.iter().map(|a| a.patient_id),
     )
     .await?;
     Ok(list)

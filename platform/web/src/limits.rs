@@ -1,0 +1,160 @@
+//! Rate limits on work anyone can ask for without signing in (clinic sign-up, forgot-password,
+//! self-registration) and on invitation resends: so many per client address and per target
+//! email in a window. Counts live in Redis, so the limits hold across every web process; if
+//! Redis cannot be reached the process counts on its own, so a Redis outage weakens a limit
+//! to per-process but never turns it off. Subjects are hashed: no email address or client
+//! address is written to Redis.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+/// One limit: at most `max` in each window of `window_secs`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub name: &'static str,
+    pub max: u32,
+    pub window_secs: i64,
+}
+
+const HOUR: i64 = 3600;
+
+pub const SIGNUP_PER_ADDRESS: Limit = Limit {
+    name: "signup-addr",
+    max: 5,
+    window_secs: HOUR,
+};
+pub const SIGNUP_PER_EMAIL: Limit = Limit {
+    name: "signup-email",
+    max: 3,
+    window_secs: HOUR,
+};
+pub const FORGOT_PER_ADDRESS: Limit = Limit {
+    name: "forgot-addr",
+    max: 20,
+    window_secs: HOUR,
+};
+pub const FORGOT_PER_EMAIL: Limit = Limit {
+    name: "forgot-email",
+    max: 3,
+    window_secs: HOUR,
+};
+pub const REGISTER_PER_ADDRESS: Limit = Limit {
+    name: "register-addr",
+    max: 10,
+    window_secs: HOUR,
+};
+pub const REGISTER_PER_EMAIL: Limit = Limit {
+    name: "register-email",
+    max: 3,
+    window_secs: HOUR,
+};
+pub const INVITE_PER_PATIENT: Limit = Limit {
+    name: "invite-patient",
+    max: 3,
+    window_secs: HOUR,
+};
+
+/// How long until the limit lets another through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub i64);
+
+pub struct Limiter {
+    redis: redis::Client,
+    prefix: String,
+    conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// Used while Redis is unreachable: (key → count) of the current windows.
+    local: Mutex<HashMap<String, u32>>,
+}
+
+impl Limiter {
+    pub fn new(redis: redis::Client, prefix: &str) -> Self {
+        Limiter {
+            redis,
+            prefix: prefix.to_owned(),
+            conn: tokio::sync::Mutex::new(None),
+            local: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request against every `(limit, subject)`; `Err` (with the longest wait) if
+    /// any is over. All are counted even when one trips, so hammering one address cannot
+    /// spare the email it targets.
+    pub async fn check(
+        &self,
+        hits: &[(Limit, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<(), RetryAfter> {
+        let mut wait = None;
+        for (limit, subject) in hits {
+            let window = now.timestamp().div_euclid(limit.window_secs);
+            let key = format!(
+                "{}:limit:{}:{}:{window}",
+                self.prefix,
+                limit.name,
+                hex(&Sha256::digest(subject.trim().to_lowercase().as_bytes())[..16])
+            );
+            let count = match self.incr(&key, limit.window_secs).await {
+                Some(n) => n,
+                None => self.incr_local(&key, window),
+            };
+            if count > u64::from(limit.max) {
+                let until = (window + 1) * limit.window_secs - now.timestamp();
+                wait = Some(wait.map_or(until, |w: i64| w.max(until)));
+            }
+        }
+        match wait {
+            Some(w) => Err(RetryAfter(w.max(1))),
+            None => Ok(()),
+        }
+    }
+
+    async fn incr(&self, key: &str, ttl: i64) -> Option<u64> {
+        let mut guard = self.conn.lock().await;
+        if guard.is_none() {
+            let connect = self.redis.get_multiplexed_async_connection();
+            *guard = tokio::time::timeout(std::time::Duration::from_millis(250), connect)
+                .await
+                .ok()?
+                .ok();
+        }
+        let mut conn = guard.clone()?;
+        drop(guard);
+        let counted = tokio::time::timeout(
+            std::time::Duration::from_millis(250),
+            redis::pipe()
+                .atomic()
+                .incr(key, 1u64)
+                .expire(key, ttl)
+                .ignore()
+                .query_async::<(u64,)>(&mut conn),
+        )
+        .await;
+        match counted {
+            Ok(Ok((n,))) => Some(n),
+            _ => {
+                // Drop the connection; the next call reconnects (or counts locally).
+                *self.conn.lock().await = None;
+                None
+            }
+        }
+    }
+
+    fn incr_local(&self, key: &str, window: i64) -> u64 {
+        let Ok(mut map) = self.local.lock() else {
+            return 0;
+        };
+        // Forget earlier windows so the map stays small.
+        let suffix = format!(":{window}");
+        map.retain(|k, _| k.ends_with(&suffix));
+        let n = map.entry(key.to_owned()).or_insert(0);
+        *n += 1;
+        u64::from(*n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
