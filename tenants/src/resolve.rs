@@ -28,7 +28,7 @@ pub struct HostResolver {
 }
 
 /// Channel the control plane's trigger notifies on any clinic or domain change.
-const CHANGED_CHANNEL: &str = "portal_tenant_changed";
+pub(crate) const CHANGED_CHANNEL: &str = "portal_tenant_changed";
 
 impl HostResolver {
     pub fn new(registry: Registry, base_domain: &str) -> Self {

@@ -825,7 +825,10 @@ async fn the_branding_editor_checks_contrast_and_logo_and_applies_at_once() {
     assert!(home.contains("Teal Health"));
     // The change is in the clinic's audit trail.
     let (_, trail) = boss.page("/admin/audit").await;
-    assert!(trail.contains("Changed the clinic&#39;s branding"), "{trail}");
+    assert!(
+        trail.contains("Changed the clinic&#39;s branding"),
+        "{trail}"
+    );
 }
 
 #[tokio::test]

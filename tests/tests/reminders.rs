@@ -605,3 +605,63 @@ async fn redis_losing_its_data_or_a_worker_dying_mid_job_loses_no_reminder() {
     .unwrap();
     assert_eq!(open, 0);
 }
+
+/// Issue 9.9: a suspended clinic sends nothing — its jobs are held, visible to the operator —
+/// yet a patient's STOP is still honoured; when it reopens, the held work goes out.
+#[tokio::test]
+async fn a_suspended_clinic_sends_nothing_holds_its_jobs_and_still_honours_stop() {
+    use portal_tenants::{Slug, TenantStatus};
+    let (app, sms) = app_with_sms().await;
+    let s = app.scheduling_clinic("paused").await;
+    let eve = app.patient(&s.tenant, "Eve", "eve@paused.example").await;
+    set_phone(&app, &s, eve, "+15550101009").await;
+    let token = app.api_token(&s.host, "eve@paused.example").await;
+    book(&app, &s, &token, "2026-11-05T09:30").await;
+    assert_eq!(app.jobs_settled().await, 0);
+    let slug = Slug::parse("paused").unwrap();
+    app.db
+        .provisioner()
+        .set_status(&slug, TenantStatus::Suspended)
+        .await
+        .unwrap();
+    run_until(&app, ny("2026-11-02T09:31")).await;
+    assert!(sms.messages().is_empty(), "no text while suspended");
+    assert!(reminder_emails(&app, "eve@paused.example").is_empty());
+    let held = portal_workers::dead::held(&app.db.admin).await.unwrap();
+    assert_eq!(held.len(), 2, "the 72-hour email and text wait: {held:?}");
+    assert!(held.iter().all(|h| h.tenant == "paused"));
+    assert_eq!(
+        app.get(&s.host, "/").await.status(),
+        503,
+        "the site shows nothing"
+    );
+    let (st, answer) = webhook(&app, &s, "+15550101009", "STOP", true).await;
+    assert_eq!(st, 200);
+    assert!(answer.contains("no more texts"), "{answer}");
+
+    app.db
+        .provisioner()
+        .set_status(&slug, TenantStatus::Active)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if portal_workers::dead::held(&app.db.admin)
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(
+        reminder_emails(&app, "eve@paused.example").len(),
+        1,
+        "the held email reminder went out once the clinic reopened"
+    );
+    assert!(
+        sms.messages().is_empty(),
+        "but no text: the patient said STOP"
+    );
+}

@@ -1,4 +1,5 @@
-//! Operators' view of jobs that ran out of attempts, and a way to send them again.
+//! Operators' view of jobs that ran out of attempts (and a way to send them again), and of
+//! jobs held while their clinic is suspended.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -14,10 +15,20 @@ pub struct DeadJob {
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<DeadJob>, sqlx::Error> {
+    list_with(pool, "dead").await
+}
+
+/// Jobs held because their clinic is suspended (sent when it reopens).
+pub async fn held(pool: &PgPool) -> Result<Vec<DeadJob>, sqlx::Error> {
+    list_with(pool, "held").await
+}
+
+async fn list_with(pool: &PgPool, status: &str) -> Result<Vec<DeadJob>, sqlx::Error> {
     let rows = sqlx::query!(
         "SELECT d.job_id, d.kind, t.slug, d.attempts, d.last_error, d.updated_at
          FROM control.job_deliveries d JOIN control.tenants t ON t.id = d.tenant_id
-         WHERE d.status = 'dead' ORDER BY d.updated_at"
+         WHERE d.status = $1 ORDER BY d.updated_at",
+        status
     )
     .fetch_all(pool)
     .await?;

@@ -18,7 +18,7 @@ pub(crate) async fn claim(
          VALUES ($1, $2, $3, $4, $5, 'running', $6)
          ON CONFLICT (job_id) DO UPDATE
              SET status = 'running', worker = EXCLUDED.worker, updated_at = now()
-             WHERE job_deliveries.status = 'queued'
+             WHERE job_deliveries.status IN ('queued', 'held')
                 OR (job_deliveries.status = 'running'
                     AND job_deliveries.updated_at < now() - make_interval(secs => $7))
          RETURNING attempts",
@@ -39,6 +39,18 @@ pub(crate) async fn done(pool: &PgPool, job: &JobEnvelope) -> Result<(), sqlx::E
         "UPDATE control.job_deliveries SET status = 'done', attempts = attempts + 1,
                 last_error = NULL, updated_at = now()
          WHERE job_id = $1",
+        job.id.as_uuid()
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Holds a job of a suspended clinic: not sent, not failed, waiting in the log until the
+/// clinic is open again (the reconciler then re-queues it).
+pub(crate) async fn hold(pool: &PgPool, job: &JobEnvelope) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE control.job_deliveries SET status = 'held', updated_at = now() WHERE job_id = $1",
         job.id.as_uuid()
     )
     .execute(pool)

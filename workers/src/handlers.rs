@@ -20,6 +20,9 @@ pub(crate) enum JobError {
     Retry(String),
     #[error("{0}")]
     Permanent(String),
+    /// The clinic is suspended: nothing is sent; the job waits for it to reopen.
+    #[error("clinic suspended")]
+    Held,
 }
 
 impl From<sqlx::Error> for JobError {
@@ -71,6 +74,11 @@ async fn attempts_until_done(
 ) -> Result<(), BoxDynError> {
     loop {
         match run(deps, job).await {
+            Err(JobError::Held) => {
+                delivery::hold(&deps.pool, job).await?;
+                tracing::info!(job = %job.id, kind = %job.kind, "clinic suspended; job held");
+                return Ok(());
+            }
             Ok(()) => {
                 delivery::done(&deps.pool, job).await?;
                 tracing::info!(job = %job.id, kind = %job.kind, "job done");
@@ -121,6 +129,20 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
         .await
         .map_err(|_| JobError::Retry("registry lookup failed".into()))?
         .ok_or_else(|| JobError::Permanent("clinic no longer exists".into()))?;
+    // A suspended clinic sends nothing; its jobs wait (visible as held) until it reopens. The
+    // cached entry may be up to a minute old, so a clinic that looks suspended is read again.
+    let tenant = if tenant.is_active() {
+        tenant
+    } else {
+        deps.clinics
+            .fresh(env.tenant_id)
+            .await
+            .map_err(|_| JobError::Retry("registry lookup failed".into()))?
+            .ok_or_else(|| JobError::Permanent("clinic no longer exists".into()))?
+    };
+    if !tenant.is_active() {
+        return Err(JobError::Held);
+    }
     match job {
         Job::SendInvitation { user_id } => {
             send_link(deps, &tenant, user_id, LinkPurpose::Invitation).await

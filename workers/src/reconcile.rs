@@ -2,7 +2,8 @@
 //! Redis may have lost — `queued` and untouched for `stale_after`, or `running` with no sign of
 //! life for the lease (its worker died mid-job). Re-pushing is safe: a handler claims a job in
 //! the delivery log first, so a job that is in fact still in Redis, or finished meanwhile, runs
-//! at most once more as a no-op. Jobs not yet due never left PostgreSQL, so Redis losing its
+//! at most once more as a no-op. Jobs `held` while their clinic was suspended go back the same
+//! way once it is open again. Jobs not yet due never left PostgreSQL, so Redis losing its
 //! data loses nothing that the outbox and this log cannot restore.
 
 use std::time::Duration;
@@ -54,10 +55,12 @@ async fn reconcile(
 ) -> Result<usize, String> {
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
     let rows = sqlx::query!(
-        "SELECT job_id, kind, version, tenant_id, payload FROM control.job_deliveries
-         WHERE (status = 'queued' AND updated_at < now() - make_interval(secs => $1))
-            OR (status = 'running' AND updated_at < now() - make_interval(secs => $2))
-         ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+        "SELECT d.job_id, d.kind, d.version, d.tenant_id, d.payload FROM control.job_deliveries d
+         WHERE (d.status = 'queued' AND d.updated_at < now() - make_interval(secs => $1))
+            OR (d.status = 'running' AND d.updated_at < now() - make_interval(secs => $2))
+            OR (d.status = 'held' AND EXISTS (SELECT 1 FROM control.tenants t
+                                             WHERE t.id = d.tenant_id AND t.status = 'active'))
+         ORDER BY d.updated_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
         stale_after.as_secs_f64(),
         lease.as_secs_f64(),
         BATCH

@@ -54,6 +54,11 @@ enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List jobs held because their clinic is suspended (they go out when it is resumed).
+    Held {
+        #[arg(long)]
+        json: bool,
+    },
     /// Put dead jobs back in the queue with fresh attempts.
     Retry {
         /// The job id (`job_…`) to retry.
@@ -183,12 +188,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Jobs(cmd) => {
             let admin = portal::pools::admin_pool(&config).await?;
             match cmd {
-                JobsCommand::Dead { json } => {
-                    let dead = portal_workers::dead::list(&admin).await?;
+                JobsCommand::Dead { json } | JobsCommand::Held { json } => {
+                    let held = matches!(cmd, JobsCommand::Held { .. });
+                    let dead = if held {
+                        portal_workers::dead::held(&admin).await?
+                    } else {
+                        portal_workers::dead::list(&admin).await?
+                    };
                     if json {
                         println!("{}", serde_json::to_string_pretty(&dead)?);
                     } else if dead.is_empty() {
-                        println!("no dead jobs");
+                        println!("no {} jobs", if held { "held" } else { "dead" });
                     } else {
                         for d in &dead {
                             println!(

@@ -37,10 +37,13 @@ pub async fn deps(
         from_address: config.mail_from.clone(),
     })
     .map_err(anyhow::Error::msg)?;
+    // Emptied on every clinic change (NOTIFY), so a suspension stops sending at once; the
+    // minute is the bound when that listening connection is down.
+    let clinics = ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60));
+    clinics.spawn_invalidation_listener(pool.clone());
     Ok(Deps {
         tenant_db: TenantDb::new(pool.clone()),
-        // A minute at most before a suspension or a branding change reaches the workers.
-        clinics: ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60)),
+        clinics,
         pool,
         mailer,
         mailer_from: config.mail_from.clone(),

@@ -48,7 +48,9 @@ pub async fn resolve<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         Site::Unknown => return Ok(errors::unknown_host(wants_json)),
         Site::Clinic(tenant) => {
             tracing::Span::current().record("tenant", tenant.slug());
-            if !tenant.is_active() {
+            // A suspended clinic shows nothing, but a patient's STOP still has to be honoured:
+            // the text-message webhook (signed by the provider) goes through.
+            if !tenant.is_active() && req.uri().path() != "/webhooks/sms" {
                 return Ok(errors::clinic_unavailable(&tenant, wants_json));
             }
             CurrentSite::Clinic(tenant)
