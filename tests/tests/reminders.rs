@@ -665,3 +665,71 @@ async fn a_suspended_clinic_sends_nothing_holds_its_jobs_and_still_honours_stop(
         "but no text: the patient said STOP"
     );
 }
+
+/// Issue 9.10: an offer goes by email and by text as separate jobs, so an email that keeps
+/// failing never sends the text again; and a text that would go out at night waits for 08:00.
+#[tokio::test]
+async fn an_offer_text_goes_once_though_its_email_fails_and_waits_out_the_night() {
+    let fake = TwilioFake::start().await;
+    let mut sink = portal_tests::SmtpSink::start().await;
+    let mut env: HashMap<&str, String> = fake.env().into_iter().collect();
+    env.insert("PORTAL_SMTP_URL", sink.url());
+    let app = TestApp::spawn_with_workers(env).await;
+    let s = app.scheduling_clinic("night").await;
+    let ann = app.patient(&s.tenant, "Ann", "ann@night.example").await;
+    set_phone(&app, &s, ann, "+15550101077").await;
+    app.patient(&s.tenant, "Bo", "bo@night.example").await;
+    let ann_token = app.api_token(&s.host, "ann@night.example").await;
+    let bo_token = app.api_token(&s.host, "bo@night.example").await;
+    let ann_visit = book(&app, &s, &ann_token, "2026-11-06T09:00").await;
+    let bo_visit = book(&app, &s, &bo_token, "2026-11-04T10:00").await;
+    let (st, _) = app
+        .api(
+            &s.host,
+            &ann_token,
+            Method::POST,
+            &format!("/v1/appointments/{ann_visit}/waitlist"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(app.jobs_settled().await, 0);
+
+    // 22:00 in New York, and the mail server refuses everything.
+    app.clock.set(ny("2026-11-02T22:00"));
+    sink.stop();
+    // (Signed in again: the morning's session timed out.)
+    let bo_token = app.api_token(&s.host, "bo@night.example").await;
+    let (st, _) = app
+        .api(
+            &s.host,
+            &bo_token,
+            Method::POST,
+            &format!("/v1/appointments/{bo_visit}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let dead = app.jobs_settled().await;
+    assert_eq!(
+        dead, 2,
+        "Bo's cancellation notice and Ann's offer email die"
+    );
+    let offer_texts = || {
+        fake.messages()
+            .into_iter()
+            .filter(|m| m.body.contains("earlier time"))
+            .count()
+    };
+    assert_eq!(offer_texts(), 0, "no text at 22:00");
+    app.clock.set(ny("2026-11-03T08:00"));
+    for _ in 0..200 {
+        if offer_texts() > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.jobs_settled().await, 2, "nothing else died");
+    assert_eq!(offer_texts(), 1, "the text went at 08:00, once");
+    assert_eq!(fake.messages()[0].to, "+15550101077");
+}

@@ -297,3 +297,67 @@ async fn a_waiting_patients_access_report_never_names_the_patient_who_freed_the_
     );
     assert!(!page.contains("Other activity"), "{page}");
 }
+
+/// Issue 9.10: an offer whose patient has left the waitlist can no longer be taken.
+#[tokio::test]
+async fn an_offer_cannot_be_taken_after_leaving_the_waitlist() {
+    let app = TestApp::spawn().await;
+    let s = app.scheduling_clinic("leave").await;
+    app.patient(&s.tenant, "Ann", "ann@leave.example").await;
+    app.patient(&s.tenant, "Bo", "bo@leave.example").await;
+    let ann = app.api_token(&s.host, "ann@leave.example").await;
+    let bo = app.api_token(&s.host, "bo@leave.example").await;
+    let ann_visit = book(&app, &s, &ann, "2026-11-06T09:00").await;
+    let bo_visit = book(&app, &s, &bo, "2026-11-04T10:00").await;
+    wait_for_earlier(&app, &s, &ann, &ann_visit).await;
+    let (st, _) = app
+        .api(
+            &s.host,
+            &bo,
+            Method::POST,
+            &format!("/v1/appointments/{bo_visit}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, offers) = app
+        .api(&s.host, &ann, Method::GET, "/v1/waitlist-offers", None)
+        .await;
+    let offer = offers[0]["id"].as_str().unwrap().to_owned();
+    let (st, _) = app
+        .api(
+            &s.host,
+            &ann,
+            Method::DELETE,
+            &format!("/v1/appointments/{ann_visit}/waitlist"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, body) = app
+        .api(
+            &s.host,
+            &ann,
+            Method::POST,
+            &format!("/v1/waitlist-offers/{offer}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 404, "{body}");
+    let (_, visit) = app
+        .api(
+            &s.host,
+            &ann,
+            Method::GET,
+            &format!("/v1/appointments/{ann_visit}"),
+            None,
+        )
+        .await;
+    assert!(
+        visit["starts_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-06"),
+        "{visit}"
+    );
+}

@@ -155,16 +155,48 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             version,
             change,
         } => crate::notices::appointment(deps, &tenant, appointment_id, version, change).await,
-        Job::WaitlistOffer { offer_id } => {
-            crate::notices::waitlist_offer(deps, &tenant, env.id, offer_id).await
+        Job::WaitlistOffer { offer_id, channel } => {
+            crate::notices::waitlist_offer(deps, &tenant, env.id, offer_id, channel, &job).await
         }
         Job::Reminder {
             appointment_id,
             version,
             channel,
             ..
-        } => crate::reminders::send(deps, &tenant, env.id, appointment_id, version, channel).await,
+        } => {
+            crate::reminders::send(
+                deps,
+                &tenant,
+                env.id,
+                appointment_id,
+                version,
+                channel,
+                &job,
+            )
+            .await
+        }
     }
+}
+
+/// Puts a text that would go out in quiet hours back in the outbox for the morning (a new
+/// job; this one ends having sent nothing). `false` when it may go now.
+pub(crate) async fn defer_if_quiet(
+    deps: &Deps,
+    tenant: &Tenant,
+    job: &Job,
+) -> Result<bool, JobError> {
+    let tz = portal_domain::scheduling::clinic_tz(tenant);
+    let Some(morning) = portal_domain::scheduling::reminders::quiet_until(deps.clock.now(), tz)
+    else {
+        return Ok(false);
+    };
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    portal_domain::jobs::enqueue_many(&mut tx, &[(job.clone(), Some(morning))])
+        .await
+        .map_err(|_| JobError::Retry("could not defer the text".into()))?;
+    tx.commit().await?;
+    tracing::info!(kind = %job.kind(), "text deferred past quiet hours");
+    Ok(true)
 }
 
 /// The clinic's look in its emails.

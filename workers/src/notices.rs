@@ -89,7 +89,15 @@ pub(crate) async fn waitlist_offer(
     tenant: &Tenant,
     job: portal_domain::ids::JobId,
     offer: portal_domain::ids::OfferId,
+    channel: Option<portal_domain::jobs::Channel>,
+    whole: &portal_domain::jobs::Job,
 ) -> Result<(), JobError> {
+    use portal_domain::jobs::Channel;
+    let (email, sms) = match channel {
+        Some(Channel::Email) => (true, false),
+        Some(Channel::Sms) => (false, true),
+        None => (true, true),
+    };
     let now = deps.clock.now();
     let mut tx = deps.tenant_db.begin(tenant).await?;
     let target = portal_domain::scheduling::waitlist::for_offer_notice(&mut tx, offer, now).await?;
@@ -99,13 +107,16 @@ pub(crate) async fn waitlist_offer(
     };
     let name = tenant.display_name();
     let when = local_label(t.starts_at, clinic_tz(tenant));
-    if let Some(phone) = &t.phone {
+    if let Some(phone) = t.phone.as_ref().filter(|_| sms) {
+        if crate::handlers::defer_if_quiet(deps, tenant, whole).await? {
+            return Ok(());
+        }
         let body = format!(
             "{name}: an earlier time opened, {when}. Sign in to the portal to take it. Reply STOP to opt out."
         );
         deps.sms.send(phone, &body, &job.to_string()).await?;
     }
-    if let Some(to) = &t.email {
+    if let Some(to) = t.email.as_ref().filter(|_| email) {
         let email = ActionEmail {
             branding: crate::handlers::branding(deps, tenant),
             subject: format!("An earlier time opened at {name}"),

@@ -30,6 +30,7 @@ pub(crate) async fn send(
     id: AppointmentId,
     version: i32,
     channel: Channel,
+    whole: &portal_domain::jobs::Job,
 ) -> Result<(), JobError> {
     let now = deps.clock.now();
     let mut tx = deps.tenant_db.begin(tenant).await?;
@@ -67,6 +68,9 @@ pub(crate) async fn send(
             let Some(to) = t.phone.filter(|_| t.reminder_sms && !t.sms_opted_out) else {
                 return Ok(());
             };
+            if crate::handlers::defer_if_quiet(deps, tenant, whole).await? {
+                return Ok(());
+            }
             let confirm = if t.confirmed {
                 ""
             } else {

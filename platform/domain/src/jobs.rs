@@ -25,9 +25,14 @@ pub enum Job {
         channel: Channel,
         hours_before: i32,
     },
-    /// Tell a waiting patient an earlier time opened (email and, if allowed, SMS).
+    /// Tell a waiting patient an earlier time opened, by one channel: one job per channel, so
+    /// a failing email never sends the text again (`None`: both, from jobs queued before).
     #[serde(rename = "waitlist.offer")]
-    WaitlistOffer { offer_id: OfferId },
+    WaitlistOffer {
+        offer_id: OfferId,
+        #[serde(default)]
+        channel: Option<Channel>,
+    },
     /// Tell the patient their visit was booked, moved or cancelled (email with a calendar file).
     /// Stale when the appointment's version has moved on since.
     #[serde(rename = "email.appointment")]

@@ -132,6 +132,22 @@ pub fn due_at(
     (due > now && due < starts_at).then_some(due)
 }
 
+/// When a text about to go out at `now` must wait for quiet hours to end: the next 08:00 in
+/// the clinic's zone, or `None` outside quiet hours. Checked again at sending, because a text
+/// can be late (retries, a suspended clinic reopening) and still must not wake anyone.
+pub fn quiet_until(now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    let local = now.with_timezone(&tz).naive_local();
+    let morning = NaiveTime::from_hms_opt(QUIET_UNTIL, 0, 0)?;
+    let day = if local.hour() >= QUIET_FROM {
+        local.date() + Duration::days(1)
+    } else if local.hour() < QUIET_UNTIL {
+        local.date()
+    } else {
+        return None;
+    };
+    resolve(tz, day.and_time(morning))
+}
+
 pub async fn rules(tx: &mut TenantTx) -> Result<ReminderRules, sqlx::Error> {
     let r = sqlx::query!("SELECT reminder_hours, reminder_email, reminder_sms FROM booking_rules")
         .fetch_one(tx.conn())
@@ -398,6 +414,21 @@ mod tests {
         // If the next 08:00 is not before the visit, no SMS at all.
         let visit = ny(2026, 11, 12, 7, 45);
         assert_eq!(due_at(visit, 1, Channel::Sms, NY, long_ago()), None);
+    }
+
+    #[test]
+    fn a_late_text_waits_for_the_morning() {
+        let tz = chrono_tz::America::New_York;
+        // 22:15 and 03:00 New York time wait for 08:00; 12:00 goes now.
+        assert_eq!(
+            quiet_until(ny(2026, 11, 3, 22, 15), tz),
+            Some(ny(2026, 11, 4, 8, 0))
+        );
+        assert_eq!(
+            quiet_until(ny(2026, 11, 4, 3, 0), tz),
+            Some(ny(2026, 11, 4, 8, 0))
+        );
+        assert_eq!(quiet_until(ny(2026, 11, 4, 12, 0), tz), None);
     }
 
     #[test]

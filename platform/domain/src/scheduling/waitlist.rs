@@ -14,7 +14,7 @@ use super::setup::BookingRules;
 use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
 use crate::ids::{AppointmentId, LocationId, OfferId, PatientId, ProviderId};
-use crate::jobs::{self, Job};
+use crate::jobs::{self, Channel, Job};
 
 /// At most this many patients are offered one freed time (first come, first offered).
 pub const OFFERS_PER_SLOT: i64 = 10;
@@ -178,9 +178,17 @@ pub(crate) async fn offer_freed(
     }
     let jobs: Vec<_> = offers
         .iter()
-        .map(|o| {
+        .flat_map(|o| {
             let offer_id = OfferId::from_uuid(o.id);
-            (Job::WaitlistOffer { offer_id }, None)
+            [Channel::Email, Channel::Sms].map(|channel| {
+                (
+                    Job::WaitlistOffer {
+                        offer_id,
+                        channel: Some(channel),
+                    },
+                    None,
+                )
+            })
         })
         .collect();
     jobs::enqueue_many(tx, &jobs).await?;
@@ -240,9 +248,10 @@ pub async fn accept(
     let row = sqlx::query!(
         "SELECT o.provider_id, o.location_id, o.starts_at, w.appointment_id, w.id AS entry_id
          FROM waitlist_offers o JOIN waitlist_entries w ON w.id = o.entry_id
-         WHERE o.id = $1 AND w.patient_id = $2",
+         WHERE o.id = $1 AND w.patient_id = $2 AND w.active AND o.starts_at > $3",
         offer.as_uuid(),
-        me.patient_id().as_uuid()
+        me.patient_id().as_uuid(),
+        now
     )
     .fetch_optional(tx.conn())
     .await?
@@ -330,8 +339,9 @@ pub async fn for_offer_notice(
          FROM waitlist_offers o
          JOIN waitlist_entries w ON w.id = o.entry_id
          JOIN patients p ON p.id = w.patient_id
-         WHERE o.id = $1 AND o.status = 'open' AND w.active",
-        offer.as_uuid()
+         WHERE o.id = $1 AND o.status = 'open' AND w.active AND o.starts_at > $2",
+        offer.as_uuid(),
+        now
     )
     .fetch_optional(tx.conn())
     .await?;
