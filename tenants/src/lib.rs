@@ -13,6 +13,7 @@ mod model;
 mod provision;
 mod registry;
 mod resolve;
+pub mod signups;
 mod sql;
 mod values;
 

@@ -118,6 +118,11 @@ impl Tenant {
     pub fn branding(&self) -> &Branding {
         &self.branding
     }
+    /// The clinic's database role (for operators' tools and the privilege tests).
+    pub fn role_name(&self) -> &str {
+        &self.role_name
+    }
+
     /// The clinic's schema, for operators' tools and messages.
     pub fn schema_name(&self) -> &str {
         &self.schema_name

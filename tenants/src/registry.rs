@@ -11,6 +11,12 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The pool the registry reads with (the application role's), for the control-plane
+    /// stores the web may use: sign-up requests.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }

@@ -12,6 +12,7 @@ mod notices;
 mod reconcile;
 mod relay;
 mod reminders;
+mod signups;
 pub mod sms;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use sqlx::PgPool;
 
 pub use mail::{Mailer, MailerConfig};
 pub use portal_domain::links::Links;
+pub use signups::Provisioning;
 pub use sms::{SmsConfig, SmsSender};
 
 /// How the pipeline runs; built from the process configuration.
@@ -67,6 +69,9 @@ pub struct Deps {
     pub sms: sms::SmsSender,
     pub clock: SharedClock,
     pub config: PipelineConfig,
+    /// Clinic sign-up needs the owner's credentials; a process without them provisions
+    /// nothing (another worker process must).
+    pub provisioning: Option<Provisioning>,
 }
 
 fn queue_name(prefix: &str) -> String {
@@ -82,6 +87,14 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+
+    let signups = deps
+        .provisioning
+        .clone()
+        .map(|p| tokio::spawn(signups::run(deps.clone(), p, stop_rx.clone())));
+    if signups.is_none() {
+        tracing::warn!("no PORTAL_DATABASE_ADMIN_URL: this worker will not provision clinics");
+    }
 
     let storage = loop {
         match connect(&deps.config).await {
@@ -143,6 +156,9 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
     }
     let _ = relay.await;
     let _ = reconciler.await;
+    if let Some(s) = signups {
+        let _ = s.await;
+    }
 }
 
 pub(crate) type Storage = RedisStorage<JobEnvelope, ConnectionManager>;

@@ -6,7 +6,7 @@ use anyhow::Context;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use portal_domain::clock::SharedClock;
-use portal_tenants::{HostResolver, Provisioner, Registry, TenantDb, verify_app_role};
+use portal_tenants::{HostResolver, Registry, TenantDb, verify_app_role};
 use portal_web::{AppState, CookiePolicy};
 use secrecy::ExposeSecret;
 
@@ -39,10 +39,9 @@ pub async fn start(
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .context("listener has no address")?;
+    // The web holds only the application role: no owner credentials (clinic sign-up is
+    // provisioned by a worker; a clinic changes its own branding through its own role).
     let pool = pools::app_pool(config).await?;
-    // Clinic sign-up and branding change the control plane, which only the owner role may.
-    let admin = pools::admin_pool(config).await?;
-    let app_role = config.app_role()?;
     verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
     let registry = Registry::new(pool.clone());
     let resolver = HostResolver::new(registry.clone(), &config.base_domain);
@@ -55,7 +54,6 @@ pub async fn start(
         resolver,
         redis: redis.clone(),
         clock,
-        provisioner: Provisioner::new(admin, app_role),
         cookies: CookiePolicy {
             secure: !(config.dev && config.is_local()),
         },

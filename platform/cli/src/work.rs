@@ -39,6 +39,18 @@ pub async fn deps(
     .map_err(anyhow::Error::msg)?;
     // Emptied on every clinic change (NOTIFY), so a suspension stops sending at once; the
     // minute is the bound when that listening connection is down.
+    // Clinic sign-up provisions schemas and roles: the owner's work, done here and never in
+    // the web process.
+    let provisioning = match config.database_admin_url {
+        Some(_) => {
+            let admin = pools::admin_pool(config).await?;
+            Some(portal_workers::Provisioning {
+                provisioner: portal_tenants::Provisioner::new(admin.clone(), config.app_role()?),
+                admin,
+            })
+        }
+        None => None,
+    };
     let clinics = ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60));
     clinics.spawn_invalidation_listener(pool.clone());
     Ok(Deps {
@@ -62,6 +74,7 @@ pub async fn deps(
             reconcile_after: config.job_reconcile_after,
             lease: config.job_lease,
         },
+        provisioning,
     })
 }
 

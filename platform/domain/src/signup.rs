@@ -50,3 +50,67 @@ pub async fn sign_up(
         })
         .await
 }
+
+/// How provisioning a claimed sign-up request ended.
+#[derive(Debug)]
+pub enum Provisioned {
+    Done(portal_tenants::TenantId),
+    /// The web address belongs to another clinic.
+    SlugTaken,
+    /// A passing failure (the database, say): try again later.
+    Failed(TenantError),
+}
+
+/// Provisions a clinic from a claimed request (the worker's side of sign-up). An earlier
+/// attempt may have committed and then lost its reply; a taken address whose clinic has this
+/// request's administrator is that attempt's clinic, not someone else's.
+pub async fn provision(
+    provisioner: &Provisioner,
+    tenant_db: &portal_tenants::TenantDb,
+    registry: &portal_tenants::Registry,
+    request: &portal_tenants::signups::SignupRequest,
+    now: DateTime<Utc>,
+) -> Provisioned {
+    let parsed = (
+        PersonName::parse(&request.admin_name, "your name"),
+        EmailAddress::parse(&request.admin_email),
+    );
+    let (Ok(admin_name), Ok(admin_email)) = parsed else {
+        return Provisioned::Failed(TenantError::Seed("unreadable administrator".into()));
+    };
+    let form = ClinicSignup {
+        clinic_name: request.display_name.clone(),
+        slug: request.slug.clone(),
+        time_zone: request.time_zone.clone(),
+        admin_name,
+        admin_email: admin_email.clone(),
+    };
+    match sign_up(provisioner, form, now).await {
+        Ok(t) => Provisioned::Done(t.id()),
+        Err(TenantError::SlugTaken(_)) => {
+            match ours_already(tenant_db, registry, &request.slug, &admin_email).await {
+                Ok(Some(id)) => Provisioned::Done(id),
+                Ok(None) => Provisioned::SlugTaken,
+                Err(e) => Provisioned::Failed(e),
+            }
+        }
+        Err(e) => Provisioned::Failed(e),
+    }
+}
+
+async fn ours_already(
+    tenant_db: &portal_tenants::TenantDb,
+    registry: &portal_tenants::Registry,
+    slug: &Slug,
+    admin: &EmailAddress,
+) -> Result<Option<portal_tenants::TenantId>, TenantError> {
+    let Some(tenant) = registry.by_slug(slug.as_str()).await? else {
+        return Ok(None);
+    };
+    let mut tx = tenant_db.begin(&tenant).await?;
+    let found = accounts::by_email(&mut tx, admin)
+        .await?
+        .filter(|a| a.role == crate::identity::Role::ClinicAdmin);
+    tx.commit().await?;
+    Ok(found.map(|_| tenant.id()))
+}

@@ -26,3 +26,22 @@
     timer = setTimeout(check, 250);
   });
 })();
+
+// The "setting up your portal" page: asks for the request's status every second and reloads
+// when it changes, so the person sees the result without pressing anything. Without script,
+// the "Check again" link does the same.
+(function () {
+  var waiting = document.querySelector("[data-signup-request]");
+  if (!waiting) return;
+  var url = "/api/v1/signup/requests/" + encodeURIComponent(waiting.dataset.signupRequest);
+  function poll() {
+    fetch(url, { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (body) {
+        if (body.status && body.status !== "in_progress") { window.location.reload(); return; }
+        setTimeout(poll, 1000);
+      })
+      .catch(function () { setTimeout(poll, 2000); });
+  }
+  setTimeout(poll, 1000);
+})();

@@ -65,6 +65,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::platform::signup).post(pages::platform::signup_submit),
         )
         .at(
+            "/signup/requests/:id",
+            PUBLIC,
+            get(pages::platform::signup_request),
+        )
+        .at(
             "/login",
             PUBLIC,
             get(pages::auth::login_page).post(pages::auth::login_submit),

@@ -107,6 +107,7 @@ impl Policy {
 pub const API: &[(Method, &str, Policy)] = &[
     (Method::GET, "/v1/clinic", PUBLIC),
     (Method::GET, "/v1/signup/slug-availability", PUBLIC),
+    (Method::GET, "/v1/signup/requests/{id}", PUBLIC),
     (Method::POST, "/v1/sessions", PUBLIC),
     (Method::DELETE, "/v1/sessions/current", SIGNED_IN),
     (Method::GET, "/v1/me", SIGNED_IN),

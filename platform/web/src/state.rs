@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use portal_domain::clock::SharedClock;
-use portal_tenants::{HostResolver, Provisioner, Registry, TenantDb};
+use portal_tenants::{HostResolver, Registry, TenantDb};
 
 /// What handlers share. Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -11,8 +11,6 @@ pub struct AppState {
     pub resolver: HostResolver,
     pub redis: redis::Client,
     pub clock: SharedClock,
-    /// Control-plane changes (clinic sign-up, branding); on the admin pool.
-    pub provisioner: Provisioner,
     pub cookies: CookiePolicy,
     /// The dev mailbox's directory: `Some` only with `PORTAL_DEV=1` and mail kept in files.
     pub dev_mailbox: Option<PathBuf>,

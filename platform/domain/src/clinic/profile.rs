@@ -122,23 +122,6 @@ impl ClinicProfile {
         .await?;
         Ok(())
     }
-
-    /// Records a change of the clinic's branding (kept in the control plane) in the clinic's
-    /// own audit trail.
-    pub async fn audit_branding(
-        tx: &mut TenantTx,
-        _admin: &AdminScope,
-        ctx: &AuditContext,
-        now: DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
-        audit::record(
-            tx,
-            ctx,
-            now,
-            AuditEvent::new(Action::BrandingUpdate, "clinic"),
-        )
-        .await
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,24 @@ pub struct SlugAvailability {
     pub reason: Option<String>,
 }
 
+/// Where a clinic sign-up stands.
+#[derive(Debug, Object)]
+pub struct SignupProgress {
+    /// `in_progress`, `done` or `failed`.
+    pub status: String,
+    /// Why it failed: `slug_taken` or `internal`.
+    pub code: Option<String>,
+}
+
+#[derive(poem_openapi::ApiResponse)]
+pub enum SignupProgressResponse {
+    #[oai(status = 200)]
+    Ok(Json<SignupProgress>),
+    /// No such request (code `not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<super::error::ErrorBody>),
+}
+
 pub struct SignupApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "ApiTags::Signup")]
@@ -47,5 +65,49 @@ impl SignupApi {
             available,
             reason,
         }))
+    }
+
+    /// How is my sign-up going?
+    ///
+    /// The sign-up form hands the clinic to a worker to set up; its page asks here until the
+    /// portal is ready (`done`) or could not be made (`failed`).
+    #[oai(
+        path = "/signup/requests/:id",
+        method = "get",
+        operation_id = "signupProgress"
+    )]
+    async fn signup_progress(
+        &self,
+        state: Data<&AppState>,
+        id: poem_openapi::param::Path<String>,
+    ) -> poem::Result<SignupProgressResponse> {
+        let not_found = || {
+            SignupProgressResponse::NotFound(super::error::ErrorBody::new(
+                "not_found",
+                "no such sign-up",
+            ))
+        };
+        let Ok(id) = uuid::Uuid::parse_str(&id.0) else {
+            return Ok(not_found());
+        };
+        let status = portal_tenants::signups::status(state.registry.pool(), id)
+            .await
+            .map_err(internal)?;
+        use portal_tenants::signups::SignupStatus as S;
+        Ok(match status {
+            None => not_found(),
+            Some(S::InProgress) => SignupProgressResponse::Ok(Json(SignupProgress {
+                status: "in_progress".into(),
+                code: None,
+            })),
+            Some(S::Done { .. }) => SignupProgressResponse::Ok(Json(SignupProgress {
+                status: "done".into(),
+                code: None,
+            })),
+            Some(S::Failed { code }) => SignupProgressResponse::Ok(Json(SignupProgress {
+                status: "failed".into(),
+                code: Some(code),
+            })),
+        })
     }
 }

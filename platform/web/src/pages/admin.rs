@@ -8,13 +8,14 @@ use poem::web::{Data, Form, Multipart, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::audit;
 use portal_domain::clinic::ClinicProfile;
+use portal_domain::clinic::branding;
 use portal_domain::identity::Role;
 use portal_domain::identity::accounts::{self, AccountError, StaffMember};
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::PatientId;
 use portal_domain::patients::{self, NewPatient, Patient};
 use portal_domain::values::{EmailAddress, PersonName};
-use portal_tenants::{DisplayName, HexColor, Logo, NewTenant, SenderName, Slug, TimeZoneName};
+use portal_tenants::{DisplayName, HexColor, Logo, SenderName};
 
 use super::home::{AccessLog, log_rows};
 use super::invite::chrono_tz_of;
@@ -758,34 +759,34 @@ pub async fn branding_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    let tenant = chrome.tenant.clone();
-    let slug = Slug::parse(tenant.slug()).map_err(internal)?;
-    let tz = TimeZoneName::parse(tenant.time_zone()).map_err(internal)?;
-    let updated = state
-        .provisioner
-        .update_branding(
-            &slug,
-            &NewTenant {
-                slug: slug.clone(),
-                display_name: name,
-                time_zone: tz,
-                primary_color: primary,
-                accent_color: accent,
-                sender_name: sender,
-                logo,
-            },
-        )
-        .await
-        .map_err(internal)?;
+    let admin = me
+        .admin()
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    branding::change(
+        &mut tx,
+        &admin,
+        &ctx,
+        &branding::Branding {
+            display_name: name,
+            primary_color: primary,
+            accent_color: accent,
+            sender_name: sender,
+            logo,
+        },
+        state.clock.now(),
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     state.resolver.invalidate_all();
-    if let Some(admin) = me.admin() {
-        let ctx = audit_ctx(req, Some(&me));
-        let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-        ClinicProfile::audit_branding(&mut tx, &admin, &ctx, state.clock.now())
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-    }
+    let updated = state
+        .registry
+        .by_id(chrome.tenant.id())
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let chrome = Chrome {
         tenant: std::sync::Arc::new(updated),
         ..chrome

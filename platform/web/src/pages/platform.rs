@@ -2,13 +2,15 @@
 
 use askama::Template;
 use poem::http::StatusCode;
+use poem::web::Path;
 use poem::web::{Data, Form, Html};
 use poem::{IntoResponse, Request, Response, handler};
-use portal_domain::signup::{self as clinic_signup, ClinicSignup};
+use portal_domain::signup::ClinicSignup;
 use portal_domain::values::{EmailAddress, PersonName};
+use portal_tenants::signups::{self, SignupRequest, SignupStatus};
 use portal_tenants::{DisplayName, Slug, TenantError, TimeZoneName};
 
-use super::{render, render_status};
+use super::{render, render_status, see_other};
 use crate::csrf::{check_form, form_token};
 use crate::limits;
 use crate::{AppState, CurrentSite, internal};
@@ -67,7 +69,12 @@ struct PlatformSignup<'a> {
 struct SignupDone {
     clinic_name: String,
     url: String,
-    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "platform_signup_progress.html")]
+struct SignupProgress {
+    id: String,
 }
 
 /// The platform's own home page (on the base domain).
@@ -165,16 +172,29 @@ pub async fn signup_submit(
         let refusal = again(f, vec![super::too_many_words(wait)])?;
         return Ok(super::as_too_many(refusal, wait));
     }
-    match clinic_signup::sign_up(&state.provisioner, form, state.clock.now()).await {
-        Ok(tenant) => {
-            let url = format!("{}/", state.public_origin(tenant.slug()));
-            Ok(render(&SignupDone {
-                clinic_name: tenant.display_name().to_owned(),
-                url,
-                email,
-            })?
-            .into_response())
-        }
+    // Taken already: say so now rather than after the worker tries.
+    if state
+        .registry
+        .by_slug(form.slug.as_str())
+        .await
+        .map_err(internal)?
+        .is_some()
+    {
+        let taken = format!(
+            "Web address: '{}' is already taken; choose another.",
+            form.slug
+        );
+        return again(f, vec![taken]);
+    }
+    let request = SignupRequest {
+        slug: form.slug.clone(),
+        display_name: form.clinic_name,
+        time_zone: form.time_zone,
+        admin_name: form.admin_name.as_str().to_owned(),
+        admin_email: email,
+    };
+    match signups::request(state.registry.pool(), &request).await {
+        Ok(id) => Ok(see_other(&format!("/signup/requests/{id}"))),
         Err(TenantError::SlugTaken(s)) => again(
             f,
             vec![format!(
@@ -182,5 +202,57 @@ pub async fn signup_submit(
             )],
         ),
         Err(e) => Err(internal(e)),
+    }
+}
+
+/// `/signup/requests/{id}`: the sign-up's progress, then its result. The id is random and
+/// known only to whoever made the request; the page shows no personal details.
+#[handler]
+pub async fn signup_request(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw): Path<String>,
+) -> poem::Result<Response> {
+    platform_only(req)?;
+    let id = uuid::Uuid::parse_str(&raw).map_err(|_| poem::error::NotFoundError)?;
+    let status = signups::status(state.registry.pool(), id)
+        .await
+        .map_err(internal)?
+        .ok_or(poem::error::NotFoundError)?;
+    match status {
+        SignupStatus::InProgress => {
+            Ok(render(&SignupProgress { id: id.to_string() })?.into_response())
+        }
+        SignupStatus::Done { slug, .. } => {
+            let clinic_name = state
+                .registry
+                .by_slug(&slug)
+                .await
+                .map_err(internal)?
+                .map_or_else(|| slug.clone(), |t| t.display_name().to_owned());
+            let url = format!("{}/", state.public_origin(&slug));
+            Ok(render(&SignupDone { clinic_name, url })?.into_response())
+        }
+        SignupStatus::Failed { code } => {
+            let error = if code == "slug_taken" {
+                "That web address was taken by another clinic a moment ago. Choose another and sign up again.".to_owned()
+            } else {
+                "We could not set up your portal. Nothing was created; please sign up again."
+                    .to_owned()
+            };
+            render_status(
+                &PlatformSignup {
+                    csrf: form_token(req),
+                    base_domain: state.resolver.base_domain(),
+                    time_zones: COMMON_TIME_ZONES,
+                    f: SignupForm {
+                        time_zone: "America/New_York".into(),
+                        ..SignupForm::default()
+                    },
+                    errors: vec![error],
+                },
+                StatusCode::CONFLICT,
+            )
+        }
     }
 }
