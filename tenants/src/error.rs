@@ -37,6 +37,8 @@ pub enum TenantError {
     DomainTaken(String),
     #[error("domain '{0}' is not registered for this clinic")]
     UnknownDomain(String),
+    #[error("the number '{0}' already belongs to another clinic")]
+    SmsNumberTaken(String),
     #[error("tenant migration {version} failed in schema {schema}")]
     Migration {
         schema: String,

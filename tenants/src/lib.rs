@@ -14,6 +14,7 @@ mod provision;
 mod registry;
 mod resolve;
 pub mod signups;
+pub mod sms;
 mod sql;
 mod values;
 

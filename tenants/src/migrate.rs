@@ -203,7 +203,9 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
          GRANT SELECT ON control.tenants, control.tenant_domains TO {app_q};
          GRANT SELECT, UPDATE, DELETE ON control.outbox TO {app_q};
          GRANT SELECT, INSERT, UPDATE ON control.job_deliveries TO {app_q};
-         GRANT SELECT, INSERT ON control.signup_requests TO {app_q};",
+         GRANT SELECT, INSERT ON control.signup_requests TO {app_q};
+         GRANT SELECT, INSERT, DELETE ON control.sms_opt_outs TO {app_q};
+         GRANT SELECT, INSERT, UPDATE ON control.sms_last_sender, control.sms_daily TO {app_q};",
         db.replace('"', "\"\"")
     )))
     .execute(admin)

@@ -94,6 +94,8 @@ pub struct Tenant {
     pub(crate) schema_name: String,
     #[serde(skip)]
     pub(crate) role_name: String,
+    /// The clinic's own sending number, if the operator gave it one (else the platform's).
+    pub(crate) sms_number: Option<String>,
 }
 
 impl Tenant {
@@ -118,6 +120,11 @@ impl Tenant {
     pub fn branding(&self) -> &Branding {
         &self.branding
     }
+    /// The clinic's own text-message number, if it has one.
+    pub fn sms_number(&self) -> Option<&str> {
+        self.sms_number.as_deref()
+    }
+
     /// The clinic's database role (for operators' tools and the privilege tests).
     pub fn role_name(&self) -> &str {
         &self.role_name
@@ -142,6 +149,7 @@ pub(crate) struct TenantRow {
     pub accent_color: String,
     pub sender_name: String,
     pub has_logo: Option<bool>,
+    pub sms_number: Option<String>,
 }
 
 impl From<TenantRow> for Tenant {
@@ -160,6 +168,7 @@ impl From<TenantRow> for Tenant {
             },
             schema_name: r.schema_name,
             role_name: r.role_name,
+            sms_number: r.sms_number,
         }
     }
 }

@@ -160,6 +160,31 @@ impl Provisioner {
         self.registry().require(slug).await
     }
 
+    /// Gives the clinic its own text-message number (E.164), or takes it away (`None`: it texts
+    /// from the platform's shared number again).
+    pub async fn set_sms_number(
+        &self,
+        slug: &Slug,
+        number: Option<&str>,
+    ) -> Result<Tenant, TenantError> {
+        let updated = sqlx::query!(
+            "UPDATE control.tenants SET sms_number = $2, updated_at = now() WHERE slug = $1",
+            slug.as_str(),
+            number
+        )
+        .execute(&self.admin)
+        .await
+        .map_err(|e| {
+            TenantError::on_unique(e, &["tenants_sms_number_key"], || {
+                TenantError::SmsNumberTaken(number.unwrap_or_default().to_owned())
+            })
+        })?;
+        if updated.rows_affected() == 0 {
+            return Err(TenantError::UnknownSlug(slug.to_string()));
+        }
+        self.registry().require(slug).await
+    }
+
     /// Registers a custom domain, not yet routed: it routes once verified.
     pub async fn add_domain(&self, slug: &Slug, domain: &DomainName) -> Result<(), TenantError> {
         let tenant = self.registry().require(slug).await?;

@@ -25,7 +25,8 @@ impl Registry {
         let row = sqlx::query_as!(
             TenantRow,
             r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
-                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo,
+                      sms_number
                FROM control.tenants WHERE slug = $1"#,
             slug
         )
@@ -39,7 +40,8 @@ impl Registry {
         let row = sqlx::query_as!(
             TenantRow,
             r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
-                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo,
+                      sms_number
                FROM control.tenants WHERE id = $1"#,
             id.as_uuid()
         )
@@ -54,7 +56,7 @@ impl Registry {
             TenantRow,
             r#"SELECT t.id, t.slug, t.display_name, t.status, t.schema_name, t.role_name,
                       t.time_zone, t.primary_color, t.accent_color, t.sender_name,
-                      t.logo IS NOT NULL AS has_logo
+                      t.logo IS NOT NULL AS has_logo, t.sms_number
                FROM control.tenant_domains d JOIN control.tenants t ON t.id = d.tenant_id
                WHERE d.domain = $1 AND d.verified_at IS NOT NULL"#,
             domain
@@ -68,12 +70,28 @@ impl Registry {
         let rows = sqlx::query_as!(
             TenantRow,
             r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
-                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo,
+                      sms_number
                FROM control.tenants ORDER BY slug"#
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(Tenant::from).collect())
+    }
+
+    /// The clinic whose own sending number this is (replies to it are that clinic's).
+    pub async fn by_sms_number(&self, number: &str) -> Result<Option<Tenant>, TenantError> {
+        let row = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT id, slug, display_name, status, schema_name, role_name, time_zone,
+                      primary_color, accent_color, sender_name, logo IS NOT NULL AS has_logo,
+                      sms_number
+               FROM control.tenants WHERE sms_number = $1"#,
+            number
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Tenant::from))
     }
 
     pub async fn require(&self, slug: &Slug) -> Result<Tenant, TenantError> {

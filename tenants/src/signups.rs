@@ -98,13 +98,24 @@ pub async fn claim_next(
     .fetch_optional(admin)
     .await?;
     let Some(r) = row else { return Ok(None) };
+    let parsed = (
+        Slug::parse(&r.slug),
+        DisplayName::parse(&r.display_name),
+        TimeZoneName::parse(&r.time_zone),
+    );
+    let (Ok(slug), Ok(display_name), Ok(time_zone)) = parsed else {
+        // The web parsed these before recording them; a row that no longer parses will not
+        // get better by waiting.
+        finish(admin, r.id, Err("internal")).await?;
+        return Ok(None);
+    };
     Ok(Some(ClaimedSignup {
         id: r.id,
         attempts: r.attempts,
         request: SignupRequest {
-            slug: Slug::parse(&r.slug)?,
-            display_name: DisplayName::parse(&r.display_name)?,
-            time_zone: TimeZoneName::parse(&r.time_zone)?,
+            slug,
+            display_name,
+            time_zone,
             admin_name: r.admin_name,
             admin_email: r.admin_email,
         },

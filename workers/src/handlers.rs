@@ -155,6 +155,9 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             version,
             change,
         } => crate::notices::appointment(deps, &tenant, appointment_id, version, change).await,
+        Job::VerifyPhone { patient_id } => {
+            crate::notices::phone_code(deps, &tenant, env.id, patient_id).await
+        }
         Job::WaitlistOffer { offer_id, channel } => {
             crate::notices::waitlist_offer(deps, &tenant, env.id, offer_id, channel, &job).await
         }

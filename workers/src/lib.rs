@@ -14,6 +14,7 @@ mod relay;
 mod reminders;
 mod signups;
 pub mod sms;
+mod texting;
 
 use std::sync::Arc;
 use std::time::Duration;

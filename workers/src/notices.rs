@@ -114,7 +114,7 @@ pub(crate) async fn waitlist_offer(
         let body = format!(
             "{name}: an earlier time opened, {when}. Sign in to the portal to take it. Reply STOP to opt out."
         );
-        deps.sms.send(phone, &body, &job.to_string()).await?;
+        crate::texting::send(deps, tenant, phone, &body, &job.to_string()).await?;
     }
     if let Some(to) = t.email.as_ref().filter(|_| email) {
         let email = ActionEmail {
@@ -131,5 +131,29 @@ pub(crate) async fn waitlist_offer(
         let message = mail::build(&deps.mailer_from, to, &email, &[])?;
         deps.mailer.send(message).await?;
     }
+    Ok(())
+}
+
+/// Texts a code to a patient's new mobile number. The code is made here, in the clinic
+/// transaction that commits only once the text is handed to the provider, so a failed send
+/// leaves no valid code behind.
+pub(crate) async fn phone_code(
+    deps: &Deps,
+    tenant: &Tenant,
+    job: portal_domain::ids::JobId,
+    patient: portal_domain::ids::PatientId,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let Some((code, phone)) = portal_domain::phone::issue_code(&mut tx, patient, now).await? else {
+        tx.commit().await?;
+        return Ok(());
+    };
+    let body = format!(
+        "{}: your code to confirm this number is {code}. It works for 15 minutes.",
+        tenant.display_name()
+    );
+    crate::texting::send(deps, tenant, &phone, &body, &job.to_string()).await?;
+    tx.commit().await?;
     Ok(())
 }

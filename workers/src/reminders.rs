@@ -65,7 +65,7 @@ pub(crate) async fn send(
             deps.mailer.send(message).await?;
         }
         Channel::Sms => {
-            let Some(to) = t.phone.filter(|_| t.reminder_sms && !t.sms_opted_out) else {
+            let Some(to) = t.phone.filter(|_| t.reminder_sms) else {
                 return Ok(());
             };
             if crate::handlers::defer_if_quiet(deps, tenant, whole).await? {
@@ -79,7 +79,7 @@ pub(crate) async fn send(
             let body = format!(
                 "{name}: reminder of your visit on {when}.{confirm} Reply STOP to opt out."
             );
-            deps.sms.send(&to, &body, &job.to_string()).await?;
+            crate::texting::send(deps, tenant, &to, &body, &job.to_string()).await?;
         }
     }
     Ok(())

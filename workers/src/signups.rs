@@ -39,12 +39,17 @@ pub(crate) async fn run(deps: Arc<Deps>, p: Provisioning, mut stop: watch::Recei
         while let Some(()) = once(&deps, &p).await {}
         tokio::select! {
             _ = stop.changed() => return,
-            _ = async {
+            failed = async {
                 match listener.as_mut() {
-                    Some(l) => { let _ = l.try_recv().await; }
-                    None => std::future::pending::<()>().await,
+                    Some(l) => l.try_recv().await.is_err(),
+                    None => std::future::pending::<bool>().await,
                 }
-            } => {}
+            } => {
+                // A broken listening connection: fall back to polling, not to spinning.
+                if failed {
+                    listener = None;
+                }
+            }
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         if *stop.borrow() {

@@ -76,11 +76,22 @@ impl SmsSender {
         })
     }
 
-    /// Sends `body` to `to` (E.164). `key` makes a repeat of the same message a no-op.
-    pub async fn send(&self, to: &str, body: &str, key: &str) -> Result<(), SmsError> {
+    /// The platform's shared sending number (clinics without their own text from it).
+    pub fn platform_number(&self) -> &str {
+        match self {
+            // The log provider sends nothing anywhere; its "number" only keys opt-outs.
+            SmsSender::Log(_) => "log",
+            SmsSender::Twilio { from, .. } => from,
+        }
+    }
+
+    /// Sends `body` to `to` (E.164) from `from`. `key` makes a repeat of the same message a
+    /// no-op at the provider.
+    pub async fn send(&self, from: &str, to: &str, body: &str, key: &str) -> Result<(), SmsError> {
         match self {
             SmsSender::Log(path) => {
-                let line = serde_json::json!({ "to": to, "body": body, "key": key }).to_string();
+                let line = serde_json::json!({ "from": from, "to": to, "body": body, "key": key })
+                    .to_string();
                 let mut f = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -96,13 +107,13 @@ impl SmsSender {
                 url,
                 account_sid,
                 auth_token,
-                from,
+                ..
             } => {
                 let resp = client
                     .post(url)
                     .basic_auth(account_sid, Some(auth_token.expose_secret()))
                     .header("I-Twilio-Idempotency-Token", key)
-                    .form(&[("To", to), ("From", from.as_str()), ("Body", body)])
+                    .form(&[("To", to), ("From", from), ("Body", body)])
                     .send()
                     .await
                     .map_err(|e| {

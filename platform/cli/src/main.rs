@@ -86,6 +86,9 @@ enum TenantsCommand {
     AddDomain { slug: String, domain: String },
     /// Mark a clinic's custom domain verified, after checking its DNS points at the platform.
     VerifyDomain { slug: String, domain: String },
+    /// Give a clinic its own text-message number (E.164, e.g. +15551230000), or `none` to
+    /// text from the platform's shared number again.
+    SetSmsNumber { slug: String, number: String },
 }
 
 #[derive(Args)]
@@ -303,6 +306,22 @@ async fn tenants(cmd: TenantsCommand, config: &Config) -> anyhow::Result<()> {
             let domain = DomainName::parse(&domain)?;
             p.verify_domain(&Slug::parse(&slug)?, &domain).await?;
             println!("verified {}", domain.as_str());
+        }
+        TenantsCommand::SetSmsNumber { slug, number } => {
+            let number = match number.trim() {
+                "none" | "" => None,
+                raw => Some(
+                    portal_domain::values::PhoneE164::parse(raw)
+                        .map_err(|e| anyhow::anyhow!("{}", e.0))?,
+                ),
+            };
+            let t = p
+                .set_sms_number(&Slug::parse(&slug)?, number.as_ref().map(|n| n.as_str()))
+                .await?;
+            match t.sms_number() {
+                Some(n) => println!("{} now texts from {n}", t.slug()),
+                None => println!("{} now texts from the platform's number", t.slug()),
+            }
         }
     }
     Ok(())

@@ -67,6 +67,10 @@ pub async fn start(
             portal_workers::SmsConfig::Log(_) => None,
         },
         trusted_proxies: config.trusted_proxies.clone().into(),
+        sms_platform_number: match &config.sms {
+            portal_workers::SmsConfig::Twilio { from, .. } => from.clone(),
+            portal_workers::SmsConfig::Log(_) => "log".to_owned(),
+        },
         limiter: std::sync::Arc::new(portal_web::Limiter::new(
             redis.clone(),
             &config.redis_prefix,

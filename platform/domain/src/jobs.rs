@@ -4,7 +4,7 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{AppointmentId, JobId, OfferId, UserId};
+use crate::ids::{AppointmentId, JobId, OfferId, PatientId, UserId};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,6 +33,9 @@ pub enum Job {
         #[serde(default)]
         channel: Option<Channel>,
     },
+    /// Text a code to the patient's new mobile number, to confirm it is theirs.
+    #[serde(rename = "sms.verify_phone")]
+    VerifyPhone { patient_id: PatientId },
     /// Tell the patient their visit was booked, moved or cancelled (email with a calendar file).
     /// Stale when the appointment's version has moved on since.
     #[serde(rename = "email.appointment")]
@@ -72,6 +75,7 @@ impl Job {
             Job::AppointmentNotice { .. } => "email.appointment",
             Job::Reminder { .. } => "reminder.appointment",
             Job::WaitlistOffer { .. } => "waitlist.offer",
+            Job::VerifyPhone { .. } => "sms.verify_phone",
         }
     }
 

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod jobs;
 pub mod links;
 pub mod patients;
+pub mod phone;
 pub mod scheduling;
 pub mod signup;
 pub mod undelivered;

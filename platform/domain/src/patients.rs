@@ -46,7 +46,7 @@ pub async fn create(
 ) -> Result<PatientId, sqlx::Error> {
     let _ = staff;
     let id = PatientId::new();
-    insert(tx, id, new, now).await?;
+    insert(tx, id, new, true, now).await?;
     audit::record(
         tx,
         ctx,
@@ -60,22 +60,28 @@ pub async fn create(
 }
 
 /// Inserts without a staff scope: for self sign-up and seed data, which audit on their own.
+/// `phone_confirmed`: the number was entered by the clinic (staff, seed), not by the patient,
+/// who must confirm a number of their own with a texted code first.
 pub(crate) async fn insert(
     tx: &mut TenantTx,
     id: PatientId,
     new: &NewPatient,
+    phone_confirmed: bool,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "INSERT INTO patients (id, given_name, family_name, date_of_birth, email, phone, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO patients (id, given_name, family_name, date_of_birth, email, phone, created_at,
+                               phone_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7,
+                 CASE WHEN $8 AND $6::text IS NOT NULL THEN $7::timestamptz END)",
         id.as_uuid(),
         new.given_name.as_str(),
         new.family_name.as_str(),
         new.date_of_birth.date(),
         new.email.as_ref().map(EmailAddress::as_str),
         new.phone.as_ref().map(PhoneE164::as_str),
-        now
+        now,
+        phone_confirmed
     )
     .execute(tx.conn())
     .await?;

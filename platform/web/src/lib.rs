@@ -13,6 +13,7 @@ mod request;
 mod security;
 mod site;
 mod state;
+mod texting;
 mod webhooks;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
@@ -289,6 +290,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/account/reminders",
             OWN_CARE,
             get(pages::preferences::preferences_page).post(pages::preferences::preferences_submit),
+        )
+        .at(
+            "/account/reminders/verify",
+            OWN_CARE,
+            post(pages::preferences::verify_submit),
+        )
+        .at(
+            "/account/reminders/verify/resend",
+            OWN_CARE,
+            post(pages::preferences::resend_submit),
         )
         .at(
             "/staff/undelivered",

@@ -51,6 +51,11 @@ pub const REGISTER_PER_EMAIL: Limit = Limit {
     max: 3,
     window_secs: HOUR,
 };
+pub const PHONE_CODE_PER_PATIENT: Limit = Limit {
+    name: "phone-code",
+    max: 3,
+    window_secs: HOUR,
+};
 pub const INVITE_PER_PATIENT: Limit = Limit {
     name: "invite-patient",
     max: 3,
@@ -65,6 +70,8 @@ pub struct Limiter {
     redis: redis::Client,
     prefix: String,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// When a connection was last tried, so an outage costs one attempt a second.
+    last_try: Mutex<Option<std::time::Instant>>,
     /// Used while Redis is unreachable: (key → count) of the current windows.
     local: Mutex<HashMap<String, u32>>,
 }
@@ -75,6 +82,7 @@ impl Limiter {
             redis,
             prefix: prefix.to_owned(),
             conn: tokio::sync::Mutex::new(None),
+            last_try: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
         }
     }
@@ -112,16 +120,29 @@ impl Limiter {
     }
 
     async fn incr(&self, key: &str, ttl: i64) -> Option<u64> {
-        let mut guard = self.conn.lock().await;
-        if guard.is_none() {
-            let connect = self.redis.get_multiplexed_async_connection();
-            *guard = tokio::time::timeout(std::time::Duration::from_millis(250), connect)
-                .await
-                .ok()?
-                .ok();
-        }
-        let mut conn = guard.clone()?;
-        drop(guard);
+        let cached = self.conn.lock().await.clone();
+        let mut conn = match cached {
+            Some(c) => c,
+            None => {
+                // Redis was unreachable: try again at most once a second, outside the lock, so
+                // requests meanwhile count locally at once instead of queueing.
+                let now = std::time::Instant::now();
+                {
+                    let mut last = self.last_try.lock().ok()?;
+                    if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1)) {
+                        return None;
+                    }
+                    *last = Some(now);
+                }
+                let connect = self.redis.get_multiplexed_async_connection();
+                let c = tokio::time::timeout(std::time::Duration::from_millis(250), connect)
+                    .await
+                    .ok()?
+                    .ok()?;
+                *self.conn.lock().await = Some(c.clone());
+                c
+            }
+        };
         let counted = tokio::time::timeout(
             std::time::Duration::from_millis(250),
             redis::pipe()
@@ -143,8 +164,9 @@ impl Limiter {
     }
 
     fn incr_local(&self, key: &str, window: i64) -> u64 {
+        // A poisoned lock counts as over every limit: never fail open.
         let Ok(mut map) = self.local.lock() else {
-            return 0;
+            return u64::MAX;
         };
         // Forget earlier windows so the map stays small.
         let suffix = format!(":{window}");

@@ -124,6 +124,8 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/waitlist-offers/{id}/accept", OWN_CARE),
     (Method::GET, "/v1/me/reminder-preferences", OWN_CARE),
     (Method::PUT, "/v1/me/reminder-preferences", OWN_CARE),
+    (Method::POST, "/v1/me/phone-verification", OWN_CARE),
+    (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
 ];
 
@@ -248,7 +250,9 @@ async fn limit_body(req: &mut Request, max: usize, json: bool) -> Result<(), Res
         Some(Ok(n)) if n > max as u64 => Err(too_large()),
         Some(Ok(_)) => Ok(()),
         Some(Err(_)) => Err(StatusCode::BAD_REQUEST.into_response()),
-        None if req.header("transfer-encoding").is_none() => Ok(()),
+        // No declared length: chunked, or HTTP/2 (which has no Transfer-Encoding). Requests
+        // without a body by their method are left alone; the rest are read up to the limit.
+        None if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) => Ok(()),
         None => {
             use tokio::io::AsyncReadExt;
             let mut buf = Vec::new();

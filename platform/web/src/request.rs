@@ -37,6 +37,8 @@ fn peer(req: &Request) -> Option<IpAddr> {
 /// (right-most) hop that is not a trusted proxy: a client can prepend anything it likes, but
 /// cannot make a trusted proxy append a lie.
 pub fn resolve_client(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    // A server listening on [::] sees IPv4 peers as ::ffff:a.b.c.d; compare them as IPv4.
+    let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -48,18 +50,33 @@ pub fn resolve_client(peer: IpAddr, forwarded_for: &[&str], trusted: &[ipnet::Ip
         .collect::<Vec<_>>();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
+        match parse_hop(hop) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(&ip) {
                     break;
                 }
             }
             // Garbage in the header: stop at the last hop we could read.
-            Err(_) => break,
+            None => break,
         }
     }
     client
+}
+
+/// One hop of `X-Forwarded-For`: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`) or in brackets.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    if let Ok(sock) = hop.parse::<std::net::SocketAddr>() {
+        return Some(sock.ip().to_canonical());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
 }
 
 /// Middleware: finds the client's address once and keeps it in the request.
@@ -127,6 +144,15 @@ mod tests {
                 &trusted
             ),
             ip("198.51.100.1")
+        );
+        // Ports and brackets are read too, and IPv4-mapped peers match IPv4 ranges.
+        assert_eq!(
+            resolve_client(ip("::ffff:10.0.0.2"), &["198.51.100.1:4321"], &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(
+            resolve_client(ip("10.0.0.2"), &["[2001:db8::9]:443"], &trusted),
+            ip("2001:db8::9")
         );
         // No header, or only garbage: the proxy itself.
         assert_eq!(

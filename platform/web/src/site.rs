@@ -48,9 +48,7 @@ pub async fn resolve<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<
         Site::Unknown => return Ok(errors::unknown_host(wants_json)),
         Site::Clinic(tenant) => {
             tracing::Span::current().record("tenant", tenant.slug());
-            // A suspended clinic shows nothing, but a patient's STOP still has to be honoured:
-            // the text-message webhook (signed by the provider) goes through.
-            if !tenant.is_active() && req.uri().path() != "/webhooks/sms" {
+            if !tenant.is_active() {
                 return Ok(errors::clinic_unavailable(&tenant, wants_json));
             }
             CurrentSite::Clinic(tenant)

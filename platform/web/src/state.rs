@@ -21,6 +21,8 @@ pub struct AppState {
     pub sms_webhook_token: Option<secrecy::SecretString>,
     /// Peers whose `X-Forwarded-For` names the client (`PORTAL_TRUSTED_PROXIES`).
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+    /// The platform's shared text-message number (clinics without their own text from it).
+    pub sms_platform_number: String,
     /// Rate limits on unauthenticated work, counted in Redis across processes.
     pub limiter: std::sync::Arc<crate::limits::Limiter>,
 }

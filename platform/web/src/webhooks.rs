@@ -1,7 +1,11 @@
-//! The inbound SMS webhook (`POST /webhooks/sms` on a clinic's host), Twilio-compatible: the
-//! request must carry a valid `X-Twilio-Signature` (HMAC-SHA1 of the public URL and the sorted
-//! form fields, keyed by the auth token), or it is refused. Replies STOP/START and C/CONFIRM
-//! act on the patients of this clinic with the sending number; the answer is TwiML.
+//! The inbound SMS webhook: one URL for the whole platform (`POST /webhooks/sms` on the base
+//! domain), so it works whatever domains clinics use. Twilio-compatible: the request must carry
+//! a valid `X-Twilio-Signature` (HMAC-SHA1 of that URL and the sorted form fields, keyed by the
+//! auth token), or it is refused. STOP and START are recorded for the phone and the number it
+//! wrote to (on the shared number: for every clinic that texts from it). The reply is routed
+//! by that number — a clinic's own, or on the shared number the clinic that last texted the
+//! phone — and C/CONFIRM acts there on the one patient who confirmed the phone. The answer is
+//! TwiML.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -11,6 +15,7 @@ use poem::web::{Data, Form};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::scheduling::reminders::{Reply, ReplyOutcome, apply_reply};
 use portal_domain::scheduling::{clinic_tz, local_label};
+use portal_tenants::sms as texts;
 use secrecy::ExposeSecret;
 use sha1::Sha1;
 
@@ -47,32 +52,66 @@ pub async fn sms(
     Data(state): Data<&AppState>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
-    let (Some(tenant), Some(token)) = (crate::auth::clinic(req), &state.sms_webhook_token) else {
+    let on_platform = matches!(
+        req.extensions().get::<crate::CurrentSite>(),
+        Some(crate::CurrentSite::Platform)
+    );
+    let (true, Some(token)) = (on_platform, &state.sms_webhook_token) else {
         return Err(poem::Error::from(poem::error::NotFoundError));
     };
-    let url = state.links.clinic(tenant.slug(), "/webhooks/sms");
+    let url = state.links.platform("/webhooks/sms");
     let expected = signature(token.expose_secret(), &url, &fields);
     let sent = req.header("x-twilio-signature").unwrap_or_default();
     if expected.is_empty() || !constant_eq(sent.as_bytes(), expected.as_bytes()) {
         return Ok(StatusCode::FORBIDDEN.into_response());
     }
-    let from = field(&fields, "From");
+    let (from, to) = (field(&fields, "From"), field(&fields, "To"));
     let reply = Reply::parse(field(&fields, "Body"));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-    let outcome = apply_reply(&mut tx, from, reply, now)
+    let pool = state.registry.pool();
+    match reply {
+        Reply::Stop => texts::opt_out(pool, to, from, now).await.map_err(internal)?,
+        Reply::Start => texts::opt_in(pool, to, from).await.map_err(internal)?,
+        Reply::Confirm | Reply::Other => {}
+    }
+    let tenant = texts::route_reply(&state.registry, to, from)
         .await
         .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
-    let name = tenant.display_name();
+    let outcome = match &tenant {
+        Some(t) => {
+            let mut tx = state.tenant_db.begin(t).await.map_err(internal)?;
+            let outcome = apply_reply(&mut tx, from, reply, now)
+                .await
+                .map_err(internal)?;
+            tx.commit().await.map_err(internal)?;
+            outcome
+        }
+        None => match reply {
+            Reply::Stop => ReplyOutcome::OptedOut,
+            Reply::Start => ReplyOutcome::OptedIn,
+            _ => ReplyOutcome::Unknown,
+        },
+    };
+    let name = tenant
+        .as_ref()
+        .map_or("This service".to_owned(), |t| t.display_name().to_owned());
     let answer = match outcome {
         ReplyOutcome::OptedOut => {
-            format!("{name}: you will get no more texts from us. Reply START to resume.")
+            format!("{name}: you will get no more texts from this number. Reply START to resume.")
         }
         ReplyOutcome::OptedIn => format!("{name}: texts are back on. Reply STOP to opt out."),
-        ReplyOutcome::Confirmed(at) => format!(
-            "{name}: thank you, your visit on {} is confirmed.",
-            local_label(at, clinic_tz(&tenant))
+        ReplyOutcome::Confirmed(at) => match &tenant {
+            Some(t) => format!(
+                "{name}: thank you, your visit on {} is confirmed.",
+                local_label(at, clinic_tz(t))
+            ),
+            None => format!("{name}: thank you."),
+        },
+        ReplyOutcome::Ambiguous => format!(
+            "{name}: more than one person uses this number, so we could not tell whose visit to confirm. Please confirm in the portal: {}",
+            tenant
+                .as_ref()
+                .map_or_else(String::new, |t| state.links.clinic(t.slug(), "/appointments"))
         ),
         ReplyOutcome::NothingToConfirm | ReplyOutcome::Unknown => format!(
             "{name}: reply C to confirm your next visit or STOP to opt out. To change a visit, sign in to the portal."

@@ -92,6 +92,7 @@ actions! {
     MfaRecoveryUsed = "mfa.recovery_used" => "Signed in with a recovery code",
     MfaRequirementChange = "mfa.requirement" => "Changed who must use two-step sign-in",
     StepUp = "step_up" => "Confirmed their identity again",
+    PhoneVerified = "phone.verified" => "Confirmed a mobile number",
 }
 
 #[cfg(test)]

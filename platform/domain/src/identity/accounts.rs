@@ -333,7 +333,7 @@ pub async fn self_register(
         return Ok(None);
     }
     let patient = PatientId::new();
-    crate::patients::insert(tx, patient, new, now).await?;
+    crate::patients::insert(tx, patient, new, false, now).await?;
     let name = format!("{} {}", new.given_name.as_str(), new.family_name.as_str());
     let id = insert(tx, email, &name, Role::Patient, Some(patient), None, now).await?;
     jobs::enqueue(tx, &Job::SendInvitation { user_id: id }).await?;
@@ -358,7 +358,7 @@ pub async fn create_active_patient(
 ) -> Result<PatientId, AccountError> {
     let email = new.email.as_ref().ok_or(AccountError::NoEmail)?;
     let patient = PatientId::new();
-    crate::patients::insert(tx, patient, new, now).await?;
+    crate::patients::insert(tx, patient, new, true, now).await?;
     let name = format!("{} {}", new.given_name.as_str(), new.family_name.as_str());
     insert(
         tx,

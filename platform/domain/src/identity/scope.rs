@@ -87,10 +87,14 @@ impl SignedIn {
 
     pub fn patient(&self) -> Option<PatientScope> {
         match (self.role, self.patient_id) {
-            (Role::Patient, Some(patient)) if self.may(Permission::OwnCare) => Some(PatientScope {
-                user: self.user_id,
-                patient,
-            }),
+            (Role::Patient, Some(patient))
+                if self.stage == Stage::Full && self.may(Permission::OwnCare) =>
+            {
+                Some(PatientScope {
+                    user: self.user_id,
+                    patient,
+                })
+            }
             _ => None,
         }
     }

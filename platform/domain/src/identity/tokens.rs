@@ -58,3 +58,8 @@ mod tests {
         assert!(!format!("{a:?}").contains(a.expose()));
     }
 }
+
+/// Compares two secrets (hashes) in time that does not depend on where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

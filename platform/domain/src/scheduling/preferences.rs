@@ -1,6 +1,7 @@
 //! A patient's own reminder choices: by email, by text, and the mobile number texts go to.
-//! Turning text reminders back on after a STOP reply is the patient's explicit consent, so it
-//! clears the opt-out; the clinic's own schedule (which reminders exist at all) is in
+//! A new number gets texts only once confirmed (`phone.rs`). Turning text reminders back on
+//! after a STOP reply is the patient's explicit consent, so the web clears the opt-out (kept per
+//! number in the control plane); the clinic's own schedule (which reminders exist at all) is in
 //! `reminders::ReminderRules`.
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use portal_tenants::TenantTx;
 
 use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
+use crate::jobs::{self, EnqueueError, Job};
 use crate::values::PhoneE164;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -17,8 +19,9 @@ pub struct ReminderPreferences {
     /// Where email reminders go (set by the clinic; shown, not edited here).
     pub email_address: Option<String>,
     pub phone: Option<String>,
-    /// The patient texted STOP; no texts go out until they turn text reminders on again.
-    pub sms_opted_out: bool,
+    /// The number was confirmed (a code texted to it was typed back, or staff entered it).
+    /// Texts go only to a confirmed number.
+    pub phone_verified: bool,
 }
 
 /// What the patient asks for. `phone: None` removes the number.
@@ -55,7 +58,7 @@ impl PreferencesError {
 async fn load(tx: &mut TenantTx, who: &PatientScope) -> Result<ReminderPreferences, sqlx::Error> {
     let r = sqlx::query!(
         r#"SELECT reminder_email, reminder_sms, email, phone,
-                  sms_opted_out_at IS NOT NULL AS "opted_out!"
+                  phone_verified_at IS NOT NULL AS "verified!"
            FROM patients WHERE id = $1"#,
         who.patient_id().as_uuid()
     )
@@ -66,7 +69,7 @@ async fn load(tx: &mut TenantTx, who: &PatientScope) -> Result<ReminderPreferenc
         sms: r.reminder_sms,
         email_address: r.email,
         phone: r.phone,
-        sms_opted_out: r.opted_out,
+        phone_verified: r.verified,
     })
 }
 
@@ -106,17 +109,34 @@ pub async fn set(
     if update.email && current.email_address.is_none() {
         return Err(PreferencesError::EmailNeedsAddress);
     }
+    let new_phone = update.phone.as_ref().map(PhoneE164::as_str);
+    let changed = new_phone != current.phone.as_deref();
+    // A new number is unconfirmed until the patient types the code texted to it.
     sqlx::query!(
         "UPDATE patients SET reminder_email = $2, reminder_sms = $3, phone = $4,
-                sms_opted_out_at = CASE WHEN $3 THEN NULL ELSE sms_opted_out_at END
+                phone_verified_at = CASE WHEN $5 THEN NULL ELSE phone_verified_at END
          WHERE id = $1",
         who.patient_id().as_uuid(),
         update.email,
         update.sms,
-        update.phone.as_ref().map(PhoneE164::as_str)
+        new_phone,
+        changed
     )
     .execute(tx.conn())
     .await?;
+    if changed && new_phone.is_some() {
+        jobs::enqueue(
+            tx,
+            &Job::VerifyPhone {
+                patient_id: who.patient_id(),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            EnqueueError::Database(d) => PreferencesError::Database(d),
+            other => PreferencesError::Database(sqlx::Error::Protocol(other.to_string())),
+        })?;
+    }
     audit::record(
         tx,
         ctx,

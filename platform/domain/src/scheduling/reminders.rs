@@ -250,20 +250,26 @@ pub enum ReplyOutcome {
     /// The next visit (its start) is now confirmed.
     Confirmed(DateTime<Utc>),
     NothingToConfirm,
+    /// Several patients confirmed this number (a family phone): a text cannot say whose visit.
+    Ambiguous,
     Unknown,
 }
 
-/// Applies a patient's reply from `phone` (E.164): opt-out and opt-in apply to every patient
-/// of this clinic with that number; CONFIRM confirms their next booked visit. Audited as the
-/// clinic itself acting on the patient's message.
+/// Applies a reply from `phone` (E.164) within the clinic it was routed to. It acts only on
+/// patients who confirmed that number. STOP and START themselves are facts about the number,
+/// recorded by the webhook in the control plane; here they are audited for each such patient.
+/// CONFIRM confirms the next booked visit of the one patient with that number, and nothing
+/// when several share it. Audited as the clinic itself acting on the patient's message.
 pub async fn apply_reply(
     tx: &mut TenantTx,
     phone: &str,
     reply: Reply,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, sqlx::Error> {
-    let patients: Vec<PatientId> =
-        sqlx::query_scalar!("SELECT id FROM patients WHERE phone = $1", phone)
+    let patients: Vec<PatientId> = sqlx::query_scalar!(
+        "SELECT id FROM patients WHERE phone = $1 AND phone_verified_at IS NOT NULL",
+        phone
+    )
             .fetch_all(tx.conn())
             .await?
             .into_iter()
@@ -277,15 +283,6 @@ pub async fn apply_reply(
     let outcome = match reply {
         Reply::Stop | Reply::Start => {
             let stop = reply == Reply::Stop;
-            sqlx::query!(
-                "UPDATE patients SET sms_opted_out_at = CASE WHEN $2 THEN $3::timestamptz ELSE NULL END
-                 WHERE id = ANY($1)",
-                &ids,
-                stop,
-                now
-            )
-            .execute(tx.conn())
-            .await?;
             for p in &patients {
                 let action = if stop {
                     Action::SmsOptOut
@@ -306,6 +303,7 @@ pub async fn apply_reply(
                 ReplyOutcome::OptedIn
             }
         }
+        Reply::Confirm if patients.len() > 1 => ReplyOutcome::Ambiguous,
         Reply::Confirm => {
             let next = sqlx::query!(
                 "UPDATE appointments SET confirmed_at = $2,

@@ -334,8 +334,8 @@ pub async fn for_offer_notice(
     now: DateTime<Utc>,
 ) -> Result<Option<OfferNotice>, sqlx::Error> {
     let row = sqlx::query!(
-        "SELECT o.starts_at, w.patient_id, p.email, p.phone, p.reminder_sms,
-                p.sms_opted_out_at IS NOT NULL AS \"opted_out!\"
+        "SELECT o.starts_at, w.patient_id, p.email, p.reminder_sms,
+                CASE WHEN p.phone_verified_at IS NOT NULL THEN p.phone END AS phone
          FROM waitlist_offers o
          JOIN waitlist_entries w ON w.id = o.entry_id
          JOIN patients p ON p.id = w.patient_id
@@ -361,7 +361,7 @@ pub async fn for_offer_notice(
     Ok(Some(OfferNotice {
         starts_at: r.starts_at,
         email: r.email,
-        phone: r.phone.filter(|_| r.reminder_sms && !r.opted_out),
+        phone: r.phone.filter(|_| r.reminder_sms),
     }))
 }
 

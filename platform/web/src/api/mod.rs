@@ -6,6 +6,7 @@ mod caller;
 mod clinic;
 pub mod error;
 mod reminders;
+pub(crate) use reminders::{Resend, resend as resend_phone_code};
 mod sessions;
 mod signup;
 

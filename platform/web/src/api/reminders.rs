@@ -14,7 +14,42 @@ use super::ApiTags;
 use super::caller::{Caller, caller, csrf, unauthorized};
 use super::error::ErrorBody;
 use crate::auth::audit_ctx;
+use crate::texting;
 use crate::{AppState, internal};
+use portal_domain::phone;
+
+/// Why a new code was not sent.
+pub(crate) enum Resend {
+    TooMany(i64),
+    Refused(phone::PhoneError),
+}
+
+/// Queues a new code for the patient's unconfirmed number, at most 3 an hour per patient.
+pub(crate) async fn resend(
+    state: &AppState,
+    tenant: &portal_tenants::Tenant,
+    p: &portal_domain::identity::scope::PatientScope,
+) -> poem::Result<Result<(), Resend>> {
+    let subject = format!("{}:{}", tenant.id(), p.patient_id());
+    if let Err(wait) = state
+        .limiter
+        .check(&[(crate::limits::PHONE_CODE_PER_PATIENT, &subject)], state.clock.now())
+        .await
+    {
+        return Ok(Err(Resend::TooMany(wait.0)));
+    }
+    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
+    match phone::request_code(&mut tx, p).await {
+        Ok(()) => {
+            tx.commit().await.map_err(internal)?;
+            Ok(Ok(()))
+        }
+        Err(e @ (phone::PhoneError::Database(_) | phone::PhoneError::Enqueue(_))) => {
+            Err(internal(e))
+        }
+        Err(e) => Ok(Err(Resend::Refused(e))),
+    }
+}
 
 /// How the signed-in patient wants to be reminded of visits.
 #[derive(Debug, Object)]
@@ -25,20 +60,50 @@ pub struct PreferencesOut {
     pub email_address: Option<String>,
     /// Mobile number for texts, E.164 (`+15551234567`).
     pub phone: Option<String>,
+    /// The number is confirmed (texts go only to a confirmed number). A new number gets a
+    /// code by text; send it to `POST /v1/me/phone-verification`.
+    pub phone_verified: bool,
     /// The patient replied STOP; setting `sms` to true again resumes texts.
     pub sms_opted_out: bool,
 }
 
-impl From<ReminderPreferences> for PreferencesOut {
-    fn from(p: ReminderPreferences) -> Self {
+impl PreferencesOut {
+    fn of(p: ReminderPreferences, sms_opted_out: bool) -> Self {
         Self {
             email: p.email,
             sms: p.sms,
             email_address: p.email_address,
             phone: p.phone,
-            sms_opted_out: p.sms_opted_out,
+            phone_verified: p.phone_verified,
+            sms_opted_out,
         }
     }
+}
+
+#[derive(Debug, Object)]
+pub struct PhoneCode {
+    /// The 6-digit code from the text message.
+    pub code: String,
+}
+
+#[derive(ApiResponse)]
+pub enum PhoneVerificationResponse {
+    /// The number is confirmed.
+    #[oai(status = 204)]
+    Confirmed,
+    /// A new code is on its way.
+    #[oai(status = 202)]
+    Sent,
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// Codes `wrong_code`, `code_expired`, `no_code`, `no_number`.
+    #[oai(status = 422)]
+    Invalid(Json<ErrorBody>),
+    /// Codes are sent at most 3 times an hour (code `too_many_requests`).
+    #[oai(status = 429)]
+    TooMany(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
 }
 
 #[derive(Debug, Object)]
@@ -116,7 +181,8 @@ impl RemindersApi {
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
-        Ok(PreferencesResponse::Ok(Json(prefs.into())))
+        let stopped = texting::stopped(&state, &tenant, prefs.phone.as_deref()).await?;
+        Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(prefs, stopped))))
     }
 
     /// Change my reminder choices
@@ -171,10 +237,93 @@ impl RemindersApi {
         {
             Ok(prefs) => {
                 tx.commit().await.map_err(internal)?;
-                Ok(PreferencesResponse::Ok(Json(prefs.into())))
+                if prefs.sms {
+                    texting::resume(&state, &tenant, prefs.phone.as_deref()).await?;
+                }
+                let stopped = texting::stopped(&state, &tenant, prefs.phone.as_deref()).await?;
+                Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(prefs, stopped))))
             }
             Err(preferences::PreferencesError::Database(e)) => Err(internal(e)),
             Err(e) => Ok(PreferencesResponse::Invalid(ErrorBody::new(
+                e.code(),
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// Confirm my mobile number
+    ///
+    /// Send the 6-digit code texted to the number. Five wrong tries or 15 minutes spend it.
+    #[oai(
+        path = "/me/phone-verification",
+        method = "post",
+        operation_id = "verifyPhone"
+    )]
+    async fn verify_phone(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        body: Json<PhoneCode>,
+    ) -> poem::Result<PhoneVerificationResponse> {
+        let (tenant, me) = match caller(req, &state, true).await? {
+            Caller::In(t, m) => (t, m),
+            Caller::Out => return Ok(PhoneVerificationResponse::Unauthorized(unauthorized())),
+            Caller::Csrf => return Ok(PhoneVerificationResponse::Forbidden(csrf())),
+        };
+        let Some(p) = me.patient() else {
+            return Ok(PhoneVerificationResponse::Unauthorized(unauthorized()));
+        };
+        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let done = phone::verify(
+            &mut tx,
+            &p,
+            &body.code,
+            &audit_ctx(req, Some(&me)),
+            state.clock.now(),
+        )
+        .await;
+        // A wrong try is counted even though the answer is an error.
+        tx.commit().await.map_err(internal)?;
+        match done {
+            Ok(()) => Ok(PhoneVerificationResponse::Confirmed),
+            Err(e @ (phone::PhoneError::Database(_) | phone::PhoneError::Enqueue(_))) => {
+                Err(internal(e))
+            }
+            Err(e) => Ok(PhoneVerificationResponse::Invalid(ErrorBody::new(
+                e.code(),
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// Text me a new code
+    ///
+    /// Sends a new code to the patient's unconfirmed number (at most 3 an hour).
+    #[oai(
+        path = "/me/phone-verification/resend",
+        method = "post",
+        operation_id = "resendPhoneCode"
+    )]
+    async fn resend_code(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+    ) -> poem::Result<PhoneVerificationResponse> {
+        let (tenant, me) = match caller(req, &state, true).await? {
+            Caller::In(t, m) => (t, m),
+            Caller::Out => return Ok(PhoneVerificationResponse::Unauthorized(unauthorized())),
+            Caller::Csrf => return Ok(PhoneVerificationResponse::Forbidden(csrf())),
+        };
+        let Some(p) = me.patient() else {
+            return Ok(PhoneVerificationResponse::Unauthorized(unauthorized()));
+        };
+        match resend(&state, &tenant, &p).await? {
+            Ok(()) => Ok(PhoneVerificationResponse::Sent),
+            Err(Resend::TooMany(wait)) => Ok(PhoneVerificationResponse::TooMany(
+                ErrorBody::new("too_many_requests", "codes are sent at most 3 times an hour"),
+                wait.to_string(),
+            )),
+            Err(Resend::Refused(e)) => Ok(PhoneVerificationResponse::Invalid(ErrorBody::new(
                 e.code(),
                 e.to_string(),
             ))),

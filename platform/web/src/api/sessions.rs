@@ -31,7 +31,7 @@ pub struct Me {
     pub id: String,
     pub display_name: String,
     pub email: String,
-    /// `patient`, `proxy`, `clinician`, `staff`, `billing` or `clinic_admin`.
+    /// `patient`, `proxy`, `clinician`, `front_desk`, `billing` or `clinic_admin`.
     pub role: String,
     /// Send this in `X-CSRF-Token` on every state-changing call authenticated by the cookie.
     pub csrf_token: String,
@@ -159,6 +159,9 @@ impl SessionsApi {
                 match step {
                     SecondStep::SignedIn(new) => SignInOutcome::SignedIn(new),
                     SecondStep::Throttled { retry_after } => {
+                        signin::abandon(&state.tenant_db, &tenant, &pending.signed_in, now)
+                            .await
+                            .map_err(internal)?;
                         SignInOutcome::Throttled { retry_after }
                     }
                     SecondStep::WrongCode => {

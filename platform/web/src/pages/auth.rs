@@ -191,7 +191,10 @@ pub async fn logout(
 ) -> poem::Result<Response> {
     check_form(req, &form.csrf)?;
     let mut chrome = chrome(req, state, "login").await?;
-    if let Some(me) = chrome.user.take() {
+    chrome.user = None;
+    // Any stage: a sign-in half-way through two-step sign-in is ended too, not just forgotten.
+    let who = crate::auth::any_stage(req, state, &chrome.tenant).await?;
+    if let Some((me, _)) = who {
         let ctx = audit_ctx(req, Some(&me));
         let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
         signin::sign_out(&mut tx, &me, &ctx, state.clock.now())

@@ -147,7 +147,10 @@ pub(crate) async fn within_limits(
     per_address: crate::limits::Limit,
     others: &[(crate::limits::Limit, &str)],
 ) -> Result<(), crate::limits::RetryAfter> {
-    let addr = crate::request::client_addr(req).unwrap_or_default();
+    // IPv6 clients count by their /64, as sign-in throttling does: one host has 2^64 addresses.
+    let addr = portal_domain::identity::throttle::address_key(
+        &crate::request::client_addr(req).unwrap_or_default(),
+    );
     let mut hits = vec![(per_address, addr.as_str())];
     hits.extend_from_slice(others);
     state.limiter.check(&hits, state.clock.now()).await

@@ -11,8 +11,9 @@ use portal_domain::scheduling::reminders::quiet_hours_label;
 use portal_domain::values::PhoneE164;
 
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
-use crate::AppState;
 use crate::auth::audit_ctx;
+use crate::{AppState, texting};
+use portal_domain::phone;
 use crate::csrf::check_form;
 use crate::request::form_field as field;
 
@@ -26,6 +27,8 @@ struct PreferencesPage {
     notice: Option<&'static str>,
     error: Option<String>,
     quiet: String,
+    /// The phone replied STOP to this clinic's number.
+    sms_opted_out: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -57,13 +60,21 @@ pub async fn preferences_page(
     .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let phone = prefs.phone.clone().unwrap_or_default();
+    let sms_opted_out = texting::stopped(state, &chrome.tenant, prefs.phone.as_deref()).await?;
+    let notice = match q.done.as_deref() {
+        Some("verified") => Some("Your mobile number is confirmed."),
+        Some("code") => Some("We texted you a new code."),
+        Some(_) => Some("Your reminder choices are saved."),
+        None => None,
+    };
     Ok(render(&PreferencesPage {
         chrome,
         prefs,
         phone,
-        notice: q.done.map(|_| "Your reminder choices are saved."),
+        notice,
         error: None,
         quiet: quiet_hours_label(),
+        sms_opted_out,
     })?
     .into_response())
 }
@@ -100,8 +111,11 @@ pub async fn preferences_submit(
                 phone,
             };
             match preferences::set(&mut tx, &patient, &ctx, &update, now).await {
-                Ok(_) => {
+                Ok(saved) => {
                     tx.commit().await.map_err(db)?;
+                    if saved.sms {
+                        texting::resume(state, &chrome.tenant, saved.phone.as_deref()).await?;
+                    }
                     return Ok(see_other("/account/reminders?done=1"));
                 }
                 Err(PreferencesError::Database(e)) => return Err(db(e)),
@@ -116,15 +130,103 @@ pub async fn preferences_submit(
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
+    again(state, chrome, prefs, raw_phone, error, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+/// The page again, with a message about what went wrong.
+async fn again(
+    state: &AppState,
+    chrome: Chrome,
+    prefs: ReminderPreferences,
+    phone: String,
+    error: String,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let sms_opted_out = texting::stopped(state, &chrome.tenant, prefs.phone.as_deref()).await?;
     render_status(
         &PreferencesPage {
             chrome,
             prefs,
-            phone: raw_phone,
+            phone,
             notice: None,
             error: Some(error),
             quiet: quiet_hours_label(),
+            sms_opted_out,
         },
-        StatusCode::UNPROCESSABLE_ENTITY,
+        status,
     )
+}
+
+/// `POST /account/reminders/verify`: the code texted to the new number.
+#[handler]
+pub async fn verify_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    check_form(req, field(&f, "csrf"))?;
+    let (chrome, me) = match require_user(req, state, "account").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(r),
+    };
+    let Some(patient) = me.patient() else {
+        return Err(poem::error::NotFoundError.into());
+    };
+    let ctx = audit_ctx(req, Some(&me));
+    let now = state.clock.now();
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let done = phone::verify(&mut tx, &patient, field(&f, "code"), &ctx, now).await;
+    tx.commit().await.map_err(db)?;
+    let error = match done {
+        Ok(()) => return Ok(see_other("/account/reminders?done=verified")),
+        Err(e @ (phone::PhoneError::Database(_) | phone::PhoneError::Enqueue(_))) => {
+            return Err(db(e));
+        }
+        Err(e) => e.to_string(),
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let prefs = preferences::get(&mut tx, &patient, &ctx, now)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let shown = prefs.phone.clone().unwrap_or_default();
+    again(state, chrome, prefs, shown, error, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+/// `POST /account/reminders/verify/resend`: a new code, at most 3 an hour.
+#[handler]
+pub async fn resend_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    check_form(req, field(&f, "csrf"))?;
+    let (chrome, me) = match require_user(req, state, "account").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(r),
+    };
+    let Some(patient) = me.patient() else {
+        return Err(poem::error::NotFoundError.into());
+    };
+    let (error, status, wait) = match crate::api::resend_phone_code(state, &chrome.tenant, &patient).await? {
+        Ok(()) => return Ok(see_other("/account/reminders?done=code")),
+        Err(crate::api::Resend::TooMany(wait)) => (
+            super::too_many_words(crate::limits::RetryAfter(wait)),
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(wait),
+        ),
+        Err(crate::api::Resend::Refused(e)) => (e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, None),
+    };
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let prefs = preferences::get(&mut tx, &patient, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let shown = prefs.phone.clone().unwrap_or_default();
+    let page = again(state, chrome, prefs, shown, error, status).await?;
+    Ok(match wait {
+        Some(w) => page.with_header("retry-after", w.to_string()).into_response(),
+        None => page,
+    })
 }

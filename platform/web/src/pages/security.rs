@@ -189,8 +189,12 @@ async fn security(
     })
 }
 
+/// The security pages show a secret (the key to type into the app) or the recovery codes:
+/// no cache may keep them.
 fn show(page: SecurityPage, status: StatusCode) -> poem::Result<Response> {
-    render_status(&page, status)
+    Ok(render_status(&page, status)?
+        .with_header("cache-control", "no-store")
+        .into_response())
 }
 
 /// `GET /account/security`.

@@ -391,11 +391,12 @@ pub async fn get(
 pub struct NoticeTarget {
     pub appointment: Appointment,
     pub email: Option<String>,
+    /// The patient's mobile number, only once verified (texts go nowhere else). Whether the
+    /// phone said STOP is the sender's check (per number, in the control plane).
     pub phone: Option<String>,
-    /// The patient's reminder choices; `sms_opted_out` is set once they texted STOP.
+    /// The patient's reminder choices.
     pub reminder_email: bool,
     pub reminder_sms: bool,
-    pub sms_opted_out: bool,
     /// The patient already confirmed by text.
     pub confirmed: bool,
 }
@@ -415,8 +416,9 @@ pub async fn for_notice(
                   a.location_id, l.name AS location_name, l.address AS location_address,
                   a.visit_type_id, v.name AS visit_type_name, v.modality, v.video_base_url,
                   a.video_room, a.starts_at, a.ends_at, a.status, a.reason, a.version,
-                  a.confirmed_at, p.email, p.phone, p.reminder_email, p.reminder_sms,
-                  p.sms_opted_out_at IS NOT NULL AS "opted_out!"
+                  a.confirmed_at, p.email,
+                  CASE WHEN p.phone_verified_at IS NOT NULL THEN p.phone END AS phone,
+                  p.reminder_email, p.reminder_sms
            FROM appointments a
            JOIN patients p ON p.id = a.patient_id
            JOIN providers pr ON pr.id = a.provider_id
@@ -467,7 +469,6 @@ pub async fn for_notice(
         phone: r.phone,
         reminder_email: r.reminder_email,
         reminder_sms: r.reminder_sms,
-        sms_opted_out: r.opted_out,
     }))
 }
 
