@@ -17,6 +17,7 @@ pub const FROM: &str = "+15550000000";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sms {
+    pub from: String,
     pub to: String,
     pub body: String,
     pub key: String,
@@ -60,6 +61,7 @@ async fn messages(
             .unwrap_or_default()
     };
     let sms = Sms {
+        from: get("From"),
         to: get("To"),
         body: get("Body"),
         key: req

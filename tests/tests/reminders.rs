@@ -18,9 +18,10 @@ async fn app_with_sms() -> (TestApp, TwilioFake) {
     (TestApp::spawn_with_workers(env).await, fake)
 }
 
+/// Sets a confirmed mobile number, as staff entering it would.
 async fn set_phone(app: &TestApp, s: &Sched, patient: PatientId, phone: &str) {
     let sql = format!(
-        "UPDATE \"{}\".patients SET phone = $1 WHERE id = $2",
+        "UPDATE \"{}\".patients SET phone = $1, phone_verified_at = now() WHERE id = $2",
         s.tenant.schema_name()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -340,12 +341,43 @@ async fn patients_choose_their_channels_and_can_undo_a_stop() {
         (p["email"].as_bool(), p["sms"].as_bool()),
         (Some(false), Some(true))
     );
+    // A number the patient typed gets texts only once confirmed: a code is texted to it.
+    assert_eq!(p["phone_verified"], false);
+    assert_eq!(app.jobs_settled().await, 0);
+    let code_text = sms.messages().pop().expect("a code by text");
+    assert_eq!(code_text.to, "+15550101006");
+    let code: String = code_text
+        .body
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let (st, body) = app
+        .api(
+            &s.host,
+            &token,
+            Method::POST,
+            "/v1/me/phone-verification",
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    assert!(st == 422 || code == "000000", "{body}");
+    let (st, _) = app
+        .api(
+            &s.host,
+            &token,
+            Method::POST,
+            "/v1/me/phone-verification",
+            Some(json!({"code": code})),
+        )
+        .await;
+    assert_eq!(st, 204);
 
     // Texts only.
     book(&app, &s, &token, "2026-11-05T09:30").await;
     run_until(&app, ny("2026-11-02T09:30")).await;
-    assert_eq!(sms.messages().len(), 1);
-    assert_eq!(sms.messages()[0].to, "+15550101006");
+    assert_eq!(sms.messages().len(), 2, "the code, then the reminder");
+    assert_eq!(sms.messages()[1].to, "+15550101006");
     assert!(
         reminder_emails(&app, "fay@prefs.example").is_empty(),
         "email is off"
@@ -375,7 +407,7 @@ async fn patients_choose_their_channels_and_can_undo_a_stop() {
     .await;
     assert_eq!((st, p["sms_opted_out"].as_bool()), (200, Some(false)));
     run_until(&app, ny("2026-11-04T09:30")).await;
-    assert_eq!(sms.messages().len(), 2);
+    assert_eq!(sms.messages().len(), 3);
     assert_eq!(reminder_emails(&app, "fay@prefs.example").len(), 1);
 
     // The same choices on the web page, with the same checks.
@@ -451,14 +483,18 @@ async fn the_clinic_sets_its_own_reminder_schedule() {
     );
 }
 
-async fn webhook(app: &TestApp, s: &Sched, from: &str, body: &str, sign: bool) -> (u16, String) {
+/// A reply as the provider delivers it: to the platform's one webhook URL, naming the number
+/// it was sent to (`To`).
+async fn webhook_to(app: &TestApp, to: &str, from: &str, body: &str, sign: bool) -> (u16, String) {
     let fields = vec![
         ("From".to_owned(), from.to_owned()),
+        ("To".to_owned(), to.to_owned()),
         ("Body".to_owned(), body.to_owned()),
         ("MessageSid".to_owned(), "SMinbound".to_owned()),
     ];
+    let base = app.db.config.base_domain.clone();
     // The public URL the provider calls (and signs), as the product builds its links.
-    let url = format!("https://{}/webhooks/sms", s.host);
+    let url = format!("https://{base}/webhooks/sms");
     let signature = if sign {
         portal_web::sms_signature(TOKEN, &url, &fields)
     } else {
@@ -467,7 +503,7 @@ async fn webhook(app: &TestApp, s: &Sched, from: &str, body: &str, sign: bool) -
     let resp = app
         .client
         .post(format!("http://{}/webhooks/sms", app.addr))
-        .header("host", &s.host)
+        .header("host", base)
         .header("x-twilio-signature", signature)
         .form(&fields)
         .send()
@@ -476,24 +512,36 @@ async fn webhook(app: &TestApp, s: &Sched, from: &str, body: &str, sign: bool) -
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// A reply to the platform's shared number.
+async fn webhook(app: &TestApp, _s: &Sched, from: &str, body: &str, sign: bool) -> (u16, String) {
+    webhook_to(app, portal_tests::twilio_fake::FROM, from, body, sign).await
+}
+
 #[tokio::test]
 async fn stop_and_confirm_replies_are_honoured_and_unsigned_ones_refused() {
     let (app, sms) = app_with_sms().await;
     let s = app.scheduling_clinic("reply").await;
+    // This clinic texts from its own number; replies to it are the clinic's.
+    const OWN: &str = "+15557770001";
+    app.db
+        .provisioner()
+        .set_sms_number(&portal_tenants::Slug::parse("reply").unwrap(), Some(OWN))
+        .await
+        .unwrap();
     let dee = app.patient(&s.tenant, "Dee", "dee@reply.example").await;
     set_phone(&app, &s, dee, "+15550101004").await;
     let token = app.api_token(&s.host, "dee@reply.example").await;
     let id = book(&app, &s, &token, "2026-11-05T09:30").await;
 
-    let (st, _) = webhook(&app, &s, "+15550101004", "STOP", false).await;
+    let (st, _) = webhook_to(&app, OWN, "+15550101004", "STOP", false).await;
     assert_eq!(st, 403, "a forged webhook call is refused");
-    let (st, answer) = webhook(&app, &s, "+15550101004", "c", true).await;
+    let (st, answer) = webhook_to(&app, OWN, "+15550101004", "c", true).await;
     assert_eq!(st, 200);
     assert!(
         answer.contains("Thu 5 Nov 2026, 9:30 AM EST is confirmed"),
         "{answer}"
     );
-    let (st, answer) = webhook(&app, &s, "+15559999999", "C", true).await;
+    let (st, answer) = webhook_to(&app, OWN, "+15559999999", "C", true).await;
     assert_eq!(st, 200);
     assert!(
         answer.contains("reply C to confirm"),
@@ -506,7 +554,7 @@ async fn stop_and_confirm_replies_are_honoured_and_unsigned_ones_refused() {
         !sms.messages()[0].body.contains("Reply C"),
         "a confirmed visit is not asked to confirm again"
     );
-    let (st, answer) = webhook(&app, &s, "+15550101004", " Stop ", true).await;
+    let (st, answer) = webhook_to(&app, OWN, "+15550101004", " Stop ", true).await;
     assert_eq!(st, 200);
     assert!(answer.contains("no more texts"), "{answer}");
     run_until(&app, ny("2026-11-04T09:30")).await;
@@ -732,4 +780,121 @@ async fn an_offer_text_goes_once_though_its_email_fails_and_waits_out_the_night(
     assert_eq!(app.jobs_settled().await, 2, "nothing else died");
     assert_eq!(offer_texts(), 1, "the text went at 08:00, once");
     assert_eq!(fake.messages()[0].to, "+15550101077");
+}
+
+/// Books a check-up for a new patient of `s` with a confirmed `phone`; returns the visit.
+async fn patient_with_phone(app: &TestApp, s: &Sched, name: &str, phone: &str, at: &str) -> String {
+    let slug = s.host.split('.').next().unwrap().to_owned();
+    let email = format!("{}@{slug}.example", name.to_lowercase());
+    let id = app.patient(&s.tenant, name, &email).await;
+    set_phone(app, s, id, phone).await;
+    let token = app.api_token(&s.host, &email).await;
+    book(app, s, &token, at).await
+}
+
+/// Issue 9.8: each clinic texts from its own number or the shared one; a reply to the shared
+/// number goes to the clinic that last texted the phone; STOP to the shared number silences
+/// every clinic that uses it, and no other.
+#[tokio::test]
+async fn texts_come_from_each_clinics_number_and_a_stop_to_the_shared_one_silences_its_clinics() {
+    use portal_tests::twilio_fake::FROM;
+    const PHONE: &str = "+15550102000";
+    const OWN: &str = "+15557770003";
+    let (app, sms) = app_with_sms().await;
+    let alpha = app.scheduling_clinic("alpha").await;
+    let bravo = app.scheduling_clinic("bravo").await;
+    let charlie = app.scheduling_clinic("charlie").await;
+    app.db
+        .provisioner()
+        .set_sms_number(&portal_tenants::Slug::parse("charlie").unwrap(), Some(OWN))
+        .await
+        .unwrap();
+    patient_with_phone(&app, &alpha, "Pat", PHONE, "2026-11-05T09:30").await;
+    let bravo_visit = patient_with_phone(&app, &bravo, "Pat", PHONE, "2026-11-05T10:30").await;
+    patient_with_phone(&app, &charlie, "Pat", PHONE, "2026-11-05T11:00").await;
+
+    // 72 hours before: Alpha first, then Bravo, then Charlie.
+    run_until(&app, ny("2026-11-02T09:31")).await;
+    run_until(&app, ny("2026-11-02T10:31")).await;
+    run_until(&app, ny("2026-11-02T11:01")).await;
+    let from_of = |clinic: &str| -> Vec<String> {
+        sms.messages()
+            .into_iter()
+            .filter(|m| m.body.starts_with(&format!("Clinic {clinic}:")))
+            .map(|m| m.from)
+            .collect()
+    };
+    assert_eq!(from_of("alpha"), [FROM]);
+    assert_eq!(from_of("bravo"), [FROM]);
+    assert_eq!(from_of("charlie"), [OWN], "a clinic's own number");
+
+    // "C" to the shared number: Bravo texted last from it, so it is Bravo's visit.
+    let (st, answer) = webhook_to(&app, FROM, PHONE, "C", true).await;
+    assert_eq!(st, 200);
+    assert!(answer.contains("Clinic bravo: thank you"), "{answer}");
+    let desk = app.api_token(&bravo.host, "admin@bravo.example").await;
+    let (_, v) = app
+        .api(
+            &bravo.host,
+            &desk,
+            Method::GET,
+            &format!("/v1/appointments/{bravo_visit}"),
+            None,
+        )
+        .await;
+    assert!(v["confirmed_at"].is_string(), "{v}");
+
+    // STOP to the shared number: Alpha and Bravo go quiet; Charlie, on its own number, not.
+    let (st, _) = webhook_to(&app, FROM, PHONE, "STOP", true).await;
+    assert_eq!(st, 200);
+    let before = sms.messages().len();
+    run_until(&app, ny("2026-11-04T11:01")).await;
+    let after: Vec<_> = sms.messages().into_iter().skip(before).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].from, OWN);
+}
+
+/// Issue 9.8: CONFIRM from a number two patients share confirms nothing and answers with a
+/// link; a phone gets at most ten texts a day.
+#[tokio::test]
+async fn a_shared_family_phone_confirms_nothing_and_texts_stop_at_the_daily_limit() {
+    const PHONE: &str = "+15550103000";
+    const OWN: &str = "+15557770004";
+    let (app, sms) = app_with_sms().await;
+    let s = app.scheduling_clinic("family").await;
+    app.db
+        .provisioner()
+        .set_sms_number(&portal_tenants::Slug::parse("family").unwrap(), Some(OWN))
+        .await
+        .unwrap();
+    let mum = patient_with_phone(&app, &s, "Mum", PHONE, "2026-11-05T09:30").await;
+    patient_with_phone(&app, &s, "Kid", PHONE, "2026-11-05T10:00").await;
+    let (st, answer) = webhook_to(&app, OWN, PHONE, "CONFIRM", true).await;
+    assert_eq!(st, 200);
+    assert!(
+        answer.contains("more than one person uses this number"),
+        "{answer}"
+    );
+    assert!(answer.contains("/appointments"), "{answer}");
+    let admin = app.api_token(&s.host, "admin@family.example").await;
+    let (_, v) = app
+        .api(
+            &s.host,
+            &admin,
+            Method::GET,
+            &format!("/v1/appointments/{mum}"),
+            None,
+        )
+        .await;
+    assert!(v["confirmed_at"].is_null(), "nothing confirmed: {v}");
+
+    // Ten texts already today: the reminders due now are not sent.
+    sqlx::query("INSERT INTO control.sms_daily (phone, day, sent) VALUES ($1, $2, 10)")
+        .bind(PHONE)
+        .bind(ny("2026-11-02T09:31").date_naive())
+        .execute(&app.db.admin)
+        .await
+        .unwrap();
+    run_until(&app, ny("2026-11-02T10:01")).await;
+    assert!(sms.messages().is_empty(), "{:?}", sms.messages());
 }

@@ -129,7 +129,9 @@ impl Limiter {
                 let now = std::time::Instant::now();
                 {
                     let mut last = self.last_try.lock().ok()?;
-                    if last.is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1)) {
+                    if last
+                        .is_some_and(|t| now.duration_since(t) < std::time::Duration::from_secs(1))
+                    {
                         return None;
                     }
                     *last = Some(now);

@@ -70,7 +70,9 @@ pub async fn sms(
     let now = state.clock.now();
     let pool = state.registry.pool();
     match reply {
-        Reply::Stop => texts::opt_out(pool, to, from, now).await.map_err(internal)?,
+        Reply::Stop => texts::opt_out(pool, to, from, now)
+            .await
+            .map_err(internal)?,
         Reply::Start => texts::opt_in(pool, to, from).await.map_err(internal)?,
         Reply::Confirm | Reply::Other => {}
     }
@@ -109,9 +111,9 @@ pub async fn sms(
         },
         ReplyOutcome::Ambiguous => format!(
             "{name}: more than one person uses this number, so we could not tell whose visit to confirm. Please confirm in the portal: {}",
-            tenant
-                .as_ref()
-                .map_or_else(String::new, |t| state.links.clinic(t.slug(), "/appointments"))
+            tenant.as_ref().map_or_else(String::new, |t| state
+                .links
+                .clinic(t.slug(), "/appointments"))
         ),
         ReplyOutcome::NothingToConfirm | ReplyOutcome::Unknown => format!(
             "{name}: reply C to confirm your next visit or STOP to opt out. To change a visit, sign in to the portal."

@@ -270,11 +270,11 @@ pub async fn apply_reply(
         "SELECT id FROM patients WHERE phone = $1 AND phone_verified_at IS NOT NULL",
         phone
     )
-            .fetch_all(tx.conn())
-            .await?
-            .into_iter()
-            .map(PatientId::from_uuid)
-            .collect();
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .map(PatientId::from_uuid)
+    .collect();
     if patients.is_empty() {
         return Ok(ReplyOutcome::Unknown);
     }

@@ -33,7 +33,10 @@ pub(crate) async fn resend(
     let subject = format!("{}:{}", tenant.id(), p.patient_id());
     if let Err(wait) = state
         .limiter
-        .check(&[(crate::limits::PHONE_CODE_PER_PATIENT, &subject)], state.clock.now())
+        .check(
+            &[(crate::limits::PHONE_CODE_PER_PATIENT, &subject)],
+            state.clock.now(),
+        )
         .await
     {
         return Ok(Err(Resend::TooMany(wait.0)));
@@ -182,7 +185,9 @@ impl RemindersApi {
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         let stopped = texting::stopped(&state, &tenant, prefs.phone.as_deref()).await?;
-        Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(prefs, stopped))))
+        Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(
+            prefs, stopped,
+        ))))
     }
 
     /// Change my reminder choices
@@ -241,7 +246,9 @@ impl RemindersApi {
                     texting::resume(&state, &tenant, prefs.phone.as_deref()).await?;
                 }
                 let stopped = texting::stopped(&state, &tenant, prefs.phone.as_deref()).await?;
-                Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(prefs, stopped))))
+                Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(
+                    prefs, stopped,
+                ))))
             }
             Err(preferences::PreferencesError::Database(e)) => Err(internal(e)),
             Err(e) => Ok(PreferencesResponse::Invalid(ErrorBody::new(
@@ -320,7 +327,10 @@ impl RemindersApi {
         match resend(&state, &tenant, &p).await? {
             Ok(()) => Ok(PhoneVerificationResponse::Sent),
             Err(Resend::TooMany(wait)) => Ok(PhoneVerificationResponse::TooMany(
-                ErrorBody::new("too_many_requests", "codes are sent at most 3 times an hour"),
+                ErrorBody::new(
+                    "too_many_requests",
+                    "codes are sent at most 3 times an hour",
+                ),
                 wait.to_string(),
             )),
             Err(Resend::Refused(e)) => Ok(PhoneVerificationResponse::Invalid(ErrorBody::new(

@@ -12,10 +12,10 @@ use portal_domain::values::PhoneE164;
 
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
 use crate::auth::audit_ctx;
-use crate::{AppState, texting};
-use portal_domain::phone;
 use crate::csrf::check_form;
 use crate::request::form_field as field;
+use crate::{AppState, texting};
+use portal_domain::phone;
 
 #[derive(Template)]
 #[template(path = "reminder_preferences.html")]
@@ -130,7 +130,15 @@ pub async fn preferences_submit(
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    again(state, chrome, prefs, raw_phone, error, StatusCode::UNPROCESSABLE_ENTITY).await
+    again(
+        state,
+        chrome,
+        prefs,
+        raw_phone,
+        error,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 /// The page again, with a message about what went wrong.
@@ -190,7 +198,15 @@ pub async fn verify_submit(
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let shown = prefs.phone.clone().unwrap_or_default();
-    again(state, chrome, prefs, shown, error, StatusCode::UNPROCESSABLE_ENTITY).await
+    again(
+        state,
+        chrome,
+        prefs,
+        shown,
+        error,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }
 
 /// `POST /account/reminders/verify/resend`: a new code, at most 3 an hour.
@@ -208,15 +224,18 @@ pub async fn resend_submit(
     let Some(patient) = me.patient() else {
         return Err(poem::error::NotFoundError.into());
     };
-    let (error, status, wait) = match crate::api::resend_phone_code(state, &chrome.tenant, &patient).await? {
-        Ok(()) => return Ok(see_other("/account/reminders?done=code")),
-        Err(crate::api::Resend::TooMany(wait)) => (
-            super::too_many_words(crate::limits::RetryAfter(wait)),
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(wait),
-        ),
-        Err(crate::api::Resend::Refused(e)) => (e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, None),
-    };
+    let (error, status, wait) =
+        match crate::api::resend_phone_code(state, &chrome.tenant, &patient).await? {
+            Ok(()) => return Ok(see_other("/account/reminders?done=code")),
+            Err(crate::api::Resend::TooMany(wait)) => (
+                super::too_many_words(crate::limits::RetryAfter(wait)),
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(wait),
+            ),
+            Err(crate::api::Resend::Refused(e)) => {
+                (e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, None)
+            }
+        };
     let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let prefs = preferences::get(&mut tx, &patient, &ctx, state.clock.now())
@@ -226,7 +245,9 @@ pub async fn resend_submit(
     let shown = prefs.phone.clone().unwrap_or_default();
     let page = again(state, chrome, prefs, shown, error, status).await?;
     Ok(match wait {
-        Some(w) => page.with_header("retry-after", w.to_string()).into_response(),
+        Some(w) => page
+            .with_header("retry-after", w.to_string())
+            .into_response(),
         None => page,
     })
 }
