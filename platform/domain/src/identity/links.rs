@@ -247,7 +247,14 @@ pub async fn complete_reset(
     accounts::set_password(tx, info.user_id, &hash, now).await?;
     spend(tx, raw, now).await?;
     sessions::end_all(tx, info.user_id, None, now).await?;
-    throttle::clear_account(tx, &throttle::account_key(info.email.as_str())).await?;
+    // A reset proves the mailbox, not the authenticator: with two-step sign-in on, wrong codes
+    // stay counted, or whoever holds the mailbox could reset their way to unlimited guesses.
+    if !crate::identity::mfa::status(tx, info.user_id)
+        .await?
+        .enabled
+    {
+        throttle::clear_account(tx, &throttle::account_key(info.email.as_str())).await?;
+    }
     let ctx = AuditContext {
         actor: Some((info.user_id, info.role)),
         ..ctx.clone()

@@ -94,10 +94,7 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
         }
     }
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
-    let self_signup = ClinicProfile::self_signup_enabled(&mut tx)
-        .await
-        .map_err(db)?;
+    let (profile, self_signup) = ClinicProfile::load_for_home(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(render(&ClinicHome {
         chrome,
