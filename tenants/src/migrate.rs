@@ -204,6 +204,7 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
          GRANT SELECT, UPDATE, DELETE ON control.outbox TO {app_q};
          GRANT SELECT, INSERT, UPDATE ON control.job_deliveries TO {app_q};
          GRANT SELECT, INSERT ON control.signup_requests TO {app_q};
+         GRANT SELECT ON control.platform_secrets TO {app_q};
          GRANT SELECT, INSERT, DELETE ON control.sms_opt_outs TO {app_q};
          GRANT SELECT, INSERT, UPDATE ON control.sms_last_sender, control.sms_daily TO {app_q};",
         db.replace('"', "\"\"")

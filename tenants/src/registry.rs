@@ -79,6 +79,16 @@ impl Registry {
         Ok(rows.into_iter().map(Tenant::from).collect())
     }
 
+    /// A deployment-wide secret made by the migrations (`control.platform_secrets`).
+    pub async fn platform_secret(&self, name: &str) -> Result<Option<Vec<u8>>, TenantError> {
+        Ok(sqlx::query_scalar!(
+            "SELECT value FROM control.platform_secrets WHERE name = $1",
+            name
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// The clinic whose own sending number this is (replies to it are that clinic's).
     pub async fn by_sms_number(&self, number: &str) -> Result<Option<Tenant>, TenantError> {
         let row = sqlx::query_as!(

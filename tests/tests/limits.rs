@@ -6,6 +6,7 @@ use portal_tests::{TestApp, redis_url};
 use portal_web::Limiter;
 use portal_web::limits::{FORGOT_PER_EMAIL, Limit};
 use serde_json::json;
+use sha2::Digest;
 
 async fn forgot(app: &TestApp, host: &str, email: &str) -> reqwest::Response {
     let mut b = app.browser(host);
@@ -55,18 +56,39 @@ async fn two_processes_share_one_count_and_a_redis_outage_still_limits() {
     let prefix = format!("limits_{}", uuid::Uuid::new_v4().simple());
     let client = || redis::Client::open(redis_url()).unwrap();
     // Two web processes: two limiters on the same Redis and prefix.
+    let key = b"one deployment's limiter secret".to_vec();
     let (a, b) = (
-        Limiter::new(client(), &prefix),
-        Limiter::new(client(), &prefix),
+        Limiter::new(client(), &prefix, key.clone()),
+        Limiter::new(client(), &prefix, key.clone()),
     );
     let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     assert!(a.check(&[(TEST_LIMIT, "x@y.example")], now).await.is_ok());
     assert!(b.check(&[(TEST_LIMIT, "x@y.example")], now).await.is_ok());
     assert!(a.check(&[(TEST_LIMIT, "x@y.example")], now).await.is_err());
     assert!(b.check(&[(TEST_LIMIT, "x@y.example")], now).await.is_err());
+    // Redis holds keyed hashes only: neither the address nor its plain SHA-256.
+    let mut conn = client().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let plain: String = sha2::Sha256::digest(b"x@y.example")[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        !keys[0].contains("x@y") && !keys[0].contains(&plain),
+        "{keys:?}"
+    );
 
     // Redis unreachable: the process counts on its own, and the limit still trips.
-    let down = Limiter::new(redis::Client::open("redis://127.0.0.1:1").unwrap(), &prefix);
+    let down = Limiter::new(
+        redis::Client::open("redis://127.0.0.1:1").unwrap(),
+        &prefix,
+        key,
+    );
     assert!(
         down.check(&[(TEST_LIMIT, "z@y.example")], now)
             .await

@@ -44,6 +44,10 @@ pub async fn start(
     let pool = pools::app_pool(config).await?;
     verify_app_role(&pool).await.map_err(anyhow::Error::msg)?;
     let registry = Registry::new(pool.clone());
+    let limiter_key = registry
+        .platform_secret("limiter")
+        .await?
+        .context("control.platform_secrets has no limiter key: run `portal migrate`")?;
     let resolver = HostResolver::new(registry.clone(), &config.base_domain);
     resolver.spawn_invalidation_listener(pool.clone());
     let redis =
@@ -74,6 +78,7 @@ pub async fn start(
         limiter: std::sync::Arc::new(portal_web::Limiter::new(
             redis.clone(),
             &config.redis_prefix,
+            limiter_key,
         )),
     };
 

@@ -2,14 +2,15 @@
 //! self-registration) and on invitation resends: so many per client address and per target
 //! email in a window. Counts live in Redis, so the limits hold across every web process; if
 //! Redis cannot be reached the process counts on its own, so a Redis outage weakens a limit
-//! to per-process but never turns it off. Subjects are hashed: no email address or client
-//! address is written to Redis.
+//! to per-process but never turns it off. Subjects are keyed hashes (HMAC-SHA256 with a
+//! deployment secret): no email address or client address can be read or guessed from Redis.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// One limit: at most `max` in each window of `window_secs`.
 #[derive(Debug, Clone, Copy)]
@@ -69,6 +70,7 @@ pub struct RetryAfter(pub i64);
 pub struct Limiter {
     redis: redis::Client,
     prefix: String,
+    key: Vec<u8>,
     conn: tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>,
     /// When a connection was last tried, so an outage costs one attempt a second.
     last_try: Mutex<Option<std::time::Instant>>,
@@ -77,10 +79,12 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    pub fn new(redis: redis::Client, prefix: &str) -> Self {
+    /// `key`: the deployment's limiter secret (the same in every web process).
+    pub fn new(redis: redis::Client, prefix: &str, key: Vec<u8>) -> Self {
         Limiter {
             redis,
             prefix: prefix.to_owned(),
+            key,
             conn: tokio::sync::Mutex::new(None),
             last_try: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
@@ -102,7 +106,7 @@ impl Limiter {
                 "{}:limit:{}:{}:{window}",
                 self.prefix,
                 limit.name,
-                hex(&Sha256::digest(subject.trim().to_lowercase().as_bytes())[..16])
+                hex(&self.subject_mac(subject)[..16])
             );
             let count = match self.incr(&key, limit.window_secs).await {
                 Some(n) => n,
@@ -117,6 +121,14 @@ impl Limiter {
             Some(w) => Err(RetryAfter(w.max(1))),
             None => Ok(()),
         }
+    }
+
+    fn subject_mac(&self, subject: &str) -> Vec<u8> {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return Vec::new();
+        };
+        mac.update(subject.trim().to_lowercase().as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     async fn incr(&self, key: &str, ttl: i64) -> Option<u64> {

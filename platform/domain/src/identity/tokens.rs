@@ -45,6 +45,11 @@ pub fn looks_like_token(raw: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Compares two secrets (hashes) in time that does not depend on where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,9 +62,4 @@ mod tests {
         assert_eq!(a.hash(), hash_token(a.expose()));
         assert!(!format!("{a:?}").contains(a.expose()));
     }
-}
-
-/// Compares two secrets (hashes) in time that does not depend on where they first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

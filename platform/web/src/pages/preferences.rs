@@ -15,6 +15,8 @@ use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::request::form_field as field;
 use crate::{AppState, texting};
+use portal_domain::audit::AuditContext;
+use portal_domain::identity::scope::PatientScope;
 use portal_domain::phone;
 
 #[derive(Template)]
@@ -125,31 +127,35 @@ pub async fn preferences_submit(
     };
     // Show the page again with what is stored and what the patient typed.
     drop(tx);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let prefs = preferences::get(&mut tx, &patient, &ctx, now)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
     again(
         state,
         chrome,
-        prefs,
-        raw_phone,
+        &patient,
+        &ctx,
+        Some(raw_phone),
         error,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
 }
 
-/// The page again, with a message about what went wrong.
+/// The page again, with what is stored (and what the patient typed, if given) and a message
+/// about what went wrong.
 async fn again(
     state: &AppState,
     chrome: Chrome,
-    prefs: ReminderPreferences,
-    phone: String,
+    patient: &PatientScope,
+    ctx: &AuditContext,
+    typed: Option<String>,
     error: String,
     status: StatusCode,
 ) -> poem::Result<Response> {
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let prefs = preferences::get(&mut tx, patient, ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let phone = typed.unwrap_or_else(|| prefs.phone.clone().unwrap_or_default());
     let sms_opted_out = texting::stopped(state, &chrome.tenant, prefs.phone.as_deref()).await?;
     render_status(
         &PreferencesPage {
@@ -192,17 +198,12 @@ pub async fn verify_submit(
         }
         Err(e) => e.to_string(),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let prefs = preferences::get(&mut tx, &patient, &ctx, now)
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let shown = prefs.phone.clone().unwrap_or_default();
     again(
         state,
         chrome,
-        prefs,
-        shown,
+        &patient,
+        &ctx,
+        None,
         error,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
@@ -237,13 +238,7 @@ pub async fn resend_submit(
             }
         };
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let prefs = preferences::get(&mut tx, &patient, &ctx, state.clock.now())
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let shown = prefs.phone.clone().unwrap_or_default();
-    let page = again(state, chrome, prefs, shown, error, status).await?;
+    let page = again(state, chrome, &patient, &ctx, None, error, status).await?;
     Ok(match wait {
         Some(w) => page
             .with_header("retry-after", w.to_string())

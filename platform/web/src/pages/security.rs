@@ -191,6 +191,18 @@ async fn security(
 
 /// The security pages show a secret (the key to type into the app) or the recovery codes:
 /// no cache may keep them.
+async fn overview_with(
+    req: &Request,
+    state: &AppState,
+    chrome: Chrome,
+    me: &SignedIn,
+    error: String,
+    status: StatusCode,
+) -> poem::Result<Response> {
+    let page = security(req, state, chrome, me, Step::Overview, None, Some(error)).await?;
+    show(page, status)
+}
+
 fn show(page: SecurityPage, status: StatusCode) -> poem::Result<Response> {
     Ok(render_status(&page, status)?
         .with_header("cache-control", "no-store")
@@ -269,8 +281,7 @@ pub async fn security_start(
     check_form(req, &f.csrf)?;
     let (chrome, me) = person(req, state).await?;
     if let Err((status, e)) = step_up(req, state, &chrome, &me, &f.current_password).await? {
-        let page = security(req, state, chrome, &me, Step::Overview, None, Some(e)).await?;
-        return show(page, status);
+        return overview_with(req, state, chrome, &me, e, status).await;
     }
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let started = mfa::begin(
@@ -284,17 +295,8 @@ pub async fn security_start(
         Ok(e) => e,
         Err(e @ MfaError::AlreadyOn) => {
             drop(tx);
-            let page = security(
-                req,
-                state,
-                chrome,
-                &me,
-                Step::Overview,
-                None,
-                Some(e.to_string()),
-            )
-            .await?;
-            return show(page, StatusCode::CONFLICT);
+            return overview_with(req, state, chrome, &me, e.to_string(), StatusCode::CONFLICT)
+                .await;
         }
         Err(e) => return Err(internal(e)),
     };
@@ -356,17 +358,7 @@ pub async fn security_confirm(
         }
         Err(e @ MfaError::NotStarted) => {
             drop(tx);
-            let page = security(
-                req,
-                state,
-                chrome,
-                &me,
-                Step::Overview,
-                None,
-                Some(e.to_string()),
-            )
-            .await?;
-            show(page, StatusCode::CONFLICT)
+            overview_with(req, state, chrome, &me, e.to_string(), StatusCode::CONFLICT).await
         }
         Err(e) => Err(internal(e)),
     }
@@ -382,8 +374,7 @@ pub async fn security_remove(
     check_form(req, &f.csrf)?;
     let (chrome, me) = person(req, state).await?;
     if let Err((status, e)) = step_up(req, state, &chrome, &me, &f.current_password).await? {
-        let page = security(req, state, chrome, &me, Step::Overview, None, Some(e)).await?;
-        return show(page, status);
+        return overview_with(req, state, chrome, &me, e, status).await;
     }
     let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
@@ -394,17 +385,7 @@ pub async fn security_remove(
         }
         Err(e @ MfaError::Required) => {
             drop(tx);
-            let page = security(
-                req,
-                state,
-                chrome,
-                &me,
-                Step::Overview,
-                None,
-                Some(e.to_string()),
-            )
-            .await?;
-            show(page, StatusCode::CONFLICT)
+            overview_with(req, state, chrome, &me, e.to_string(), StatusCode::CONFLICT).await
         }
         Err(e) => Err(internal(e)),
     }
@@ -423,17 +404,15 @@ pub async fn requirement_submit(
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let Some(to) = Requirement::parse(&f.required) else {
-        let page = security(
+        return overview_with(
             req,
             state,
             chrome,
             &me,
-            Step::Overview,
-            None,
-            Some("Choose who must use two-step sign-in.".into()),
+            "Choose who must use two-step sign-in.".into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
         )
-        .await?;
-        return show(page, StatusCode::UNPROCESSABLE_ENTITY);
+        .await;
     };
     let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
