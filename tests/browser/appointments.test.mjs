@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { checkA11y } from './helpers.mjs';
 
 const port = process.env.PORTAL_TEST_PORT;
 const base = process.env.PORTAL_TEST_BASE_DOMAIN ?? 'localhost';
@@ -33,6 +34,7 @@ async function signIn(ctx, slug, email) {
   await page.getByLabel('Password').fill(demoPassword);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForLoadState();
+  await checkA11y(page, `${email}'s start page`);
   page.cspViolations = csp;
   return page;
 }
@@ -72,16 +74,21 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
 
   // Book: visit type → first open time → confirm with a reason.
   await patient.getByRole('link', { name: 'Appointments' }).click();
+  await checkA11y(patient, 'appointments');
   await patient.getByTestId('book-link').click();
+  await checkA11y(patient, 'choose a visit type');
   await patient.getByRole('link', { name: 'Check-up' }).click();
   assert.match(await patient.locator('main').textContent(), /Times are in the clinic's time zone, America\/New_York/);
   await patient.getByLabel('From').fill(daysAhead(2));
   await patient.getByRole('button', { name: 'Show times' }).click();
+  await checkA11y(patient, 'open times');
   await patient.getByTestId('slot').first().click();
+  await checkA11y(patient, 'confirm the booking');
   const when = await patient.getByTestId('confirm-when').textContent();
   await patient.getByLabel(/What would you like to be seen for/).fill('a rash that will not go away');
   await patient.getByTestId('confirm-book').click();
   assert.match(await patient.getByTestId('notice').textContent(), /Your visit is booked/);
+  await checkA11y(patient, 'the booked visit');
   assert.equal((await patient.getByTestId('appointment-when').textContent()).trim(), when.trim());
   const id = new URL(patient.url()).pathname.split('/').pop();
   assert.match(id, /^apt_/);
@@ -108,6 +115,7 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await staff.goto(`${site('sunrise')}/staff/schedule?date=${day}&view=week`);
   const row = staff.locator(`[data-appointment="${id}"]`);
   await row.waitFor();
+  await checkA11y(staff, 'staff schedule, week');
   assert.match(await row.textContent(), /Ana Lima/);
   assert.match(await row.textContent(), /a rash that will not go away/);
   // Where the row sits: its day's heading and its time. (The week view groups rows by day, so
@@ -120,6 +128,7 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
 
   // The patient moves the visit; the open schedule follows without a reload.
   await patient.getByTestId('reschedule-link').click();
+  await checkA11y(patient, 'move the visit');
   await patient.getByLabel('From').fill(daysAhead(4));
   await patient.getByRole('button', { name: 'Show times' }).click();
   await patient.getByTestId('slot').first().click();
@@ -161,6 +170,7 @@ test('Staff book for a patient and the open schedule shows it live; check-in fol
   const staff = await signIn(staffCtx, 'sunrise', 'admin@sunrise.example');
   const desk = await signIn(deskCtx, 'sunrise', 'clinician@sunrise.example');
   await staff.goto(`${site('sunrise')}/staff/book`);
+  await checkA11y(staff, 'staff booking');
   const ben = await staff.locator('#patient option', { hasText: 'Okafor, Ben' }).getAttribute('value');
   const physical = await staff.locator('#visit_type option', { hasText: 'Annual physical' }).getAttribute('value');
   await staff.locator('#patient').selectOption(ben);

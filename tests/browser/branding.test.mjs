@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
+import { checkA11y } from './helpers.mjs';
 
 const port = process.env.PORTAL_TEST_PORT;
 const base = process.env.PORTAL_TEST_BASE_DOMAIN ?? 'localhost';
@@ -31,6 +32,7 @@ test('Sunrise and Harbor each show their own name and colours', async () => {
   page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()); });
 
   const sunrise = await page.goto(url('sunrise'));
+  await checkA11y(page, 'Sunrise home');
   assert.equal(sunrise.status(), 200);
   assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Sunrise Family Medicine');
   assert.match(await page.title(), /Sunrise Family Medicine/);
@@ -39,6 +41,7 @@ test('Sunrise and Harbor each show their own name and colours', async () => {
   assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'logo should load');
 
   const harbor = await page.goto(url('harbor'));
+  await checkA11y(page, 'Harbor home');
   assert.equal(harbor.status(), 200);
   assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Harbor Pediatrics');
   assert.equal(await headerColour(page), 'rgb(30, 58, 138)'); // #1e3a8a
@@ -51,6 +54,7 @@ test('Sunrise and Harbor each show their own name and colours', async () => {
 test('An unknown clinic address shows 404', async () => {
   const page = await browser.newPage();
   const resp = await page.goto(url('no-such-clinic'));
+  await checkA11y(page, 'unknown clinic');
   assert.equal(resp.status(), 404);
   assert.equal(await page.locator('h1').textContent(), 'Page not found');
   await page.close();
@@ -61,6 +65,7 @@ test('The platform site leads to clinic sign-up, and the layout fits a phone', a
   await page.goto(`http://${base}:${port}/`);
   await page.getByRole('link', { name: 'Sign up your clinic' }).click();
   await page.waitForURL(/\/signup$/);
+  await checkA11y(page, 'clinic sign-up form');
   assert.equal(await page.locator('h1').textContent(), 'Sign up your clinic');
   await page.goto(url('sunrise'));
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -54,6 +54,7 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
 
   // 1. Sign up on the platform's site, with the live availability check.
   await admin.goto(`${platform}/signup`);
+  await checkA11y(admin, 'sign-up form');
   await admin.getByLabel('Clinic name').fill('Journey Health');
   await admin.getByLabel('Web address').fill(slug);
   await assert.doesNotReject(admin.getByTestId('slug-status').filter({ hasText: 'is available' }).waitFor());
@@ -87,6 +88,7 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   await admin.getByRole('link', { name: 'Continue' }).click();
   await admin.waitForURL(`${site(slug)}/admin`);
   assert.equal(await admin.getByTestId('console-heading').textContent(), 'Clinic console');
+  await checkA11y(admin, 'clinic console');
 
   // 2c. Signed out, the password alone is not enough: the code from the app is asked for.
   // (The code used to set it up is spent; the app's next one is accepted a step early.)
@@ -117,6 +119,7 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   const patient = await patientCtx.newPage();
   await followEmailLink(patient, patientEmail);
   await patient.waitForURL(`${site(slug)}/invite`);
+  await checkA11y(patient, 'accept the invitation');
   await patient.getByLabel('Your date of birth').fill('1988-08-08');
   await patient.getByLabel('New password', { exact: true }).fill('harbor lights at dusk');
   await patient.getByLabel('Repeat the new password').fill('harbor lights at dusk');
@@ -131,11 +134,13 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   await patient.getByRole('button', { name: 'Sign in' }).click();
   await patient.waitForURL(`${site(slug)}/`);
   assert.equal(await patient.getByTestId('dashboard-heading').textContent(), 'Hello, Pat');
+  await checkA11y(patient, 'patient dashboard');
   assert.equal(await patient.getByTestId('clinic-name').textContent(), 'Journey Health');
   const colour = await patient.getByTestId('clinic-header').evaluate((el) => getComputedStyle(el).backgroundColor);
   assert.equal(colour, 'rgb(29, 78, 216)'); // the new clinic's default #1d4ed8
   await patient.getByTestId('sign-out').click();
   assert.match(await patient.locator('[role="status"]').textContent(), /signed out/);
+  await checkA11y(patient, 'signed out');
   assert.equal(await meStatus(patient), 401);
 
   assert.deepEqual(csp, [], 'no Content-Security-Policy violations');
