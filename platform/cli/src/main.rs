@@ -154,6 +154,12 @@ fn init_tracing(config: &Config) {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { with_workers } => {
+            if !with_workers && config.database_admin_url.is_some() {
+                tracing::warn!(
+                    "PORTAL_DATABASE_ADMIN_URL is set but `serve` never uses it: remove it from \
+                     the web's environment (only `work` and operators' commands need it)"
+                );
+            }
             let clock: SharedClock = Arc::new(SystemClock);
             let running = serve::start(&config, clock.clone(), serve::shutdown_signal()).await?;
             tracing::info!(addr = %running.addr, base_domain = %config.base_domain, "serving");
