@@ -31,6 +31,8 @@ test('A billing user cannot open the schedule or a visit, and is told why', asyn
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${site('sunrise')}/admin`);
   await checkA11y(page, 'billing console');
+  // The navigation offers only what the role may use.
+  assert.equal(await page.getByRole('link', { name: 'Schedule' }).count(), 0);
 
   const schedule = await page.goto(`${site('sunrise')}/staff/schedule`);
   assert.equal(schedule.status(), 403);

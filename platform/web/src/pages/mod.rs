@@ -67,6 +67,12 @@ impl Chrome {
     pub fn is_staff(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.role.is_staff())
     }
+    /// Whether the navigation offers the schedule (roles with the scheduling permission).
+    pub fn may_schedule(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.may(portal_domain::identity::access::Permission::Scheduling))
+    }
     pub fn is_admin(&self) -> bool {
         self.user
             .as_ref()
