@@ -898,3 +898,110 @@ async fn a_shared_family_phone_confirms_nothing_and_texts_stop_at_the_daily_limi
     run_until(&app, ny("2026-11-02T10:01")).await;
     assert!(sms.messages().is_empty(), "{:?}", sms.messages());
 }
+
+/// Issue 9.8: confirming a number gives a clear error for a wrong code and, after five, asks
+/// for a new one; new codes are limited to three an hour; the page offers the same.
+#[tokio::test]
+async fn confirming_a_number_refuses_wrong_codes_and_limits_new_ones() {
+    let (app, sms) = app_with_sms().await;
+    let s = app.scheduling_clinic("confirm").await;
+    app.patient(&s.tenant, "Lee", "lee@confirm.example").await;
+    let token = app.api_token(&s.host, "lee@confirm.example").await;
+    let verify = |code: &str| {
+        app.api(
+            &s.host,
+            &token,
+            Method::POST,
+            "/v1/me/phone-verification",
+            Some(json!({ "code": code })),
+        )
+    };
+    let (st, body) = verify("123456").await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (422, Some("no_code")),
+        "{body}"
+    );
+    let (st, _) = put_prefs(
+        &app,
+        &s,
+        &token,
+        json!({"email": false, "sms": true, "phone": "+15550104000"}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    assert_eq!(app.jobs_settled().await, 0);
+    let code: String = sms.messages()[0]
+        .body
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    // A code that cannot be the right one: each digit shifted by one.
+    let wrong: String = code
+        .chars()
+        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+        .collect();
+    for _ in 0..5 {
+        let (st, body) = verify(&wrong).await;
+        assert_eq!(
+            (st, body["code"].as_str()),
+            (422, Some("wrong_code")),
+            "{body}"
+        );
+    }
+    let (st, body) = verify(&code).await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (422, Some("code_expired")),
+        "{body}"
+    );
+
+    let resend = || {
+        app.api(
+            &s.host,
+            &token,
+            Method::POST,
+            "/v1/me/phone-verification/resend",
+            None,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(resend().await.0, 202);
+    }
+    let (st, body) = resend().await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (429, Some("too_many_requests"))
+    );
+    // The new codes went out; the newest is the one that counts, and its tries start afresh.
+    assert_eq!(app.jobs_settled().await, 0);
+    let newest: String = sms
+        .messages()
+        .last()
+        .unwrap()
+        .body
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    let wrong: String = newest
+        .chars()
+        .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
+        .collect();
+    // The page says the same in words.
+    let mut lee = app
+        .sign_in(&s.host, "lee@confirm.example", portal_tests::PASSWORD)
+        .await;
+    let (_, page) = lee.page("/account/reminders").await;
+    assert!(page.contains("Confirm your mobile number"), "{page}");
+    let resp = lee
+        .post_form("/account/reminders/verify", &[("code", wrong.as_str())])
+        .await;
+    assert_eq!(resp.status(), 422);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("That code is not right"), "{text}");
+    let resp = lee.post_form("/account/reminders/verify/resend", &[]).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+}

@@ -73,7 +73,8 @@ pub async fn request_code(tx: &mut TenantTx, me: &PatientScope) -> Result<(), Ph
 }
 
 /// For the worker: makes a new code for the patient's unconfirmed number and returns it with
-/// the number (`None` when there is nothing to confirm any more).
+/// the number (`None` when there is nothing to confirm any more). Audited as the clinic
+/// reading the patient's number to text it.
 pub async fn issue_code(
     tx: &mut TenantTx,
     patient: PatientId,
@@ -103,6 +104,15 @@ pub async fn issue_code(
         now
     )
     .execute(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        &AuditContext::default(),
+        now,
+        AuditEvent::new(Action::PhoneCodeSent, "patient")
+            .resource(patient)
+            .patient(patient),
+    )
     .await?;
     Ok(Some((code, phone)))
 }

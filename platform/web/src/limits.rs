@@ -20,48 +20,25 @@ pub struct Limit {
     pub window_secs: i64,
 }
 
-const HOUR: i64 = 3600;
+impl Limit {
+    /// At most `max` an hour.
+    pub const fn per_hour(name: &'static str, max: u32) -> Self {
+        Limit {
+            name,
+            max,
+            window_secs: 3600,
+        }
+    }
+}
 
-pub const SIGNUP_PER_ADDRESS: Limit = Limit {
-    name: "signup-addr",
-    max: 5,
-    window_secs: HOUR,
-};
-pub const SIGNUP_PER_EMAIL: Limit = Limit {
-    name: "signup-email",
-    max: 3,
-    window_secs: HOUR,
-};
-pub const FORGOT_PER_ADDRESS: Limit = Limit {
-    name: "forgot-addr",
-    max: 20,
-    window_secs: HOUR,
-};
-pub const FORGOT_PER_EMAIL: Limit = Limit {
-    name: "forgot-email",
-    max: 3,
-    window_secs: HOUR,
-};
-pub const REGISTER_PER_ADDRESS: Limit = Limit {
-    name: "register-addr",
-    max: 10,
-    window_secs: HOUR,
-};
-pub const REGISTER_PER_EMAIL: Limit = Limit {
-    name: "register-email",
-    max: 3,
-    window_secs: HOUR,
-};
-pub const PHONE_CODE_PER_PATIENT: Limit = Limit {
-    name: "phone-code",
-    max: 3,
-    window_secs: HOUR,
-};
-pub const INVITE_PER_PATIENT: Limit = Limit {
-    name: "invite-patient",
-    max: 3,
-    window_secs: HOUR,
-};
+pub const SIGNUP_PER_ADDRESS: Limit = Limit::per_hour("signup-addr", 5);
+pub const SIGNUP_PER_EMAIL: Limit = Limit::per_hour("signup-email", 3);
+pub const FORGOT_PER_ADDRESS: Limit = Limit::per_hour("forgot-addr", 20);
+pub const FORGOT_PER_EMAIL: Limit = Limit::per_hour("forgot-email", 3);
+pub const REGISTER_PER_ADDRESS: Limit = Limit::per_hour("register-addr", 10);
+pub const REGISTER_PER_EMAIL: Limit = Limit::per_hour("register-email", 3);
+pub const PHONE_CODE_PER_PATIENT: Limit = Limit::per_hour("phone-code", 3);
+pub const INVITE_PER_PATIENT: Limit = Limit::per_hour("invite-patient", 3);
 
 /// How long until the limit lets another through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,14 +68,6 @@ impl Policy {
         }
     }
 
-    /// The same access, with a larger (or smaller) body limit.
-    pub const fn max_body(self, bytes: usize) -> Self {
-        Policy {
-            max_body: bytes,
-            ..self
-        }
-    }
-
     /// The same access, for requests a page makes by itself.
     pub const fn background(self) -> Self {
         Policy {
@@ -202,15 +194,15 @@ async fn guarded<E: Endpoint>(
     if let Err(refused) = limit_body(&mut req, policy.max_body, json).await {
         return Ok(refused);
     }
-    let state = req
-        .data::<AppState>()
-        .cloned()
-        .ok_or_else(|| internal(std::io::Error::other("application state missing")))?;
     // Public routes look the session up only if their handler asks (branding.css, the logo
     // and the sign-in page need no session lookup per request).
     if policy.access == Access::Public {
         return inner.call(req).await.map(IntoResponse::into_response);
     }
+    let state = req
+        .data::<AppState>()
+        .cloned()
+        .ok_or_else(|| internal(std::io::Error::other("application state missing")))?;
     // Everything else belongs to a clinic's site: there is nobody to admit on the platform's.
     let Some(tenant) = auth::clinic(&req) else {
         return Ok(if json {

@@ -93,6 +93,7 @@ actions! {
     MfaRequirementChange = "mfa.requirement" => "Changed who must use two-step sign-in",
     StepUp = "step_up" => "Confirmed their identity again",
     PhoneVerified = "phone.verified" => "Confirmed a mobile number",
+    PhoneCodeSent = "phone.code_sent" => "Texted a code to confirm a mobile number",
 }
 
 #[cfg(test)]

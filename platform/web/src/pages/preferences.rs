@@ -16,7 +16,7 @@ use crate::csrf::check_form;
 use crate::request::form_field as field;
 use crate::{AppState, texting};
 use portal_domain::audit::AuditContext;
-use portal_domain::identity::scope::PatientScope;
+use portal_domain::identity::scope::{PatientScope, SignedIn};
 use portal_domain::phone;
 
 #[derive(Template)]
@@ -33,6 +33,21 @@ struct PreferencesPage {
     sms_opted_out: bool,
 }
 
+/// A signed-in patient (the route's policy already refused anyone else), or where to send
+/// the browser instead.
+async fn patient_gate(
+    req: &Request,
+    state: &AppState,
+) -> poem::Result<Result<(Chrome, SignedIn, PatientScope), Response>> {
+    match require_user(req, state, "account").await? {
+        Gate::In(c, u) => match u.patient() {
+            Some(p) => Ok(Ok((c, u, p))),
+            None => Err(poem::error::NotFoundError.into()),
+        },
+        Gate::Out(r) => Ok(Err(r)),
+    }
+}
+
 #[derive(serde::Deserialize)]
 pub struct Done {
     done: Option<String>,
@@ -44,12 +59,9 @@ pub async fn preferences_page(
     Data(state): Data<&AppState>,
     Query(q): Query<Done>,
 ) -> poem::Result<Response> {
-    let (chrome, me) = match require_user(req, state, "account").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
-    };
-    let Some(patient) = me.patient() else {
-        return Err(poem::error::NotFoundError.into());
+    let (chrome, me, patient) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let prefs = preferences::get(
@@ -88,12 +100,9 @@ pub async fn preferences_submit(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me) = match require_user(req, state, "account").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
-    };
-    let Some(patient) = me.patient() else {
-        return Err(poem::error::NotFoundError.into());
+    let (chrome, me, patient) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
     let raw_phone = field(&f, "phone").trim().to_owned();
     let phone = if raw_phone.is_empty() {
@@ -179,12 +188,9 @@ pub async fn verify_submit(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me) = match require_user(req, state, "account").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
-    };
-    let Some(patient) = me.patient() else {
-        return Err(poem::error::NotFoundError.into());
+    let (chrome, me, patient) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
@@ -218,12 +224,9 @@ pub async fn resend_submit(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me) = match require_user(req, state, "account").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
-    };
-    let Some(patient) = me.patient() else {
-        return Err(poem::error::NotFoundError.into());
+    let (chrome, me, patient) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
     let (error, status, wait) =
         match crate::api::resend_phone_code(state, &chrome.tenant, &patient).await? {
