@@ -161,11 +161,13 @@ pub(crate) async fn apply_pending(
     Ok(true)
 }
 
-/// What a clinic's role may do outside its schema: queue jobs in the outbox, nothing else.
+/// What a clinic's role may do outside its schema: queue jobs in the outbox and record a change
+/// of its own branding (stamped and applied by triggers to its own row), nothing else.
 pub(crate) fn clinic_control_grants(role_q: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA control TO {role_q};
-         GRANT INSERT ON control.outbox TO {role_q};"
+         GRANT INSERT ON control.outbox TO {role_q};
+         GRANT INSERT ON control.branding_changes TO {role_q};"
     )
 }
 
@@ -228,7 +230,8 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
     // race on its ACL ("tuple concurrently updated").
     let without_outbox: Vec<String> = sqlx::query_scalar!(
         r#"SELECT role_name AS "role_name!" FROM control.tenants
-           WHERE NOT has_table_privilege(role_name, 'control.outbox', 'INSERT')"#
+           WHERE NOT has_table_privilege(role_name, 'control.outbox', 'INSERT')
+              OR NOT has_table_privilege(role_name, 'control.branding_changes', 'INSERT')"#
     )
     .fetch(admin)
     .try_collect()

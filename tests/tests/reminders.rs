@@ -398,6 +398,22 @@ async fn patients_choose_their_channels_and_can_undo_a_stop() {
         )
         .await;
     assert_eq!((st, p["sms_opted_out"].as_bool()), (200, Some(true)));
+    // Someone else typing Fay's number, unconfirmed, cannot lift her STOP.
+    app.patient(&s.tenant, "Gus", "gus@prefs.example").await;
+    let gus = app.api_token(&s.host, "gus@prefs.example").await;
+    let (st, g) = put_prefs(
+        &app,
+        &s,
+        &gus,
+        json!({"email": false, "sms": true, "phone": "+15550101006"}),
+    )
+    .await;
+    assert_eq!((st, g["phone_verified"].as_bool()), (200, Some(false)));
+    assert_eq!(g["sms_opted_out"], true, "still stopped: {g}");
+    // The code for Gus's claim goes nowhere either: the number said STOP.
+    let texts = sms.messages().len();
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(sms.messages().len(), texts);
     let (st, p) = put_prefs(
         &app,
         &s,
@@ -423,9 +439,10 @@ async fn patients_choose_their_channels_and_can_undo_a_stop() {
     assert_eq!(resp.status(), 422);
     assert!(resp.text().await.unwrap().contains("complete phone number"));
 
-    // Each saved change is audited.
+    // Each of Fay's saved changes is audited.
     let audited: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM \"{}\".audit_log WHERE action = 'reminder_preferences.update'",
+        "SELECT count(*) FROM \"{0}\".audit_log WHERE action = 'reminder_preferences.update'
+           AND patient_id = (SELECT id FROM \"{0}\".patients WHERE email = 'fay@prefs.example')",
         s.tenant.schema_name()
     )))
     .fetch_one(&app.db.admin)
@@ -966,13 +983,27 @@ async fn confirming_a_number_refuses_wrong_codes_and_limits_new_ones() {
             None,
         )
     };
-    for _ in 0..3 {
+    // The number change sent one code; two more may be asked for this hour.
+    for _ in 0..2 {
         assert_eq!(resend().await.0, 202);
     }
     let (st, body) = resend().await;
     assert_eq!(
         (st, body["code"].as_str()),
         (429, Some("too_many_requests"))
+    );
+    // Changing to yet another number would text a fourth code: refused too, nothing saved.
+    let (st, body) = put_prefs(
+        &app,
+        &s,
+        &token,
+        json!({"email": false, "sms": true, "phone": "+15550104001"}),
+    )
+    .await;
+    assert_eq!(
+        (st, body["code"].as_str()),
+        (429, Some("too_many_requests")),
+        "{body}"
     );
     // The new codes went out; the newest is the one that counts, and its tries start afresh.
     assert_eq!(app.jobs_settled().await, 0);

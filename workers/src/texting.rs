@@ -58,7 +58,9 @@ pub(crate) async fn send(
         return Ok(Texted::DailyLimit);
     }
     deps.sms.send(from, phone, body, key).await?;
-    sqlx::query!(
+    // The text is out: failing to record it must not fail the job (a retry would send it
+    // again under a new code or count); the worst case is one uncounted text.
+    let recorded = sqlx::query!(
         "WITH d AS (
              INSERT INTO control.sms_daily (phone, day, sent) VALUES ($2, $4, 1)
              ON CONFLICT (phone, day) DO UPDATE SET sent = sms_daily.sent + 1)
@@ -73,6 +75,9 @@ pub(crate) async fn send(
         now
     )
     .execute(&deps.pool)
-    .await?;
+    .await;
+    if let Err(e) = recorded {
+        tracing::warn!(tenant = %tenant.id(), error = %e, "a sent text was not recorded");
+    }
     Ok(Texted::Sent)
 }

@@ -46,6 +46,7 @@ fn describe(kind: &str, channel: Option<&str>, hours: Option<i32>, change: Optio
             _ => "Booking confirmation, by email".to_owned(),
         },
         "waitlist.offer" => "Earlier-time offer".to_owned(),
+        "sms.verify_phone" => "Code to confirm a mobile number, by text".to_owned(),
         "email.invitation" => "Portal invitation, by email".to_owned(),
         "email.password_reset" => "Password reset link, by email".to_owned(),
         other => other.to_owned(),

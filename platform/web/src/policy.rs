@@ -241,6 +241,11 @@ async fn limit_body(req: &mut Request, max: usize, json: bool) -> Result<(), Res
     match declared {
         Some(Ok(n)) if n > max as u64 => Err(too_large()),
         Some(Ok(_)) => Ok(()),
+        Some(Err(_)) if json => Err(crate::api::error::shaped(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "Content-Length is not a number",
+        )),
         Some(Err(_)) => Err(StatusCode::BAD_REQUEST.into_response()),
         // No declared length: chunked, or HTTP/2 (which has no Transfer-Encoding). Requests
         // without a body by their method are left alone; the rest are read up to the limit.

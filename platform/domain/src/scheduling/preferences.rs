@@ -93,6 +93,20 @@ pub async fn get(
     Ok(prefs)
 }
 
+/// The number on file now, to tell whether a save changes it (a new number is texted a code,
+/// which the caller limits). Part of the save that follows; not audited on its own.
+pub async fn phone_on_file(
+    tx: &mut TenantTx,
+    who: &PatientScope,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT phone FROM patients WHERE id = $1",
+        who.patient_id().as_uuid()
+    )
+    .fetch_one(tx.conn())
+    .await
+}
+
 /// Saves the patient's choices. Applies to reminders sent from now on, including those already
 /// scheduled (the reminder job reads the choices when it fires).
 pub async fn set(
@@ -114,7 +128,8 @@ pub async fn set(
     // A new number is unconfirmed until the patient types the code texted to it.
     sqlx::query!(
         "UPDATE patients SET reminder_email = $2, reminder_sms = $3, phone = $4,
-                phone_verified_at = CASE WHEN $5 THEN NULL ELSE phone_verified_at END
+                phone_verified_at = CASE WHEN $5 THEN NULL ELSE phone_verified_at END,
+                sms_opted_out_at = CASE WHEN $3 THEN NULL ELSE sms_opted_out_at END
          WHERE id = $1",
         who.patient_id().as_uuid(),
         update.email,

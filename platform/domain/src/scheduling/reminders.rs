@@ -276,13 +276,28 @@ pub async fn apply_reply(
     .map(PatientId::from_uuid)
     .collect();
     if patients.is_empty() {
-        return Ok(ReplyOutcome::Unknown);
+        // STOP and START were recorded for the number by the webhook; say so.
+        return Ok(match reply {
+            Reply::Stop => ReplyOutcome::OptedOut,
+            Reply::Start => ReplyOutcome::OptedIn,
+            _ => ReplyOutcome::Unknown,
+        });
     }
     let ids: Vec<uuid::Uuid> = patients.iter().map(PatientId::as_uuid).collect();
     let ctx = AuditContext::default();
     let outcome = match reply {
         Reply::Stop | Reply::Start => {
             let stop = reply == Reply::Stop;
+            if !stop {
+                // A STOP recorded per patient before STOP moved to the number (still honoured
+                // until the patient says START or turns texts on again).
+                sqlx::query!(
+                    "UPDATE patients SET sms_opted_out_at = NULL WHERE id = ANY($1)",
+                    &ids
+                )
+                .execute(tx.conn())
+                .await?;
+            }
             for p in &patients {
                 let action = if stop {
                     Action::SmsOptOut

@@ -335,7 +335,8 @@ pub async fn for_offer_notice(
 ) -> Result<Option<OfferNotice>, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT o.starts_at, w.patient_id, p.email, p.reminder_sms,
-                CASE WHEN p.phone_verified_at IS NOT NULL THEN p.phone END AS phone
+                CASE WHEN p.phone_verified_at IS NOT NULL AND p.sms_opted_out_at IS NULL
+                     THEN p.phone END AS phone
          FROM waitlist_offers o
          JOIN waitlist_entries w ON w.id = o.entry_id
          JOIN patients p ON p.id = w.patient_id

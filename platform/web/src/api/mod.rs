@@ -6,7 +6,7 @@ mod caller;
 mod clinic;
 pub mod error;
 mod reminders;
-pub(crate) use reminders::{Resend, resend as resend_phone_code};
+pub(crate) use reminders::{Resend, after_save, may_change_number, resend as resend_phone_code};
 mod sessions;
 mod signup;
 

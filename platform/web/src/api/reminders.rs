@@ -24,6 +24,46 @@ pub(crate) enum Resend {
     Refused(phone::PhoneError),
 }
 
+/// Whether a save may change the number: a new number is texted a code, and codes go at most
+/// 3 an hour per patient (`Err(wait)` in seconds), whether asked for again or by changing the
+/// number — or anyone could text codes to strangers by changing numbers.
+pub(crate) async fn may_change_number(
+    state: &AppState,
+    tenant: &portal_tenants::Tenant,
+    tx: &mut portal_tenants::TenantTx,
+    p: &portal_domain::identity::scope::PatientScope,
+    new: Option<&PhoneE164>,
+) -> poem::Result<Result<(), i64>> {
+    let Some(new) = new else { return Ok(Ok(())) };
+    let on_file = preferences::phone_on_file(tx, p).await.map_err(internal)?;
+    if on_file.as_deref() == Some(new.as_str()) {
+        return Ok(Ok(()));
+    }
+    let subject = format!("{}:{}", tenant.id(), p.patient_id());
+    Ok(state
+        .limiter
+        .check(
+            &[(crate::limits::PHONE_CODE_PER_PATIENT, &subject)],
+            state.clock.now(),
+        )
+        .await
+        .map_err(|w| w.0))
+}
+
+/// After a save: the patient's explicit "texts on" undoes an earlier STOP to this clinic's
+/// number — but only for a number they have confirmed is theirs, so nobody can lift a
+/// stranger's STOP by typing their number.
+pub(crate) async fn after_save(
+    state: &AppState,
+    tenant: &portal_tenants::Tenant,
+    saved: &ReminderPreferences,
+) -> poem::Result<()> {
+    if saved.sms && saved.phone_verified {
+        texting::resume(state, tenant, saved.phone.as_deref()).await?;
+    }
+    Ok(())
+}
+
 /// Queues a new code for the patient's unconfirmed number, at most 3 an hour per patient.
 pub(crate) async fn resend(
     state: &AppState,
@@ -145,6 +185,9 @@ pub enum PreferencesResponse {
     /// Codes `invalid_phone`, `sms_needs_phone`, `email_needs_address`.
     #[oai(status = 422)]
     Invalid(Json<ErrorBody>),
+    /// A new number is texted a code, at most 3 an hour (code `too_many_requests`).
+    #[oai(status = 429)]
+    TooMany(Json<ErrorBody>, #[oai(header = "Retry-After")] String),
 }
 
 #[derive(ApiResponse)]
@@ -231,6 +274,17 @@ impl RemindersApi {
             phone,
         };
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        if let Err(wait) =
+            may_change_number(&state, &tenant, &mut tx, &p, update.phone.as_ref()).await?
+        {
+            return Ok(PreferencesResponse::TooMany(
+                ErrorBody::new(
+                    "too_many_requests",
+                    "codes are sent at most 3 times an hour; try the new number later",
+                ),
+                wait.to_string(),
+            ));
+        }
         match preferences::set(
             &mut tx,
             &p,
@@ -242,9 +296,7 @@ impl RemindersApi {
         {
             Ok(prefs) => {
                 tx.commit().await.map_err(internal)?;
-                if prefs.sms {
-                    texting::resume(&state, &tenant, prefs.phone.as_deref()).await?;
-                }
+                after_save(&state, &tenant, &prefs).await?;
                 let stopped = texting::stopped(&state, &tenant, prefs.phone.as_deref()).await?;
                 Ok(PreferencesResponse::Ok(Json(PreferencesOut::of(
                     prefs, stopped,

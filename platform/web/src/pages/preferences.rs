@@ -121,12 +121,34 @@ pub async fn preferences_submit(
                 sms: field(&f, "sms") == "on",
                 phone,
             };
+            if let Err(wait) = crate::api::may_change_number(
+                state,
+                &chrome.tenant,
+                &mut tx,
+                &patient,
+                update.phone.as_ref(),
+            )
+            .await?
+            {
+                drop(tx);
+                let page = again(
+                    state,
+                    chrome,
+                    &patient,
+                    &ctx,
+                    Some(raw_phone),
+                    super::too_many_words(crate::limits::RetryAfter(wait)),
+                    StatusCode::TOO_MANY_REQUESTS,
+                )
+                .await?;
+                return Ok(page
+                    .with_header("retry-after", wait.to_string())
+                    .into_response());
+            }
             match preferences::set(&mut tx, &patient, &ctx, &update, now).await {
                 Ok(saved) => {
                     tx.commit().await.map_err(db)?;
-                    if saved.sms {
-                        texting::resume(state, &chrome.tenant, saved.phone.as_deref()).await?;
-                    }
+                    crate::api::after_save(state, &chrome.tenant, &saved).await?;
                     return Ok(see_other("/account/reminders?done=1"));
                 }
                 Err(PreferencesError::Database(e)) => return Err(db(e)),

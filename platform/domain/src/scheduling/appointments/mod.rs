@@ -417,7 +417,8 @@ pub async fn for_notice(
                   a.visit_type_id, v.name AS visit_type_name, v.modality, v.video_base_url,
                   a.video_room, a.starts_at, a.ends_at, a.status, a.reason, a.version,
                   a.confirmed_at, p.email,
-                  CASE WHEN p.phone_verified_at IS NOT NULL THEN p.phone END AS phone,
+                  CASE WHEN p.phone_verified_at IS NOT NULL AND p.sms_opted_out_at IS NULL
+                       THEN p.phone END AS phone,
                   p.reminder_email, p.reminder_sms
            FROM appointments a
            JOIN patients p ON p.id = a.patient_id
