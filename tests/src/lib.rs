@@ -388,6 +388,10 @@ impl TestApp {
                 .filter(|e| e.to.eq_ignore_ascii_case(to))
                 .nth(nth);
             if let Some(e) = found {
+                // The worker hands the email over, then commits (a link's token is committed
+                // only once its email is out). Wait for that, as a person's few seconds would,
+                // or a link opened at once can find its token not there yet.
+                self.jobs_settled().await;
                 return e;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
