@@ -163,7 +163,7 @@ async fn a_patient_invitation_checks_date_of_birth_and_works_once() {
     let mut desk = app.sign_in(&host, "desk@oak.example", PASSWORD).await;
     let resp = desk
         .post_form(
-            "/admin/patients",
+            "/admin/patients/new",
             &[
                 ("given_name", "Rosa"),
                 ("family_name", "Diaz"),
@@ -874,7 +874,7 @@ async fn console_and_register_forms_name_the_bad_field_and_keep_input() {
             "may only contain digits",
         ),
     ] {
-        let resp = boss.post_form("/admin/patients", &fields).await;
+        let resp = boss.post_form("/admin/patients/new", &fields).await;
         assert_eq!(resp.status(), 422);
         let page = resp.text().await.unwrap();
         assert!(page.contains(expected), "{expected}: {page}");
@@ -882,7 +882,7 @@ async fn console_and_register_forms_name_the_bad_field_and_keep_input() {
     }
     let mut invite = patient("1970-01-01", "", "");
     invite.push(("invite", "1"));
-    let resp = boss.post_form("/admin/patients", &invite).await;
+    let resp = boss.post_form("/admin/patients/new", &invite).await;
     assert_eq!(resp.status(), 422);
     assert!(resp.text().await.unwrap().contains("Add an email address"));
 

@@ -3,6 +3,7 @@
 //! appointment has changed again since it was queued is stale and sends nothing; the newer
 //! change has its own notice.
 
+use portal_domain::clinic::ClinicProfile;
 use portal_domain::ids::AppointmentId;
 use portal_domain::jobs::AppointmentChange;
 use portal_domain::scheduling::appointments::for_notice;
@@ -26,6 +27,9 @@ pub(crate) async fn appointment(
         tx.commit().await?;
         return Ok(());
     };
+    let profile = ClinicProfile::load(&mut tx)
+        .await
+        .map_err(|e| JobError::Retry(e.to_string()))?;
     tx.commit().await?;
     let a = &target.appointment;
     let cancelled = a.status == AppointmentStatus::Cancelled;
@@ -38,7 +42,17 @@ pub(crate) async fn appointment(
         return Ok(());
     };
     let name = tenant.display_name();
-    let when = local_label(a.starts_at, clinic_tz(tenant));
+    let call_us = profile.call_us(name);
+    // "with Dr. Reyes" only where the clinic allows it; never the reason for the visit.
+    let when = if profile.provider_in_emails {
+        format!(
+            "{} with {}",
+            local_label(a.starts_at, clinic_tz(tenant)),
+            a.provider_name
+        )
+    } else {
+        local_label(a.starts_at, clinic_tz(tenant))
+    };
     let (subject, heading, intro) = match change {
         AppointmentChange::Booked => (
             format!("Your visit at {name} is booked"),
@@ -67,10 +81,11 @@ pub(crate) async fn appointment(
         intro,
         action_label: "See your appointments".to_owned(),
         action_url: deps.links.clinic(tenant.slug(), "/appointments"),
-        note: "Sign in to the portal to see the details, or to move or cancel the visit."
-            .to_owned(),
+        note: format!(
+            "Sign in to the portal to see the details, or to move or cancel the visit. {call_us}"
+        ),
     };
-    let ics = calendar::ics(a, name, tenant.slug(), now);
+    let ics = calendar::ics(a, name, &call_us, tenant.slug(), now);
     let method = if cancelled { "CANCEL" } else { "PUBLISH" };
     let attachment = Attachment {
         filename: "visit.ics".to_owned(),

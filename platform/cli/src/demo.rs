@@ -2,7 +2,7 @@
 //! second run updates what the first created and creates nothing twice.
 
 use chrono::NaiveDate;
-use portal_domain::clinic::ClinicProfile;
+use portal_domain::clinic::{ClinicProfile, ProfileInput};
 use portal_domain::clock::{Clock, SystemClock};
 use portal_domain::identity::Role;
 use portal_domain::identity::accounts;
@@ -23,6 +23,8 @@ struct DemoClinic {
     welcome: &'static str,
     phone: &'static str,
     address: &'static str,
+    hours: &'static str,
+    after_hours: &'static str,
 }
 
 const SUNRISE_LOGO: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#fff7ed"/><circle cx="32" cy="40" r="16" fill="#ea580c"/><rect x="4" y="40" width="56" height="20" fill="#fff7ed"/><path d="M8 44h48" stroke="#9a3412" stroke-width="4" stroke-linecap="round"/></svg>"##;
@@ -42,6 +44,8 @@ const CLINICS: &[DemoClinic] = &[
         welcome: "Family care for every age, from newborn check-ups to healthy ageing.",
         phone: "+1 555 010 2000",
         address: "120 Dawn Street, Brooklyn, NY 11201",
+        hours: "Mon–Fri 8 am – 6 pm, Sat 9 am – 12 pm",
+        after_hours: "When we are closed, call our nurse line on +1 555 010 2099. In an emergency, call 911.",
     },
     DemoClinic {
         args: || CreateArgs {
@@ -56,6 +60,8 @@ const CLINICS: &[DemoClinic] = &[
         welcome: "Care for children and teens by the bay, with same-day sick visits.",
         phone: "+1 555 010 3000",
         address: "8 Pier Road, San Francisco, CA 94111",
+        hours: "Mon–Fri 8 am – 5 pm",
+        after_hours: "When we are closed, call +1 555 010 3000 and press 1 for the on-call doctor. In an emergency, call 911.",
     },
 ];
 
@@ -201,7 +207,14 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
             Err(TenantError::SlugTaken(_)) => provisioner.update_branding(&slug, &new).await?,
             Err(e) => return Err(e.into()),
         };
-        let profile = ClinicProfile::new(clinic.welcome, Some(clinic.phone), Some(clinic.address))?;
+        let profile = ClinicProfile::parse(&ProfileInput {
+            welcome_message: clinic.welcome,
+            phone: clinic.phone,
+            address: clinic.address,
+            hours: clinic.hours,
+            after_hours: clinic.after_hours,
+            provider_in_emails: true,
+        })?;
         let mut tx = tenant_db.begin(&tenant).await?;
         profile.save(&mut tx).await?;
         // The demo's passwords are published, and its tour walks straight into every role's

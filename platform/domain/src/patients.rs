@@ -1,6 +1,10 @@
 //! Patient records (demographics for now). Staff reach them through a [`StaffScope`], a patient
 //! only their own through a [`PatientScope`]; every read and write is audited.
 
+pub mod search;
+
+pub use search::{SearchPage, search};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use portal_tenants::TenantTx;
 
@@ -89,7 +93,7 @@ pub(crate) async fn insert(
 }
 
 /// The columns every patient query selects.
-struct Row {
+pub(crate) struct Row {
     id: uuid::Uuid,
     given_name: String,
     family_name: String,

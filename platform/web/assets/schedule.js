@@ -1,5 +1,8 @@
 // Keeps the staff schedule current: polls the change stamp and, when it moves, fetches this
-// same page and swaps the schedule in place (no reload, so focus and scroll stay put).
+// same page and swaps in only the list of visits. The filters above it are never touched, so a
+// half-changed filter keeps its value. Focus is never moved: if it was on something in the
+// list, the same control (by its data-focus key) takes it back, and if that control is gone
+// the list itself holds focus. Screen readers hear a short polite note.
 (function () {
   "use strict";
   var POLL_MS = 2000;
@@ -15,7 +18,17 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("schedule");
         var old = document.getElementById("schedule");
-        if (fresh && old) old.replaceWith(fresh);
+        if (!fresh || !old) return;
+        var active = document.activeElement;
+        var inside = active && old.contains(active);
+        var key = inside ? active.getAttribute("data-focus") : null;
+        old.replaceWith(fresh);
+        if (inside) {
+          var again = key ? fresh.querySelector('[data-focus="' + key + '"]') : null;
+          (again || fresh).focus({ preventScroll: true });
+        }
+        var live = document.getElementById("schedule-live");
+        if (live) live.textContent = "The schedule was updated.";
       })
       .catch(function () {});
   }

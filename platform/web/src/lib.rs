@@ -58,6 +58,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at("/healthz", PUBLIC, get(health::healthz))
         .at("/readyz", PUBLIC, get(health::readyz))
         .at("/assets/portal.css", PUBLIC, get(pages::assets::stylesheet))
+        .at(
+            "/assets/pico-2.1.1.min.css",
+            PUBLIC,
+            get(pages::assets::pico),
+        )
         .at("/assets/signup.js", PUBLIC, get(pages::assets::signup_js))
         .at("/", PUBLIC, get(pages::home::home))
         .at(
@@ -134,21 +139,26 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             PUBLIC,
             get(pages::register::page).post(pages::register::submit),
         )
-        .at("/admin", DEMOGRAPHICS, get(pages::admin::index))
+        .at("/admin", ADMINISTRATION, get(pages::admin::index))
         .at(
             "/admin/patients",
+            DEMOGRAPHICS,
+            get(pages::patients::search),
+        )
+        .at(
+            "/admin/patients/new",
             REGISTRATION,
-            post(pages::admin::create_patient),
+            get(pages::patients::new_page).post(pages::patients::create),
         )
         .at(
             "/admin/patients/:id",
             DEMOGRAPHICS,
-            get(pages::admin::patient_page),
+            get(pages::patients::page),
         )
         .at(
             "/admin/patients/:id/invite",
             REGISTRATION,
-            post(pages::admin::invite_patient),
+            post(pages::patients::invite),
         )
         .at(
             "/admin/staff",
@@ -166,6 +176,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::admin::audit_trail),
         )
         .at(
+            "/admin/clinic",
+            ADMINISTRATION,
+            get(pages::clinic_details::page).post(pages::clinic_details::submit),
+        )
+        .at(
             "/admin/branding",
             ADMINISTRATION,
             get(pages::admin::branding_page_get).post(pages::admin::branding_submit),
@@ -181,6 +196,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::appointments::list).post(pages::appointments::create),
         )
         .at("/appointments/new", OWN_CARE, get(pages::appointments::new))
+        .at(
+            "/appointments/:id/confirm",
+            OWN_CARE,
+            post(pages::home::confirm_visit),
+        )
+        .at(
+            "/appointments/:id/reschedule/confirm",
+            OWN_CARE,
+            get(pages::appointments::move_confirm),
+        )
         .at(
             "/appointments/confirm",
             OWN_CARE,
@@ -204,7 +229,7 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at(
             "/appointments/:id/cancel",
             OWN_CARE,
-            post(pages::appointments::cancel_submit),
+            get(pages::appointments::cancel_page).post(pages::appointments::cancel_submit),
         )
         .at(
             "/appointments/:id/waitlist/:action",
@@ -220,6 +245,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/staff/schedule",
             SCHEDULING,
             get(pages::schedule::schedule_view),
+        )
+        .at(
+            "/staff/book/confirm",
+            SCHEDULING,
+            get(pages::schedule::book_confirm),
+        )
+        .at(
+            "/staff/appointments/:id/move/confirm",
+            SCHEDULING,
+            get(pages::schedule::move_confirm),
         )
         .at(
             "/staff/schedule/stamp",
@@ -239,7 +274,7 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at(
             "/staff/appointments/:id/:action",
             SCHEDULING,
-            post(pages::schedule::act),
+            get(pages::schedule::act_page).post(pages::schedule::act),
         )
         .at(
             "/admin/scheduling",

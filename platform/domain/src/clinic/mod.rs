@@ -3,4 +3,4 @@
 pub mod branding;
 mod profile;
 
-pub use profile::{ClinicProfile, ProfileError};
+pub use profile::{ClinicProfile, ProfileError, ProfileInput};

@@ -8,8 +8,15 @@ use icalendar::{Calendar, Component, Event, EventLike, EventStatus};
 
 use super::appointments::{Appointment, AppointmentStatus};
 
-/// The calendar file of `appt` at `clinic` (`host` makes the UID globally unique).
-pub fn ics(appt: &Appointment, clinic: &str, host: &str, now: DateTime<Utc>) -> String {
+/// The calendar file of `appt` at `clinic` (`host` makes the UID globally unique). `contact`
+/// says how to reach the clinic to change the visit (`ClinicProfile::call_us`).
+pub fn ics(
+    appt: &Appointment,
+    clinic: &str,
+    contact: &str,
+    host: &str,
+    now: DateTime<Utc>,
+) -> String {
     let cancelled = appt.status == AppointmentStatus::Cancelled;
     let mut event = Event::new();
     event
@@ -28,7 +35,9 @@ pub fn ics(appt: &Appointment, clinic: &str, host: &str, now: DateTime<Utc>) -> 
         Some(url) => {
             event
                 .location("Video visit")
-                .description(&format!("Join the video visit: {url}"))
+                .description(&format!(
+                    "Join the video visit: {url}\n\nTo change this visit: {contact}"
+                ))
                 .url(url);
         }
         None => {
@@ -37,7 +46,9 @@ pub fn ics(appt: &Appointment, clinic: &str, host: &str, now: DateTime<Utc>) -> 
             } else {
                 format!("{}, {}", appt.location_name, appt.location_address)
             };
-            event.location(&place);
+            event
+                .location(&place)
+                .description(&format!("To change this visit: {contact}"));
         }
     }
     let mut cal = Calendar::new();

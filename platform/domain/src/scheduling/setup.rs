@@ -676,6 +676,25 @@ pub async fn locations(tx: &mut TenantTx) -> Result<Vec<Location>, sqlx::Error> 
         .collect())
 }
 
+/// The provider a staff account works as: the one linked to the account, else the one with
+/// the account's name (clinics often set providers up before inviting them).
+pub async fn provider_for_user(
+    tx: &mut TenantTx,
+    user: crate::ids::UserId,
+    display_name: &str,
+) -> Result<Option<ProviderId>, sqlx::Error> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM providers
+         WHERE active AND (user_id = $1 OR (user_id IS NULL AND lower(display_name) = lower($2)))
+         ORDER BY user_id IS NULL LIMIT 1",
+        user.as_uuid(),
+        display_name
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(id.map(ProviderId::from_uuid))
+}
+
 pub async fn providers(tx: &mut TenantTx) -> Result<Vec<Provider>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT p.id, p.display_name,

@@ -1,10 +1,11 @@
-//! The clinic console: patients (add, invite), staff (invite, admins only), branding, settings
-//! and the audit trail (admins only). Every patient read or write goes through a staff scope
+//! Clinic set-up, for clinic admins: the set-up checklist of a new clinic, staff (invite),
+//! branding, settings and the audit trail. (Patients are in `patients.rs`.) Every patient
+//! read or write goes through a staff scope
 //! and is audited by the store.
 
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Multipart, Path, Query};
+use poem::web::{Data, Form, Multipart, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::audit;
 use portal_domain::clinic::ClinicProfile;
@@ -13,35 +14,18 @@ use portal_domain::identity::Role;
 use portal_domain::identity::accounts::{self, AccountError, StaffMember};
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::PatientId;
-use portal_domain::patients::{self, NewPatient, Patient};
+use portal_domain::patients;
+use portal_domain::scheduling::setup;
 use portal_domain::values::{EmailAddress, PersonName};
 use portal_tenants::{DisplayName, HexColor, Logo, SenderName};
 
 use super::home::{AccessLog, log_rows};
 use super::invite::chrono_tz_of;
-use super::patient_form::{self, PatientFields};
-use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
+use super::scheduling_view::sentence;
+use super::{Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other, words};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
-use crate::limits;
 use crate::{AppState, internal};
-
-#[derive(Default, serde::Deserialize)]
-pub struct PatientForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    given_name: String,
-    #[serde(default)]
-    family_name: String,
-    #[serde(default)]
-    date_of_birth: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    phone: String,
-    invite: Option<String>,
-}
 
 #[derive(Default, serde::Deserialize)]
 pub struct StaffForm {
@@ -59,25 +43,22 @@ pub struct StaffForm {
 #[template(path = "admin_console.html")]
 struct Console {
     chrome: Chrome,
-    me: SignedIn,
     notice: Option<String>,
-    patients: Vec<Patient>,
+    checklist: Vec<Step>,
+    ready: bool,
     staff: Vec<StaffMember>,
     staff_roles: [Role; 4],
     self_signup: bool,
-    pf: PatientForm,
-    patient_error: Option<String>,
     sf: StaffForm,
-    staff_error: Option<String>,
+    staff_error: FormErrors,
 }
 
-#[derive(Template)]
-#[template(path = "admin_patient.html")]
-struct PatientPage {
-    chrome: Chrome,
-    patient: Patient,
-    notice: Option<&'static str>,
-    error: Option<String>,
+/// One step of a new clinic's set-up, done or not.
+pub(crate) struct Step {
+    pub label: &'static str,
+    pub done: bool,
+    pub href: &'static str,
+    pub detail: String,
 }
 
 /// A signed-in member of staff, or the response that sends anyone else away.
@@ -98,14 +79,11 @@ async fn staff_gate(
 #[derive(Default)]
 struct Forms {
     notice: Option<String>,
-    pf: PatientForm,
-    patient_error: Option<String>,
     sf: StaffForm,
-    staff_error: Option<String>,
+    staff_error: FormErrors,
 }
 
 async fn console(
-    req: &Request,
     state: &AppState,
     chrome: Chrome,
     me: SignedIn,
@@ -113,38 +91,83 @@ async fn console(
 ) -> poem::Result<Console> {
     let Forms {
         notice,
-        pf,
-        patient_error,
         sf,
         staff_error,
     } = forms;
-    let staff_scope = me
-        .staff()
+    let admin = me
+        .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let ctx = audit_ctx(req, Some(&me));
-    let now = state.clock.now();
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let patients = patients::list(&mut tx, &staff_scope, &ctx, now, 200)
-        .await
-        .map_err(db)?;
-    let staff = match me.admin() {
-        Some(admin) => accounts::list_staff(&mut tx, &admin).await.map_err(db)?,
-        None => Vec::new(),
-    };
+    let staff = accounts::list_staff(&mut tx, &admin).await.map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
     let self_signup = ClinicProfile::self_signup_enabled(&mut tx)
         .await
         .map_err(db)?;
+    let locations = setup::locations(&mut tx).await.map_err(db)?.len() as i64;
+    let providers = setup::providers(&mut tx).await.map_err(db)?;
+    let visit_types = setup::visit_types(&mut tx).await.map_err(db)?.len() as i64;
+    let hours = setup::windows(&mut tx, None).await.map_err(db)?.len() as i64;
     tx.commit().await.map_err(db)?;
+    let checklist = vec![
+        Step {
+            label: "Add your phone number and opening hours",
+            done: profile.phone.is_some() && profile.hours.is_some(),
+            href: "/admin/clinic",
+            detail: profile
+                .phone
+                .clone()
+                .unwrap_or_else(|| "Not added yet".to_owned()),
+        },
+        Step {
+            label: "Add your logo and colours",
+            done: chrome.tenant.branding().has_logo,
+            href: "/admin/branding",
+            detail: if chrome.tenant.branding().has_logo {
+                "Logo added".to_owned()
+            } else {
+                "No logo yet".to_owned()
+            },
+        },
+        Step {
+            label: "Add where you see patients",
+            done: locations > 0,
+            href: "/admin/scheduling#locations-heading",
+            detail: words::count(locations, "location", "locations"),
+        },
+        Step {
+            label: "Add your clinicians",
+            done: !providers.is_empty(),
+            href: "/admin/scheduling#providers-heading",
+            detail: words::count(providers.len() as i64, "provider", "providers"),
+        },
+        Step {
+            label: "Add the kinds of visit patients can book",
+            done: visit_types > 0,
+            href: "/admin/scheduling#visit-types-heading",
+            detail: words::count(visit_types, "visit type", "visit types"),
+        },
+        Step {
+            label: "Set each clinician's weekly hours",
+            done: hours > 0,
+            href: "/admin/scheduling#hours-heading",
+            detail: words::count(hours, "block of hours", "blocks of hours"),
+        },
+        Step {
+            label: "Invite your staff",
+            done: staff.len() > 1,
+            href: "#staff-heading",
+            detail: words::count(staff.len() as i64, "member of staff", "members of staff"),
+        },
+    ];
+    let ready = checklist.iter().all(|s| s.done);
     Ok(Console {
         chrome,
-        me,
         notice,
-        patients,
+        checklist,
+        ready,
         staff,
         staff_roles: Role::STAFF_ROLES,
         self_signup,
-        pf,
-        patient_error,
         sf,
         staff_error,
     })
@@ -152,13 +175,12 @@ async fn console(
 
 /// The console again with a form sent back and its error (422, so tools see the failure too).
 async fn console_again(
-    req: &Request,
     state: &AppState,
     chrome: Chrome,
     me: SignedIn,
     forms: Forms,
 ) -> poem::Result<Response> {
-    let page = console(req, state, chrome, me, forms).await?;
+    let page = console(state, chrome, me, forms).await?;
     render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -173,7 +195,7 @@ pub async fn index(
     Data(state): Data<&AppState>,
     Query(q): Query<NoticeQuery>,
 ) -> poem::Result<Response> {
-    let (chrome, me) = match staff_gate(req, state).await? {
+    let (chrome, me) = match admin_gate(req, state).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -183,7 +205,6 @@ pub async fn index(
         _ => None,
     };
     let page = console(
-        req,
         state,
         chrome,
         me,
@@ -196,247 +217,7 @@ pub async fn index(
     Ok(render(&page)?.into_response())
 }
 
-fn parse_patient(f: &PatientForm, today: chrono::NaiveDate) -> Result<NewPatient, String> {
-    patient_form::parse(
-        &PatientFields {
-            given_name: &f.given_name,
-            family_name: &f.family_name,
-            date_of_birth: &f.date_of_birth,
-            email: &f.email,
-            phone: &f.phone,
-        },
-        today,
-        false,
-    )
-}
-
-#[handler]
-pub async fn create_patient(
-    req: &Request,
-    Data(state): Data<&AppState>,
-    Form(f): Form<PatientForm>,
-) -> poem::Result<Response> {
-    check_form(req, &f.csrf)?;
-    let (chrome, me) = match staff_gate(req, state).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let staff = me
-        .registration()
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let now = state.clock.now();
-    let today = now
-        .with_timezone(&chrono_tz_of(&chrome.tenant))
-        .date_naive();
-    let new = match parse_patient(&f, today) {
-        Ok(n) if f.invite.is_some() && n.email.is_none() => {
-            Err("Add an email address to send a portal invitation.".to_owned()).map(|()| n)
-        }
-        other => other,
-    };
-    let new = match new {
-        Ok(n) => n,
-        Err(e) => {
-            return console_again(
-                req,
-                state,
-                chrome,
-                me,
-                Forms {
-                    pf: f,
-                    patient_error: Some(e),
-                    ..Forms::default()
-                },
-            )
-            .await;
-        }
-    };
-    let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let id = patients::create(&mut tx, &staff, &ctx, &new, now)
-        .await
-        .map_err(db)?;
-    if f.invite.is_some() {
-        match accounts::invite_patient(&mut tx, &staff, &ctx, id, now).await {
-            Ok(_) => {}
-            Err(e @ AccountError::EmailTaken) => {
-                drop(tx);
-                return console_again(
-                    req,
-                    state,
-                    chrome,
-                    me,
-                    Forms {
-                        pf: f,
-                        patient_error: Some(e.to_string()),
-                        ..Forms::default()
-                    },
-                )
-                .await;
-            }
-            Err(e) => return Err(internal(e)),
-        }
-    }
-    tx.commit().await.map_err(db)?;
-    let done = if f.invite.is_some() {
-        "invited"
-    } else {
-        "created"
-    };
-    Ok(see_other(&format!("/admin/patients/{id}?done={done}")))
-}
-
-/// What the patient page says above the record.
-struct Note {
-    notice: Option<&'static str>,
-    error: Option<String>,
-    status: StatusCode,
-}
-
-async fn show_patient(
-    req: &Request,
-    state: &AppState,
-    chrome: Chrome,
-    me: &SignedIn,
-    raw_id: &str,
-    note: Note,
-) -> poem::Result<Response> {
-    let Note {
-        notice,
-        error,
-        status,
-    } = note;
-    let staff = me
-        .staff()
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    // A malformed id, a missing one and another clinic's all answer the same: not found.
-    let id =
-        PatientId::parse(raw_id).ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let ctx = audit_ctx(req, Some(me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let patient = patients::get(&mut tx, &staff, &ctx, id, state.clock.now())
-        .await
-        .map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let patient = patient.ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    render_status(
-        &PatientPage {
-            chrome,
-            patient,
-            notice,
-            error,
-        },
-        status,
-    )
-}
-
-#[handler]
-pub async fn patient_page(
-    req: &Request,
-    Data(state): Data<&AppState>,
-    Path(raw_id): Path<String>,
-    Query(q): Query<NoticeQuery>,
-) -> poem::Result<Response> {
-    let (chrome, me) = match staff_gate(req, state).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let notice = match q.done.as_deref() {
-        Some("created") => Some("Patient added."),
-        Some("invited") => Some("Invitation sent. It works once and expires in 7 days."),
-        _ => None,
-    };
-    show_patient(
-        req,
-        state,
-        chrome,
-        &me,
-        &raw_id,
-        Note {
-            notice,
-            error: None,
-            status: StatusCode::OK,
-        },
-    )
-    .await
-}
-
-#[derive(serde::Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-#[handler]
-pub async fn invite_patient(
-    req: &Request,
-    Data(state): Data<&AppState>,
-    Path(raw_id): Path<String>,
-    Form(f): Form<CsrfForm>,
-) -> poem::Result<Response> {
-    check_form(req, &f.csrf)?;
-    let (chrome, me) = match staff_gate(req, state).await? {
-        Ok(x) => x,
-        Err(r) => return Ok(r),
-    };
-    let staff = me
-        .registration()
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let id =
-        PatientId::parse(&raw_id).ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let target = format!("{}:{id}", chrome.tenant.id());
-    if let Err(wait) = state
-        .limiter
-        .check(&[(limits::INVITE_PER_PATIENT, &target)], state.clock.now())
-        .await
-    {
-        let resp = show_patient(
-            req,
-            state,
-            chrome,
-            &me,
-            &raw_id,
-            Note {
-                notice: None,
-                error: Some(super::too_many_words(wait)),
-                status: StatusCode::TOO_MANY_REQUESTS,
-            },
-        )
-        .await?;
-        return Ok(super::as_too_many(resp, wait));
-    }
-    let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    match accounts::invite_patient(&mut tx, &staff, &ctx, id, state.clock.now()).await {
-        Ok(_) => {
-            tx.commit().await.map_err(db)?;
-            Ok(see_other(&format!("/admin/patients/{id}?done=invited")))
-        }
-        Err(AccountError::NoSuchPatient) => Err(poem::Error::from(poem::error::NotFoundError)),
-        Err(
-            e @ (AccountError::NoEmail | AccountError::AlreadyActive | AccountError::EmailTaken),
-        ) => {
-            drop(tx);
-            show_patient(
-                req,
-                state,
-                chrome,
-                &me,
-                &raw_id,
-                Note {
-                    notice: None,
-                    error: Some(e.to_string()),
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                },
-            )
-            .await
-        }
-        Err(e) => Err(internal(e)),
-    }
-}
-
-/// Only clinic administrators; everyone else gets "not found".
-async fn admin_gate(
+pub(crate) async fn admin_gate(
     req: &Request,
     state: &AppState,
 ) -> poem::Result<Result<(Chrome, SignedIn), Response>> {
@@ -463,25 +244,31 @@ pub async fn invite_staff(
     let admin = me
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let parsed = (|| {
-        let name = PersonName::parse(&f.name, "name").map_err(|e| e.to_string())?;
-        let email = EmailAddress::parse(&f.email).map_err(|e| e.to_string())?;
-        let role = Role::parse(&f.role)
-            .filter(|r| r.is_staff())
-            .ok_or_else(|| "Choose one of the staff roles.".to_owned())?;
-        Ok::<_, String>((name, email, role))
-    })();
+    let mut errors = FormErrors::default();
+    let name = PersonName::parse(&f.name, "name")
+        .map_err(|e| errors.add("staff_name", sentence(&e)))
+        .ok();
+    let email = EmailAddress::parse(&f.email)
+        .map_err(|e| errors.add("staff_email", sentence(&e)))
+        .ok();
+    let role = Role::parse(&f.role).filter(|r| r.is_staff());
+    if role.is_none() {
+        errors.add("staff_role", "Choose one of the staff roles.");
+    }
+    let parsed = match (name, email, role) {
+        (Some(n), Some(e), Some(r)) if errors.is_empty() => Ok((n, e, r)),
+        _ => Err(errors),
+    };
     let (name, email, role) = match parsed {
         Ok(x) => x,
         Err(e) => {
             return console_again(
-                req,
                 state,
                 chrome,
                 me,
                 Forms {
                     sf: f,
-                    staff_error: Some(e),
+                    staff_error: e,
                     ..Forms::default()
                 },
             )
@@ -508,13 +295,12 @@ pub async fn invite_staff(
         Err(e @ AccountError::EmailTaken) => {
             drop(tx);
             return console_again(
-                req,
                 state,
                 chrome,
                 me,
                 Forms {
                     sf: f,
-                    staff_error: Some(e.to_string()),
+                    staff_error: FormErrors::one("staff_email", sentence(&e)),
                     ..Forms::default()
                 },
             )
@@ -616,7 +402,7 @@ pub async fn audit_trail(
             (
                 "Audit trail".to_owned(),
                 entries,
-                Some(("/admin".to_owned(), "Back to the console")),
+                Some(("/admin".to_owned(), "Back to clinic set-up")),
             )
         }
     };

@@ -6,6 +6,7 @@ use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::clinic::ClinicProfile;
 use portal_domain::identity::scope::{PatientScope, SignedIn};
 use portal_domain::ids::{AppointmentId, OfferId};
 use portal_domain::scheduling::appointments::{
@@ -17,9 +18,10 @@ use portal_domain::scheduling::waitlist;
 use portal_domain::scheduling::{AppointmentError, calendar, clinic_tz, local_label};
 use portal_tenants::Tenant;
 
+use super::confirm::ConfirmAction;
 use super::scheduling_view::{
-    ApptView, SlotDay, appt_view, opt_location, opt_provider, opt_visit_type, parse_date,
-    parse_start, sentence, slot_days, status_of, today, zone_note,
+    ApptView, SlotGroup, StripDay, appt_view, day_strip, opt_location, opt_provider,
+    opt_visit_type, parse_date, parse_start, sentence, slot_groups, status_of, today, zone_note,
 };
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
 use crate::auth::audit_ctx;
@@ -231,16 +233,24 @@ struct BookPage {
     /// Set when moving an existing visit.
     moving: Option<ApptView>,
     error: Option<String>,
+    call_us: String,
     visit_types: Vec<VisitType>,
     chosen: Option<VisitType>,
     providers: Vec<(String, String)>,
     locations: Vec<(String, String)>,
     provider: String,
     location: String,
+    /// The date strip (7 days) and the day whose times are shown.
+    strip: Vec<StripDay>,
     from: String,
+    day_label: String,
+    groups: Vec<SlotGroup>,
+    /// The query string that keeps the visit type and filters on every link.
+    keep: String,
     prev_from: Option<String>,
     next_from: String,
-    days: Vec<SlotDay>,
+    /// Set when the first week shown is not this week: the first day with open times.
+    jumped: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -248,12 +258,16 @@ pub struct SlotParams {
     visit_type: Option<String>,
     provider: Option<String>,
     location: Option<String>,
+    /// First day of the date strip.
     from: Option<String>,
+    /// The day whose times are shown.
+    day: Option<String>,
 }
 
 const DAYS_SHOWN: u32 = 7;
 
-/// The booking page (or the move page when `moving` is set), with an error when a try failed.
+/// The booking page (or the move page when `moving` is set), with an error when a try failed:
+/// one day's times at a time under a week's date strip, opening on the first day with times.
 async fn book_page(
     state: &AppState,
     chrome: Chrome,
@@ -264,10 +278,13 @@ async fn book_page(
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
     let first = today(tz, now);
-    let from = parse_date(p.from.as_deref())
-        .filter(|d| *d >= first)
-        .unwrap_or(first);
+    let asked_from = parse_date(p.from.as_deref()).filter(|d| *d >= first);
+    let mut from = asked_from.unwrap_or(first);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let call_us = ClinicProfile::load(&mut tx)
+        .await
+        .map_err(db)?
+        .call_us(chrome.tenant.display_name());
     let visit_types: Vec<VisitType> = setup::visit_types(&mut tx)
         .await
         .map_err(db)?
@@ -278,20 +295,55 @@ async fn book_page(
         Some((_, vt)) => Some(*vt),
         None => opt_visit_type(p.visit_type.as_deref()),
     };
-    let (mut chosen, mut days, mut providers, mut locations) =
-        (None, Vec::new(), Vec::new(), Vec::new());
+    let (mut chosen, mut strip, mut groups, mut providers, mut locations) =
+        (None, Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut day_label = String::new();
+    let mut jumped = false;
     let mut error = error;
     if let Some(vt) = chosen_id {
-        let q = SlotQuery {
+        let mut q = SlotQuery {
             visit_type_id: vt,
             provider_id: opt_provider(p.provider.as_deref()),
             location_id: opt_location(p.location.as_deref()),
             from,
             days: DAYS_SHOWN,
         };
-        match search::search(&mut tx, true, &q, tz, now).await {
+        let mut found = search::search(&mut tx, true, &q, tz, now).await;
+        // Nothing this week and no week asked for: open on the first available day instead.
+        if asked_from.is_none()
+            && let Ok(f) = &found
+            && f.slots.is_empty()
+        {
+            let ahead = SlotQuery {
+                from: from + chrono::Duration::days(i64::from(DAYS_SHOWN)),
+                days: 31,
+                ..q.clone()
+            };
+            if let Ok(later) = search::search(&mut tx, true, &ahead, tz, now).await
+                && let Some(s) = later.slots.first()
+            {
+                from = s.starts_at.with_timezone(&tz).date_naive();
+                q.from = from;
+                jumped = true;
+                found = search::search(&mut tx, true, &q, tz, now).await;
+            }
+        }
+        match found {
             Ok(found) => {
-                days = slot_days(&found, tz);
+                let asked_day = parse_date(p.day.as_deref()).filter(|d| {
+                    *d >= from && *d < from + chrono::Duration::days(i64::from(DAYS_SHOWN))
+                });
+                let day = asked_day
+                    .or_else(|| {
+                        found
+                            .slots
+                            .first()
+                            .map(|s| s.starts_at.with_timezone(&tz).date_naive())
+                    })
+                    .unwrap_or(from);
+                strip = day_strip(&found, tz, from, DAYS_SHOWN, day);
+                groups = slot_groups(&found, tz, day);
+                day_label = day.format("%A %-d %B %Y").to_string();
                 providers = found
                     .providers
                     .iter()
@@ -310,21 +362,42 @@ async fn book_page(
     }
     tx.commit().await.map_err(db)?;
     let step = chrono::Duration::days(i64::from(DAYS_SHOWN));
+    let provider = p.provider.clone().unwrap_or_default();
+    let location = p.location.clone().unwrap_or_default();
+    let keep = match (&moving, &chosen) {
+        (None, Some(c)) => format!(
+            "visit_type={}&provider={provider}&location={location}",
+            c.id
+        ),
+        _ => format!("provider={provider}&location={location}"),
+    };
+    // A video visit has no place to choose.
+    if chosen
+        .as_ref()
+        .is_some_and(|c| c.modality == portal_domain::scheduling::Modality::Video)
+    {
+        locations.clear();
+    }
     Ok(BookPage {
         chrome,
         zone: zone_note(tz, now),
         moving: moving.map(|(v, _)| v),
         error,
+        call_us,
         visit_types,
         chosen,
         providers,
         locations,
-        provider: p.provider.clone().unwrap_or_default(),
-        location: p.location.clone().unwrap_or_default(),
+        provider,
+        location,
+        strip,
         from: from.to_string(),
+        day_label,
+        groups,
+        keep,
         prev_from: (from > first).then(|| (from - step).max(first).to_string()),
         next_from: (from + step).to_string(),
-        days,
+        jumped,
     })
 }
 
@@ -356,6 +429,11 @@ struct ConfirmPage {
     start: String,
     when: String,
     reason: String,
+    video: bool,
+    /// Back to the open times, with the same day and filters.
+    other_times: String,
+    provider_filter: String,
+    location_filter: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -372,6 +450,11 @@ pub struct SlotChoice {
     start: String,
     #[serde(default)]
     reason: String,
+    /// The filters the times were chosen under, kept for "other times".
+    #[serde(default)]
+    provider_filter: String,
+    #[serde(default)]
+    location_filter: String,
 }
 
 async fn confirm_page(
@@ -406,6 +489,12 @@ async fn confirm_page(
         return Ok(None);
     };
     let tz = clinic_tz(&chrome.tenant);
+    let local = start.with_timezone(&tz).date_naive();
+    let other_times = format!(
+        "/appointments/new?visit_type={vt}&provider={}&location={}&from={local}&day={local}",
+        c.provider_filter, c.location_filter
+    );
+    let video = visit_type.modality == portal_domain::scheduling::Modality::Video;
     Ok(Some(ConfirmPage {
         chrome,
         error,
@@ -418,6 +507,10 @@ async fn confirm_page(
         start: start.to_rfc3339(),
         when: local_label(start, tz),
         reason: c.reason.clone(),
+        video,
+        other_times,
+        provider_filter: c.provider_filter.clone(),
+        location_filter: c.location_filter.clone(),
     }))
 }
 
@@ -484,11 +577,14 @@ pub async fn create(
         Err(e @ AppointmentError::Taken) => {
             drop(tx);
             // Fresh alternatives: the same search, from the same day.
+            // The same search, filters kept, from the same day.
+            let day = start.with_timezone(&tz).date_naive().to_string();
             let params = SlotParams {
                 visit_type: Some(c.visit_type.clone()),
-                provider: None,
-                location: Some(c.location.clone()),
-                from: Some(start.with_timezone(&tz).date_naive().to_string()),
+                provider: Some(c.provider_filter.clone()),
+                location: Some(c.location_filter.clone()),
+                from: Some(day.clone()),
+                day: Some(day),
             };
             let msg = format!("{} Here are other open times.", sentence(&e));
             let page = book_page(state, chrome, &params, None, Some(msg)).await?;
@@ -517,26 +613,40 @@ struct DetailPage {
     cutoff_hours: Option<i32>,
     /// On the earlier-time waitlist.
     waiting: bool,
+    /// "Please call Sunrise on …": how to change a visit the portal cannot.
+    call_us: String,
 }
 
-/// The cut-off in hours when `a` is booked but already inside it (so only a call can change
-/// it), and whether the visit is on the earlier-time waitlist.
-async fn inside_cutoff(
+/// Where a patient stands with a visit: the cut-off in hours when it is booked but already
+/// inside it (so only a call can change it), whether it is on the earlier-time waitlist, and
+/// how to call the clinic.
+struct Standing {
+    cutoff_hours: Option<i32>,
+    waiting: bool,
+    call_us: String,
+}
+
+async fn standing(
     state: &AppState,
     tenant: &Tenant,
     scope: &PatientScope,
     a: &appointments::Appointment,
-) -> poem::Result<(Option<i32>, bool)> {
+) -> poem::Result<Standing> {
     let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
     let rules = setup::rules(&mut tx).await.map_err(db)?;
     let waiting = waitlist::is_waiting(&mut tx, scope, a.id)
         .await
         .map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let now = state.clock.now();
-    let cutoff = (a.starts_at > now && a.starts_at - rules.cancel_cutoff() < now)
+    let cutoff_hours = (a.starts_at > now && a.starts_at - rules.cancel_cutoff() < now)
         .then_some(rules.cancel_cutoff_hours);
-    Ok((cutoff, waiting))
+    Ok(Standing {
+        cutoff_hours,
+        waiting,
+        call_us: profile.call_us(tenant.display_name()),
+    })
 }
 
 async fn own(
@@ -584,15 +694,16 @@ pub async fn detail(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let (cutoff_hours, waiting) = inside_cutoff(state, &chrome.tenant, &scope, &a).await?;
+    let st = standing(state, &chrome.tenant, &scope, &a).await?;
     render(&DetailPage {
         zone: zone_note(tz, now),
         appt: appt_view(&a, tz, now),
         chrome,
         notice: notice_of(q.done.as_deref()),
         error: None,
-        cutoff_hours,
-        waiting,
+        cutoff_hours: st.cutoff_hours,
+        waiting: st.waiting,
+        call_us: st.call_us,
     })
     .map(IntoResponse::into_response)
 }
@@ -610,9 +721,16 @@ pub async fn calendar_file(
     let a = own(req, state, &chrome.tenant, &me, &scope, &id)
         .await?
         .ok_or_else(not_found)?;
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let call_us = ClinicProfile::load(&mut tx)
+        .await
+        .map_err(db)?
+        .call_us(chrome.tenant.display_name());
+    tx.commit().await.map_err(db)?;
     let ics = calendar::ics(
         &a,
         chrome.tenant.display_name(),
+        &call_us,
         chrome.tenant.slug(),
         state.clock.now(),
     );
@@ -621,6 +739,125 @@ pub async fn calendar_file(
         .with_header("Content-Disposition", "attachment; filename=\"visit.ics\"")
         .with_header("Cache-Control", "no-store")
         .into_response())
+}
+
+/// `GET /appointments/{id}/cancel`: asks before cancelling, saying exactly which visit.
+#[handler]
+pub async fn cancel_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let a = own(req, state, &chrome.tenant, &me, &scope, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let view = appt_view(&a, tz, now);
+    let st = standing(state, &chrome.tenant, &scope, &a).await?;
+    if !view.booked || st.cutoff_hours.is_some() {
+        return Ok(see_other(&format!("/appointments/{}", view.id)));
+    }
+    let page = ConfirmAction {
+        title: "Cancel this visit?".to_owned(),
+        question: format!(
+            "Cancel your {} with {} on {}?",
+            view.visit_type.to_lowercase(),
+            view.provider,
+            view.when
+        ),
+        details: Vec::new(),
+        consequence:
+            "The time will be offered to other patients. You can book a new visit at any time."
+                .to_owned(),
+        action: format!("/appointments/{}/cancel", view.id),
+        hidden: Vec::new(),
+        confirm_label: "Yes, cancel this visit".to_owned(),
+        danger: true,
+        back: format!("/appointments/{}", view.id),
+        back_label: "Your visit".to_owned(),
+        error: None,
+        chrome,
+    };
+    render(&page).map(IntoResponse::into_response)
+}
+
+/// `GET /appointments/{id}/reschedule/confirm`: the chosen new time, checked before moving.
+#[handler]
+pub async fn move_confirm(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Query(c): Query<SlotChoice>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match patient_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let a = own(req, state, &chrome.tenant, &me, &scope, &id)
+        .await?
+        .ok_or_else(not_found)?;
+    let (Some(p), Some(l), Some(start)) = (
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(see_other(&format!("/appointments/{}/reschedule", a.id)));
+    };
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let provider = setup::providers(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == p);
+    let location = setup::locations(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == l);
+    tx.commit().await.map_err(db)?;
+    let (Some(provider), Some(location)) = (provider, location) else {
+        return Ok(see_other(&format!("/appointments/{}/reschedule", a.id)));
+    };
+    let view = appt_view(&a, tz, now);
+    let place = if view.video {
+        "Video visit".to_owned()
+    } else {
+        location.name
+    };
+    let page = ConfirmAction {
+        title: "Move your visit?".to_owned(),
+        question: format!(
+            "Move your {} with {} from {} to {}?",
+            view.visit_type.to_lowercase(),
+            view.provider,
+            view.when,
+            local_label(start, tz)
+        ),
+        details: vec![("New time with", provider.display_name), ("Where", place)],
+        consequence:
+            "Your old time will be offered to other patients. We will email you the new time."
+                .to_owned(),
+        action: format!("/appointments/{}/reschedule", view.id),
+        hidden: vec![
+            ("provider", p.to_string()),
+            ("location", l.to_string()),
+            ("start", start.to_rfc3339()),
+        ],
+        confirm_label: "Yes, move my visit".to_owned(),
+        danger: false,
+        back: format!("/appointments/{}/reschedule", view.id),
+        back_label: "Other times".to_owned(),
+        error: None,
+        chrome,
+    };
+    render(&page).map(IntoResponse::into_response)
 }
 
 #[handler]
@@ -675,16 +912,21 @@ async fn detail_again(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let (cutoff_hours, waiting) = inside_cutoff(state, &chrome.tenant, scope, &a).await?;
+    let st = standing(state, &chrome.tenant, scope, &a).await?;
+    let mut error = sentence(e);
+    if matches!(e, AppointmentError::PastCutoff { .. }) {
+        error = format!("{error} {}", st.call_us);
+    }
     render_status(
         &DetailPage {
             zone: zone_note(tz, now),
             appt: appt_view(&a, tz, now),
             chrome,
             notice: None,
-            error: Some(sentence(e)),
-            cutoff_hours,
-            waiting,
+            error: Some(error),
+            cutoff_hours: st.cutoff_hours,
+            waiting: st.waiting,
+            call_us: st.call_us,
         },
         status_of(e),
     )
@@ -759,8 +1001,10 @@ pub async fn move_submit(
                 .await?
                 .ok_or_else(not_found)?;
             let view = appt_view(&a, tz, now);
+            let day = start.with_timezone(&tz).date_naive().to_string();
             let params = SlotParams {
-                from: Some(start.with_timezone(&tz).date_naive().to_string()),
+                from: Some(day.clone()),
+                day: Some(day),
                 ..SlotParams::default()
             };
             let msg = match e {

@@ -19,6 +19,17 @@ pub fn stylesheet() -> Response {
         .into_response()
 }
 
+const PICO: &str = include_str!("../../assets/vendor/pico-2.1.1.min.css");
+
+/// `/assets/pico-2.1.1.min.css`: the CSS library the design system builds on (vendored by
+/// `infra/vendor-assets`). Its address names its version, so browsers may keep it for a year.
+#[handler]
+pub fn pico() -> Response {
+    PICO.with_content_type("text/css; charset=utf-8")
+        .with_header("cache-control", "public, max-age=31536000, immutable")
+        .into_response()
+}
+
 const SIGNUP_JS: &str = include_str!("../../assets/signup.js");
 
 /// `/assets/signup.js`: the sign-up form's live availability check.

@@ -1,9 +1,14 @@
 use askama::Template;
-use poem::web::Data;
+use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::audit::{self, AuditEntry};
 use portal_domain::clinic::ClinicProfile;
+use portal_domain::identity::Role;
+use portal_domain::identity::scope::{PatientScope, SignedIn};
 use portal_domain::patients::{self, Patient};
+use portal_domain::scheduling::{appointments, clinic_tz, local_label, waitlist};
+
+use super::scheduling_view::{ApptView, appt_view, zone_note};
 
 use super::{Chrome, Gate, chrome, db, platform, render, require_user, see_other};
 use crate::auth::audit_ctx;
@@ -22,7 +27,24 @@ struct ClinicHome {
 struct Dashboard {
     chrome: Chrome,
     patient: Patient,
+    born: String,
+    zone: String,
+    notice: Option<&'static str>,
+    /// The next visit, and whether its video link is open now.
+    next: Option<ApptView>,
+    join_open: bool,
+    later: Vec<ApptView>,
+    /// Visits in the next 7 days the patient has not confirmed.
+    to_confirm: Vec<ApptView>,
+    offers: Vec<super::appointments::OfferView>,
+    call_us: String,
 }
+
+/// A video visit's link opens 15 minutes before it starts.
+const JOIN_OPENS_MINUTES: i64 = 15;
+
+/// Visits this close ask the patient to confirm they are coming.
+const CONFIRM_WITHIN_DAYS: i64 = 7;
 
 /// One row of an access log, ready to show.
 pub(crate) struct LogRow {
@@ -72,25 +94,25 @@ pub(crate) struct AccessLog {
 
 /// `/`: the signed-in patient's dashboard, the clinic's public home page, or the platform's.
 #[handler]
-pub async fn home(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+pub async fn home(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(q): Query<HomeQuery>,
+) -> poem::Result<Response> {
     if let Some(CurrentSite::Platform) = req.extensions().get::<CurrentSite>() {
         return Ok(platform::home(req)?.into_response());
     }
     let chrome = chrome(req, state, "home").await?;
+    let notice = match q.done.as_deref() {
+        Some("confirmed") => Some("Thank you: the clinic knows you are coming."),
+        _ => None,
+    };
     if let Some(me) = chrome.user.clone() {
         if me.role.is_staff() {
-            return Ok(see_other("/admin"));
+            return Ok(see_other(start_page(me.role)));
         }
         if let Some(scope) = me.patient() {
-            let ctx = audit_ctx(req, Some(&me));
-            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-            let patient = patients::own(&mut tx, &scope, &ctx, state.clock.now())
-                .await
-                .map_err(db)?;
-            tx.commit().await.map_err(db)?;
-            if let Some(patient) = patient {
-                return Ok(render(&Dashboard { chrome, patient })?.into_response());
-            }
+            return dashboard(req, state, chrome, &me, &scope, notice).await;
         }
     }
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
@@ -102,6 +124,130 @@ pub async fn home(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
         self_signup,
     })?
     .into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct HomeQuery {
+    done: Option<String>,
+}
+
+/// Where each staff role starts its day: front desk with today's arrivals, a clinician with
+/// their own schedule, billing with patient search (until the billing console exists), an
+/// administrator with the set-up checklist.
+pub(crate) fn start_page(role: Role) -> &'static str {
+    match role {
+        Role::FrontDesk => "/staff/schedule?arrivals=1",
+        Role::Clinician => "/staff/schedule?mine=1",
+        Role::ClinicAdmin => "/admin",
+        _ => "/admin/patients",
+    }
+}
+
+/// The patient's home: what's next (the next visit, with its video link when open), what
+/// needs them (visits to confirm, earlier times offered), and quick actions.
+async fn dashboard(
+    req: &Request,
+    state: &AppState,
+    chrome: Chrome,
+    me: &SignedIn,
+    scope: &PatientScope,
+    notice: Option<&'static str>,
+) -> poem::Result<Response> {
+    let ctx = audit_ctx(req, Some(me));
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let patient = patients::own(&mut tx, scope, &ctx, now).await.map_err(db)?;
+    let visits = appointments::for_patient(&mut tx, scope, &ctx, now)
+        .await
+        .map_err(db)?;
+    let offers = waitlist::open_offers(&mut tx, scope, &ctx, now)
+        .await
+        .map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let Some(patient) = patient else {
+        return Err(poem::error::NotFoundError.into());
+    };
+    let upcoming: Vec<_> = visits.iter().filter(|a| a.is_upcoming(now)).collect();
+    let join_open = upcoming.first().is_some_and(|a| {
+        a.video_url.is_some() && a.starts_at - chrono::Duration::minutes(JOIN_OPENS_MINUTES) <= now
+    });
+    let to_confirm = upcoming
+        .iter()
+        .filter(|a| {
+            a.status == portal_domain::scheduling::AppointmentStatus::Booked
+                && a.confirmed_at.is_none()
+                && a.starts_at - chrono::Duration::days(CONFIRM_WITHIN_DAYS) <= now
+        })
+        .map(|a| appt_view(a, tz, now))
+        .collect();
+    let mut views = upcoming.iter().map(|a| appt_view(a, tz, now));
+    let next = views.next();
+    let later = views.take(3).collect();
+    let offers = offers
+        .into_iter()
+        .map(|o| super::appointments::OfferView {
+            id: o.id.to_string(),
+            when: local_label(o.starts_at, tz),
+            provider: o.provider_name,
+        })
+        .collect();
+    Ok(render(&Dashboard {
+        born: super::words::birth_date(patient.date_of_birth),
+        zone: zone_note(tz, now),
+        call_us: profile.call_us(chrome.tenant.display_name()),
+        chrome,
+        patient,
+        notice,
+        next,
+        join_open,
+        later,
+        to_confirm,
+        offers,
+    })?
+    .into_response())
+}
+
+/// `POST /appointments/{id}/confirm`: the patient says they are coming.
+#[handler]
+pub async fn confirm_visit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    poem::web::Form(f): poem::web::Form<CsrfOnly>,
+) -> poem::Result<Response> {
+    crate::csrf::check_form(req, &f.csrf)?;
+    let (chrome, me) = match require_user(req, state, "home").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(r),
+    };
+    let scope = me
+        .patient()
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let id = portal_domain::ids::AppointmentId::parse(&id)
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let done = appointments::confirm_attendance(
+        &mut tx,
+        &scope,
+        &audit_ctx(req, Some(&me)),
+        id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    if !done {
+        return Err(poem::error::NotFoundError.into());
+    }
+    Ok(see_other("/?done=confirmed"))
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `/account/access`: who viewed my record.

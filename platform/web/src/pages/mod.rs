@@ -5,11 +5,15 @@ pub mod admin;
 pub mod appointments;
 pub mod assets;
 pub mod auth;
+pub mod clinic_details;
+mod confirm;
 pub mod errors;
+mod form;
 pub mod home;
 pub mod invite;
 pub mod mailbox;
 mod patient_form;
+pub mod patients;
 pub mod platform;
 pub mod preferences;
 pub mod register;
@@ -18,6 +22,7 @@ pub mod scheduling_setup;
 mod scheduling_view;
 pub mod security;
 pub mod undelivered;
+pub(crate) mod words;
 
 use std::sync::Arc;
 
@@ -28,6 +33,7 @@ use portal_domain::identity::scope::SignedIn;
 use portal_tenants::Tenant;
 
 use crate::{AppState, internal};
+pub(crate) use form::FormErrors;
 
 /// Renders a template; a rendering failure is a server error (logged by the tracing layer).
 fn render(t: &impl Template) -> poem::Result<Html<String>> {
@@ -43,16 +49,6 @@ fn render(t: &impl Template) -> poem::Result<Html<String>> {
 fn render_status(t: &impl Template, status: poem::http::StatusCode) -> poem::Result<Response> {
     Ok(render(t)?.with_status(status).into_response())
 }
-
-/// The areas of a clinic's portal, in navigation order. Those not yet open show as such.
-pub(crate) const NAV_AREAS: &[&str] = &[
-    "Messages",
-    "Health record",
-    "Results",
-    "Medications",
-    "Billing",
-    "Documents",
-];
 
 /// What every clinic page's frame shows: the clinic's brand, who is signed in, the form token.
 pub struct Chrome {
@@ -80,9 +76,6 @@ impl Chrome {
     }
     pub fn is_patient(&self) -> bool {
         self.user.as_ref().is_some_and(|u| u.patient().is_some())
-    }
-    pub fn nav(&self) -> &'static [&'static str] {
-        NAV_AREAS
     }
 }
 

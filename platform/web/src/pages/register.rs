@@ -8,8 +8,8 @@ use portal_domain::identity::accounts::{self, AccountError};
 
 use super::auth::Message;
 use super::invite::chrono_tz_of;
-use super::patient_form::{self, PatientFields};
-use super::{Chrome, chrome, db, render, render_status, self_signup_enabled};
+use super::patient_form::{self, DateParts, PatientFields};
+use super::{Chrome, FormErrors, chrome, db, render, render_status, self_signup_enabled};
 use super::{as_too_many, too_many_words, within_limits};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
@@ -25,7 +25,11 @@ pub struct RegisterForm {
     #[serde(default)]
     family_name: String,
     #[serde(default)]
-    date_of_birth: String,
+    dob_day: String,
+    #[serde(default)]
+    dob_month: String,
+    #[serde(default)]
+    dob_year: String,
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -37,7 +41,7 @@ pub struct RegisterForm {
 struct Register {
     chrome: Chrome,
     f: RegisterForm,
-    error: Option<String>,
+    errors: FormErrors,
 }
 
 #[handler]
@@ -49,7 +53,7 @@ pub async fn page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
     Ok(render(&Register {
         chrome,
         f: RegisterForm::default(),
-        error: None,
+        errors: FormErrors::default(),
     })?
     .into_response())
 }
@@ -73,7 +77,11 @@ pub async fn submit(
         &PatientFields {
             given_name: &f.given_name,
             family_name: &f.family_name,
-            date_of_birth: &f.date_of_birth,
+            dob: DateParts {
+                day: &f.dob_day,
+                month: &f.dob_month,
+                year: &f.dob_year,
+            },
             email: &f.email,
             phone: &f.phone,
         },
@@ -87,7 +95,7 @@ pub async fn submit(
                 &Register {
                     chrome,
                     f,
-                    error: Some(e),
+                    errors: e,
                 },
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
@@ -110,7 +118,7 @@ pub async fn submit(
             &Register {
                 chrome,
                 f,
-                error: Some(too_many_words(wait)),
+                errors: FormErrors::one("given_name", too_many_words(wait)),
             },
             StatusCode::TOO_MANY_REQUESTS,
         )?;

@@ -20,11 +20,12 @@ use portal_domain::scheduling::search::{self, SlotQuery};
 use portal_domain::scheduling::setup::{self, Provider, VisitType};
 use portal_domain::scheduling::{AppointmentError, clinic_tz};
 
+use super::confirm::ConfirmAction;
 use super::scheduling_view::{
     ApptView, SlotDay, appt_view, opt_location, opt_provider, opt_visit_type, parse_date,
     parse_start, sentence, slot_days, status_of, today, zone_note,
 };
-use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
+use super::{Chrome, Gate, db, render, render_status, require_user, see_other, words};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::{AppState, internal};
@@ -79,6 +80,10 @@ struct SchedulePage {
     stamp: i64,
     /// Messages of the last 30 days that could not be sent (links to the list).
     undelivered: i64,
+    /// Front desk's start page: today's arrivals only (no cancelled visits).
+    arrivals: bool,
+    /// The filters as a query string, for links that keep them.
+    keep: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -87,6 +92,8 @@ pub struct ScheduleQuery {
     view: Option<String>,
     provider: Option<String>,
     done: Option<String>,
+    arrivals: Option<String>,
+    mine: Option<String>,
 }
 
 async fn schedule_page(
@@ -100,8 +107,13 @@ async fn schedule_page(
 ) -> poem::Result<SchedulePage> {
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let date = parse_date(q.date.as_deref()).unwrap_or_else(|| today(tz, now));
-    let week = q.view.as_deref() == Some("week");
+    let arrivals = q.arrivals.is_some();
+    let mine = q.mine.is_some() && !arrivals;
+    let date = match arrivals {
+        true => today(tz, now),
+        false => parse_date(q.date.as_deref()).unwrap_or_else(|| today(tz, now)),
+    };
+    let week = q.view.as_deref() == Some("week") && !arrivals;
     let (first, n_days) = if week {
         let monday = date
             - Duration::days(i64::from(
@@ -112,9 +124,15 @@ async fn schedule_page(
         (date, 1)
     };
     let last = first + Duration::days(n_days);
-    let provider = opt_provider(q.provider.as_deref());
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let providers = setup::providers(&mut tx).await.map_err(db)?;
+    let own = match mine {
+        true => setup::provider_for_user(&mut tx, me.user_id, &me.display_name)
+            .await
+            .map_err(db)?,
+        false => None,
+    };
+    let provider = own.or_else(|| opt_provider(q.provider.as_deref()));
     let list = appointments::schedule(
         &mut tx,
         scope,
@@ -135,11 +153,16 @@ async fn schedule_page(
     tx.commit().await.map_err(db)?;
     let mut days: Vec<DayView> = (0..n_days)
         .map(|i| DayView {
-            label: (first + Duration::days(i)).format("%A %-d %B").to_string(),
+            label: (first + Duration::days(i))
+                .format("%a %-d %b %Y")
+                .to_string(),
             appts: Vec::new(),
         })
         .collect();
     for a in &list {
+        if arrivals && a.status == portal_domain::scheduling::AppointmentStatus::Cancelled {
+            continue;
+        }
         let d = a.starts_at.with_timezone(&tz).date_naive();
         let i = (d - first).num_days();
         if let Some(day) = usize::try_from(i).ok().and_then(|i| days.get_mut(i)) {
@@ -147,12 +170,40 @@ async fn schedule_page(
         }
     }
     let step = Duration::days(n_days);
-    let notice = match q.done.as_deref() {
+    let mut notice = match q.done.as_deref() {
         Some("booked") => Some("Visit booked.".to_owned()),
         Some("moved") => Some("Visit moved.".to_owned()),
         Some("updated") => Some("Visit updated.".to_owned()),
         _ => None,
     };
+    let provider_param = provider.map(|p| p.to_string()).unwrap_or_default();
+    let keep = format!(
+        "view={}&provider={provider_param}",
+        if week { "week" } else { "day" }
+    );
+    let name = |p: portal_domain::ids::ProviderId| {
+        providers
+            .iter()
+            .find(|x| x.id == p)
+            .map_or(String::new(), |x| x.display_name.clone())
+    };
+    let title = if arrivals {
+        format!("Today's arrivals — {}", words::date(date))
+    } else if let Some(p) = own {
+        format!("{} — {}", name(p), words::date(date))
+    } else if week {
+        format!("Week of {}", words::date(first))
+    } else {
+        words::date(date)
+    };
+    if mine && own.is_none() {
+        notice = notice.or_else(|| {
+            Some(format!(
+                "No provider is set up under your name ({}), so this is everyone's schedule.",
+                me.display_name
+            ))
+        });
+    }
     Ok(SchedulePage {
         chrome,
         notice,
@@ -160,14 +211,12 @@ async fn schedule_page(
         zone: zone_note(tz, now),
         date: date.to_string(),
         week,
-        title: if week {
-            format!("Week of {}", first.format("%-d %B %Y"))
-        } else {
-            date.format("%A %-d %B %Y").to_string()
-        },
+        arrivals,
+        keep,
+        title,
         prev: (date - step).to_string(),
         next: (date + step).to_string(),
-        provider: q.provider.clone().unwrap_or_default(),
+        provider: provider_param,
         providers,
         days,
         stamp,
@@ -222,6 +271,103 @@ pub struct ActionForm {
     date: String,
     #[serde(default)]
     view: String,
+    /// The schedule page to return to, with its filters.
+    #[serde(default)]
+    back: String,
+}
+
+/// Where to go after an action: the schedule page it came from (only ever a schedule page).
+fn back_to(f: &ActionForm) -> String {
+    if f.back.starts_with("/staff/schedule?") && !f.back.contains("//") {
+        let sep = if f.back.contains("done=") {
+            ""
+        } else {
+            "&done=updated"
+        };
+        format!("{}{sep}", f.back)
+    } else {
+        format!(
+            "/staff/schedule?date={}&view={}&done=updated",
+            f.date, f.view
+        )
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct BackQuery {
+    #[serde(default)]
+    back: String,
+}
+
+/// `GET /staff/appointments/{id}/{cancel|no-show}`: asks before a change the patient feels.
+#[handler]
+pub async fn act_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path((id, action)): Path<(String, String)>,
+    Query(b): Query<BackQuery>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match staff_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    if action != "cancel" && action != "no-show" {
+        return Err(not_found());
+    }
+    let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
+    let a = staff_appt(req, state, &chrome, &me, &scope, id).await?;
+    let (tz, now) = (clinic_tz(&chrome.tenant), state.clock.now());
+    let view = appt_view(&a, tz, now);
+    let back = if b.back.starts_with("/staff/schedule?") && !b.back.contains("//") {
+        b.back.clone()
+    } else {
+        format!(
+            "/staff/schedule?date={}",
+            a.starts_at.with_timezone(&tz).date_naive()
+        )
+    };
+    let (title, question, consequence, label) = if action == "cancel" {
+        (
+            "Cancel this visit?",
+            format!(
+                "Cancel {} {} with {} on {}?",
+                words::possessive(&view.patient_name),
+                view.visit_type.to_lowercase(),
+                view.provider,
+                view.when
+            ),
+            "The patient is told by email (and text message if they chose it), and the time is offered to patients waiting for an earlier one.",
+            "Yes, cancel the visit",
+        )
+    } else {
+        (
+            "Mark as a no-show?",
+            format!(
+                "Record that {} did not come to their {} with {} on {}?",
+                view.patient_name,
+                view.visit_type.to_lowercase(),
+                view.provider,
+                view.when
+            ),
+            "The visit stays on the record as missed. This cannot be undone here.",
+            "Yes, mark as a no-show",
+        )
+    };
+    let page = ConfirmAction {
+        title: title.to_owned(),
+        question,
+        details: Vec::new(),
+        consequence: consequence.to_owned(),
+        action: format!("/staff/appointments/{}/{action}", view.id),
+        hidden: vec![("back", back.clone())],
+        confirm_label: label.to_owned(),
+        danger: true,
+        back,
+        back_label: "Schedule".to_owned(),
+        error: None,
+        chrome,
+    };
+    render(&page).map(IntoResponse::into_response)
 }
 
 #[handler]
@@ -254,10 +400,7 @@ pub async fn act(
     match result {
         Ok(_) => {
             tx.commit().await.map_err(db)?;
-            Ok(see_other(&format!(
-                "/staff/schedule?date={}&view={}&done=updated",
-                f.date, f.view
-            )))
+            Ok(see_other(&back_to(&f)))
         }
         Err(AppointmentError::NotFound) => Err(not_found()),
         Err(e) if e.is_internal() => Err(internal(e)),
@@ -282,7 +425,8 @@ struct StaffBookPage {
     error: Option<String>,
     /// Set when moving an existing visit.
     moving: Option<ApptView>,
-    patients: Vec<Patient>,
+    /// The patient being booked for (chosen on their page, reached by search).
+    patient_name: Option<String>,
     patient: String,
     visit_types: Vec<VisitType>,
     visit_type: String,
@@ -322,12 +466,17 @@ async fn staff_book_page(
         .filter(|d| *d >= first)
         .unwrap_or(first);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let patients = if moving.is_none() {
-        patients::list(&mut tx, scope.staff(), &audit_ctx(req, Some(me)), now, 500)
-            .await
-            .map_err(db)?
-    } else {
-        Vec::new()
+    let patient_name = match (
+        moving.is_none(),
+        p.patient.as_deref().and_then(PatientId::parse),
+    ) {
+        (true, Some(id)) => {
+            patients::get(&mut tx, scope.staff(), &audit_ctx(req, Some(me)), id, now)
+                .await
+                .map_err(db)?
+                .map(|x: Patient| x.full_name())
+        }
+        _ => None,
     };
     let visit_types = setup::visit_types(&mut tx).await.map_err(db)?;
     let vt = match &moving {
@@ -368,8 +517,12 @@ async fn staff_book_page(
         zone: zone_note(tz, now),
         error,
         moving: moving.map(|(v, _)| v),
-        patients,
-        patient: p.patient.clone().unwrap_or_default(),
+        patient: if patient_name.is_some() {
+            p.patient.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        patient_name,
         visit_types,
         visit_type: vt.map(|v| v.to_string()).unwrap_or_default(),
         providers,
@@ -410,6 +563,154 @@ pub struct StaffSlotChoice {
     location: String,
     #[serde(default)]
     start: String,
+}
+
+/// `GET /staff/book/confirm`: says exactly what booking for the patient will do.
+#[handler]
+pub async fn book_confirm(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(c): Query<StaffSlotChoice>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match staff_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
+    let (Some(patient), Some(vt), Some(p), Some(l), Some(start)) = (
+        PatientId::parse(&c.patient),
+        opt_visit_type(Some(&c.visit_type)),
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(see_other("/staff/book"));
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let who = patients::get(
+        &mut tx,
+        scope.staff(),
+        &audit_ctx(req, Some(&me)),
+        patient,
+        now,
+    )
+    .await
+    .map_err(db)?
+    .ok_or_else(not_found)?;
+    let visit_type = setup::visit_type(&mut tx, vt).await.map_err(db)?;
+    let provider = setup::providers(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == p);
+    let location = setup::locations(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == l);
+    tx.commit().await.map_err(db)?;
+    let (Some(visit_type), Some(provider), Some(location)) = (visit_type, provider, location)
+    else {
+        return Ok(see_other("/staff/book"));
+    };
+    let video = visit_type.modality == portal_domain::scheduling::Modality::Video;
+    let page = ConfirmAction {
+        title: "Book this visit?".to_owned(),
+        question: format!(
+            "Book {} {} with {} on {}?",
+            words::possessive(&who.full_name()),
+            visit_type.name.to_lowercase(),
+            provider.display_name,
+            portal_domain::scheduling::local_label(start, tz)
+        ),
+        details: vec![(
+            "Where",
+            if video {
+                "Video visit".to_owned()
+            } else {
+                location.name
+            },
+        )],
+        consequence: "The patient gets a confirmation email with a calendar file.".to_owned(),
+        action: "/staff/book".to_owned(),
+        hidden: vec![
+            ("patient", patient.to_string()),
+            ("visit_type", vt.to_string()),
+            ("provider", p.to_string()),
+            ("location", l.to_string()),
+            ("start", start.to_rfc3339()),
+        ],
+        confirm_label: "Yes, book the visit".to_owned(),
+        danger: false,
+        back: format!(
+            "/staff/book?patient={patient}&visit_type={vt}&from={}",
+            start.with_timezone(&tz).date_naive()
+        ),
+        back_label: "Other times".to_owned(),
+        error: None,
+        chrome,
+    };
+    render(&page).map(IntoResponse::into_response)
+}
+
+/// `GET /staff/appointments/{id}/move/confirm`: the new time, checked before moving.
+#[handler]
+pub async fn move_confirm(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(id): Path<String>,
+    Query(c): Query<StaffSlotChoice>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match staff_gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
+    let a = staff_appt(req, state, &chrome, &me, &scope, id).await?;
+    let (Some(p), Some(l), Some(start)) = (
+        opt_provider(Some(&c.provider)),
+        opt_location(Some(&c.location)),
+        parse_start(&c.start),
+    ) else {
+        return Ok(see_other(&format!("/staff/appointments/{id}/move")));
+    };
+    let tz = clinic_tz(&chrome.tenant);
+    let view = appt_view(&a, tz, state.clock.now());
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let provider = setup::providers(&mut tx)
+        .await
+        .map_err(db)?
+        .into_iter()
+        .find(|x| x.id == p)
+        .ok_or_else(not_found)?;
+    tx.commit().await.map_err(db)?;
+    let page = ConfirmAction {
+        title: "Move this visit?".to_owned(),
+        question: format!(
+            "Move {} {} from {} to {} with {}?",
+            words::possessive(&view.patient_name),
+            view.visit_type.to_lowercase(),
+            view.when,
+            portal_domain::scheduling::local_label(start, tz),
+            provider.display_name
+        ),
+        details: Vec::new(),
+        consequence: "The patient gets an email with the new time, and the old time is offered to patients waiting for one.".to_owned(),
+        action: format!("/staff/appointments/{id}/move"),
+        hidden: vec![
+            ("provider", p.to_string()),
+            ("location", l.to_string()),
+            ("start", start.to_rfc3339()),
+        ],
+        confirm_label: "Yes, move the visit".to_owned(),
+        danger: false,
+        back: format!("/staff/appointments/{id}/move"),
+        back_label: "Other times".to_owned(),
+        error: None,
+        chrome,
+    };
+    render(&page).map(IntoResponse::into_response)
 }
 
 #[handler]

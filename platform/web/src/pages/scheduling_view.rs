@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use poem::http::StatusCode;
 use portal_domain::ids::{LocationId, ProviderId, VisitTypeId};
+use portal_domain::scheduling::appointments::status::CHECK_IN_OPENS;
 use portal_domain::scheduling::search::SlotSearch;
 use portal_domain::scheduling::{
     Appointment, AppointmentError, AppointmentStatus, local_label, local_time_label,
@@ -15,12 +16,112 @@ pub struct SlotView {
     pub provider_id: String,
     pub provider_name: String,
     pub location_id: String,
-    pub location_name: String,
-    /// RFC 3339, what the form sends back.
-    pub start: String,
-    /// The same, ready for a query string.
+    /// The start (RFC 3339), ready for a query string.
     pub start_q: String,
     pub time: String,
+    /// Where: the location's name, or "Video" for a video visit (never "Main clinic").
+    pub place: String,
+}
+
+impl SlotView {
+    fn of(search: &SlotSearch, s: &portal_domain::scheduling::slots::Slot, tz: Tz) -> Self {
+        let video = search.visit_type.modality == portal_domain::scheduling::Modality::Video;
+        SlotView {
+            provider_id: s.provider_id.to_string(),
+            provider_name: search.provider_name(s.provider_id).to_owned(),
+            location_id: s.location_id.to_string(),
+            start_q: s.starts_at.to_rfc3339().replace('+', "%2B"),
+            time: local_time_label(s.starts_at, tz),
+            place: if video {
+                "Video".to_owned()
+            } else {
+                search.location_name(s.location_id).to_owned()
+            },
+        }
+    }
+}
+
+/// One day in the booking page's date strip.
+pub struct StripDay {
+    /// `YYYY-MM-DD`, for links.
+    pub date: String,
+    pub weekday: String,
+    pub day: String,
+    /// Open times that day.
+    pub count: usize,
+    pub selected: bool,
+    /// What a screen reader hears: "Wednesday 2 December, 3 open times".
+    pub label: String,
+}
+
+/// The open times of one part of a day (morning, afternoon, evening).
+pub struct SlotGroup {
+    pub label: &'static str,
+    pub slots: Vec<SlotView>,
+}
+
+/// `days` dates from `from`, each with its number of open times.
+pub fn day_strip(
+    search: &SlotSearch,
+    tz: Tz,
+    from: NaiveDate,
+    days: u32,
+    selected: NaiveDate,
+) -> Vec<StripDay> {
+    (0..i64::from(days))
+        .map(|i| {
+            let date = from + chrono::Duration::days(i);
+            let count = search
+                .slots
+                .iter()
+                .filter(|s| s.starts_at.with_timezone(&tz).date_naive() == date)
+                .count();
+            StripDay {
+                date: date.to_string(),
+                weekday: date.format("%a").to_string(),
+                day: date.format("%-d %b").to_string(),
+                count,
+                selected: date == selected,
+                label: format!(
+                    "{}, {}",
+                    date.format("%A %-d %B"),
+                    super::words::count(count as i64, "open time", "open times")
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The open times on `day`, grouped into morning, afternoon and evening.
+pub fn slot_groups(search: &SlotSearch, tz: Tz, day: NaiveDate) -> Vec<SlotGroup> {
+    let mut groups = vec![
+        SlotGroup {
+            label: "Morning",
+            slots: Vec::new(),
+        },
+        SlotGroup {
+            label: "Afternoon",
+            slots: Vec::new(),
+        },
+        SlotGroup {
+            label: "Evening",
+            slots: Vec::new(),
+        },
+    ];
+    for s in &search.slots {
+        let local = s.starts_at.with_timezone(&tz);
+        if local.date_naive() != day {
+            continue;
+        }
+        let part = match chrono::Timelike::hour(&local) {
+            0..12 => 0,
+            12..17 => 1,
+            _ => 2,
+        };
+        groups[part].slots.push(SlotView::of(search, s, tz));
+    }
+    groups.retain(|g| !g.slots.is_empty());
+    groups
 }
 
 /// A day's open times.
@@ -35,17 +136,9 @@ pub fn slot_days(search: &SlotSearch, tz: Tz) -> Vec<SlotDay> {
         let label = s
             .starts_at
             .with_timezone(&tz)
-            .format("%A %-d %B")
+            .format("%a %-d %b %Y")
             .to_string();
-        let view = SlotView {
-            provider_id: s.provider_id.to_string(),
-            provider_name: search.provider_name(s.provider_id).to_owned(),
-            location_id: s.location_id.to_string(),
-            location_name: search.location_name(s.location_id).to_owned(),
-            start: s.starts_at.to_rfc3339(),
-            start_q: s.starts_at.to_rfc3339().replace('+', "%2B"),
-            time: local_time_label(s.starts_at, tz),
-        };
+        let view = SlotView::of(search, s, tz);
         match days.last_mut() {
             Some(d) if d.label == label => d.slots.push(view),
             _ => days.push(SlotDay {
@@ -76,6 +169,10 @@ pub struct ApptView {
     pub upcoming: bool,
     pub booked: bool,
     pub confirmed: bool,
+    /// What staff may do with it now (the schedule shows only these).
+    pub can_check_in: bool,
+    pub can_no_show: bool,
+    pub can_complete: bool,
 }
 
 pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
@@ -101,6 +198,11 @@ pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
         upcoming: a.is_upcoming(now),
         booked: a.status == AppointmentStatus::Booked && a.starts_at > now,
         confirmed: a.confirmed_at.is_some(),
+        can_check_in: a.status == AppointmentStatus::Booked
+            && now >= a.starts_at - CHECK_IN_OPENS
+            && now < a.ends_at,
+        can_no_show: a.status == AppointmentStatus::Booked && now >= a.starts_at,
+        can_complete: a.status == AppointmentStatus::CheckedIn,
     }
 }
 

@@ -500,6 +500,74 @@ pub async fn for_patient(
     Ok(list)
 }
 
+/// The patient says they will come to a booked, future visit of theirs (the web twin of
+/// replying C to a reminder). `false` when there is no such visit; confirming twice is a
+/// no-op that still answers `true`.
+pub async fn confirm_attendance(
+    tx: &mut TenantTx,
+    me: &PatientScope,
+    ctx: &AuditContext,
+    id: AppointmentId,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query_scalar!(
+        r#"UPDATE appointments
+           SET confirmed_at = coalesce(confirmed_at, $3),
+               change_seq = CASE WHEN confirmed_at IS NULL THEN nextval('appointment_changes')
+                                 ELSE change_seq END,
+               updated_at = $3
+           WHERE id = $1 AND patient_id = $2 AND status = 'booked' AND starts_at > $3
+           RETURNING id"#,
+        id.as_uuid(),
+        me.patient_id().as_uuid(),
+        now
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    if row.is_none() {
+        return Ok(false);
+    }
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::AppointmentConfirmOnline, "appointment")
+            .resource(id)
+            .patient(me.patient_id()),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// One patient's appointments (cancelled ones included), soonest first, for staff: the
+/// visits on the staff patient page.
+pub async fn of_patient(
+    tx: &mut TenantTx,
+    _staff: &SchedulingScope,
+    ctx: &AuditContext,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Appointment>, sqlx::Error> {
+    let list = fetch(
+        tx,
+        Filter {
+            patient: Some(patient),
+            include_cancelled: true,
+            limit: 500,
+            ..Filter::default()
+        },
+    )
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::AppointmentList, "appointment").patient(patient),
+    )
+    .await?;
+    Ok(list)
+}
+
 /// The clinic's schedule over `[from, to)`, optionally of one provider, for staff.
 pub async fn schedule(
     tx: &mut TenantTx,
