@@ -40,8 +40,8 @@ pub fn app(state: AppState) -> impl Endpoint {
             "/api",
             ApiGuard(api.into_endpoint().catch_all_error(api::error::from_poem)),
         )
-        .catch_error(pages::errors::not_found)
         .around(csrf::guard)
+        .around(pages::errors::branded)
         .around(site::resolve)
         .around(request::find_client)
         .data(state)
@@ -176,6 +176,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::admin::audit_trail),
         )
         .at(
+            "/admin/scheduling/:kind/:id",
+            ADMINISTRATION,
+            get(pages::setup_items::edit).post(pages::setup_items::update),
+        )
+        .at(
+            "/admin/scheduling/:kind/:id/delete",
+            ADMINISTRATION,
+            get(pages::setup_items::remove_ask).post(pages::setup_items::remove),
+        )
+        .at(
             "/admin/clinic",
             ADMINISTRATION,
             get(pages::clinic_details::page).post(pages::clinic_details::submit),
@@ -304,7 +314,7 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at(
             "/admin/scheduling/hours/:id/delete",
             ADMINISTRATION,
-            post(pages::scheduling_setup::remove_hours),
+            get(pages::setup_items::remove_hours_ask).post(pages::scheduling_setup::remove_hours),
         )
         .at(
             "/admin/scheduling/time-off",

@@ -208,7 +208,7 @@ async fn guarded<E: Endpoint>(
         return Ok(if json {
             crate::api::error::not_found_response()
         } else {
-            crate::pages::errors::not_found(poem::error::NotFoundError).await
+            crate::pages::errors::not_found()
         });
     };
     let who = auth::authenticate(&req, &state, &tenant, !policy.background).await?;

@@ -2,6 +2,7 @@
 //! event, in the clinic's own schema (a trigger refuses UPDATE and DELETE, even by the clinic).
 
 mod action;
+pub mod trail;
 
 pub use action::Action;
 

@@ -2,6 +2,13 @@
 //! weekly hours and booking rules; any staff member records time off. Everyone signed in to the
 //! clinic may read the set-up (patients need it to search for a time).
 
+mod changes;
+
+pub use changes::{
+    rename_provider, retire_location, retire_provider, retire_visit_type, update_location,
+    update_visit_type,
+};
+
 use chrono::{DateTime, Utc, Weekday};
 use portal_tenants::TenantTx;
 
@@ -223,6 +230,9 @@ pub enum SetupError {
     UnknownLocation,
     #[error("no such visit type")]
     UnknownVisitType,
+    /// Removing something still in use; the words say what uses it.
+    #[error("{0}")]
+    InUse(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -237,6 +247,7 @@ impl SetupError {
             SetupError::UnknownProvider => "unknown_provider",
             SetupError::UnknownLocation => "unknown_location",
             SetupError::UnknownVisitType => "unknown_visit_type",
+            SetupError::InUse(_) => "in_use",
             SetupError::Database(_) => "internal",
         }
     }

@@ -19,7 +19,6 @@ use portal_domain::scheduling::setup;
 use portal_domain::values::{EmailAddress, PersonName};
 use portal_tenants::{DisplayName, HexColor, Logo, SenderName};
 
-use super::home::{AccessLog, log_rows};
 use super::invite::chrono_tz_of;
 use super::scheduling_view::sentence;
 use super::{Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other, words};
@@ -346,9 +345,80 @@ pub async fn settings(
     Ok(see_other("/admin?done=settings"))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 pub struct AuditQuery {
-    patient: Option<String>,
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    /// Local dates, `YYYY-MM-DD`, both included.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    page: Option<i64>,
+    /// `csv` downloads every matching row.
+    #[serde(default)]
+    format: String,
+}
+
+/// One row of the audit trail page.
+pub struct TrailView {
+    when: String,
+    who: String,
+    role: String,
+    what: &'static str,
+    patient: String,
+    patient_id: String,
+    from: String,
+    request: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit_trail.html")]
+struct TrailPage {
+    chrome: Chrome,
+    heading: String,
+    rows: Vec<TrailView>,
+    summary: String,
+    page: i64,
+    pages: i64,
+    staff: Vec<StaffMember>,
+    actions: Vec<(&'static str, &'static str)>,
+    q: AuditQuery,
+    /// The filters as a query string, for paging and the CSV link.
+    keep: String,
+    zone: String,
+}
+
+const TRAIL_PAGE: i64 = 50;
+const CSV_MAX_ROWS: i64 = 50_000;
+
+/// A CSV field: quoted when it needs to be, and never read as a formula by a spreadsheet.
+fn csv_field(raw: &str) -> String {
+    let v = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{raw}")
+    } else {
+        raw.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+fn query_param(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[handler]
@@ -366,55 +436,142 @@ pub async fn audit_trail(
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let (heading, entries, back) = match q.patient.as_deref().filter(|s| !s.is_empty()) {
-        Some(raw) => {
-            let id = PatientId::parse(raw)
-                .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-            let staff = admin.staff().clone();
-            let p = patients::get(&mut tx, &staff, &ctx, id, now)
-                .await
-                .map_err(db)?
-                .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-            let event = audit::AuditEvent::new(audit::Action::AuditView, "patient")
-                .resource(id)
-                .patient(id);
-            audit::record(&mut tx, &ctx, now, event).await.map_err(db)?;
-            let entries = audit::for_patient(&mut tx, &admin, id, 500)
-                .await
-                .map_err(db)?;
-            (
-                format!("Access to {}'s record", p.full_name()),
-                entries,
-                Some((format!("/admin/patients/{id}"), "Back to the patient")),
-            )
-        }
-        None => {
-            audit::record(
-                &mut tx,
-                &ctx,
-                now,
-                audit::AuditEvent::new(audit::Action::AuditView, "audit_log"),
-            )
-            .await
-            .map_err(db)?;
-            let entries = audit::recent(&mut tx, &admin, 500).await.map_err(db)?;
-            (
-                "Audit trail".to_owned(),
-                entries,
-                Some(("/admin".to_owned(), "Back to clinic set-up")),
-            )
-        }
-    };
-    tx.commit().await.map_err(db)?;
     let tz = chrono_tz_of(&chrome.tenant);
-    Ok(render(&AccessLog {
-        chrome,
+    let local = |raw: &str, plus_days: i64| {
+        chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| (d + chrono::Duration::days(plus_days)).and_hms_opt(0, 0, 0))
+            .and_then(|t| {
+                use chrono::TimeZone;
+                tz.from_local_datetime(&t).earliest()
+            })
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let filter = audit::trail::TrailFilter {
+        patient: PatientId::parse(q.patient.trim()),
+        actor: portal_domain::ids::UserId::parse(q.actor.trim()),
+        action: audit::Action::parse(q.action.trim()),
+        from: local(&q.from, 0),
+        to: local(&q.to, 1),
+    };
+    let csv = q.format == "csv";
+    let page = q.page.unwrap_or(1).max(1);
+    let (offset, limit) = if csv {
+        (0, CSV_MAX_ROWS)
+    } else {
+        ((page - 1) * TRAIL_PAGE, TRAIL_PAGE)
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut heading = "Audit trail".to_owned();
+    if let Some(id) = filter.patient {
+        let staff = admin.staff().clone();
+        let p = patients::get(&mut tx, &staff, &ctx, id, now)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+        heading = format!("Access to {} record", words::possessive(&p.full_name()));
+    }
+    let mut event = audit::AuditEvent::new(
+        if csv {
+            audit::Action::AuditExport
+        } else {
+            audit::Action::AuditView
+        },
+        "audit_log",
+    );
+    if let Some(id) = filter.patient {
+        event = event.resource(id).patient(id);
+    }
+    audit::record(&mut tx, &ctx, now, event).await.map_err(db)?;
+    let (rows, total) = audit::trail::search(&mut tx, &admin, &filter, offset, limit)
+        .await
+        .map_err(db)?;
+    let staff = accounts::list_staff(&mut tx, &admin).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let views: Vec<TrailView> = rows
+        .into_iter()
+        .map(|r| TrailView {
+            when: r
+                .at
+                .with_timezone(&tz)
+                .format("%a %-d %b %Y, %-I:%M:%S %p")
+                .to_string(),
+            who: r
+                .actor_name
+                .unwrap_or_else(|| "Automatic or not signed in".to_owned()),
+            role: r
+                .actor_role
+                .as_deref()
+                .and_then(Role::parse)
+                .map_or("—", |r| r.label())
+                .to_owned(),
+            what: audit::describe(&r.action),
+            patient: r.patient_name.unwrap_or_default(),
+            patient_id: r.patient_id.map(|p| p.to_string()).unwrap_or_default(),
+            from: r.client_addr.unwrap_or_default(),
+            request: r.request_id.unwrap_or_default(),
+        })
+        .collect();
+    if csv {
+        let mut out = String::from(
+            "time,time_zone,who,role,action,patient,patient_id,client_address,request_id\n",
+        );
+        for v in &views {
+            let fields = [
+                v.when.as_str(),
+                tz.name(),
+                &v.who,
+                &v.role,
+                v.what,
+                &v.patient,
+                &v.patient_id,
+                &v.from,
+                &v.request,
+            ];
+            out.push_str(
+                &fields
+                    .iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push('\n');
+        }
+        return Ok(out
+            .with_content_type("text/csv; charset=utf-8")
+            .with_header(
+                "content-disposition",
+                "attachment; filename=\"audit-trail.csv\"",
+            )
+            .with_header("cache-control", "no-store")
+            .into_response());
+    }
+    let pages = ((total + TRAIL_PAGE - 1) / TRAIL_PAGE).max(1);
+    let keep = format!(
+        "patient={}&actor={}&action={}&from={}&to={}",
+        query_param(q.patient.trim()),
+        query_param(q.actor.trim()),
+        query_param(q.action.trim()),
+        query_param(q.from.trim()),
+        query_param(q.to.trim())
+    );
+    let mut actions: Vec<(&'static str, &'static str)> = audit::Action::ALL
+        .iter()
+        .map(|a| (a.code(), a.label()))
+        .collect();
+    actions.sort_by_key(|(_, label)| *label);
+    Ok(render(&TrailPage {
         heading,
-        intro: "Every sign-in and every read or write of patient data, newest first. Entries cannot be changed or deleted.",
-        entries: log_rows(entries, tz, ("Automatic or not signed in", "—")),
-        detailed: true,
-        back,
+        rows: views,
+        summary: words::count(total, "entry", "entries"),
+        page,
+        pages,
+        staff,
+        actions,
+        q,
+        keep,
+        zone: super::scheduling_view::zone_note(tz, now),
+        chrome,
     })?
     .into_response())
 }
@@ -578,4 +735,18 @@ pub async fn branding_submit(
         ..chrome
     };
     Ok(render(&branding_page(chrome, Vec::new(), Some("Branding saved.")))?.into_response())
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=1+2"), "'=1+2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+    }
 }

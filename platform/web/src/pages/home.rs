@@ -46,50 +46,77 @@ const JOIN_OPENS_MINUTES: i64 = 15;
 /// Visits this close ask the patient to confirm they are coming.
 const CONFIRM_WITHIN_DAYS: i64 = 7;
 
-/// One row of an access log, ready to show.
-pub(crate) struct LogRow {
-    pub when: String,
+/// One line of the patient's access report: one person doing one kind of thing on one day,
+/// however many times ("Listed visits — 12 times, 9:02 AM – 4:40 PM").
+pub(crate) struct LogGroup {
+    pub day: String,
     pub who: String,
     pub role: String,
     pub what: &'static str,
-    pub from: String,
-    pub request: String,
+    pub times: usize,
+    pub span: String,
 }
 
-/// Rows of an access log. A row with no person behind it reads as `nobody` (for a patient:
-/// the clinic, acting automatically).
-pub(crate) fn log_rows(
+/// Groups a log, newest first, into runs of the same person, role, action and local day.
+pub(crate) fn group_log(
     entries: Vec<AuditEntry>,
     tz: chrono_tz::Tz,
     nobody: (&str, &str),
-) -> Vec<LogRow> {
-    entries
-        .into_iter()
-        .map(|e| LogRow {
-            when: e.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-            who: e.actor_name.unwrap_or_else(|| nobody.0.to_owned()),
-            role: e
-                .actor_role
-                .as_deref()
-                .and_then(portal_domain::identity::Role::parse)
-                .map_or(nobody.1, |r| r.label())
-                .to_owned(),
-            what: audit::describe(&e.action),
-            from: e.client_addr.unwrap_or_default(),
-            request: e.request_id.unwrap_or_default(),
-        })
-        .collect()
+) -> Vec<LogGroup> {
+    let mut groups: Vec<(chrono::NaiveDate, LogGroup, String)> = Vec::new();
+    for e in entries {
+        let local = e.at.with_timezone(&tz);
+        let who = e.actor_name.unwrap_or_else(|| nobody.0.to_owned());
+        let role = e
+            .actor_role
+            .as_deref()
+            .and_then(Role::parse)
+            .map_or(nobody.1, |r| r.label())
+            .to_owned();
+        let what = audit::describe(&e.action);
+        let time = local.format("%-I:%M %p").to_string();
+        match groups.last_mut() {
+            Some((day, g, latest))
+                if *day == local.date_naive()
+                    && g.who == who
+                    && g.role == role
+                    && g.what == what =>
+            {
+                g.times += 1;
+                g.span = format!("{time} – {latest}");
+            }
+            _ => groups.push((
+                local.date_naive(),
+                LogGroup {
+                    day: super::words::date(local.date_naive()),
+                    who,
+                    role,
+                    what,
+                    times: 1,
+                    span: time.clone(),
+                },
+                time,
+            )),
+        }
+    }
+    groups.into_iter().map(|(_, g, _)| g).collect()
 }
 
 #[derive(Template)]
 #[template(path = "access_log.html")]
 pub(crate) struct AccessLog {
     pub chrome: Chrome,
-    pub heading: String,
-    pub intro: &'static str,
-    pub entries: Vec<LogRow>,
-    pub detailed: bool,
-    pub back: Option<(String, &'static str)>,
+    pub groups: Vec<LogGroup>,
+    pub page: usize,
+    pub pages: usize,
+    pub zone: String,
+}
+
+const ACCESS_PAGE: usize = 25;
+
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    page: Option<usize>,
 }
 
 /// `/`: the signed-in patient's dashboard, the clinic's public home page, or the platform's.
@@ -250,9 +277,13 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-/// `/account/access`: who viewed my record.
+/// `/account/access`: who viewed my record, grouped by person, action and day, 25 a page.
 #[handler]
-pub async fn access(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+pub async fn access(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(q): Query<PageQuery>,
+) -> poem::Result<Response> {
     let (chrome, me) = match require_user(req, state, "account").await? {
         Gate::In(c, u) => (c, u),
         Gate::Out(r) => return Ok(r),
@@ -261,18 +292,24 @@ pub async fn access(req: &Request, Data(state): Data<&AppState>) -> poem::Result
         return Ok(see_other("/admin/audit"));
     };
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let entries = audit::about_me(&mut tx, &scope, 200).await.map_err(db)?;
+    let entries = audit::about_me(&mut tx, &scope, 5000).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
-    let tz = super::invite::chrono_tz_of(&chrome.tenant);
-    let automatic = format!("{} — automatic", chrome.tenant.display_name());
-    let entries = log_rows(entries, tz, (&automatic, "Clinic"));
+    let tz = clinic_tz(&chrome.tenant);
+    let automatic = format!("{} (automatic)", chrome.tenant.display_name());
+    let all = group_log(entries, tz, (&automatic, "Clinic"));
+    let pages = all.len().div_ceil(ACCESS_PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let groups = all
+        .into_iter()
+        .skip((page - 1) * ACCESS_PAGE)
+        .take(ACCESS_PAGE)
+        .collect();
     Ok(render(&AccessLog {
+        zone: zone_note(tz, state.clock.now()),
         chrome,
-        heading: "Who viewed my record".into(),
-        intro: "Every time someone at the clinic — or you — opens your record, it is listed here.",
-        entries,
-        detailed: false,
-        back: Some(("/".into(), "Back to your portal")),
+        groups,
+        page,
+        pages,
     })?
     .into_response())
 }

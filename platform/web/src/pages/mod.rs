@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod scheduling_setup;
 mod scheduling_view;
 pub mod security;
+pub mod setup_items;
 pub mod undelivered;
 pub(crate) mod words;
 
