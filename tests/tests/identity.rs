@@ -167,7 +167,9 @@ async fn a_patient_invitation_checks_date_of_birth_and_works_once() {
             &[
                 ("given_name", "Rosa"),
                 ("family_name", "Diaz"),
-                ("date_of_birth", "1990-05-17"),
+                ("dob_day", "17"),
+                ("dob_month", "5"),
+                ("dob_year", "1990"),
                 ("email", "rosa@patients.example"),
                 ("phone", "(555) 123-4567"),
                 ("invite", "1"),
@@ -752,7 +754,9 @@ async fn self_sign_up_is_off_until_the_clinic_turns_it_on() {
             &[
                 ("given_name", "Nora"),
                 ("family_name", "Ng"),
-                ("date_of_birth", "2001-01-31"),
+                ("dob_day", "31"),
+                ("dob_month", "1"),
+                ("dob_year", "2001"),
                 ("email", "nora@self.example"),
             ],
         )
@@ -858,10 +862,13 @@ async fn console_and_register_forms_name_the_bad_field_and_keep_input() {
     let host = app.host("kiwi");
     let mut boss = app.sign_in(&host, "boss@kiwi.example", PASSWORD).await;
     let patient = |dob: &'static str, email: &'static str, phone: &'static str| {
+        let ymd: Vec<&'static str> = dob.split('-').collect();
         vec![
             ("given_name", "Ola"),
             ("family_name", "Berg"),
-            ("date_of_birth", dob),
+            ("dob_year", ymd[0]),
+            ("dob_month", ymd[1]),
+            ("dob_day", ymd[2]),
             ("email", email),
             ("phone", phone),
         ]
@@ -917,8 +924,8 @@ async fn console_and_register_forms_name_the_bad_field_and_keep_input() {
     assert!(resp.text().await.unwrap().contains("already exists"));
 
     // Nothing half-written: no patient from any refused form.
-    let (_, console) = boss.page("/admin").await;
-    assert!(console.contains("No patients yet."));
+    let (_, patients) = boss.page("/admin/patients").await;
+    assert!(patients.contains("No patients"), "{patients}");
 
     boss.post_form("/admin/settings", &[("self_signup", "1")])
         .await;
@@ -929,7 +936,9 @@ async fn console_and_register_forms_name_the_bad_field_and_keep_input() {
             &[
                 ("given_name", "Ola"),
                 ("family_name", "Berg"),
-                ("date_of_birth", "1970-01-01"),
+                ("dob_day", "1"),
+                ("dob_month", "1"),
+                ("dob_year", "1970"),
                 ("email", ""),
             ],
         )

@@ -214,7 +214,10 @@ async fn billing_cannot_open_a_visit_or_its_reason() {
     assert_eq!(st, 403);
     assert!(!page.contains("cough"));
     assert!(page.contains("not part of your role"), "{page}");
-    // Patient details stay open to billing.
-    let (st, _) = billing.page("/admin").await;
+    // Patient details stay open to billing: patient search is its start page, and a patient's
+    // page shows their details but no visits.
+    let (st, _) = billing.page("/admin/patients").await;
     assert_eq!(st, 200);
+    let resp = billing.get("/").await;
+    assert_eq!(resp.headers()["location"], "/admin/patients");
 }

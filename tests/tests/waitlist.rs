@@ -287,7 +287,7 @@ async fn a_waiting_patients_access_report_never_names_the_patient_who_freed_the_
         "another patient's name leaked: {page}"
     );
     assert!(
-        page.contains("Clinic names — automatic"),
+        page.contains("Clinic names (automatic)"),
         "the offer should read as the clinic: {page}"
     );
     assert!(page.contains("Offered an earlier time"), "{page}");

@@ -194,7 +194,10 @@ async fn pages_carry_a_strict_csp_and_a_request_id() {
         !html.contains("style=\""),
         "inline styles would break the CSP"
     );
-    assert!(html.contains("<html lang=\"en\">") && html.contains("Skip to main content"));
+    assert!(
+        html.contains("<html lang=\"en\" data-theme=\"light\">")
+            && html.contains("Skip to main content")
+    );
 }
 
 #[tokio::test]

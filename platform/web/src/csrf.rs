@@ -55,7 +55,13 @@ pub async fn guard<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
         None => (SecretToken::generate().expose().to_owned(), true),
     };
     req.extensions_mut().insert(FormToken(token.clone()));
-    let mut resp = ep.call(req).await?.into_response();
+    // A refusal (404, 403…) still gets the cookie: the branded error page's links and a
+    // browser's next form need it. Server errors go on up to be logged.
+    let mut resp = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) if !e.status().is_server_error() => e.into_response(),
+        Err(e) => return Err(e),
+    };
     if fresh && let Ok(v) = policy.set(policy.csrf_name(), &token, None).parse() {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

@@ -217,7 +217,21 @@ pub async fn branded<E: poem::Endpoint>(
     } else {
         String::new()
     };
-    Ok(branded_page(site.as_ref(), resp.status(), retry_after.as_deref(), rid).unwrap_or(resp))
+    match branded_page(site.as_ref(), resp.status(), retry_after.as_deref(), rid) {
+        // Keep what the response already carried (a fresh form-token cookie, Retry-After…).
+        Some(mut page) => {
+            for (name, value) in resp.headers() {
+                if name != poem::http::header::CONTENT_TYPE
+                    && name != poem::http::header::CONTENT_LENGTH
+                    && !page.headers().contains_key(name)
+                {
+                    page.headers_mut().append(name.clone(), value.clone());
+                }
+            }
+            Ok(page)
+        }
+        None => Ok(resp),
+    }
 }
 
 /// A refused request (e.g. a cross-site form post).
