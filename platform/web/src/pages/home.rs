@@ -55,15 +55,23 @@ pub(crate) struct LogGroup {
     pub what: &'static str,
     pub times: usize,
     pub span: String,
+    /// The latest time of the group (entries arrive newest first).
+    pub latest: String,
 }
 
-/// Groups a log, newest first, into runs of the same person, role, action and local day.
+/// Groups a log, newest first, by local day, person, role and action: a day's page loads
+/// (which record several kinds of reads each) become one line per kind, in order of the
+/// latest of each.
 pub(crate) fn group_log(
     entries: Vec<AuditEntry>,
     tz: chrono_tz::Tz,
     nobody: (&str, &str),
 ) -> Vec<LogGroup> {
-    let mut groups: Vec<(chrono::NaiveDate, LogGroup, String)> = Vec::new();
+    let mut groups: Vec<LogGroup> = Vec::new();
+    let mut index: std::collections::HashMap<
+        (chrono::NaiveDate, String, String, &'static str),
+        usize,
+    > = std::collections::HashMap::new();
     for e in entries {
         let local = e.at.with_timezone(&tz);
         let who = e.actor_name.unwrap_or_else(|| nobody.0.to_owned());
@@ -75,31 +83,29 @@ pub(crate) fn group_log(
             .to_owned();
         let what = audit::describe(&e.action);
         let time = local.format("%-I:%M %p").to_string();
-        match groups.last_mut() {
-            Some((day, g, latest))
-                if *day == local.date_naive()
-                    && g.who == who
-                    && g.role == role
-                    && g.what == what =>
-            {
+        let key = (local.date_naive(), who.clone(), role.clone(), what);
+        match index.get(&key) {
+            Some(&i) => {
+                let g = &mut groups[i];
                 g.times += 1;
-                g.span = format!("{time} – {latest}");
+                // Entries come newest first: this one is the earliest so far.
+                g.span = format!("{time} – {}", g.latest);
             }
-            _ => groups.push((
-                local.date_naive(),
-                LogGroup {
+            None => {
+                index.insert(key, groups.len());
+                groups.push(LogGroup {
                     day: super::words::date(local.date_naive()),
                     who,
                     role,
                     what,
                     times: 1,
                     span: time.clone(),
-                },
-                time,
-            )),
+                    latest: time,
+                });
+            }
         }
     }
-    groups.into_iter().map(|(_, g, _)| g).collect()
+    groups
 }
 
 #[derive(Template)]
