@@ -74,7 +74,13 @@ impl PersonName {
     pub fn parse(raw: &str, what: &str) -> Result<Self, InvalidValue> {
         let s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
         if s.is_empty() {
-            return Err(invalid(format!("Enter the {what}.")));
+            // "Enter your name", "Enter the family name".
+            let article = if what.starts_with("your ") {
+                ""
+            } else {
+                "the "
+            };
+            return Err(invalid(format!("Enter {article}{what}.")));
         }
         if s.chars().count() > 100 {
             return Err(invalid(format!("The {what} is at most 100 characters.")));

@@ -10,6 +10,7 @@ use portal_domain::values::{EmailAddress, PersonName};
 use portal_tenants::signups::{self, SignupRequest, SignupStatus};
 use portal_tenants::{DisplayName, Slug, TenantError, TimeZoneName};
 
+use super::FormErrors;
 use super::{render, render_status, see_other};
 use crate::csrf::{check_form, form_token};
 use crate::limits;
@@ -61,7 +62,7 @@ struct PlatformSignup<'a> {
     base_domain: &'a str,
     time_zones: &'a [&'a str],
     f: SignupForm,
-    errors: Vec<String>,
+    errors: FormErrors,
 }
 
 #[derive(Template)]
@@ -100,27 +101,27 @@ pub fn signup(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Respo
             time_zone: "America/New_York".into(),
             ..SignupForm::default()
         },
-        errors: Vec::new(),
+        errors: FormErrors::default(),
     })?
     .into_response())
 }
 
-fn parse(f: &SignupForm) -> Result<ClinicSignup, Vec<String>> {
-    let mut errors = Vec::new();
+fn parse(f: &SignupForm) -> Result<ClinicSignup, FormErrors> {
+    let mut errors = FormErrors::default();
     let clinic_name = DisplayName::parse(&f.clinic_name)
-        .map_err(|e| errors.push(format!("Clinic name: {e}")))
+        .map_err(|e| errors.add("clinic_name", format!("Clinic name: {e}")))
         .ok();
     let slug = Slug::parse(&f.slug.trim().to_lowercase())
-        .map_err(|e| errors.push(format!("Web address: {e}")))
+        .map_err(|e| errors.add("slug", format!("Web address: {e}")))
         .ok();
     let time_zone = TimeZoneName::parse(f.time_zone.trim())
-        .map_err(|e| errors.push(format!("Time zone: {e}")))
+        .map_err(|e| errors.add("time_zone", format!("Time zone: {e}")))
         .ok();
     let admin_name = PersonName::parse(&f.admin_name, "your name")
-        .map_err(|e| errors.push(e.to_string()))
+        .map_err(|e| errors.add("admin_name", e.to_string()))
         .ok();
     let admin_email = EmailAddress::parse(&f.admin_email)
-        .map_err(|e| errors.push(format!("Your email: {e}")))
+        .map_err(|e| errors.add("admin_email", format!("Your email: {e}")))
         .ok();
     match (clinic_name, slug, time_zone, admin_name, admin_email) {
         (Some(clinic_name), Some(slug), Some(time_zone), Some(admin_name), Some(admin_email)) => {
@@ -144,7 +145,7 @@ pub async fn signup_submit(
 ) -> poem::Result<Response> {
     platform_only(req)?;
     check_form(req, &f.csrf)?;
-    let again = |f: SignupForm, errors: Vec<String>| {
+    let again = |f: SignupForm, errors: FormErrors| {
         render_status(
             &PlatformSignup {
                 csrf: form_token(req),
@@ -169,7 +170,10 @@ pub async fn signup_submit(
     )
     .await
     {
-        let refusal = again(f, vec![super::too_many_words(wait)])?;
+        let refusal = again(
+            f,
+            FormErrors::one("clinic_name", super::too_many_words(wait)),
+        )?;
         return Ok(super::as_too_many(refusal, wait));
     }
     // Taken already: say so now rather than after the worker tries.
@@ -184,7 +188,7 @@ pub async fn signup_submit(
             "Web address: '{}' is already taken; choose another.",
             form.slug
         );
-        return again(f, vec![taken]);
+        return again(f, FormErrors::one("slug", taken));
     }
     let request = SignupRequest {
         slug: form.slug.clone(),
@@ -197,9 +201,10 @@ pub async fn signup_submit(
         Ok(id) => Ok(see_other(&format!("/signup/requests/{id}"))),
         Err(TenantError::SlugTaken(s)) => again(
             f,
-            vec![format!(
-                "Web address: '{s}' is already taken; choose another."
-            )],
+            FormErrors::one(
+                "slug",
+                format!("Web address: '{s}' is already taken; choose another."),
+            ),
         ),
         Err(e) => Err(internal(e)),
     }
@@ -249,7 +254,7 @@ pub async fn signup_request(
                         time_zone: "America/New_York".into(),
                         ..SignupForm::default()
                     },
-                    errors: vec![error],
+                    errors: FormErrors::one("clinic_name", error),
                 },
                 StatusCode::CONFLICT,
             )
