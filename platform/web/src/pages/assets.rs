@@ -20,13 +20,26 @@ pub fn stylesheet() -> Response {
 }
 
 const PICO: &str = include_str!("../../assets/vendor/pico-2.1.1.min.css");
+const PICO_GZ: &[u8] = include_bytes!("../../assets/vendor/pico-2.1.1.min.css.gz");
 
 /// `/assets/pico-2.1.1.min.css`: the CSS library the design system builds on (vendored by
-/// `infra/vendor-assets`). Its address names its version, so browsers may keep it for a year.
+/// `infra/vendor-assets`, with a gzip copy: 12 KB instead of 83 KB on a phone). Its address
+/// names its version, so browsers may keep it for a year.
 #[handler]
-pub fn pico() -> Response {
-    PICO.with_content_type("text/css; charset=utf-8")
+pub fn pico(req: &poem::Request) -> Response {
+    let gzip = req
+        .header("accept-encoding")
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let resp = if gzip {
+        PICO_GZ
+            .with_header("content-encoding", "gzip")
+            .into_response()
+    } else {
+        PICO.into_response()
+    };
+    resp.with_content_type("text/css; charset=utf-8")
         .with_header("cache-control", "public, max-age=31536000, immutable")
+        .with_header("vary", "accept-encoding")
         .into_response()
 }
 

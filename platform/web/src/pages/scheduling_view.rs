@@ -47,6 +47,7 @@ pub struct StripDay {
     pub date: String,
     pub weekday: String,
     pub day: String,
+    pub month: String,
     /// Open times that day.
     pub count: usize,
     pub selected: bool,
@@ -79,7 +80,8 @@ pub fn day_strip(
             StripDay {
                 date: date.to_string(),
                 weekday: date.format("%a").to_string(),
-                day: date.format("%-d %b").to_string(),
+                day: date.format("%-d").to_string(),
+                month: date.format("%b").to_string(),
                 count,
                 selected: date == selected,
                 label: format!(
