@@ -1,58 +1,27 @@
 // Appointment journeys in Debian's Chromium against the real server and workers started by
-// infra/test, on the demo clinic Sunrise (scheduling seeded by `portal demo`).
+// infra/test, on the demo clinic Sunrise (scheduling seeded by `portal demo`). Patients use a
+// phone and staff a laptop, so both layouts are exercised; every page is checked for
+// accessibility and layout.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { checkA11y } from './helpers.mjs';
+import {
+  DESKTOP, PHONE, SCREENS, checkPage, daysAhead, daytimeSlot, launch, localDate, navigate,
+  nextDay, showDayFrom, signIn, site,
+} from './helpers.mjs';
 
-const port = process.env.PORTAL_TEST_PORT;
-const base = process.env.PORTAL_TEST_BASE_DOMAIN ?? 'localhost';
-const site = (slug) => `http://${slug}.${base}:${port}`;
-const demoPassword = process.env.PORTAL_DEMO_PASSWORD ?? 'demo passphrase for portal';
 const mailDir = process.env.PORTAL_MAIL_DIR;
+const TZ = 'America/New_York';
 let browser;
 
-before(async () => {
-  assert.ok(port, 'PORTAL_TEST_PORT must name the running server\'s port');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
-
-async function signIn(ctx, slug, email) {
-  const page = await ctx.newPage();
-  const csp = [];
-  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
-  await page.goto(`${site(slug)}/login`);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(demoPassword);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForLoadState();
-  await checkA11y(page, `${email}'s start page`);
-  page.cspViolations = csp;
-  return page;
-}
 
 // The appointment as the API tells it, fetched from the page with its own session.
 async function apiAppointment(page, id) {
   return page.evaluate((apt) => fetch(`/api/v1/appointments/${apt}`, { credentials: 'same-origin' })
     .then((r) => r.json()), id);
-}
-
-function localDate(iso, timeZone) {
-  return new Date(iso).toLocaleDateString('en-CA', { timeZone });
-}
-
-// The clinic's date `days` from now (YYYY-MM-DD): far enough ahead to stay outside the
-// clinic's 24-hour cut-off for moving and cancelling online.
-function daysAhead(days) {
-  return localDate(new Date(Date.now() + days * 86400000).toISOString(), 'America/New_York');
 }
 
 // Emails written by the file transport (infra/test points PORTAL_MAIL_DIR at a temp dir).
@@ -68,32 +37,32 @@ async function emailsTo(to, subjectPart) {
 }
 
 test('A patient books, gets a confirmation with a calendar file, moves and cancels; staff see each change live', async () => {
-  const patientCtx = await browser.newContext({ acceptDownloads: true });
-  const staffCtx = await browser.newContext();
+  const patientCtx = await browser.newContext({ ...PHONE.options, acceptDownloads: true });
+  const staffCtx = await browser.newContext(DESKTOP.options);
   const patient = await signIn(patientCtx, 'sunrise', 'ana.lima@sunrise.example');
 
-  // Book: visit type → first open time → confirm with a reason.
-  await patient.getByRole('link', { name: 'Appointments' }).click();
-  await checkA11y(patient, 'appointments');
+  // Book: visit type → a day at least two days ahead (outside the 24-hour cut-off for
+  // changes) on the date strip → a morning or afternoon time → confirm with a reason.
+  await navigate(patient, 'Appointments');
+  await checkPage(patient, 'appointments');
   await patient.getByTestId('book-link').click();
-  await checkA11y(patient, 'choose a visit type');
-  await patient.getByRole('link', { name: 'Check-up' }).click();
+  await checkPage(patient, 'choose a visit type');
+  await patient.getByRole('link', { name: 'Check-up', exact: true }).click();
   assert.match(await patient.locator('main').textContent(), /Times are in the clinic's time zone, America\/New_York/);
-  await patient.getByLabel('From').fill(daysAhead(2));
-  await patient.getByRole('button', { name: 'Show times' }).click();
-  await checkA11y(patient, 'open times');
-  await patient.getByTestId('slot').first().click();
-  await checkA11y(patient, 'confirm the booking');
+  await showDayFrom(patient, daysAhead(2, TZ));
+  await checkPage(patient, 'open times');
+  await (await daytimeSlot(patient)).click();
+  await checkPage(patient, 'confirm the booking');
   const when = await patient.getByTestId('confirm-when').textContent();
   await patient.getByLabel(/What would you like to be seen for/).fill('a rash that will not go away');
   await patient.getByTestId('confirm-book').click();
   assert.match(await patient.getByTestId('notice').textContent(), /Your visit is booked/);
-  await checkA11y(patient, 'the booked visit');
+  await checkPage(patient, 'the booked visit');
   assert.equal((await patient.getByTestId('appointment-when').textContent()).trim(), when.trim());
   const id = new URL(patient.url()).pathname.split('/').pop();
   assert.match(id, /^apt_/);
   const appt = await apiAppointment(patient, id);
-  const day = localDate(appt.starts_at, 'America/New_York');
+  const day = localDate(appt.starts_at, TZ);
 
   // The confirmation email carries the calendar file and not the reason.
   const [confirmation] = await emailsTo('ana.lima@sunrise.example', 'is booked');
@@ -110,12 +79,12 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   assert.match(ics, /BEGIN:VCALENDAR/);
   assert.match(ics, new RegExp(`UID:${id}@sunrise`));
 
-  // Staff have the day open; the booking is there.
+  // Staff have the week open; the booking is there.
   const staff = await signIn(staffCtx, 'sunrise', 'admin@sunrise.example');
   await staff.goto(`${site('sunrise')}/staff/schedule?date=${day}&view=week`);
   const row = staff.locator(`[data-appointment="${id}"]`);
   await row.waitFor();
-  await checkA11y(staff, 'staff schedule, week');
+  await checkPage(staff, 'staff schedule, week');
   assert.match(await row.textContent(), /Ana Lima/);
   assert.match(await row.textContent(), /a rash that will not go away/);
   // Where the row sits: its day's heading and its time. (The week view groups rows by day, so
@@ -126,13 +95,19 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   };
   const before = await staff.evaluate(placeOf, id);
 
-  // The patient moves the visit; the open schedule follows without a reload.
+  // The patient moves the visit to a later day, through the confirmation page; the open
+  // schedule follows without a reload.
   await patient.getByTestId('reschedule-link').click();
-  await checkA11y(patient, 'move the visit');
-  await patient.getByLabel('From').fill(daysAhead(4));
-  await patient.getByRole('button', { name: 'Show times' }).click();
-  await patient.getByTestId('slot').first().click();
+  await checkPage(patient, 'move the visit');
+  await showDayFrom(patient, nextDay(day));
+  await (await daytimeSlot(patient)).click();
+  assert.equal(await patient.getByTestId('confirm-heading').textContent(), 'Move your visit?');
+  assert.match(await patient.getByTestId('confirm-question').textContent(),
+    new RegExp(`^Move your check-up with .+ from ${when.trim()} to .+\\?$`));
+  await checkPage(patient, 'move your visit?');
+  await patient.getByTestId('confirm-action').click();
   assert.match(await patient.getByTestId('notice').textContent(), /Your visit has moved/);
+  await checkPage(patient, 'the moved visit');
   const moved = await apiAppointment(patient, id);
   assert.equal(moved.version, 2);
   await staff.waitForFunction(
@@ -146,16 +121,20 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await emailsTo('ana.lima@sunrise.example', 'has moved');
 
   // Staff open the new day; the patient cancels; the schedule shows it cancelled, again live.
-  await staff.goto(`${site('sunrise')}/staff/schedule?date=${localDate(moved.starts_at, 'America/New_York')}&view=week`);
+  await staff.goto(`${site('sunrise')}/staff/schedule?date=${localDate(moved.starts_at, TZ)}&view=week`);
   await staff.locator(`[data-appointment="${id}"]`).waitFor();
   await patient.getByTestId('cancel-visit').click();
+  await checkPage(patient, 'cancel this visit?');
+  await patient.getByTestId('confirm-action').click();
   assert.equal(await patient.getByTestId('appointment-status').textContent(), 'Cancelled');
+  await checkPage(patient, 'the cancelled visit');
   await staff.waitForFunction(
     (apt) => document.querySelector(`[data-appointment="${apt}"] [data-testid="row-status"]`)
       ?.textContent.trim() === 'Cancelled',
     id,
     { timeout: 15000 },
   );
+  await checkPage(staff, 'staff schedule after the cancellation');
   await emailsTo('ana.lima@sunrise.example', 'is cancelled');
 
   assert.deepEqual(patient.cspViolations, []);
@@ -164,24 +143,30 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   await staffCtx.close();
 });
 
-test('Staff book for a patient and the open schedule shows it live; check-in follows', async () => {
-  const staffCtx = await browser.newContext();
-  const deskCtx = await browser.newContext();
+test('Staff book for a patient and the open schedule shows it live', async () => {
+  const staffCtx = await browser.newContext(DESKTOP.options);
+  const deskCtx = await browser.newContext(PHONE.options);
   const staff = await signIn(staffCtx, 'sunrise', 'admin@sunrise.example');
   const desk = await signIn(deskCtx, 'sunrise', 'clinician@sunrise.example');
-  await staff.goto(`${site('sunrise')}/staff/book`);
-  await checkA11y(staff, 'staff booking');
-  const ben = await staff.locator('#patient option', { hasText: 'Okafor, Ben' }).getAttribute('value');
-  const physical = await staff.locator('#visit_type option', { hasText: 'Annual physical' }).getAttribute('value');
-  await staff.locator('#patient').selectOption(ben);
-  await staff.locator('#visit_type').selectOption(physical);
+  await staff.goto(`${site('sunrise')}/admin/patients?q=Okafor`);
+  await staff.getByTestId('patient-link').filter({ hasText: 'Okafor' }).first().click();
+  await staff.getByTestId('book-for-patient').click();
+  await checkPage(staff, 'staff booking');
+  await staff.locator('#visit_type').selectOption({ label: 'Annual physical (60 min)' });
   await staff.getByRole('button', { name: 'Show times' }).click();
-  const start = await staff.getByTestId('slot').first().locator('xpath=..').locator('input[name="start"]').inputValue();
-  const day = localDate(start, 'America/New_York');
+  await checkPage(staff, 'staff booking, open times');
+  const slot = staff.getByTestId('slot').first();
+  const start = new URL(await slot.getAttribute('href'), site('sunrise')).searchParams.get('start');
+  const day = localDate(start, TZ);
   await desk.goto(`${site('sunrise')}/staff/schedule?date=${day}`);
+  await checkPage(desk, 'clinician\'s schedule');
   const rowsBefore = await desk.getByTestId('schedule-row').count();
-  await staff.getByTestId('slot').first().click();
+  await slot.click();
+  assert.match(await staff.getByTestId('confirm-question').textContent(), /^Book Ben Okafor’s annual physical with /);
+  await checkPage(staff, 'book this visit?');
+  await staff.getByTestId('confirm-action').click();
   assert.match(await staff.getByTestId('notice').textContent(), /Visit booked/);
+  await checkPage(staff, 'schedule after booking');
   // The other member of staff sees it arrive.
   await desk.waitForFunction(
     (n) => document.querySelectorAll('[data-testid="schedule-row"]').length > n,
@@ -189,20 +174,29 @@ test('Staff book for a patient and the open schedule shows it live; check-in fol
     { timeout: 15000 },
   );
   assert.match(await desk.locator('#schedule').textContent(), /Ben Okafor/);
+  await checkPage(desk, 'clinician\'s schedule, updated');
+  assert.deepEqual(staff.cspViolations, []);
+  assert.deepEqual(desk.cspViolations, []);
   await staffCtx.close();
   await deskCtx.close();
 });
 
-test('A video visit shows its join link', async () => {
-  const ctx = await browser.newContext();
-  const patient = await signIn(ctx, 'sunrise', 'ben.okafor@sunrise.example');
-  await patient.goto(`${site('sunrise')}/appointments/new`);
-  await patient.getByRole('link', { name: 'Video visit' }).click();
-  await patient.getByTestId('slot').first().click();
-  await patient.getByTestId('confirm-book').click();
-  assert.match(await patient.getByTestId('notice').textContent(), /Your visit is booked/);
-  const join = patient.getByTestId('join-video');
-  assert.match(await join.getAttribute('href'), /^https:\/\/meet\.example\.org\/sunrise\/[A-Za-z0-9_-]{43}$/);
-  assert.equal((await patient.getByTestId('appointment-heading').textContent()).trim(), 'Video visit');
-  await ctx.close();
-});
+for (const screen of SCREENS) {
+  test(`A video visit shows its join link (${screen.width} px)`, async () => {
+    const ctx = await browser.newContext(screen.options);
+    const email = screen === DESKTOP ? 'ben.okafor@sunrise.example' : 'chloe.nguyen@sunrise.example';
+    const patient = await signIn(ctx, 'sunrise', email);
+    await patient.getByTestId('quick-book').click();
+    await patient.getByRole('link', { name: 'Video visit', exact: true }).click();
+    await checkPage(patient, 'video visit times');
+    await patient.getByTestId('slot').first().click();
+    await patient.getByTestId('confirm-book').click();
+    assert.match(await patient.getByTestId('notice').textContent(), /Your visit is booked/);
+    const join = patient.getByTestId('join-video');
+    assert.match(await join.getAttribute('href'), /^https:\/\/meet\.example\.org\/sunrise\/[A-Za-z0-9_-]{43}$/);
+    assert.equal((await patient.getByTestId('appointment-heading').textContent()).trim(), 'Video visit');
+    await checkPage(patient, 'the video visit');
+    assert.deepEqual(patient.cspViolations, []);
+    await ctx.close();
+  });
+}

@@ -1,73 +1,78 @@
 // First browser journey: each clinic's site shows its own name and colours; an unknown clinic
-// address shows a 404. Runs in Debian's Chromium (never a downloaded browser) against the real
-// server started by infra/test, which passes its address in PORTAL_TEST_PORT.
+// address shows a 404, a missing page within a clinic its branded one. Runs in Debian's
+// Chromium (never a downloaded browser) against the real server started by infra/test, which
+// passes its address in PORTAL_TEST_PORT; on a laptop and on a phone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { checkA11y } from './helpers.mjs';
+import { SCREENS, base, checkPage, launch, newPage, port, site } from './helpers.mjs';
 
-const port = process.env.PORTAL_TEST_PORT;
-const base = process.env.PORTAL_TEST_BASE_DOMAIN ?? 'localhost';
-const url = (slug) => `http://${slug}.${base}:${port}/`;
+const url = (slug) => `${site(slug)}/`;
 let browser;
 
-before(async () => {
-  assert.ok(port, 'PORTAL_TEST_PORT must name the running server\'s port');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
+before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
 async function headerColour(page) {
   return page.locator('[data-testid="clinic-header"]').evaluate((el) => getComputedStyle(el).backgroundColor);
 }
 
-test('Sunrise and Harbor each show their own name and colours', async () => {
-  const page = await browser.newPage();
-  const cspViolations = [];
-  page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()); });
+for (const screen of SCREENS) {
+  test(`Sunrise and Harbor each show their own name and colours (${screen.width} px)`, async () => {
+    const ctx = await browser.newContext(screen.options);
+    const page = await newPage(ctx);
 
-  const sunrise = await page.goto(url('sunrise'));
-  await checkA11y(page, 'Sunrise home');
-  assert.equal(sunrise.status(), 200);
-  assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Sunrise Family Medicine');
-  assert.match(await page.title(), /Sunrise Family Medicine/);
-  assert.equal(await headerColour(page), 'rgb(154, 52, 18)'); // #9a3412
-  const logo = page.locator('img.brand-logo');
-  assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'logo should load');
+    const sunrise = await page.goto(url('sunrise'));
+    await checkPage(page, 'Sunrise home');
+    assert.equal(sunrise.status(), 200);
+    assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Sunrise Family Medicine');
+    assert.match(await page.title(), /Sunrise Family Medicine/);
+    assert.equal(await headerColour(page), 'rgb(154, 52, 18)'); // #9a3412
+    const logo = page.locator('img.brand-logo');
+    assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'logo should load');
 
-  const harbor = await page.goto(url('harbor'));
-  await checkA11y(page, 'Harbor home');
-  assert.equal(harbor.status(), 200);
-  assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Harbor Pediatrics');
-  assert.equal(await headerColour(page), 'rgb(30, 58, 138)'); // #1e3a8a
-  assert.equal(await page.getByText('Sunrise Family Medicine').count(), 0);
+    const harbor = await page.goto(url('harbor'));
+    await checkPage(page, 'Harbor home');
+    assert.equal(harbor.status(), 200);
+    assert.equal(await page.locator('[data-testid="clinic-name"]').textContent(), 'Harbor Pediatrics');
+    assert.equal(await headerColour(page), 'rgb(30, 58, 138)'); // #1e3a8a
+    assert.equal(await page.getByText('Sunrise Family Medicine').count(), 0);
 
-  assert.deepEqual(cspViolations, [], 'the page must not trip its own Content-Security-Policy');
-  await page.close();
-});
+    assert.deepEqual(page.cspViolations, [], 'the page must not trip its own Content-Security-Policy');
+    await ctx.close();
+  });
+}
 
-test('An unknown clinic address shows 404', async () => {
-  const page = await browser.newPage();
-  const resp = await page.goto(url('no-such-clinic'));
-  await checkA11y(page, 'unknown clinic');
-  assert.equal(resp.status(), 404);
-  assert.equal(await page.locator('h1').textContent(), 'Page not found');
-  await page.close();
-});
+for (const screen of SCREENS) {
+  test(`An unknown clinic address shows 404, and a missing page the clinic's own 404 (${screen.width} px)`, async () => {
+    const ctx = await browser.newContext(screen.options);
+    const page = await newPage(ctx);
+    const resp = await page.goto(url('no-such-clinic'));
+    await checkPage(page, 'unknown clinic');
+    assert.equal(resp.status(), 404);
+    assert.equal(await page.locator('h1').textContent(), 'Page not found');
+    // Within a clinic's site: branded, with a way home.
+    const missing = await page.goto(`${site('sunrise')}/no/such/page`);
+    assert.equal(missing.status(), 404);
+    assert.equal(await page.getByTestId('error-heading').textContent(), 'Page not found');
+    assert.equal(await page.getByTestId('clinic-name').textContent(), 'Sunrise Family Medicine');
+    await checkPage(page, 'missing page');
+    await page.getByRole('link', { name: 'Go to the home page' }).click();
+    await page.waitForURL(url('sunrise'));
+    assert.deepEqual(page.cspViolations, []);
+    await ctx.close();
+  });
+}
 
 test('The platform site leads to clinic sign-up, and the layout fits a phone', async () => {
   const page = await browser.newPage({ viewport: { width: 375, height: 740 } });
   await page.goto(`http://${base}:${port}/`);
+  await checkPage(page, 'platform home');
   await page.getByRole('link', { name: 'Sign up your clinic' }).click();
   await page.waitForURL(/\/signup$/);
-  await checkA11y(page, 'clinic sign-up form');
+  await checkPage(page, 'clinic sign-up form');
   assert.equal(await page.locator('h1').textContent(), 'Sign up your clinic');
   await page.goto(url('sunrise'));
+  await checkPage(page, 'Sunrise home on a small phone');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `page is ${overflow}px wider than a phone screen`);
   await page.close();

@@ -270,15 +270,16 @@ export async function slotStart(slot) {
 
 const screenshotDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 
-// Saves docs/screenshots/<name>-<width>.png: the whole page on a phone, the window when wide.
-export async function screenshot(page, name) {
+// Saves docs/screenshots/<name>-<width>.png: the whole page on a phone (unless `full` is
+// false, for long pages), the window when wide.
+export async function screenshot(page, name, { full = true } = {}) {
   mkdirSync(screenshotDir, { recursive: true });
   const width = page.viewportSize().width;
   // The caret and focus ring would make every run's picture differ.
   await page.evaluate(() => document.activeElement?.blur());
   await page.screenshot({
     path: join(screenshotDir, `${name}-${width}.png`),
-    fullPage: width < 768,
+    fullPage: full && width < 768,
     animations: 'disabled',
     caret: 'hide',
   });

@@ -44,7 +44,6 @@ for (const screen of SCREENS) {
     await page.waitForURL(`${site('sunrise')}/`);
     assert.equal(await page.getByTestId('dashboard-heading').textContent(), `Hello, ${who.given}`);
     await checkPage(page, 'patient home');
-    await screenshot(page, 'patient-home');
 
     // Book: a visit type, then the first day with open times opens by itself.
     await page.getByTestId('quick-book').click();
@@ -97,6 +96,7 @@ for (const screen of SCREENS) {
     if (await page.getByTestId('next-visit-link').getAttribute('href') === `/appointments/${id}`) {
       assert.match(await page.getByTestId('next-visit').textContent(), new RegExp(`Check-up with ${booked.provider}`));
     }
+    await screenshot(page, 'patient-home');
     // A visit within 7 days that is not confirmed yet asks "Are you coming?".
     const coming = page.locator(`form[action="/appointments/${id}/confirm"] [data-testid=confirm-visit]`);
     if (await coming.count() > 0) {
@@ -359,7 +359,7 @@ for (const screen of SCREENS) {
       assert.match(await admin.getByTestId('audit-count').textContent(), /\d/);
       assert.match(await admin.getByTestId('audit-csv').getAttribute('href'), /format=csv/);
       await checkPage(admin, 'audit trail');
-      await screenshot(admin, 'audit-trail');
+      await screenshot(admin, 'audit-trail', { full: false });
       await admin.locator('#actor').selectOption({ label: 'Alex Admin' });
       await admin.getByTestId('filter-audit').click();
       await admin.getByTestId('access-log').waitFor();

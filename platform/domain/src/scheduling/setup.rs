@@ -5,8 +5,8 @@
 mod changes;
 
 pub use changes::{
-    rename_provider, retire_location, retire_provider, retire_visit_type, update_location,
-    update_visit_type,
+    VisitTypeEdit, rename_provider, retire_location, retire_provider, retire_visit_type,
+    update_location, update_visit_type,
 };
 
 use chrono::{DateTime, Utc, Weekday};

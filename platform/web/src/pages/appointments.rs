@@ -317,7 +317,7 @@ async fn book_page(
             let ahead = SlotQuery {
                 from: from + chrono::Duration::days(i64::from(DAYS_SHOWN)),
                 days: 31,
-                ..q.clone()
+                ..q
             };
             if let Ok(later) = search::search(&mut tx, true, &ahead, tz, now).await
                 && let Some(s) = later.slots.first()

@@ -183,7 +183,19 @@ pub async fn update(
             setup::update_location(&mut tx, &scope, &ctx, id, name, address, now).await
         }
         Item::VisitType(id) => {
-            setup::update_visit_type(&mut tx, &scope, &ctx, id, name, duration, bookable, now).await
+            setup::update_visit_type(
+                &mut tx,
+                &scope,
+                &ctx,
+                id,
+                setup::VisitTypeEdit {
+                    name,
+                    duration_minutes: duration,
+                    self_bookable: bookable,
+                },
+                now,
+            )
+            .await
         }
         Item::Provider(id) => setup::rename_provider(&mut tx, &scope, &ctx, id, name, now).await,
     };

@@ -58,16 +58,28 @@ pub async fn update_location(
     Ok(())
 }
 
+/// A visit type's editable fields, as typed. (Its kind — in person or video — and who may
+/// book it stay as created: visits already booked depend on them.)
+#[derive(Debug, Clone, Copy)]
+pub struct VisitTypeEdit<'a> {
+    pub name: &'a str,
+    pub duration_minutes: &'a str,
+    pub self_bookable: bool,
+}
+
 pub async fn update_visit_type(
     tx: &mut TenantTx,
     _admin: &AdminScope,
     ctx: &AuditContext,
     id: VisitTypeId,
-    name: &str,
-    duration_minutes: &str,
-    self_bookable: bool,
+    edit: VisitTypeEdit<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), SetupError> {
+    let VisitTypeEdit {
+        name,
+        duration_minutes,
+        self_bookable,
+    } = edit;
     let name = clean_name(name, "Give the visit type a name (up to 120 characters).")?;
     let minutes: i32 = duration_minutes
         .trim()
