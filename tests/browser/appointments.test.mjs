@@ -149,7 +149,9 @@ test('Staff book for a patient and the open schedule shows it live', async () =>
   const staff = await signIn(staffCtx, 'sunrise', 'admin@sunrise.example');
   const desk = await signIn(deskCtx, 'sunrise', 'clinician@sunrise.example');
   await staff.goto(`${site('sunrise')}/admin/patients?q=Okafor`);
+  await checkPage(staff, 'patient search');
   await staff.getByTestId('patient-link').filter({ hasText: 'Okafor' }).first().click();
+  await checkPage(staff, 'patient page');
   await staff.getByTestId('book-for-patient').click();
   await checkPage(staff, 'staff booking');
   await staff.locator('#visit_type').selectOption({ label: 'Annual physical (60 min)' });
@@ -187,9 +189,11 @@ for (const screen of SCREENS) {
     const email = screen === DESKTOP ? 'ben.okafor@sunrise.example' : 'chloe.nguyen@sunrise.example';
     const patient = await signIn(ctx, 'sunrise', email);
     await patient.getByTestId('quick-book').click();
+    await checkPage(patient, 'choose a visit type');
     await patient.getByRole('link', { name: 'Video visit', exact: true }).click();
     await checkPage(patient, 'video visit times');
     await patient.getByTestId('slot').first().click();
+    await checkPage(patient, 'check and book the video visit');
     await patient.getByTestId('confirm-book').click();
     assert.match(await patient.getByTestId('notice').textContent(), /Your visit is booked/);
     const join = patient.getByTestId('join-video');

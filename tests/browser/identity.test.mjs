@@ -90,6 +90,7 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   // (The code used to set it up is spent; the app's next one is accepted a step early.)
   await signOut(admin);
   await admin.goto(`${site(slug)}/login`);
+  await checkPage(admin, 'sign in');
   await admin.getByLabel('Email').fill(adminEmail);
   await admin.getByLabel('Password').fill('granite willow compass');
   await admin.getByRole('button', { name: 'Sign in' }).click();
@@ -141,6 +142,7 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
 
   // 5. Sign in on the clinic's site, see the branded dashboard, sign out.
   await patient.goto(`${site(slug)}/login`);
+  await checkPage(patient, 'sign in on a phone');
   await patient.getByLabel('Email').fill(patientEmail);
   await patient.getByLabel('Password').fill('harbor lights at dusk');
   await patient.getByRole('button', { name: 'Sign in' }).click();
@@ -165,6 +167,7 @@ test('A Harbor session is rejected on Sunrise\'s host', async () => {
   const ctx = await browser.newContext(PHONE.options);
   const page = await newPage(ctx);
   await page.goto(`${site('harbor')}/login`);
+  await checkPage(page, 'Harbor sign in');
   await page.getByLabel('Email').fill('ana.lima@harbor.example');
   await page.getByLabel('Password').fill(demoPassword);
   await page.getByRole('button', { name: 'Sign in' }).click();

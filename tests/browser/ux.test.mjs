@@ -154,7 +154,7 @@ for (const screen of SCREENS) {
     await desk.getByLabel('Find a patient').fill(who.search);
     await desk.getByTestId('search-patients').click();
     await desk.getByTestId('patient-list').waitFor();
-    assert.match(await desk.getByTestId('result-count').textContent(), /\b1\b|patients?/);
+    assert.equal((await desk.getByTestId('result-count').textContent()).trim(), '1 patient found');
     await checkPage(desk, 'patient search results');
     await screenshot(desk, 'patient-search');
     await desk.getByTestId('patient-link').filter({ hasText: who.family }).first().click();
@@ -190,6 +190,24 @@ for (const screen of SCREENS) {
     assert.ok(await row.count() >= 1, 'the visit is on the schedule');
     await checkPage(desk, 'schedule with the new visit');
     await screenshot(desk, 'staff-schedule');
+
+    // The patient calls: move the visit to another time, through its confirmation page.
+    const id = await row.first().getAttribute('data-appointment');
+    await desk.locator(`[data-appointment="${id}"] [data-testid=action-move]`).click();
+    assert.equal(await desk.getByTestId('book-heading').textContent(), `Move ${who.given} ${who.family}’s visit`);
+    await checkPage(desk, 'move a visit');
+    const to = desk.getByTestId('slot').first();
+    const newStart = await slotStart(to);
+    await to.click();
+    assert.equal(await desk.getByTestId('confirm-heading').textContent(), 'Move this visit?');
+    assert.match(await desk.getByTestId('confirm-question').textContent(),
+      new RegExp(`^Move ${who.given} ${who.family}’s check-up from .+ to .+ with .+\\?$`));
+    await checkPage(desk, 'move this visit?');
+    await desk.getByTestId('confirm-action').click();
+    await desk.waitForURL(new RegExp(`/staff/schedule\\?date=${localDate(newStart, SUNRISE_TZ)}&done=moved$`));
+    assert.equal(await desk.getByTestId('notice').textContent(), 'Visit moved.');
+    await desk.locator(`[data-appointment="${id}"]`).waitFor();
+    await checkPage(desk, 'schedule after the move');
 
     await signOut(desk);
     assert.deepEqual(desk.cspViolations, []);
@@ -286,8 +304,11 @@ for (const screen of SCREENS) {
       const deskCtx = await browser.newContext(screen.options);
       const desk = await signIn(deskCtx, 'harbor', 'frontdesk@harbor.example');
       await desk.goto(`${site('harbor')}/admin/patients?q=${encodeURIComponent(who.search)}`);
+      await checkPage(desk, 'Harbor patient search');
       await desk.getByTestId('patient-link').filter({ hasText: who.family }).first().click();
+      await checkPage(desk, 'Harbor patient page');
       await desk.getByTestId('book-for-patient').click();
+      await checkPage(desk, 'Harbor staff booking');
       const types = await desk.locator('#visit_type option').allTextContents();
       assert.ok(types.includes('Annual physical exam (45 min)'), `visit types offered: ${types.join(', ')}`);
       await desk.locator('#visit_type').selectOption({ label: 'Check-up (30 min)' });
@@ -306,6 +327,7 @@ for (const screen of SCREENS) {
       if (soon) {
         const start = await slotStart(soon);
         await soon.click();
+        await checkPage(desk, 'Harbor book this visit?');
         await desk.getByTestId('confirm-action').click();
         await desk.waitForURL(new RegExp(`/staff/schedule\\?date=${localDate(start, HARBOR_TZ)}&done=booked$`));
         const row = desk.getByTestId('schedule-row').filter({ hasText: `${who.given} ${who.family}` })
@@ -337,6 +359,7 @@ for (const screen of SCREENS) {
       const publicCtx = await browser.newContext(screen.options);
       const publicPage = await newPage(publicCtx);
       await publicPage.goto(`${site('harbor')}/`);
+      await checkPage(publicPage, 'Harbor home, signed out');
       assert.match(await publicPage.getByTestId('clinic-contact').textContent(), new RegExp(newPhone.replace(/\+/g, '\\+')));
       await publicCtx.close();
 

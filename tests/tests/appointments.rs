@@ -53,7 +53,7 @@ async fn a_patient_books_through_the_pages_and_staff_see_it_in_the_schedule() {
     // Monday 8:00 now, two hours' notice: Monday 10:00 is the first check-up with Dr A; the
     // 9:00–9:30 slots are too soon.
     // One day at a time, opening on the first day with open times.
-    assert!(page.contains(r#"data-testid="day-heading">Monday 2 November 2026"#));
+    assert!(page.contains(r#"data-testid="day-heading">Mon 2 Nov 2026"#));
     let monday = day_shown(&page);
     assert!(
         !monday.contains("9:30 AM <small>Dr"),
@@ -97,7 +97,7 @@ async fn a_patient_books_through_the_pages_and_staff_see_it_in_the_schedule() {
             s.checkup, s.dr_a
         ))
         .await;
-    assert!(again.contains(r#"data-testid="day-heading">Tuesday 3 November 2026"#));
+    assert!(again.contains(r#"data-testid="day-heading">Tue 3 Nov 2026"#));
     let tuesday = day_shown(&again);
     assert!(!tuesday.contains("9:30 AM"), "booked time still offered");
     assert!(tuesday.contains("10:00 AM"));

@@ -308,6 +308,40 @@ async fn staff_find_patients_by_name_birth_date_phone_or_email_a_page_at_a_time(
     let (_, none) = s.admin.page("/admin/patients?q=Outsider").await;
     assert!(none.contains("No patients found"), "{none}");
 
+    // Corrected details are found under the new name; a bad date is refused on its field.
+    let (_, one) = s.admin.page("/admin/patients?q=pat01%40finds").await;
+    let id = one
+        .split("/admin/patients/pat_")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let edit = format!("/admin/patients/pat_{id}/edit");
+    let (st, form) = s.admin.page(&edit).await;
+    assert_eq!(st, 200);
+    assert!(form.contains(r#"value="Pat01""#) && form.contains(r#"id="dob_year""#));
+    let mut fields = vec![
+        ("given_name", "Pat01"),
+        ("family_name", "Renamed"),
+        ("dob_day", "31"),
+        ("dob_month", "2"),
+        ("dob_year", "1980"),
+        ("email", "pat01@finds.example"),
+        ("phone", ""),
+    ];
+    let resp = s.admin.post_form(&edit, &fields).await;
+    assert_eq!(resp.status(), 422);
+    assert!(resp.text().await.unwrap().contains(r#"id="dob_day-error""#));
+    fields[2] = ("dob_day", "28");
+    let resp = s.admin.post_form(&edit, &fields).await;
+    assert_eq!(resp.status(), 303);
+    let (_, found) = s.admin.page("/admin/patients?q=renamed").await;
+    assert!(
+        found.contains("Renamed, Pat01") && found.contains("28 Feb 1980"),
+        "{found}"
+    );
+
     // Every patient listed is audited.
     assert!(
         count(

@@ -63,6 +63,54 @@ pub async fn create(
     Ok(id)
 }
 
+/// Staff correct a patient's details (audited). The email stays as it is once the patient
+/// signs in with it (their account's address is theirs to change); a new phone number entered
+/// by the clinic counts as confirmed, as one entered when the patient was added does. `false`
+/// when there is no such patient.
+pub async fn update(
+    tx: &mut TenantTx,
+    staff: &RegistrationScope,
+    ctx: &AuditContext,
+    id: PatientId,
+    new: &NewPatient,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let _ = staff;
+    let n = sqlx::query!(
+        "UPDATE patients p SET given_name = $2, family_name = $3, date_of_birth = $4,
+                email = CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.patient_id = p.id
+                                           AND u.role = 'patient' AND u.status = 'active')
+                             THEN p.email ELSE $5 END,
+                phone_verified_at = CASE WHEN p.phone IS NOT DISTINCT FROM $6 THEN p.phone_verified_at
+                                         WHEN $6::text IS NULL THEN NULL ELSE $7 END,
+                phone = $6
+         WHERE p.id = $1",
+        id.as_uuid(),
+        new.given_name.as_str(),
+        new.family_name.as_str(),
+        new.date_of_birth.date(),
+        new.email.as_ref().map(EmailAddress::as_str),
+        new.phone.as_ref().map(PhoneE164::as_str),
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(false);
+    }
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::PatientUpdate, "patient")
+            .resource(id)
+            .patient(id),
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Inserts without a staff scope: for self sign-up and seed data, which audit on their own.
 /// `phone_confirmed`: the number was entered by the clinic (staff, seed), not by the patient,
 /// who must confirm a number of their own with a texted code first.

@@ -146,6 +146,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::patients::search),
         )
         .at(
+            "/admin/patients/:id/edit",
+            REGISTRATION,
+            get(pages::patients::edit_page).post(pages::patients::edit_submit),
+        )
+        .at(
             "/admin/patients/new",
             REGISTRATION,
             get(pages::patients::new_page).post(pages::patients::create),

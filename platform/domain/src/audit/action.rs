@@ -42,6 +42,7 @@ actions! {
     PatientView = "patient.view" => "Viewed the patient record",
     PatientList = "patient.list" => "Listed patients",
     PatientSearch = "patient.search" => "Searched patients",
+    PatientUpdate = "patient.update" => "Changed the patient's details",
     PatientInvite = "patient.invite" => "Sent a portal invitation",
     PatientSelfRegister = "patient.self_register" => "Created an account online",
     RecordView = "record.view" => "Viewed the record",

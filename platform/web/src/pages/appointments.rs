@@ -343,7 +343,7 @@ async fn book_page(
                     .unwrap_or(from);
                 strip = day_strip(&found, tz, from, DAYS_SHOWN, day);
                 groups = slot_groups(&found, tz, day);
-                day_label = day.format("%A %-d %B %Y").to_string();
+                day_label = super::words::date(day);
                 providers = found
                     .providers
                     .iter()

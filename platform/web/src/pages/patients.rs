@@ -177,6 +177,10 @@ struct NewPage {
     chrome: Chrome,
     f: PatientForm,
     errors: FormErrors,
+    /// Set when changing an existing patient: their id, and whether they sign in with their
+    /// email (which then cannot be changed here).
+    editing: Option<String>,
+    email_locked: bool,
 }
 
 /// `GET /admin/patients/new`.
@@ -190,6 +194,8 @@ pub async fn new_page(req: &Request, Data(state): Data<&AppState>) -> poem::Resu
         chrome,
         f: PatientForm::default(),
         errors: FormErrors::default(),
+        editing: None,
+        email_locked: false,
     })
     .map(IntoResponse::into_response)
 }
@@ -237,7 +243,13 @@ pub async fn create(
         Ok(n) => n,
         Err(errors) => {
             return render_status(
-                &NewPage { chrome, f, errors },
+                &NewPage {
+                    chrome,
+                    f,
+                    errors,
+                    editing: None,
+                    email_locked: false,
+                },
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
@@ -254,7 +266,13 @@ pub async fn create(
                 drop(tx);
                 let errors = FormErrors::one("email", super::scheduling_view::sentence(&e));
                 return render_status(
-                    &NewPage { chrome, f, errors },
+                    &NewPage {
+                        chrome,
+                        f,
+                        errors,
+                        editing: None,
+                        email_locked: false,
+                    },
                     StatusCode::UNPROCESSABLE_ENTITY,
                 );
             }
@@ -268,6 +286,113 @@ pub async fn create(
         "created"
     };
     Ok(see_other(&format!("/admin/patients/{id}?done={done}")))
+}
+
+/// `GET /admin/patients/{id}/edit`: the details, ready to correct.
+#[handler]
+pub async fn edit_page(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw_id): Path<String>,
+) -> poem::Result<Response> {
+    let (chrome, me) = match staff(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let scope = me.staff().ok_or_else(not_found)?;
+    let id = PatientId::parse(&raw_id).ok_or_else(not_found)?;
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let p = patients::get(
+        &mut tx,
+        &scope,
+        &audit_ctx(req, Some(&me)),
+        id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(db)?
+    .ok_or_else(not_found)?;
+    tx.commit().await.map_err(db)?;
+    let d = p.date_of_birth;
+    let f = PatientForm {
+        csrf: String::new(),
+        given_name: p.given_name.clone(),
+        family_name: p.family_name.clone(),
+        dob_day: chrono::Datelike::day(&d).to_string(),
+        dob_month: chrono::Datelike::month(&d).to_string(),
+        dob_year: chrono::Datelike::year(&d).to_string(),
+        email: p.email.clone().unwrap_or_default(),
+        phone: p.phone.clone().unwrap_or_default(),
+        invite: None,
+    };
+    render(&NewPage {
+        chrome,
+        f,
+        errors: FormErrors::default(),
+        editing: Some(id.to_string()),
+        email_locked: p.account_status.as_deref() == Some("active"),
+    })
+    .map(IntoResponse::into_response)
+}
+
+/// `POST /admin/patients/{id}/edit`.
+#[handler]
+pub async fn edit_submit(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw_id): Path<String>,
+    Form(f): Form<PatientForm>,
+) -> poem::Result<Response> {
+    check_form(req, &f.csrf)?;
+    let (chrome, me) = match staff(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let scope = me.registration().ok_or_else(not_found)?;
+    let id = PatientId::parse(&raw_id).ok_or_else(not_found)?;
+    let now = state.clock.now();
+    let today = now
+        .with_timezone(&chrono_tz_of(&chrome.tenant))
+        .date_naive();
+    let parsed = patient_form::parse(
+        &PatientFields {
+            given_name: &f.given_name,
+            family_name: &f.family_name,
+            dob: DateParts {
+                day: &f.dob_day,
+                month: &f.dob_month,
+                year: &f.dob_year,
+            },
+            email: &f.email,
+            phone: &f.phone,
+        },
+        today,
+        false,
+    );
+    let new = match parsed {
+        Ok(n) => n,
+        Err(errors) => {
+            return render_status(
+                &NewPage {
+                    chrome,
+                    f,
+                    errors,
+                    editing: Some(id.to_string()),
+                    email_locked: false,
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            );
+        }
+    };
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let found = patients::update(&mut tx, &scope, &audit_ctx(req, Some(&me)), id, &new, now)
+        .await
+        .map_err(db)?;
+    if !found {
+        return Err(not_found());
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(see_other(&format!("/admin/patients/{id}?done=updated")))
 }
 
 #[derive(Template)]
@@ -284,6 +409,7 @@ struct PatientPage {
     zone: String,
     may_book: bool,
     may_invite: bool,
+    may_edit: bool,
 }
 
 /// What the patient page says above the record.
@@ -338,6 +464,7 @@ async fn show(
             portal: portal_label(patient.account_status.as_deref()),
             may_book: me.scheduling().is_some(),
             may_invite: me.registration().is_some() && !active,
+            may_edit: me.registration().is_some(),
             zone: zone_note(tz, now),
             chrome,
             patient,
@@ -368,6 +495,7 @@ pub async fn page(
     };
     let notice = match q.done.as_deref() {
         Some("created") => Some("Patient added."),
+        Some("updated") => Some("Details saved."),
         Some("invited") => Some("Invitation sent. It works once and expires in 7 days."),
         _ => None,
     };
