@@ -58,13 +58,20 @@ pub(crate) struct SetPassword {
     pub email: String,
     pub asks_current: bool,
     pub asks_dob: bool,
-    pub dob: String,
+    /// The date of birth as typed, in its three boxes.
+    pub dob: (String, String, String),
     pub error: Option<String>,
+    /// The date-of-birth boxes take their error from `error` (the page's only problem).
+    pub dob_errors: super::FormErrors,
 }
 
 /// Where a person goes after signing in.
 pub(crate) fn landing(role: portal_domain::identity::Role) -> &'static str {
-    if role.is_staff() { "/admin" } else { "/" }
+    if role.is_staff() {
+        super::home::start_page(role)
+    } else {
+        "/"
+    }
 }
 
 #[handler]
@@ -404,8 +411,9 @@ fn reset_form(chrome: Chrome, email: String, error: Option<String>) -> SetPasswo
         email,
         asks_current: false,
         asks_dob: false,
-        dob: String::new(),
+        dob: Default::default(),
         error,
+        dob_errors: super::FormErrors::default(),
     }
 }
 
@@ -415,8 +423,15 @@ pub struct PasswordForm {
     pub csrf: String,
     #[serde(default)]
     pub current_password: String,
+    /// An ISO date (`YYYY-MM-DD`), or the three boxes below.
     #[serde(default)]
     pub date_of_birth: String,
+    #[serde(default)]
+    pub dob_day: String,
+    #[serde(default)]
+    pub dob_month: String,
+    #[serde(default)]
+    pub dob_year: String,
     #[serde(default)]
     pub password: String,
     #[serde(default)]
@@ -489,8 +504,9 @@ fn change_form(chrome: Chrome, email: String, error: Option<String>) -> SetPassw
         email,
         asks_current: true,
         asks_dob: false,
-        dob: String::new(),
+        dob: Default::default(),
         error,
+        dob_errors: super::FormErrors::default(),
     }
 }
 

@@ -11,7 +11,8 @@ use portal_domain::values::DateOfBirth;
 use super::auth::{
     PasswordForm, SetPassword, landing, link_problem, new_password, stash_link, stashed_link,
 };
-use super::{Chrome, chrome, clinic_or_404, db, render, render_status, see_other};
+use super::patient_form::DateParts;
+use super::{Chrome, FormErrors, chrome, clinic_or_404, db, render, render_status, see_other};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::{AppState, internal};
@@ -32,7 +33,30 @@ pub async fn open_link(
     ))
 }
 
-fn form(chrome: Chrome, info: &LinkInfo, dob: String, error: Option<String>) -> SetPassword {
+/// The date of birth as typed: the three boxes, or an ISO date split into them.
+fn typed_dob(f: &PasswordForm) -> (String, String, String) {
+    if f.dob_day.is_empty() && f.dob_month.is_empty() && f.dob_year.is_empty() {
+        let mut parts = f.date_of_birth.trim().splitn(3, '-');
+        let (y, m, d) = (parts.next(), parts.next(), parts.next());
+        return (
+            d.unwrap_or_default().to_owned(),
+            m.unwrap_or_default().to_owned(),
+            y.unwrap_or_default().to_owned(),
+        );
+    }
+    (f.dob_day.clone(), f.dob_month.clone(), f.dob_year.clone())
+}
+
+fn form(
+    chrome: Chrome,
+    info: &LinkInfo,
+    dob: (String, String, String),
+    error: Option<String>,
+) -> SetPassword {
+    let dob_errors = match (&error, info.asks_date_of_birth) {
+        (Some(e), true) if e.contains("date of birth") => FormErrors::one("dob_day", e.clone()),
+        _ => FormErrors::default(),
+    };
     SetPassword {
         chrome,
         heading: "Set up your account",
@@ -48,6 +72,7 @@ fn form(chrome: Chrome, info: &LinkInfo, dob: String, error: Option<String>) -> 
         asks_dob: info.asks_date_of_birth,
         dob,
         error,
+        dob_errors,
     }
 }
 
@@ -62,7 +87,7 @@ pub async fn page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
     tx.commit().await.map_err(db)?;
     match link {
         LinkState::Valid(info) => {
-            Ok(render(&form(chrome, &info, String::new(), None))?.into_response())
+            Ok(render(&form(chrome, &info, Default::default(), None))?.into_response())
         }
         other => link_problem(chrome, &other, "invitation"),
     }
@@ -89,11 +114,20 @@ pub async fn submit(
     };
     let today = now.with_timezone(&chrono_tz_of(&tenant)).date_naive();
     let dob = if info.asks_date_of_birth {
-        match DateOfBirth::parse(&f.date_of_birth, today) {
+        let typed = typed_dob(&f);
+        let parsed = DateParts {
+            day: &typed.0,
+            month: &typed.1,
+            year: &typed.2,
+        }
+        .parse()
+        .map_err(str::to_owned)
+        .and_then(|d| DateOfBirth::parse(&d.to_string(), today).map_err(|e| e.to_string()));
+        match parsed {
             Ok(d) => Some(d),
             Err(e) => {
                 return render_status(
-                    &form(chrome, &info, f.date_of_birth.clone(), Some(e.to_string())),
+                    &form(chrome, &info, typed, Some(e)),
                     StatusCode::UNPROCESSABLE_ENTITY,
                 );
             }
@@ -105,7 +139,7 @@ pub async fn submit(
         Ok(pw) => pw,
         Err(e) => {
             return render_status(
-                &form(chrome, &info, f.date_of_birth.clone(), Some(e)),
+                &form(chrome, &info, typed_dob(&f), Some(e)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             );
         }
@@ -143,7 +177,7 @@ pub async fn submit(
                 )
             };
             render_status(
-                &form(chrome, &info, f.date_of_birth.clone(), Some(msg)),
+                &form(chrome, &info, typed_dob(&f), Some(msg)),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
         }
