@@ -587,3 +587,49 @@ async fn missing_and_refused_pages_are_branded_and_say_where_to_go() {
     assert!(page.contains("This page is not part of your role") && page.contains("start page"));
     assert!(page.contains(s.tenant.display_name()));
 }
+
+#[tokio::test]
+async fn visit_emails_name_the_clinician_only_where_the_clinic_allows_and_always_give_its_phone() {
+    let app = TestApp::spawn_with_workers(std::collections::HashMap::new()).await;
+    let mut s = app.scheduling_clinic("mails").await;
+    app.patient(&s.tenant, "Gus", "gus@mails.example").await;
+    app.patient(&s.tenant, "Hal", "hal@mails.example").await;
+    let resp = s
+        .admin
+        .post_form(
+            "/admin/clinic",
+            &[("phone", "(555) 010-4000"), ("hours", "Mon–Fri 8 am – 6 pm")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut gus = app.sign_in(&s.host, "gus@mails.example", PASSWORD).await;
+    book(&mut gus, &s, "2026-11-04T09:00").await;
+    assert_eq!(app.jobs_settled().await, 0);
+    let plain = app.email_to("gus@mails.example").await;
+    assert!(!plain.raw.contains("Dr A"), "not allowed yet: {}", plain.text);
+    assert!(plain.text.contains("(555) 010-4000"), "{}", plain.text);
+    assert!(!plain.raw.contains("sore knee"), "never the reason");
+
+    let resp = s
+        .admin
+        .post_form(
+            "/admin/clinic",
+            &[
+                ("phone", "(555) 010-4000"),
+                ("hours", "Mon–Fri 8 am – 6 pm"),
+                ("provider_in_emails", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut hal = app.sign_in(&s.host, "hal@mails.example", PASSWORD).await;
+    book(&mut hal, &s, "2026-11-04T10:00").await;
+    assert_eq!(app.jobs_settled().await, 0);
+    let named = app.email_to("hal@mails.example").await;
+    assert!(
+        named.text.contains("Wed 4 Nov 2026, 10:00 AM EST with Dr A"),
+        "{}",
+        named.text
+    );
+    assert!(!named.raw.contains("sore knee"), "never the reason");
+}
