@@ -598,7 +598,10 @@ async fn visit_emails_name_the_clinician_only_where_the_clinic_allows_and_always
         .admin
         .post_form(
             "/admin/clinic",
-            &[("phone", "(555) 010-4000"), ("hours", "Mon–Fri 8 am – 6 pm")],
+            &[
+                ("phone", "(555) 010-4000"),
+                ("hours", "Mon–Fri 8 am – 6 pm"),
+            ],
         )
         .await;
     assert_eq!(resp.status(), 303);
@@ -606,7 +609,11 @@ async fn visit_emails_name_the_clinician_only_where_the_clinic_allows_and_always
     book(&mut gus, &s, "2026-11-04T09:00").await;
     assert_eq!(app.jobs_settled().await, 0);
     let plain = app.email_to("gus@mails.example").await;
-    assert!(!plain.raw.contains("Dr A"), "not allowed yet: {}", plain.text);
+    assert!(
+        !plain.raw.contains("Dr A"),
+        "not allowed yet: {}",
+        plain.text
+    );
     assert!(plain.text.contains("(555) 010-4000"), "{}", plain.text);
     assert!(!plain.raw.contains("sore knee"), "never the reason");
 
@@ -627,9 +634,50 @@ async fn visit_emails_name_the_clinician_only_where_the_clinic_allows_and_always
     assert_eq!(app.jobs_settled().await, 0);
     let named = app.email_to("hal@mails.example").await;
     assert!(
-        named.text.contains("Wed 4 Nov 2026, 10:00 AM EST with Dr A"),
+        named
+            .text
+            .contains("Wed 4 Nov 2026, 10:00 AM EST with Dr A"),
         "{}",
         named.text
     );
     assert!(!named.raw.contains("sore knee"), "never the reason");
+}
+
+/// The design system's library is served from the clinic's own host, compressed for browsers
+/// that accept gzip, and cached for a year under a versioned address.
+#[tokio::test]
+async fn the_css_library_comes_from_our_host_compressed_and_cached() {
+    let app = TestApp::spawn().await;
+    app.clinic("styles").await;
+    let host = app.host("styles");
+    let (_, page) = app.browser(&host).page("/login").await;
+    assert!(page.contains(r#"<link rel="stylesheet" href="/assets/pico-2.1.1.min.css">"#));
+    assert!(!page.contains("https://"), "no third-party requests");
+    let plain = app.get(&host, "/assets/pico-2.1.1.min.css").await;
+    assert_eq!(plain.status(), 200);
+    assert!(
+        plain.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let plain = plain.bytes().await.unwrap();
+    assert!(plain.starts_with(b"@charset"), "Pico itself");
+    let zipped = app
+        .client
+        .get(format!("http://{}/assets/pico-2.1.1.min.css", app.addr))
+        .header("host", &host)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped = zipped.bytes().await.unwrap();
+    assert!(
+        zipped.len() * 5 < plain.len(),
+        "gzip: {} of {}",
+        zipped.len(),
+        plain.len()
+    );
+    assert_eq!(&zipped[..2], &[0x1f, 0x8b], "a gzip stream");
 }
