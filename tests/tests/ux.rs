@@ -548,16 +548,23 @@ async fn the_audit_trail_filters_pages_and_exports_and_the_access_report_groups(
         "{row}"
     );
     assert_eq!(lines.next(), None);
+    // Exporting is itself audited: once for the file, and once against each patient it names,
+    // so Ana's own report shows that an administrator exported a trail about her.
     assert_eq!(
         count(
             &app,
             &s,
-            "SELECT count(*) FROM {schema}.audit_log WHERE action = 'audit.export'"
+            &format!(
+                "SELECT count(*) FROM {{schema}}.audit_log WHERE action = 'audit.export'
+                   AND patient_id = '{}'::uuid",
+                ana_id.as_uuid()
+            )
         )
         .await,
-        1,
-        "exporting is itself audited"
+        1
     );
+    let (_, report) = ana.page("/account/access").await;
+    assert!(report.contains("Exported the audit trail"), "{report}");
 }
 
 #[tokio::test]
@@ -680,4 +687,26 @@ async fn the_css_library_comes_from_our_host_compressed_and_cached() {
         plain.len()
     );
     assert_eq!(&zipped[..2], &[0x1f, 0x8b], "a gzip stream");
+}
+
+/// Pages are never kept by the browser (a shared front-desk computer), and the schedule's
+/// own refresh does not keep an unattended session alive.
+#[tokio::test]
+async fn pages_are_not_stored_and_self_refreshes_do_not_extend_a_session() {
+    let app = TestApp::spawn().await;
+    let mut s = app.scheduling_clinic("stores").await;
+    let resp = s.admin.get("/admin/patients?q=tester").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    // Unknown patient filter on the trail: not found, not the whole trail.
+    let resp = s.admin.get("/admin/audit?patient=junk").await;
+    assert_eq!(resp.status(), 404);
+    // Huge page numbers are answered, not overflowed.
+    let (st, _) = s
+        .admin
+        .page("/admin/patients?page=9223372036854775807")
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = s.admin.page("/admin/audit?page=9223372036854775807").await;
+    assert_eq!(st, 200);
 }

@@ -1,5 +1,6 @@
 //! Appointment notices: "your visit is booked / moved / cancelled", with a calendar file. The
-//! email names the clinic and the time only (never the reason or the provider). A notice whose
+//! email names the clinic, the time and how to call the clinic — the clinician only where the
+//! clinic allows it, the reason for the visit never. A notice whose
 //! appointment has changed again since it was queued is stale and sends nothing; the newer
 //! change has its own notice.
 

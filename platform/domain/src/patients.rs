@@ -63,8 +63,9 @@ pub async fn create(
     Ok(id)
 }
 
-/// Staff correct a patient's details (audited). The email stays as it is once the patient
-/// signs in with it (their account's address is theirs to change); a new phone number entered
+/// Staff correct a patient's details (audited). The email stays as it is once the patient has
+/// an account, invited or active (the account's address is where invitations go and what the
+/// patient signs in with); a new phone number entered
 /// by the clinic counts as confirmed, as one entered when the patient was added does. `false`
 /// when there is no such patient.
 pub async fn update(
@@ -79,7 +80,7 @@ pub async fn update(
     let n = sqlx::query!(
         "UPDATE patients p SET given_name = $2, family_name = $3, date_of_birth = $4,
                 email = CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.patient_id = p.id
-                                           AND u.role = 'patient' AND u.status = 'active')
+                                           AND u.role = 'patient')
                              THEN p.email ELSE $5 END,
                 phone_verified_at = CASE WHEN p.phone IS NOT DISTINCT FROM $6 THEN p.phone_verified_at
                                          WHEN $6::text IS NULL THEN NULL ELSE $7 END,

@@ -11,7 +11,8 @@
     return el ? el.getAttribute("data-stamp") : null;
   }
   function refresh() {
-    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    // X-Portal-Refresh: this is the page updating itself, which must not keep the session alive.
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html", "X-Portal-Refresh": "1" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;

@@ -211,7 +211,11 @@ async fn guarded<E: Endpoint>(
             crate::pages::errors::not_found()
         });
     };
-    let who = auth::authenticate(&req, &state, &tenant, !policy.background).await?;
+    // A page's own script refreshing it (the schedule's live update) says so, and does not keep
+    // an unattended session alive: only a person's requests do. (The header can only make a
+    // client's own session end sooner.)
+    let refresh = req.header("x-portal-refresh") == Some("1");
+    let who = auth::authenticate(&req, &state, &tenant, !policy.background && !refresh).await?;
     if !policy.admits(who.as_ref().map(|(w, _)| w)) {
         return Ok(refuse(&req, who.map(|(w, _)| w), json));
     }

@@ -38,6 +38,15 @@ pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request, hsts: bool) -> poem:
         HeaderValue::from_static("nosniff"),
     );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Pages may carry health data (and staff search text in their address): a shared front-desk
+    // computer's browser keeps none of them. Assets set their own caching.
+    let is_page = h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page && !h.contains_key("cache-control") {
+        h.insert("cache-control", HeaderValue::from_static("no-store"));
+    }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
         "cross-origin-opener-policy",

@@ -1,5 +1,6 @@
 //! Finding a patient from one search box: a name (any order, each word the start of the
-//! given or family name), a date of birth (27/3/1984, 27 3 1984 or 1984-03-27), part of an
+//! given or family name), a date of birth (1984-03-27, or day and month in either order —
+//! 27/3/1984 or 3/27/1984; an ambiguous 3/4/1984 finds both dates), part of an
 //! email address (anything with an @) or a phone number (its digits). Results page
 //! [`PAGE_SIZE`] at a time; the patients shown are audited, as any list is.
 
@@ -17,7 +18,8 @@ pub const PAGE_SIZE: i64 = 25;
 #[derive(Debug, PartialEq, Eq)]
 enum Query {
     All,
-    Born(NaiveDate),
+    /// Every date the text can mean (two when day and month could be either way round).
+    Born(Vec<NaiveDate>),
     Email(String),
     Phone(String),
     Name(Vec<String>),
@@ -29,20 +31,32 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-fn as_date(text: &str) -> Option<NaiveDate> {
+fn as_dates(text: &str) -> Vec<NaiveDate> {
     if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Some(d);
+        return vec![d];
     }
     let parts: Vec<&str> = text
         .split(|c: char| c == '/' || c == '.' || c == '-' || c.is_whitespace())
         .filter(|p| !p.is_empty())
         .collect();
-    match parts.as_slice() {
-        [d, m, y] if y.len() == 4 => {
-            NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
-        }
-        _ => None,
+    let [a, b, y] = parts.as_slice() else {
+        return Vec::new();
+    };
+    let (Ok(a), Ok(b), Ok(y)) = (a.parse::<u32>(), b.parse::<u32>(), y.parse::<i32>()) else {
+        return Vec::new();
+    };
+    if y < 1000 {
+        return Vec::new();
     }
+    let mut dates: Vec<NaiveDate> = [
+        NaiveDate::from_ymd_opt(y, b, a),
+        NaiveDate::from_ymd_opt(y, a, b),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    dates.dedup();
+    dates
 }
 
 fn parse(text: &str) -> Query {
@@ -50,8 +64,9 @@ fn parse(text: &str) -> Query {
     if text.is_empty() {
         return Query::All;
     }
-    if let Some(d) = as_date(text) {
-        return Query::Born(d);
+    let dates = as_dates(text);
+    if !dates.is_empty() {
+        return Query::Born(dates);
     }
     if text.contains('@') {
         return Query::Email(format!("%{}%", like_escape(&text.to_lowercase())));
@@ -96,13 +111,13 @@ pub async fn search(
     };
     let total = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM patients p
-           WHERE ($1::date IS NULL OR p.date_of_birth = $1)
+           WHERE ($1::date[] IS NULL OR p.date_of_birth = ANY($1))
              AND ($2::text IS NULL OR lower(coalesce(p.email, '')) LIKE $2)
              AND ($3::text IS NULL OR regexp_replace(coalesce(p.phone, ''), '\D', '', 'g') LIKE $3)
              AND ($4::text[] IS NULL OR NOT EXISTS (
                    SELECT 1 FROM unnest($4::text[]) w
                    WHERE NOT (lower(p.given_name) LIKE w OR lower(p.family_name) LIKE w)))"#,
-        born,
+        born.as_deref(),
         email,
         phone,
         words.as_deref(),
@@ -114,7 +129,7 @@ pub async fn search(
         r#"SELECT p.id, p.given_name, p.family_name, p.date_of_birth, p.email, p.phone,
                   u.status AS "account_status?"
            FROM patients p LEFT JOIN users u ON u.patient_id = p.id AND u.role = 'patient'
-           WHERE ($1::date IS NULL OR p.date_of_birth = $1)
+           WHERE ($1::date[] IS NULL OR p.date_of_birth = ANY($1))
              AND ($2::text IS NULL OR lower(coalesce(p.email, '')) LIKE $2)
              AND ($3::text IS NULL OR regexp_replace(coalesce(p.phone, ''), '\D', '', 'g') LIKE $3)
              AND ($4::text[] IS NULL OR NOT EXISTS (
@@ -122,7 +137,7 @@ pub async fn search(
                    WHERE NOT (lower(p.given_name) LIKE w OR lower(p.family_name) LIKE w)))
            ORDER BY lower(p.family_name), lower(p.given_name), p.id
            LIMIT $5 OFFSET $6"#,
-        born,
+        born.as_deref(),
         email,
         phone,
         words.as_deref(),
@@ -153,11 +168,21 @@ mod tests {
 
     #[test]
     fn one_box_reads_names_dates_emails_and_phones() {
-        let born = NaiveDate::from_ymd_opt(1984, 3, 27);
+        let born = NaiveDate::from_ymd_opt(1984, 3, 27).unwrap();
         assert_eq!(parse("  "), Query::All);
-        assert_eq!(parse("27/3/1984"), Query::Born(born.unwrap()));
-        assert_eq!(parse("27 03 1984"), Query::Born(born.unwrap()));
-        assert_eq!(parse("1984-03-27"), Query::Born(born.unwrap()));
+        assert_eq!(parse("27/3/1984"), Query::Born(vec![born]));
+        assert_eq!(parse("3/27/1984"), Query::Born(vec![born]), "US order");
+        assert_eq!(parse("27 03 1984"), Query::Born(vec![born]));
+        assert_eq!(parse("1984-03-27"), Query::Born(vec![born]));
+        let (april, march) = (
+            NaiveDate::from_ymd_opt(1984, 4, 3).unwrap(),
+            NaiveDate::from_ymd_opt(1984, 3, 4).unwrap(),
+        );
+        assert_eq!(
+            parse("3/4/1984"),
+            Query::Born(vec![april, march]),
+            "either way round"
+        );
         assert_eq!(parse("Ana@Mail"), Query::Email("%ana@mail%".into()));
         assert_eq!(parse("(555) 010-42"), Query::Phone("%55501042%".into()));
         assert_eq!(

@@ -447,6 +447,9 @@ pub async fn audit_trail(
             })
             .map(|t| t.with_timezone(&chrono::Utc))
     };
+    if !q.patient.trim().is_empty() && PatientId::parse(q.patient.trim()).is_none() {
+        return Err(poem::Error::from(poem::error::NotFoundError));
+    }
     let filter = audit::trail::TrailFilter {
         patient: PatientId::parse(q.patient.trim()),
         actor: portal_domain::ids::UserId::parse(q.actor.trim()),
@@ -455,7 +458,7 @@ pub async fn audit_trail(
         to: local(&q.to, 1),
     };
     let csv = q.format == "csv";
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, 100_000);
     let (offset, limit) = if csv {
         (0, CSV_MAX_ROWS)
     } else {
@@ -486,6 +489,24 @@ pub async fn audit_trail(
     let (rows, total) = audit::trail::search(&mut tx, &admin, &filter, offset, limit)
         .await
         .map_err(db)?;
+    // The patients this page (or file) names are themselves audited: each one's access report
+    // shows that an administrator read the trail about them.
+    audit::record_list(
+        &mut tx,
+        &ctx,
+        now,
+        if csv {
+            audit::Action::AuditExport
+        } else {
+            audit::Action::AuditView
+        },
+        "audit_log",
+        rows.iter()
+            .filter_map(|r| r.patient_id)
+            .map(PatientId::from_uuid),
+    )
+    .await
+    .map_err(db)?;
     let staff = accounts::list_staff(&mut tx, &admin).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let views: Vec<TrailView> = rows

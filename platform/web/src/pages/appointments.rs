@@ -362,8 +362,13 @@ async fn book_page(
     }
     tx.commit().await.map_err(db)?;
     let step = chrono::Duration::days(i64::from(DAYS_SHOWN));
-    let provider = p.provider.clone().unwrap_or_default();
-    let location = p.location.clone().unwrap_or_default();
+    // Only ids that parse go back into links (nothing typed travels on unescaped).
+    let provider = opt_provider(p.provider.as_deref())
+        .map(|x| x.to_string())
+        .unwrap_or_default();
+    let location = opt_location(p.location.as_deref())
+        .map(|x| x.to_string())
+        .unwrap_or_default();
     let keep = match (&moving, &chosen) {
         (None, Some(c)) => format!(
             "visit_type={}&provider={provider}&location={location}",
@@ -490,9 +495,12 @@ async fn confirm_page(
     };
     let tz = clinic_tz(&chrome.tenant);
     let local = start.with_timezone(&tz).date_naive();
+    let (provider_filter, location_filter) = (
+        opt_provider(Some(&c.provider_filter)).map_or_else(String::new, |x| x.to_string()),
+        opt_location(Some(&c.location_filter)).map_or_else(String::new, |x| x.to_string()),
+    );
     let other_times = format!(
-        "/appointments/new?visit_type={vt}&provider={}&location={}&from={local}&day={local}",
-        c.provider_filter, c.location_filter
+        "/appointments/new?visit_type={vt}&provider={provider_filter}&location={location_filter}&from={local}&day={local}"
     );
     let video = visit_type.modality == portal_domain::scheduling::Modality::Video;
     Ok(Some(ConfirmPage {
@@ -509,8 +517,8 @@ async fn confirm_page(
         reason: c.reason.clone(),
         video,
         other_times,
-        provider_filter: c.provider_filter.clone(),
-        location_filter: c.location_filter.clone(),
+        provider_filter,
+        location_filter,
     }))
 }
 

@@ -116,9 +116,15 @@ pub(crate) struct AccessLog {
     pub page: usize,
     pub pages: usize,
     pub zone: String,
+    /// There were more entries than the report reads.
+    pub clipped: bool,
 }
 
 const ACCESS_PAGE: usize = 25;
+
+/// The report reads this many of the latest entries (years of ordinary use); the page says so
+/// when there are more.
+const ACCESS_LIMIT: i64 = 5000;
 
 #[derive(serde::Deserialize)]
 pub struct PageQuery {
@@ -295,10 +301,13 @@ pub async fn access(
         Gate::Out(r) => return Ok(r),
     };
     let Some(scope) = me.patient() else {
-        return Ok(see_other("/admin/audit"));
+        return Ok(see_other(start_page(me.role)));
     };
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let entries = audit::about_me(&mut tx, &scope, 5000).await.map_err(db)?;
+    let entries = audit::about_me(&mut tx, &scope, ACCESS_LIMIT)
+        .await
+        .map_err(db)?;
+    let clipped = entries.len() as i64 == ACCESS_LIMIT;
     tx.commit().await.map_err(db)?;
     let tz = clinic_tz(&chrome.tenant);
     let automatic = format!("{} (automatic)", chrome.tenant.display_name());
@@ -316,6 +325,7 @@ pub async fn access(
         groups,
         page,
         pages,
+        clipped,
     })?
     .into_response())
 }

@@ -105,7 +105,7 @@ pub async fn search(
         Err(r) => return Ok(r),
     };
     let scope = me.staff().ok_or_else(not_found)?;
-    let page_no = sq.page.unwrap_or(1).max(1);
+    let page_no = sq.page.unwrap_or(1).clamp(1, 100_000);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let found = patients::search(
         &mut tx,
@@ -330,7 +330,7 @@ pub async fn edit_page(
         f,
         errors: FormErrors::default(),
         editing: Some(id.to_string()),
-        email_locked: p.account_status.as_deref() == Some("active"),
+        email_locked: p.account_status.is_some(),
     })
     .map(IntoResponse::into_response)
 }
@@ -372,13 +372,22 @@ pub async fn edit_submit(
     let new = match parsed {
         Ok(n) => n,
         Err(errors) => {
+            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+            let staff_scope = me.staff().ok_or_else(not_found)?;
+            let locked = patients::get(&mut tx, &staff_scope, &audit_ctx(req, Some(&me)), id, now)
+                .await
+                .map_err(db)?
+                .ok_or_else(not_found)?
+                .account_status
+                .is_some();
+            tx.commit().await.map_err(db)?;
             return render_status(
                 &NewPage {
                     chrome,
                     f,
                     errors,
                     editing: Some(id.to_string()),
-                    email_locked: false,
+                    email_locked: locked,
                 },
                 StatusCode::UNPROCESSABLE_ENTITY,
             );

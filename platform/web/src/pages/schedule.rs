@@ -84,6 +84,8 @@ struct SchedulePage {
     arrivals: bool,
     /// The filters as a query string, for links that keep them.
     keep: String,
+    /// This page's address, encoded for a `back=` parameter.
+    back_param: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -204,10 +206,22 @@ async fn schedule_page(
             ))
         });
     }
+    let here = format!(
+        "/staff/schedule?date={date}&{keep}{}",
+        if arrivals { "&arrivals=1" } else { "" }
+    );
+    let back_param = here
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
     Ok(SchedulePage {
         chrome,
         notice,
         error,
+        back_param,
         zone: zone_note(tz, now),
         date: date.to_string(),
         week,

@@ -49,6 +49,21 @@ impl Facts {
         place: &Place,
         moving: Option<AppointmentId>,
     ) -> Result<Self, sqlx::Error> {
+        // Hold the provider, location and visit type still until this booking commits: a
+        // removal (`setup::changes`, which takes them FOR UPDATE) then waits and sees the new
+        // visit, or has already committed and this read sees them retired.
+        sqlx::query_scalar!(
+            r#"WITH p AS (SELECT id FROM providers WHERE id = $1 FOR SHARE),
+                    l AS (SELECT id FROM locations WHERE id = $2 FOR SHARE),
+                    v AS (SELECT id FROM visit_types WHERE id = $3 FOR SHARE)
+               SELECT (SELECT count(*) FROM p) + (SELECT count(*) FROM l)
+                      + (SELECT count(*) FROM v) AS "n!""#,
+            place.provider.as_uuid(),
+            place.location.as_uuid(),
+            place.visit_type.as_uuid()
+        )
+        .fetch_one(tx.conn())
+        .await?;
         // One row per weekly window of the provider at the location (or one row with no window).
         // The uncorrelated EXISTS run once per statement, not per row.
         let rows = sqlx::query!(

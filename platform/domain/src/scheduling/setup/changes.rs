@@ -58,8 +58,8 @@ pub async fn update_location(
     Ok(())
 }
 
-/// A visit type's editable fields, as typed. (Its kind — in person or video — and who may
-/// book it stay as created: visits already booked depend on them.)
+/// A visit type's editable fields, as typed. (Its kind — in person or video — and its audience
+/// stay as created: visits already booked depend on them.)
 #[derive(Debug, Clone, Copy)]
 pub struct VisitTypeEdit<'a> {
     pub name: &'a str,
@@ -153,6 +153,14 @@ pub async fn retire_location(
     id: LocationId,
     now: DateTime<Utc>,
 ) -> Result<(), SetupError> {
+    // Taken FOR UPDATE, so a booking in flight (which holds it FOR SHARE) finishes first and
+    // is counted below.
+    sqlx::query!(
+        "SELECT id FROM locations WHERE id = $1 FOR UPDATE",
+        id.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
     let r = sqlx::query!(
         r#"SELECT
              (SELECT count(*) FROM appointments WHERE location_id = $1
@@ -202,6 +210,12 @@ pub async fn retire_visit_type(
     id: VisitTypeId,
     now: DateTime<Utc>,
 ) -> Result<(), SetupError> {
+    sqlx::query!(
+        "SELECT id FROM visit_types WHERE id = $1 FOR UPDATE",
+        id.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
     let r = sqlx::query!(
         r#"SELECT
              (SELECT count(*) FROM appointments WHERE visit_type_id = $1
@@ -245,6 +259,12 @@ pub async fn retire_provider(
     id: ProviderId,
     now: DateTime<Utc>,
 ) -> Result<(), SetupError> {
+    sqlx::query!(
+        "SELECT id FROM providers WHERE id = $1 FOR UPDATE",
+        id.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
     let r = sqlx::query!(
         r#"SELECT
              (SELECT count(*) FROM appointments WHERE provider_id = $1
