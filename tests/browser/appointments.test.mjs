@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DESKTOP, PHONE, SCREENS, checkPage, daysAhead, daytimeSlot, launch, localDate, navigate,
-  nextDay, showDayFrom, signIn, site,
+  nextDay, showDayFrom, signIn, site, slotFrom, slotStart,
 } from './helpers.mjs';
 
 const mailDir = process.env.PORTAL_MAIL_DIR;
@@ -148,6 +148,7 @@ test('Staff book for a patient and the open schedule shows it live', async () =>
   const deskCtx = await browser.newContext(PHONE.options);
   const staff = await signIn(staffCtx, 'sunrise', 'admin@sunrise.example');
   const desk = await signIn(deskCtx, 'sunrise', 'clinician@sunrise.example');
+  assert.match(desk.url(), /\/staff\/schedule\?mine=1$/, 'a clinician starts on their own schedule');
   await staff.goto(`${site('sunrise')}/admin/patients?q=Okafor`);
   await checkPage(staff, 'patient search');
   await staff.getByTestId('patient-link').filter({ hasText: 'Okafor' }).first().click();
@@ -157,8 +158,8 @@ test('Staff book for a patient and the open schedule shows it live', async () =>
   await staff.locator('#visit_type').selectOption({ label: 'Annual physical (60 min)' });
   await staff.getByRole('button', { name: 'Show times' }).click();
   await checkPage(staff, 'staff booking, open times');
-  const slot = staff.getByTestId('slot').first();
-  const start = new URL(await slot.getAttribute('href'), site('sunrise')).searchParams.get('start');
+  const slot = await slotFrom(staff, Date.now() + 10 * 60000);
+  const start = await slotStart(slot);
   const day = localDate(start, TZ);
   await desk.goto(`${site('sunrise')}/staff/schedule?date=${day}`);
   await checkPage(desk, 'clinician\'s schedule');

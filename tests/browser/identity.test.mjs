@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DESKTOP, PHONE, checkPage, demoPassword, launch, newPage, platform, signOut, site, totp,
+  DESKTOP, PHONE, checkPage, demoPassword, launch, navigate, newPage, platform, signOut, site, totp,
 } from './helpers.mjs';
 
 let browser;
@@ -102,9 +102,9 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   await admin.waitForURL(`${site(slug)}/admin`);
   assert.equal(await meStatus(admin), 200);
 
-  // 3. The admin adds a patient and emails an invitation. (Through the patient search page:
-  // the menu's "Patients" leads to /staff/patients, which is not a page — reported.)
-  await admin.goto(`${site(slug)}/admin/patients`);
+  // 3. The admin adds a patient and emails an invitation, from the patient search page.
+  await navigate(admin, 'Patients');
+  assert.equal(new URL(admin.url()).pathname, '/admin/patients');
   await checkPage(admin, 'patients');
   await admin.getByTestId('add-patient').click();
   await checkPage(admin, 'add a patient');
@@ -133,7 +133,9 @@ test('Sign up a clinic, invite a patient, and the patient signs in to the brande
   await followEmailLink(patient, patientEmail);
   await patient.waitForURL(`${site(slug)}/invite`);
   await checkPage(patient, 'accept the invitation');
-  await patient.getByLabel('Your date of birth').fill('1988-08-08');
+  await patient.locator('#dob_day').fill('8');
+  await patient.locator('#dob_month').fill('8');
+  await patient.locator('#dob_year').fill('1988');
   await patient.getByLabel('New password', { exact: true }).fill('harbor lights at dusk');
   await patient.getByLabel('Repeat the new password').fill('harbor lights at dusk');
   await patient.getByRole('button', { name: 'Create my account' }).click();

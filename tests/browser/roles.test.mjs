@@ -13,8 +13,8 @@ for (const screen of SCREENS) {
   test(`A billing user cannot open the schedule or a visit, and is told why (${screen.width} px)`, async () => {
     const ctx = await browser.newContext(screen.options);
     const page = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
-    // Billing's home is the patient search. (Signing in lands on /admin for every member of
-    // staff, which billing may not open: reported; "Home" leads on from there.)
+    // Billing starts on the patient search, and "Home" leads there too.
+    assert.equal(page.url(), `${site('sunrise')}/admin/patients`);
     await navigate(page, 'Home');
     await page.waitForURL(`${site('sunrise')}/admin/patients`);
     await page.getByLabel('Find a patient').waitFor();

@@ -44,7 +44,7 @@ const CLINICS: &[DemoClinic] = &[
         welcome: "Family care for every age, from newborn check-ups to healthy ageing.",
         phone: "+1 555 010 2000",
         address: "120 Dawn Street, Brooklyn, NY 11201",
-        hours: "Mon–Fri 8 am – 6 pm, Sat 9 am – 12 pm",
+        hours: "Mon–Fri 8 am – 6 pm, Sat 9 am – 2 pm, Sun 10 am – 2 pm",
         after_hours: "When we are closed, call our nurse line on +1 555 010 2099. In an emergency, call 911.",
     },
     DemoClinic {
@@ -60,7 +60,7 @@ const CLINICS: &[DemoClinic] = &[
         welcome: "Care for children and teens by the bay, with same-day sick visits.",
         phone: "+1 555 010 3000",
         address: "8 Pier Road, San Francisco, CA 94111",
-        hours: "Mon–Fri 8 am – 5 pm",
+        hours: "Mon–Fri 8 am – 6 pm, Sat 9 am – 2 pm, Sun 10 am – 2 pm",
         after_hours: "When we are closed, call +1 555 010 3000 and press 1 for the on-call doctor. In an emergency, call 911.",
     },
 ];

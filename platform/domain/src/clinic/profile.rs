@@ -200,6 +200,20 @@ impl ClinicProfile {
         Ok(())
     }
 
+    /// The phone number as a `tel:` address (digits and a leading +, any extension left off),
+    /// for a tap-to-call link.
+    pub fn tel(&self) -> Option<String> {
+        self.phone.as_deref().map(|p| {
+            let number = p.split(['e', 'x']).next().unwrap_or(p).trim();
+            number
+                .chars()
+                .enumerate()
+                .filter(|(i, c)| c.is_ascii_digit() || (*i == 0 && *c == '+'))
+                .map(|(_, c)| c)
+                .collect()
+        })
+    }
+
     /// "Please call the clinic on (555) 010-4000 (Mon–Fri 8 am – 6 pm)." — the words wherever
     /// the portal sends someone to the phone; without a number, just the clinic.
     pub fn call_us(&self, clinic: &str) -> String {
@@ -288,7 +302,11 @@ mod tests {
             p.call_us("Sunrise"),
             "Please call Sunrise on (555) 010-4000 (Mon–Fri 8 am – 6 pm)."
         );
+        assert_eq!(p.tel().as_deref(), Some("5550104000"));
+        p.phone = Some("+1 555 010 4000 ext. 2".into());
+        assert_eq!(p.tel().as_deref(), Some("+15550104000"), "no extension");
         p.phone = None;
         assert_eq!(p.call_us("Sunrise"), "Please call Sunrise.");
+        assert_eq!(p.tel(), None);
     }
 }

@@ -623,6 +623,8 @@ struct DetailPage {
     waiting: bool,
     /// "Please call Sunrise on …": how to change a visit the portal cannot.
     call_us: String,
+    /// The clinic's number for a tap-to-call link.
+    tel: Option<String>,
 }
 
 /// Where a patient stands with a visit: the cut-off in hours when it is booked but already
@@ -632,6 +634,7 @@ struct Standing {
     cutoff_hours: Option<i32>,
     waiting: bool,
     call_us: String,
+    tel: Option<String>,
 }
 
 async fn standing(
@@ -654,6 +657,7 @@ async fn standing(
         cutoff_hours,
         waiting,
         call_us: profile.call_us(tenant.display_name()),
+        tel: profile.tel(),
     })
 }
 
@@ -712,6 +716,7 @@ pub async fn detail(
         cutoff_hours: st.cutoff_hours,
         waiting: st.waiting,
         call_us: st.call_us,
+        tel: st.tel,
     })
     .map(IntoResponse::into_response)
 }
@@ -935,6 +940,7 @@ async fn detail_again(
             cutoff_hours: st.cutoff_hours,
             waiting: st.waiting,
             call_us: st.call_us,
+            tel: st.tel,
         },
         status_of(e),
     )

@@ -51,8 +51,9 @@ pub struct StripDay {
     /// Open times that day.
     pub count: usize,
     pub selected: bool,
-    /// What a screen reader hears: "Wednesday 2 December, 3 open times".
-    pub label: String,
+    /// Read after the visible "Wed 2 Dec" (which stays the start of the link's name, for
+    /// speech users): "3 open times".
+    pub times: String,
 }
 
 /// The open times of one part of a day (morning, afternoon, evening).
@@ -84,11 +85,7 @@ pub fn day_strip(
                 month: date.format("%b").to_string(),
                 count,
                 selected: date == selected,
-                label: format!(
-                    "{}, {}",
-                    date.format("%A %-d %B"),
-                    super::words::count(count as i64, "open time", "open times")
-                ),
+                times: super::words::count(count as i64, "open time", "open times"),
             }
         })
         .collect()
