@@ -291,7 +291,10 @@ const screenshotDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 
 
 // Saves docs/screenshots/<name>-<width>.png: the whole page on a phone (unless `full` is
 // false, for long pages), the window when wide.
+// Only when asked (PORTAL_SCREENSHOTS=1, as `infra/screenshots` does): an ordinary test run
+// leaves the committed pictures alone.
 export async function screenshot(page, name, { full = true } = {}) {
+  if (process.env.PORTAL_SCREENSHOTS !== '1') return;
   mkdirSync(screenshotDir, { recursive: true });
   const width = page.viewportSize().width;
   // The caret and focus ring would make every run's picture differ.
