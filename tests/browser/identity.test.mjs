@@ -20,6 +20,7 @@ async function followEmailLink(page, to) {
     await page.goto(`${platform}/dev/mailbox?to=${encodeURIComponent(to)}`);
     const link = page.locator('[data-testid="mail-link"]').first();
     if (await link.count() > 0) {
+      await checkPage(page, 'dev mailbox');
       // The worker commits a link's token just after the email is out; a link opened in that
       // instant is not valid yet, so open it again a moment later (as a person would).
       const href = await link.getAttribute('href');

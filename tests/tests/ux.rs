@@ -710,3 +710,53 @@ async fn pages_are_not_stored_and_self_refreshes_do_not_extend_a_session() {
     let (st, _) = s.admin.page("/admin/audit?page=9223372036854775807").await;
     assert_eq!(st, 200);
 }
+
+#[tokio::test]
+async fn a_patient_checks_in_from_home_only_once_check_in_is_open() {
+    let app = TestApp::spawn().await;
+    let s = app.scheduling_clinic("arrive").await;
+    app.patient(&s.tenant, "Ana", "ana@arrive.example").await;
+    app.patient(&s.tenant, "Ben", "ben@arrive.example").await;
+    let mut ana = app.sign_in(&s.host, "ana@arrive.example", PASSWORD).await;
+    // Monday 8:00 now; a visit at 10:30 opens check-in at 8:30.
+    let id = book(&mut ana, &s, "2026-11-02T10:30").await;
+    let (_, home) = ana.page("/").await;
+    assert!(!home.contains("/arrived"), "too early to check in");
+    assert!(home.contains("Check-in opens here two hours before your visit"));
+    let resp = ana
+        .post_form(&format!("/appointments/{id}/arrived"), &[])
+        .await;
+    assert_eq!(resp.status(), 303, "refused, back to the visit");
+    let (_, detail) = ana.page(&format!("/appointments/{id}")).await;
+    assert!(detail.contains(r#"data-testid="appointment-status">Booked"#));
+
+    // Half an hour on (the patient stays active; idle sessions end after 30 minutes).
+    app.clock.advance(chrono::Duration::minutes(20));
+    ana.page("/").await;
+    app.clock.advance(chrono::Duration::minutes(15));
+    let (_, home) = ana.page("/").await;
+    assert!(
+        home.contains(&format!("/appointments/{id}/arrived")),
+        "{home}"
+    );
+    // Not Ben's to check in: it answers as missing.
+    let mut ben = app.sign_in(&s.host, "ben@arrive.example", PASSWORD).await;
+    let resp = ben
+        .post_form(&format!("/appointments/{id}/arrived"), &[])
+        .await;
+    assert_eq!(resp.status(), 404);
+    let resp = ana
+        .post_form(&format!("/appointments/{id}/arrived"), &[])
+        .await;
+    assert_eq!(resp.headers()["location"], "/?done=arrived");
+    let mut desk = app.sign_in(&s.host, "admin@arrive.example", PASSWORD).await;
+    let (_, schedule) = desk.page("/staff/schedule?date=2026-11-02").await;
+    assert!(
+        schedule.contains(r#"data-testid="row-status">Checked in"#),
+        "{schedule}"
+    );
+    assert!(
+        schedule.contains("action-complete"),
+        "the front desk can finish it"
+    );
+}

@@ -217,6 +217,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             post(pages::home::confirm_visit),
         )
         .at(
+            "/appointments/:id/arrived",
+            OWN_CARE,
+            post(pages::home::arrived),
+        )
+        .at(
             "/appointments/:id/reschedule/confirm",
             OWN_CARE,
             get(pages::appointments::move_confirm),

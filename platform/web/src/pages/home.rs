@@ -30,9 +30,11 @@ struct Dashboard {
     born: String,
     zone: String,
     notice: Option<&'static str>,
-    /// The next visit, and whether its video link is open now.
+    /// The next visit, whether its video link is open now, and whether the patient can say
+    /// they have arrived (an in-person visit whose check-in is open).
     next: Option<ApptView>,
     join_open: bool,
+    arrive_open: bool,
     later: Vec<ApptView>,
     /// Visits in the next 7 days the patient has not confirmed.
     to_confirm: Vec<ApptView>,
@@ -144,6 +146,7 @@ pub async fn home(
     let chrome = chrome(req, state, "home").await?;
     let notice = match q.done.as_deref() {
         Some("confirmed") => Some("Thank you: the clinic knows you are coming."),
+        Some("arrived") => Some("You are checked in. Please take a seat; we will call you."),
         _ => None,
     };
     if let Some(me) = chrome.user.clone() {
@@ -212,6 +215,11 @@ async fn dashboard(
     let join_open = upcoming.first().is_some_and(|a| {
         a.video_url.is_some() && a.starts_at - chrono::Duration::minutes(JOIN_OPENS_MINUTES) <= now
     });
+    let arrive_open = upcoming.first().is_some_and(|a| {
+        a.video_url.is_none()
+            && a.status == portal_domain::scheduling::AppointmentStatus::Booked
+            && appointments::status::check_in_open(a.starts_at, a.ends_at, now)
+    });
     let to_confirm = upcoming
         .iter()
         .filter(|a| {
@@ -241,6 +249,7 @@ async fn dashboard(
         notice,
         next,
         join_open,
+        arrive_open,
         later,
         to_confirm,
         offers,
@@ -281,6 +290,47 @@ pub async fn confirm_visit(
         return Err(poem::error::NotFoundError.into());
     }
     Ok(see_other("/?done=confirmed"))
+}
+
+/// `POST /appointments/{id}/arrived`: "I'm here" for a visit whose check-in is open.
+#[handler]
+pub async fn arrived(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    poem::web::Path(id): poem::web::Path<String>,
+    poem::web::Form(f): poem::web::Form<CsrfOnly>,
+) -> poem::Result<Response> {
+    crate::csrf::check_form(req, &f.csrf)?;
+    let (chrome, me) = match require_user(req, state, "home").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(r),
+    };
+    let scope = me
+        .patient()
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let id = portal_domain::ids::AppointmentId::parse(&id)
+        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
+    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let result = appointments::status::patient_arrived(
+        &mut tx,
+        &scope,
+        &audit_ctx(req, Some(&me)),
+        id,
+        state.clock.now(),
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            tx.commit().await.map_err(db)?;
+            Ok(see_other("/?done=arrived"))
+        }
+        Err(portal_domain::scheduling::AppointmentError::NotFound) => {
+            Err(poem::error::NotFoundError.into())
+        }
+        Err(e) if e.is_internal() => Err(crate::internal(e)),
+        // Too early, or no longer booked: the visit's page says where it stands.
+        Err(_) => Ok(see_other(&format!("/appointments/{id}"))),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use poem::http::StatusCode;
 use portal_domain::ids::{LocationId, ProviderId, VisitTypeId};
-use portal_domain::scheduling::appointments::status::CHECK_IN_OPENS;
+use portal_domain::scheduling::appointments::status::check_in_open;
 use portal_domain::scheduling::search::SlotSearch;
 use portal_domain::scheduling::{
     Appointment, AppointmentError, AppointmentStatus, local_label, local_time_label,
@@ -198,8 +198,7 @@ pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
         booked: a.status == AppointmentStatus::Booked && a.starts_at > now,
         confirmed: a.confirmed_at.is_some(),
         can_check_in: a.status == AppointmentStatus::Booked
-            && now >= a.starts_at - CHECK_IN_OPENS
-            && now < a.ends_at,
+            && check_in_open(a.starts_at, a.ends_at, now),
         can_no_show: a.status == AppointmentStatus::Booked && now >= a.starts_at,
         can_complete: a.status == AppointmentStatus::CheckedIn,
     }

@@ -92,3 +92,51 @@ pub async fn mark(
     .await?;
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
+
+/// A patient says they have arrived ("I'm here"), from the same moment the front desk could
+/// check them in until the visit ends. Only their own booked, in-person visit; anything else
+/// answers as missing or not changeable, exactly as for staff.
+pub async fn patient_arrived(
+    tx: &mut TenantTx,
+    me: &crate::identity::scope::PatientScope,
+    ctx: &AuditContext,
+    id: AppointmentId,
+    now: DateTime<Utc>,
+) -> Result<Appointment, AppointmentError> {
+    let actor = Actor::Patient(me);
+    let appt = load(tx, actor, id)
+        .await?
+        .ok_or(AppointmentError::NotFound)?;
+    if appt.status != AppointmentStatus::Booked || appt.video_url.is_some() {
+        return Err(AppointmentError::NotChangeable(appt.status.label_lower()));
+    }
+    if !check_in_open(appt.starts_at, appt.ends_at, now) {
+        return Err(AppointmentError::TooEarly(
+            "check-in opens two hours before the visit",
+        ));
+    }
+    sqlx::query!(
+        "UPDATE appointments SET status = 'checked_in',
+                change_seq = nextval('appointment_changes'), updated_at = $2
+         WHERE id = $1 AND status = 'booked'",
+        id.as_uuid(),
+        now
+    )
+    .execute(tx.conn())
+    .await?;
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::AppointmentCheckIn, "appointment")
+            .resource(id)
+            .patient(appt.patient_id),
+    )
+    .await?;
+    load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
+}
+
+/// Whether check-in is open at `now` for a visit over `[starts, ends)`.
+pub fn check_in_open(starts: DateTime<Utc>, ends: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= starts - CHECK_IN_OPENS && now < ends
+}
