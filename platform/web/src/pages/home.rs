@@ -28,6 +28,8 @@ struct Dashboard {
     chrome: Chrome,
     patient: Patient,
     born: String,
+    /// The mobile number as people read it.
+    mobile: Option<String>,
     zone: String,
     notice: Option<&'static str>,
     /// The next visit, whether its video link is open now, and whether the patient can say
@@ -242,6 +244,7 @@ async fn dashboard(
         .collect();
     Ok(render(&Dashboard {
         born: super::words::birth_date(patient.date_of_birth),
+        mobile: patient.phone.as_deref().map(super::words::phone),
         zone: zone_note(tz, now),
         call_us: profile.call_us(chrome.tenant.display_name()),
         chrome,

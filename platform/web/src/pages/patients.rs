@@ -61,7 +61,7 @@ impl PatientRow {
             id: p.id.to_string(),
             name: format!("{}, {}", p.family_name, p.given_name),
             born: words::birth_date(p.date_of_birth),
-            contact: [p.email.as_deref(), p.phone.as_deref()]
+            contact: [p.email.clone(), p.phone.as_deref().map(words::phone)]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
@@ -410,6 +410,7 @@ struct PatientPage {
     chrome: Chrome,
     patient: Patient,
     born: String,
+    mobile: String,
     portal: &'static str,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -470,6 +471,10 @@ async fn show(
     render_status(
         &PatientPage {
             born: words::birth_date(patient.date_of_birth),
+            mobile: patient
+                .phone
+                .as_deref()
+                .map_or_else(|| "—".to_owned(), words::phone),
             portal: portal_label(patient.account_status.as_deref()),
             may_book: me.scheduling().is_some(),
             may_invite: me.registration().is_some() && !active,

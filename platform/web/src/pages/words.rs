@@ -21,6 +21,16 @@ pub fn possessive(name: &str) -> String {
     }
 }
 
+/// A stored phone number as people read it: North American numbers as "+1 555-010-4001",
+/// anything else as stored.
+pub fn phone(e164: &str) -> String {
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    match (e164.starts_with("+1"), digits.len()) {
+        (true, 11) => format!("+1 {}-{}-{}", &digits[1..4], &digits[4..7], &digits[7..11]),
+        _ => e164.to_owned(),
+    }
+}
+
 /// A date as every page writes it: "Wed 2 Dec 2026".
 pub fn date(d: NaiveDate) -> String {
     d.format("%a %-d %b %Y").to_string()
@@ -48,5 +58,7 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
         assert_eq!(date(d), "Wed 2 Dec 2026");
         assert_eq!(birth_date(d), "2 Dec 2026");
+        assert_eq!(phone("+15550104001"), "+1 555-010-4001");
+        assert_eq!(phone("+442071234567"), "+442071234567");
     }
 }
