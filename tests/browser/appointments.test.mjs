@@ -123,6 +123,12 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
   // Staff open the new day; the patient cancels; the schedule shows it cancelled, again live.
   await staff.goto(`${site('sunrise')}/staff/schedule?date=${localDate(moved.starts_at, TZ)}&view=week`);
   await staff.locator(`[data-appointment="${id}"]`).waitFor();
+  // What the member of staff is doing stays put while the schedule updates itself: a
+  // half-changed filter keeps its value and focus stays on the patient's name.
+  const providerFilter = staff.locator('#provider');
+  const providers = await providerFilter.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  await providerFilter.selectOption(providers[1]);
+  await staff.locator(`[data-appointment="${id}"] [data-focus="p-${id}"]`).focus();
   await patient.getByTestId('cancel-visit').click();
   await checkPage(patient, 'cancel this visit?');
   await patient.getByTestId('confirm-action').click();
@@ -134,6 +140,10 @@ test('A patient books, gets a confirmation with a calendar file, moves and cance
     id,
     { timeout: 15000 },
   );
+  assert.equal(await staff.evaluate(() => document.activeElement?.getAttribute('data-focus')), `p-${id}`,
+    'the live update gave focus back to the same link');
+  assert.equal(await providerFilter.inputValue(), providers[1], 'the unsent filter kept its value');
+  assert.equal(await staff.locator('#schedule-live').textContent(), 'The schedule was updated.');
   await checkPage(staff, 'staff schedule after the cancellation');
   await emailsTo('ana.lima@sunrise.example', 'is cancelled');
 
