@@ -234,7 +234,7 @@ async fn send_link(
     let name = tenant.display_name();
     let email = match purpose {
         LinkPurpose::Invitation => ActionEmail {
-            subject: format!("You're invited to {name}'s patient portal"),
+            subject: format!("You're invited to the {name} patient portal"),
             heading: format!("Join {name} online"),
             intro: format!(
                 "{name} has invited you to its secure portal. Choose a password to finish setting up your account."
