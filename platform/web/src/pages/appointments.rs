@@ -21,7 +21,8 @@ use portal_tenants::Tenant;
 use super::confirm::ConfirmAction;
 use super::scheduling_view::{
     ApptView, SlotGroup, StripDay, appt_view, day_strip, opt_location, opt_provider,
-    opt_visit_type, parse_date, parse_start, sentence, slot_groups, status_of, today, zone_note,
+    opt_visit_type, parse_date, parse_start, provider_and_location, sentence, slot_groups,
+    status_of, today, zone_note,
 };
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other};
 use crate::auth::audit_ctx;
@@ -478,16 +479,7 @@ async fn confirm_page(
     };
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let visit_type = setup::visit_type(&mut tx, vt).await.map_err(db)?;
-    let provider = setup::providers(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == p);
-    let location = setup::locations(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == l);
+    let (provider, location) = provider_and_location(&mut tx, p, l).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let (Some(visit_type), Some(provider), Some(location)) = (visit_type, provider, location)
     else {
@@ -824,16 +816,7 @@ pub async fn move_confirm(
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let provider = setup::providers(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == p);
-    let location = setup::locations(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == l);
+    let (provider, location) = provider_and_location(&mut tx, p, l).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let (Some(provider), Some(location)) = (provider, location) else {
         return Ok(see_other(&format!("/appointments/{}/reschedule", a.id)));

@@ -260,6 +260,35 @@ async fn dashboard(
     .into_response())
 }
 
+/// A patient's form post about one of their visits: the form token checked, the patient and
+/// the visit's id, or where to send anyone else.
+async fn own_visit_post(
+    req: &Request,
+    state: &AppState,
+    csrf: &str,
+    raw_id: &str,
+) -> poem::Result<
+    Result<
+        (
+            Chrome,
+            SignedIn,
+            PatientScope,
+            portal_domain::ids::AppointmentId,
+        ),
+        Response,
+    >,
+> {
+    crate::csrf::check_form(req, csrf)?;
+    let (chrome, me) = match require_user(req, state, "home").await? {
+        Gate::In(c, u) => (c, u),
+        Gate::Out(r) => return Ok(Err(r)),
+    };
+    let not_found = || poem::Error::from(poem::error::NotFoundError);
+    let scope = me.patient().ok_or_else(not_found)?;
+    let id = portal_domain::ids::AppointmentId::parse(raw_id).ok_or_else(not_found)?;
+    Ok(Ok((chrome, me, scope, id)))
+}
+
 /// `POST /appointments/{id}/confirm`: the patient says they are coming.
 #[handler]
 pub async fn confirm_visit(
@@ -268,16 +297,10 @@ pub async fn confirm_visit(
     poem::web::Path(id): poem::web::Path<String>,
     poem::web::Form(f): poem::web::Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    crate::csrf::check_form(req, &f.csrf)?;
-    let (chrome, me) = match require_user(req, state, "home").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
+    let (chrome, me, scope, id) = match own_visit_post(req, state, &f.csrf, &id).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
-    let scope = me
-        .patient()
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let id = portal_domain::ids::AppointmentId::parse(&id)
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let done = appointments::confirm_attendance(
         &mut tx,
@@ -303,16 +326,10 @@ pub async fn arrived(
     poem::web::Path(id): poem::web::Path<String>,
     poem::web::Form(f): poem::web::Form<CsrfOnly>,
 ) -> poem::Result<Response> {
-    crate::csrf::check_form(req, &f.csrf)?;
-    let (chrome, me) = match require_user(req, state, "home").await? {
-        Gate::In(c, u) => (c, u),
-        Gate::Out(r) => return Ok(r),
+    let (chrome, me, scope, id) = match own_visit_post(req, state, &f.csrf, &id).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
     };
-    let scope = me
-        .patient()
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let id = portal_domain::ids::AppointmentId::parse(&id)
-        .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let result = appointments::status::patient_arrived(
         &mut tx,

@@ -171,6 +171,22 @@ pub struct PatientForm {
     invite: Option<String>,
 }
 
+impl PatientForm {
+    fn fields(&self) -> PatientFields<'_> {
+        PatientFields {
+            given_name: &self.given_name,
+            family_name: &self.family_name,
+            dob: DateParts {
+                day: &self.dob_day,
+                month: &self.dob_month,
+                year: &self.dob_year,
+            },
+            email: &self.email,
+            phone: &self.phone,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "patient_new.html")]
 struct NewPage {
@@ -217,21 +233,7 @@ pub async fn create(
     let today = now
         .with_timezone(&chrono_tz_of(&chrome.tenant))
         .date_naive();
-    let parsed = patient_form::parse(
-        &PatientFields {
-            given_name: &f.given_name,
-            family_name: &f.family_name,
-            dob: DateParts {
-                day: &f.dob_day,
-                month: &f.dob_month,
-                year: &f.dob_year,
-            },
-            email: &f.email,
-            phone: &f.phone,
-        },
-        today,
-        false,
-    );
+    let parsed = patient_form::parse(&f.fields(), today, false);
     let new = match parsed {
         Ok(n) if f.invite.is_some() && n.email.is_none() => Err(FormErrors::one(
             "email",
@@ -354,21 +356,7 @@ pub async fn edit_submit(
     let today = now
         .with_timezone(&chrono_tz_of(&chrome.tenant))
         .date_naive();
-    let parsed = patient_form::parse(
-        &PatientFields {
-            given_name: &f.given_name,
-            family_name: &f.family_name,
-            dob: DateParts {
-                day: &f.dob_day,
-                month: &f.dob_month,
-                year: &f.dob_year,
-            },
-            email: &f.email,
-            phone: &f.phone,
-        },
-        today,
-        false,
-    );
+    let parsed = patient_form::parse(&f.fields(), today, false);
     let new = match parsed {
         Ok(n) => n,
         Err(errors) => {

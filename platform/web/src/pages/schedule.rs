@@ -23,7 +23,7 @@ use portal_domain::scheduling::{AppointmentError, clinic_tz};
 use super::confirm::ConfirmAction;
 use super::scheduling_view::{
     ApptView, SlotDay, appt_view, opt_location, opt_provider, opt_visit_type, parse_date,
-    parse_start, sentence, slot_days, status_of, today, zone_note,
+    parse_start, provider_and_location, sentence, slot_days, status_of, today, zone_note,
 };
 use super::{Chrome, Gate, db, render, render_status, require_user, see_other, words};
 use crate::auth::audit_ctx;
@@ -613,16 +613,7 @@ pub async fn book_confirm(
     .map_err(db)?
     .ok_or_else(not_found)?;
     let visit_type = setup::visit_type(&mut tx, vt).await.map_err(db)?;
-    let provider = setup::providers(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == p);
-    let location = setup::locations(&mut tx)
-        .await
-        .map_err(db)?
-        .into_iter()
-        .find(|x| x.id == l);
+    let (provider, location) = provider_and_location(&mut tx, p, l).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let (Some(visit_type), Some(provider), Some(location)) = (visit_type, provider, location)
     else {

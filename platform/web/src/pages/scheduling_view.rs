@@ -204,6 +204,30 @@ pub fn appt_view(a: &Appointment, tz: Tz, now: DateTime<Utc>) -> ApptView {
     }
 }
 
+/// A provider and a location of the clinic's set-up by id (each `None` when unknown or
+/// removed), for the pages that confirm a chosen time.
+pub async fn provider_and_location(
+    tx: &mut portal_tenants::TenantTx,
+    provider: ProviderId,
+    location: LocationId,
+) -> Result<
+    (
+        Option<portal_domain::scheduling::Provider>,
+        Option<portal_domain::scheduling::Location>,
+    ),
+    sqlx::Error,
+> {
+    let p = portal_domain::scheduling::setup::providers(tx)
+        .await?
+        .into_iter()
+        .find(|x| x.id == provider);
+    let l = portal_domain::scheduling::setup::locations(tx)
+        .await?
+        .into_iter()
+        .find(|x| x.id == location);
+    Ok((p, l))
+}
+
 /// The zone line every page with times shows, e.g. "Times are in America/New_York (EST)".
 pub fn zone_note(tz: Tz, now: DateTime<Utc>) -> String {
     format!(
