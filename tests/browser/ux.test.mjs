@@ -409,3 +409,38 @@ for (const screen of SCREENS) {
     }
   });
 }
+
+// The pages no journey above walks through, opened and checked without changing anything: a
+// patient's access report; the set-up checklist, a patient's "change details" form, and the
+// confirmation pages for removing a visit type and a block of weekly hours (left unanswered).
+for (const screen of SCREENS) {
+  test(`The remaining pages pass the same checks (${screen.width} px)`, async () => {
+    const patientCtx = await browser.newContext(screen.options);
+    const patient = await signIn(patientCtx, 'sunrise', 'ana.lima@sunrise.example');
+    await patient.goto(`${site('sunrise')}/account/access`);
+    assert.equal(await patient.locator('h1').textContent(), 'Who viewed my record');
+    await checkPage(patient, 'access report');
+    await patientCtx.close();
+
+    const adminCtx = await browser.newContext(screen.options);
+    const admin = await signIn(adminCtx, 'sunrise', 'admin@sunrise.example');
+    assert.equal(new URL(admin.url()).pathname, '/admin');
+    assert.equal(await admin.getByTestId('checklist').count(), 1);
+    await admin.goto(`${site('sunrise')}/admin/patients?q=lima`);
+    await admin.getByTestId('patient-link').first().click();
+    await admin.getByTestId('edit-patient').click();
+    assert.equal(await admin.locator('h1').textContent(), 'Change details');
+    assert.equal(await admin.locator('#dob_year').inputValue(), '1984');
+    await checkPage(admin, 'change a patient\'s details');
+    await admin.goto(`${site('sunrise')}/admin/scheduling`);
+    await admin.getByTestId('remove-hours').first().click();
+    assert.equal(await admin.getByTestId('confirm-heading').textContent(), 'Remove these hours?');
+    await checkPage(admin, 'remove weekly hours?');
+    await admin.getByTestId('confirm-back').click();
+    await admin.getByTestId('edit-visit-type').first().click();
+    await admin.getByTestId('remove-item').click();
+    assert.equal(await admin.getByTestId('confirm-heading').textContent(), 'Remove this visit type?');
+    await checkPage(admin, 'remove a visit type?');
+    await adminCtx.close();
+  });
+}
