@@ -444,3 +444,39 @@ for (const screen of SCREENS) {
     await adminCtx.close();
   });
 }
+
+// The focus ring is white inside near-black: whatever a clinic's header colour, one of the two
+// contrasts with it by at least 3:1 (WCAG 2.4.11/1.4.11), and so does it on the page itself.
+// Checked by keyboard on both demo clinics' headers and on a form field.
+test('The focus ring shows against every clinic colour', async () => {
+  const ctx = await browser.newContext(DESKTOP.options);
+  for (const slug of ['sunrise', 'harbor']) {
+    const page = await newPage(ctx);
+    await page.goto(`${site(slug)}/login`);
+    await page.keyboard.press('Tab'); // the skip link
+    await page.keyboard.press('Tab'); // the clinic's name in the header
+    const ring = await page.evaluate(() => {
+      const parse = (c) => c.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      const inner = parse(style.outlineColor);
+      const outer = parse(style.boxShadow);
+      const header = parse(getComputedStyle(document.querySelector('.site-header')).backgroundColor);
+      return {
+        focused: el.classList.contains('brand'),
+        width: parseFloat(style.outlineWidth),
+        best: Math.max(contrast(inner, header), contrast(outer, header)),
+      };
+    });
+    assert.ok(ring.focused, `${slug}: the header link has focus`);
+    assert.ok(ring.width >= 2, `${slug}: the ring is at least 2 px`);
+    assert.ok(ring.best >= 3, `${slug}: focus ring contrast ${ring.best.toFixed(2)}:1 on the header`);
+    await page.close();
+  }
+  await ctx.close();
+});
