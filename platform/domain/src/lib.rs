@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod links;
 pub mod patients;
 pub mod phone;
+pub mod record;
 pub mod scheduling;
 pub mod signup;
 pub mod undelivered;

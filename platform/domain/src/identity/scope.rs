@@ -81,6 +81,12 @@ impl SignedIn {
             .map(RegistrationScope)
     }
 
+    /// Staff who read and write the health record: clinicians and administrators (never
+    /// billing or the front desk).
+    pub fn clinical(&self) -> Option<ClinicalScope> {
+        self.staff_for(Permission::Clinical).map(ClinicalScope)
+    }
+
     pub fn admin(&self) -> Option<AdminScope> {
         self.staff_for(Permission::Administration).map(AdminScope)
     }
@@ -130,6 +136,19 @@ impl StaffScope {
 pub struct SchedulingScope(StaffScope);
 
 impl SchedulingScope {
+    pub fn staff(&self) -> &StaffScope {
+        &self.0
+    }
+    pub fn user_id(&self) -> UserId {
+        self.0.user
+    }
+}
+
+/// Staff who read and write the health record (`SignedIn::clinical`).
+#[derive(Debug, Clone)]
+pub struct ClinicalScope(StaffScope);
+
+impl ClinicalScope {
     pub fn staff(&self) -> &StaffScope {
         &self.0
     }

@@ -1,0 +1,296 @@
+//! The health record's foundation (issue 11, first part): problems and allergies coded as the
+//! standards code them, only clinical staff reach them, every change versioned with no silent
+//! overwrite, every earlier version kept (by the database, whatever the write path), and every
+//! read and write audited.
+
+use chrono::NaiveDate;
+use portal_domain::audit::AuditContext;
+use portal_domain::clock::Clock;
+use portal_domain::identity::Role;
+use portal_domain::identity::scope::SignedIn;
+use portal_domain::record::allergies::{self, AllergyInput};
+use portal_domain::record::problems::{self, ProblemInput};
+use portal_domain::record::{CodeSystem, RecordError};
+use portal_tenants::Tenant;
+use portal_tests::TestApp;
+
+async fn who(app: &TestApp, tenant: &Tenant, host: &str, email: &str) -> SignedIn {
+    let token = app.api_token(host, email).await;
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(tenant).await.unwrap();
+    let me =
+        portal_domain::identity::sessions::authenticate(&mut tx, &token, app.clock.now(), false)
+            .await
+            .unwrap()
+            .unwrap();
+    tx.commit().await.unwrap();
+    me
+}
+
+fn diabetes(status: &str) -> ProblemInput<'_> {
+    ProblemInput {
+        system: CodeSystem::Icd10cm,
+        code: "E11.9",
+        text: "Type 2 diabetes mellitus without complications",
+        onset: NaiveDate::from_ymd_opt(2019, 4, 1),
+        abatement: None,
+        clinical_status: status,
+    }
+}
+
+#[tokio::test]
+async fn edits_name_their_version_and_every_earlier_version_is_kept() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("charts").await;
+    let host = app.host("charts");
+    app.staff(&t, "doc@charts.example", Role::Clinician).await;
+    app.staff(&t, "doc2@charts.example", Role::Clinician).await;
+    app.staff(&t, "bill@charts.example", Role::Billing).await;
+    app.staff(&t, "desk@charts.example", Role::FrontDesk).await;
+    let ana = app.patient(&t, "Ana", "ana@charts.example").await;
+    let ben = app.patient(&t, "Ben", "ben@charts.example").await;
+    let doc = who(&app, &t, &host, "doc@charts.example").await;
+    let doc2 = who(&app, &t, &host, "doc2@charts.example").await;
+
+    // Billing and the front desk never get a clinical scope.
+    for email in ["bill@charts.example", "desk@charts.example"] {
+        assert!(
+            who(&app, &t, &host, email).await.clinical().is_none(),
+            "{email}"
+        );
+    }
+    let clinical = doc.clinical().unwrap();
+    let ctx = AuditContext::default();
+    let now = app.clock.now();
+    let today = now.date_naive();
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(&t).await.unwrap();
+
+    // Codes are checked for their system; a future onset is refused.
+    let mut bad = diabetes("active");
+    bad.code = "250.00";
+    assert!(matches!(
+        problems::add(&mut tx, &clinical, &ctx, ana, &bad, today, now).await,
+        Err(RecordError::Invalid(m)) if m.contains("not an ICD-10-CM code")
+    ));
+    let mut future = diabetes("active");
+    future.onset = today.succ_opt();
+    assert!(matches!(
+        problems::add(&mut tx, &clinical, &ctx, ana, &future, today, now).await,
+        Err(RecordError::Invalid(_))
+    ));
+
+    let id = problems::add(
+        &mut tx,
+        &clinical,
+        &ctx,
+        ana,
+        &diabetes("active"),
+        today,
+        now,
+    )
+    .await
+    .unwrap();
+    // Two clinicians open version 1; the first saves, the second is refused, not overwritten.
+    let v2 = problems::update(
+        &mut tx,
+        &clinical,
+        &ctx,
+        ana,
+        id,
+        1,
+        &diabetes("remission"),
+        today,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(v2, 2);
+    let clinical2 = doc2.clinical().unwrap();
+    let stale = problems::update(
+        &mut tx,
+        &clinical2,
+        &ctx,
+        ana,
+        id,
+        1,
+        &diabetes("resolved"),
+        today,
+        now,
+    )
+    .await;
+    assert!(
+        matches!(stale, Err(RecordError::Stale { current: 2 })),
+        "{stale:?}"
+    );
+    let list = problems::of_patient(&mut tx, &clinical, &ctx, ana, now)
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].clinical_status, "remission",
+        "the refused edit changed nothing"
+    );
+
+    // History: version 1 and version 2, each with who made it.
+    let history = problems::history(&mut tx, &clinical, &ctx, ana, id, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(history[0].data["clinical_status"], "active");
+    assert_eq!(history[1].data["clinical_status"], "remission");
+    assert!(
+        history
+            .iter()
+            .all(|v| v.changed_by.as_deref() == Some("Test Staff"))
+    );
+
+    // Another patient's entry answers as missing, for edits and for history.
+    assert!(matches!(
+        problems::update(
+            &mut tx,
+            &clinical,
+            &ctx,
+            ben,
+            id,
+            2,
+            &diabetes("resolved"),
+            today,
+            now
+        )
+        .await,
+        Err(RecordError::NotFound)
+    ));
+    assert!(matches!(
+        problems::history(&mut tx, &clinical, &ctx, ben, id, now).await,
+        Err(RecordError::NotFound)
+    ));
+
+    // Allergies follow the same rules, with RxNorm or SNOMED CT substances.
+    let penicillin = AllergyInput {
+        system: CodeSystem::Rxnorm,
+        code: "7980",
+        substance: "Penicillin G",
+        reaction: "Hives",
+        severity: Some("moderate"),
+        clinical_status: "active",
+    };
+    let wrong_system = AllergyInput {
+        system: CodeSystem::Icd10cm,
+        ..penicillin.clone()
+    };
+    assert!(matches!(
+        allergies::add(&mut tx, &clinical, &ctx, ana, &wrong_system, now).await,
+        Err(RecordError::Invalid(m)) if m.contains("RxNorm or SNOMED CT")
+    ));
+    let allergy = allergies::add(&mut tx, &clinical, &ctx, ana, &penicillin, now)
+        .await
+        .unwrap();
+    let severe = AllergyInput {
+        severity: Some("severe"),
+        ..penicillin.clone()
+    };
+    assert_eq!(
+        allergies::update(&mut tx, &clinical, &ctx, ana, allergy, 1, &severe, now)
+            .await
+            .unwrap(),
+        2
+    );
+    tx.commit().await.unwrap();
+
+    // The patient reads their own record, never Ben's entries; both reads are audited.
+    let ana_in = who(&app, &t, &host, "ana@charts.example").await;
+    let ben_in = who(&app, &t, &host, "ben@charts.example").await;
+    let mut tx = db.begin(&t).await.unwrap();
+    let mine = problems::own(&mut tx, &ana_in.patient().unwrap(), &ctx, now)
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    let theirs = allergies::own(&mut tx, &ben_in.patient().unwrap(), &ctx, now)
+        .await
+        .unwrap();
+    assert!(theirs.is_empty(), "Ben sees nothing of Ana's");
+    tx.commit().await.unwrap();
+
+    let schema = t.schema_name().to_owned();
+    let audit: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT action, count(*) FROM \"{schema}\".audit_log
+         WHERE action LIKE 'record.%' GROUP BY action ORDER BY action"
+    )))
+    .fetch_all(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        audit,
+        vec![
+            ("record.create".to_owned(), 2),
+            ("record.history".to_owned(), 1),
+            ("record.update".to_owned(), 2),
+            ("record.view".to_owned(), 3),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_database_itself_keeps_every_version_and_refuses_deletes() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("keeps").await;
+    let host = app.host("keeps");
+    app.staff(&t, "doc@keeps.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@keeps.example").await;
+    let doc = who(&app, &t, &host, "doc@keeps.example").await;
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(&t).await.unwrap();
+    let now = app.clock.now();
+    let id = problems::add(
+        &mut tx,
+        &doc.clinical().unwrap(),
+        &AuditContext::default(),
+        ana,
+        &diabetes("active"),
+        now.date_naive(),
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Even the clinic's own database role: an edit that skips a version, a delete, and a change
+    // to the history are all refused.
+    let schema = t.schema_name().to_owned();
+    for sql in [
+        format!("UPDATE \"{schema}\".conditions SET version = 5 WHERE id = '{id}'"),
+        format!("DELETE FROM \"{schema}\".conditions WHERE id = '{id}'"),
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&app.db.admin)
+            .await
+            .expect_err(&sql);
+        assert!(err.to_string().contains("record"), "{err}");
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".conditions SET text = 'Diabetes', version = version + 1 WHERE id = '{id}'"
+    )))
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    let kept: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".record_history WHERE row_id = '{id}' AND version = 1"
+    )))
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(
+        kept, 1,
+        "a direct edit still leaves the earlier version behind"
+    );
+    let err = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM \"{schema}\".record_history WHERE row_id = '{id}'"
+    )))
+    .execute(&app.db.admin)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("keeps every version"), "{err}");
+}
