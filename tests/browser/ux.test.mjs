@@ -432,6 +432,22 @@ for (const screen of SCREENS) {
     assert.equal(await admin.locator('h1').textContent(), 'Change details');
     assert.equal(await admin.locator('#dob_year').inputValue(), '1984');
     await checkPage(admin, 'change a patient\'s details');
+    // The health record: a clinician or admin adds an allergy; the patient reads it.
+    await admin.goBack();
+    await admin.getByTestId('patient-record').click();
+    await checkPage(admin, 'a patient\'s health record (staff)');
+    const substance = `Latex ${screen.width}`;
+    await admin.getByLabel('Substance').fill(substance);
+    await admin.getByLabel('Reaction').fill('Rash');
+    await admin.getByTestId('add-allergy').click();
+    assert.equal(await admin.getByTestId('notice').textContent(), 'Allergy added to the record.');
+    await checkPage(admin, 'the record with the new allergy');
+    const readerCtx = await browser.newContext(screen.options);
+    const reader = await signIn(readerCtx, 'sunrise', 'ana.lima@sunrise.example');
+    await reader.getByTestId('quick-record').click();
+    assert.match(await reader.getByTestId('allergies').textContent(), new RegExp(substance));
+    await checkPage(reader, 'the patient\'s health record');
+    await readerCtx.close();
     await admin.goto(`${site('sunrise')}/admin/scheduling`);
     await admin.getByTestId('remove-hours').first().click();
     assert.equal(await admin.getByTestId('confirm-heading').textContent(), 'Remove these hours?');

@@ -294,3 +294,67 @@ async fn the_database_itself_keeps_every_version_and_refuses_deletes() {
     .unwrap_err();
     assert!(err.to_string().contains("keeps every version"), "{err}");
 }
+
+#[tokio::test]
+async fn a_clinician_adds_to_the_record_and_the_patient_reads_it() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("pages").await;
+    let host = app.host("pages");
+    app.staff(&t, "doc@pages.example", Role::Clinician).await;
+    app.staff(&t, "bill@pages.example", Role::Billing).await;
+    let ana = app.patient(&t, "Ana", "ana@pages.example").await;
+    let mut doc = app
+        .sign_in(&host, "doc@pages.example", portal_tests::PASSWORD)
+        .await;
+    let path = format!("/admin/patients/{ana}/record");
+    let (st, page) = doc.page(&path).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("No allergies recorded."));
+
+    // A code in the wrong shape is refused on its field, keeping what was typed.
+    let resp = doc
+        .post_form(
+            &format!("{path}/allergies"),
+            &[
+                ("substance", "Penicillin G"),
+                ("system", "rxnorm"),
+                ("code", "pen"),
+                ("reaction", "Hives"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("is not an RxNorm code"), "{page}");
+    assert!(page.contains(r#"value="Penicillin G""#));
+    let resp = doc
+        .post_form(
+            &format!("{path}/allergies"),
+            &[
+                ("substance", "Penicillin G"),
+                ("system", "rxnorm"),
+                ("code", "7980"),
+                ("reaction", "Hives"),
+                ("severity", "moderate"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+
+    // The patient sees it; billing cannot open the record at all.
+    let mut ana_b = app
+        .sign_in(&host, "ana@pages.example", portal_tests::PASSWORD)
+        .await;
+    let (st, mine) = ana_b.page("/record").await;
+    assert_eq!(st, 200);
+    assert!(
+        mine.contains("Penicillin G") && mine.contains("Hives · moderate"),
+        "{mine}"
+    );
+    let mut bill = app
+        .sign_in(&host, "bill@pages.example", portal_tests::PASSWORD)
+        .await;
+    let (st, page) = bill.page(&path).await;
+    assert_eq!(st, 403);
+    assert!(!page.contains("Penicillin"));
+}

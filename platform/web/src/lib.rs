@@ -18,8 +18,8 @@ mod webhooks;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
 use policy::{
-    ADMINISTRATION, ApiGuard, DEMOGRAPHICS, OWN_CARE, PUBLIC, Pages, Policy, REGISTRATION,
-    SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
+    ADMINISTRATION, ApiGuard, CLINICAL, DEMOGRAPHICS, OWN_CARE, PUBLIC, Pages, Policy,
+    REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
 };
 
 pub use limits::Limiter;
@@ -144,6 +144,17 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/admin/patients",
             DEMOGRAPHICS,
             get(pages::patients::search),
+        )
+        .at("/record", OWN_CARE, get(pages::record::own))
+        .at(
+            "/admin/patients/:id/record",
+            CLINICAL,
+            get(pages::record::of_patient),
+        )
+        .at(
+            "/admin/patients/:id/record/:kind",
+            CLINICAL,
+            post(pages::record::add),
         )
         .at(
             "/admin/patients/:id/edit",

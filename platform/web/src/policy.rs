@@ -53,6 +53,8 @@ pub const DEMOGRAPHICS: Policy = Policy::of(Access::AnyOf(&[Permission::Demograp
 pub const SCHEDULING: Policy = Policy::of(Access::AnyOf(&[Permission::Scheduling]));
 pub const REGISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Registration]));
 pub const ADMINISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Administration]));
+/// The health record, for staff: clinicians and administrators.
+pub const CLINICAL: Policy = Policy::of(Access::AnyOf(&[Permission::Clinical]));
 /// Visits, from either side: a patient's own, or the clinic's schedule.
 pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
     Permission::OwnCare,

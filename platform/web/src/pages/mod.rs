@@ -16,6 +16,7 @@ mod patient_form;
 pub mod patients;
 pub mod platform;
 pub mod preferences;
+pub mod record;
 pub mod register;
 pub mod schedule;
 pub mod scheduling_setup;

@@ -408,6 +408,7 @@ struct PatientPage {
     may_book: bool,
     may_invite: bool,
     may_edit: bool,
+    may_record: bool,
 }
 
 /// What the patient page says above the record.
@@ -467,6 +468,7 @@ async fn show(
             may_book: me.scheduling().is_some(),
             may_invite: me.registration().is_some() && !active,
             may_edit: me.registration().is_some(),
+            may_record: me.clinical().is_some(),
             zone: zone_note(tz, now),
             chrome,
             patient,
