@@ -38,6 +38,19 @@ END $$;
 CREATE TRIGGER record_history_append_only BEFORE UPDATE OR DELETE ON record_history
     FOR EACH ROW EXECUTE FUNCTION record_refuse();
 
+-- Only the versioning trigger writes history (a row inserted by hand could forge a version,
+-- or take the number of a real one): an insert not made from inside a trigger is refused.
+CREATE FUNCTION record_history_from_trigger_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION 'record_history is written only by the record tables'' own trigger';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER record_history_written_by_trigger BEFORE INSERT ON record_history
+    FOR EACH ROW EXECUTE FUNCTION record_history_from_trigger_only();
+
 -- Problems and diagnoses (FHIR Condition): ICD-10-CM or SNOMED CT, or text alone.
 CREATE TABLE conditions (
     id               uuid PRIMARY KEY,

@@ -71,13 +71,13 @@ async fn edits_name_their_version_and_every_earlier_version_is_kept() {
     bad.code = "250.00";
     assert!(matches!(
         problems::add(&mut tx, &clinical, &ctx, ana, &bad, today, now).await,
-        Err(RecordError::Invalid(m)) if m.contains("not an ICD-10-CM code")
+        Err(RecordError::Invalid { field: "code", message }) if message.contains("not an ICD-10-CM code")
     ));
     let mut future = diabetes("active");
     future.onset = today.succ_opt();
     assert!(matches!(
         problems::add(&mut tx, &clinical, &ctx, ana, &future, today, now).await,
-        Err(RecordError::Invalid(_))
+        Err(RecordError::Invalid { field: "onset", .. })
     ));
 
     let id = problems::add(
@@ -184,7 +184,7 @@ async fn edits_name_their_version_and_every_earlier_version_is_kept() {
     };
     assert!(matches!(
         allergies::add(&mut tx, &clinical, &ctx, ana, &wrong_system, now).await,
-        Err(RecordError::Invalid(m)) if m.contains("RxNorm or SNOMED CT")
+        Err(RecordError::Invalid { field: "code", message }) if message.contains("RxNorm or SNOMED CT")
     ));
     let allergy = allergies::add(&mut tx, &clinical, &ctx, ana, &penicillin, now)
         .await
@@ -293,6 +293,15 @@ async fn the_database_itself_keeps_every_version_and_refuses_deletes() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("keeps every version"), "{err}");
+    // Nor can history be forged by hand: only the versioning trigger writes it.
+    let err = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".record_history (table_name, row_id, version, data, changed_at)
+         VALUES ('conditions', '{id}', 2, '{{}}', now())"
+    )))
+    .execute(&app.db.admin)
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("written only by"), "{err}");
 }
 
 #[tokio::test]
@@ -326,7 +335,15 @@ async fn a_clinician_adds_to_the_record_and_the_patient_reads_it() {
     assert_eq!(resp.status(), 422);
     let page = resp.text().await.unwrap();
     assert!(page.contains("is not an RxNorm code"), "{page}");
+    assert!(
+        page.contains(r#"id="allergy-code-error""#),
+        "the error is on the code field"
+    );
     assert!(page.contains(r#"value="Penicillin G""#));
+    assert!(
+        page.contains(r#"<option value="rxnorm" selected>"#),
+        "the code system is kept"
+    );
     let resp = doc
         .post_form(
             &format!("{path}/allergies"),
@@ -340,6 +357,25 @@ async fn a_clinician_adds_to_the_record_and_the_patient_reads_it() {
         )
         .await;
     assert_eq!(resp.status(), 303);
+
+    // A problem's start that is not a date is refused on its field; nothing is added.
+    let resp = doc
+        .post_form(
+            &format!("{path}/problems"),
+            &[
+                ("text", "Asthma"),
+                ("system", "text"),
+                ("onset", "last spring"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains(r#"id="problem-onset-error""#), "{page}");
+    assert!(
+        page.contains("No problems recorded."),
+        "nothing half-written"
+    );
 
     // The patient sees it; billing cannot open the record at all.
     let mut ana_b = app

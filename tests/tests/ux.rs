@@ -718,11 +718,11 @@ async fn a_patient_checks_in_from_home_only_once_check_in_is_open() {
     app.patient(&s.tenant, "Ana", "ana@arrive.example").await;
     app.patient(&s.tenant, "Ben", "ben@arrive.example").await;
     let mut ana = app.sign_in(&s.host, "ana@arrive.example", PASSWORD).await;
-    // Monday 8:00 now; a visit at 10:30 opens check-in at 8:30.
-    let id = book(&mut ana, &s, "2026-11-02T10:30").await;
+    // Monday 8:00 now; a visit at 10:00 opens the patient's check-in at 9:30.
+    let id = book(&mut ana, &s, "2026-11-02T10:00").await;
     let (_, home) = ana.page("/").await;
     assert!(!home.contains("/arrived"), "too early to check in");
-    assert!(home.contains("Check-in opens here two hours before your visit"));
+    assert!(home.contains("Check-in opens here half an hour before your visit"));
     let resp = ana
         .post_form(&format!("/appointments/{id}/arrived"), &[])
         .await;
@@ -730,9 +730,14 @@ async fn a_patient_checks_in_from_home_only_once_check_in_is_open() {
     let (_, detail) = ana.page(&format!("/appointments/{id}")).await;
     assert!(detail.contains(r#"data-testid="appointment-status">Booked"#));
 
-    // Half an hour on (the patient stays active; idle sessions end after 30 minutes).
-    app.clock.advance(chrono::Duration::minutes(20));
-    ana.page("/").await;
+    // 9:20, ten minutes too early still (the patient stays active; idle sessions end after
+    // 30 minutes); then 9:35.
+    for _ in 0..4 {
+        app.clock.advance(chrono::Duration::minutes(20));
+        ana.page("/").await;
+    }
+    let (_, home) = ana.page("/").await;
+    assert!(!home.contains("/arrived"), "not before 9:30");
     app.clock.advance(chrono::Duration::minutes(15));
     let (_, home) = ana.page("/").await;
     assert!(

@@ -47,24 +47,28 @@ fn check(p: &AllergyInput<'_>) -> Result<Checked, RecordError> {
     let code = Code::parse(p.system, p.code, &SYSTEMS, "substance")?;
     let substance = p.substance.split_whitespace().collect::<Vec<_>>().join(" ");
     if substance.is_empty() || substance.chars().count() > 300 {
-        return Err(RecordError::Invalid(
-            "Name the substance (up to 300 characters).".into(),
+        return Err(super::invalid(
+            "substance",
+            "Name the substance (up to 300 characters).",
         ));
     }
     let reaction = p.reaction.trim().to_owned();
     if reaction.chars().count() > 500 {
-        return Err(RecordError::Invalid(
-            "Describe the reaction in up to 500 characters.".into(),
+        return Err(super::invalid(
+            "reaction",
+            "Describe the reaction in up to 500 characters.",
         ));
     }
     if p.severity.is_some_and(|s| !SEVERITIES.contains(&s)) {
-        return Err(RecordError::Invalid(
-            "Choose a severity: mild, moderate or severe.".into(),
+        return Err(super::invalid(
+            "severity",
+            "Choose a severity: mild, moderate or severe.",
         ));
     }
     if !STATUSES.contains(&p.clinical_status) {
-        return Err(RecordError::Invalid(
-            "Choose whether the allergy is active, inactive or resolved.".into(),
+        return Err(super::invalid(
+            "status",
+            "Choose whether the allergy is active, inactive or resolved.",
         ));
     }
     Ok(Checked {
@@ -112,28 +116,13 @@ async fn fetch(tx: &mut TenantTx, patient: PatientId) -> Result<Vec<Allergy>, sq
         Row,
         "SELECT id, version, substance_system, substance_code, substance, reaction, severity,
                 clinical_status, verification, updated_at
-         FROM allergies WHERE patient_id = $1 AND verification <> 'entered-in-error'
+         FROM allergies WHERE patient_id = $1 AND verification NOT IN ('entered-in-error', 'refuted')
          ORDER BY clinical_status <> 'active', substance",
         patient.as_uuid()
     )
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().map(Allergy::from).collect())
-}
-
-async fn viewed(
-    tx: &mut TenantTx,
-    ctx: &AuditContext,
-    patient: PatientId,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    audit::record(
-        tx,
-        ctx,
-        now,
-        AuditEvent::new(Action::RecordView, "allergies").patient(patient),
-    )
-    .await
 }
 
 /// The signed-in patient's own allergies (audited).
@@ -144,7 +133,7 @@ pub async fn own(
     now: DateTime<Utc>,
 ) -> Result<Vec<Allergy>, sqlx::Error> {
     let list = fetch(tx, me.patient_id()).await?;
-    viewed(tx, ctx, me.patient_id(), now).await?;
+    super::viewed(tx, ctx, TABLE, me.patient_id(), now).await?;
     Ok(list)
 }
 
@@ -157,7 +146,7 @@ pub async fn of_patient(
     now: DateTime<Utc>,
 ) -> Result<Vec<Allergy>, sqlx::Error> {
     let list = fetch(tx, patient).await?;
-    viewed(tx, ctx, patient, now).await?;
+    super::viewed(tx, ctx, TABLE, patient, now).await?;
     Ok(list)
 }
 
@@ -269,24 +258,11 @@ pub async fn update(
 /// Every version of one allergy, oldest first, with who made each (audited).
 pub async fn history(
     tx: &mut TenantTx,
-    _staff: &ClinicalScope,
+    staff: &ClinicalScope,
     ctx: &AuditContext,
     patient: PatientId,
     id: uuid::Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Version>, RecordError> {
-    let all = super::versions(tx, TABLE, id, patient).await?;
-    if all.is_empty() {
-        return Err(RecordError::NotFound);
-    }
-    audit::record(
-        tx,
-        ctx,
-        now,
-        AuditEvent::new(Action::RecordHistory, TABLE)
-            .resource(id)
-            .patient(patient),
-    )
-    .await?;
-    Ok(all)
+    super::history(tx, staff, ctx, TABLE, patient, id, now).await
 }

@@ -68,15 +68,18 @@ impl Code {
         what: &str,
     ) -> Result<Self, RecordError> {
         if !allowed.contains(&system) {
-            return Err(RecordError::Invalid(format!(
-                "A {what} is coded in {}, not {}.",
-                allowed
-                    .iter()
-                    .map(|s| s.label())
-                    .collect::<Vec<_>>()
-                    .join(" or "),
-                system.label()
-            )));
+            return Err(super::invalid(
+                "code",
+                format!(
+                    "A {what} is coded in {}, not {}.",
+                    allowed
+                        .iter()
+                        .map(|s| s.label())
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    system.label()
+                ),
+            ));
         }
         let raw = raw.trim();
         let ok = match system {
@@ -108,16 +111,21 @@ impl Code {
             }
         };
         if !ok {
-            return Err(RecordError::Invalid(match system {
-                CodeSystem::Text => format!("A {what} without a code has no code to give."),
-                CodeSystem::Icd10cm => {
-                    format!("“{raw}” is not an ICD-10-CM code; they look like E11.9 or I10.")
-                }
-                CodeSystem::Snomed => {
-                    format!("“{raw}” is not a SNOMED CT code; they are 6 to 18 digits.")
-                }
-                CodeSystem::Rxnorm => format!("“{raw}” is not an RxNorm code; they are digits."),
-            }));
+            return Err(super::invalid(
+                "code",
+                match system {
+                    CodeSystem::Text => format!("A {what} without a code has no code to give."),
+                    CodeSystem::Icd10cm => {
+                        format!("“{raw}” is not an ICD-10-CM code; they look like E11.9 or I10.")
+                    }
+                    CodeSystem::Snomed => {
+                        format!("“{raw}” is not a SNOMED CT code; they are 6 to 18 digits.")
+                    }
+                    CodeSystem::Rxnorm => {
+                        format!("“{raw}” is not an RxNorm code; they are digits.")
+                    }
+                },
+            ));
         }
         Ok(Self {
             system,

@@ -16,13 +16,19 @@ pub use codes::{Code, CodeSystem};
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
+use crate::audit::{self, Action, AuditContext, AuditEvent};
+use crate::identity::scope::ClinicalScope;
 use crate::ids::PatientId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    /// A field is missing or not well formed; the words say which and how.
-    #[error("{0}")]
-    Invalid(String),
+    /// A field is missing or not well formed: which field (`code`, `text`, `substance`,
+    /// `onset`, `reaction`, `severity`, `status`) and the words for what is wrong.
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// No such entry for this patient (another patient's id answers the same).
     #[error("no such entry in this record")]
     NotFound,
@@ -45,8 +51,60 @@ pub struct Version {
     pub data: serde_json::Value,
 }
 
+/// A problem with one field.
+pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> RecordError {
+    RecordError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Audits a read of one part (`table`) of a patient's record.
+pub(crate) async fn viewed(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    table: &'static str,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::RecordView, table).patient(patient),
+    )
+    .await
+}
+
+/// Every version of one entry of `table`, oldest first, with who made each (audited);
+/// another patient's entry answers [`RecordError::NotFound`].
+pub(crate) async fn history(
+    tx: &mut TenantTx,
+    _staff: &ClinicalScope,
+    ctx: &AuditContext,
+    table: &'static str,
+    patient: PatientId,
+    id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Version>, RecordError> {
+    let all = versions(tx, table, id, patient).await?;
+    if all.is_empty() {
+        return Err(RecordError::NotFound);
+    }
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::RecordHistory, table)
+            .resource(id)
+            .patient(patient),
+    )
+    .await?;
+    Ok(all)
+}
+
 /// Every version of one entry of `table`, oldest first; the current one last.
-pub(crate) async fn versions(
+async fn versions(
     tx: &mut TenantTx,
     table: &'static str,
     id: uuid::Uuid,

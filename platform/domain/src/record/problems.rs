@@ -52,25 +52,29 @@ fn check(p: &ProblemInput<'_>, today: NaiveDate) -> Result<Checked, RecordError>
     let code = Code::parse(p.system, p.code, &SYSTEMS, "problem")?;
     let text = p.text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() || text.chars().count() > 500 {
-        return Err(RecordError::Invalid(
-            "Describe the problem in words (up to 500 characters).".into(),
+        return Err(super::invalid(
+            "text",
+            "Describe the problem in words (up to 500 characters).",
         ));
     }
     if !STATUSES.contains(&p.clinical_status) {
-        return Err(RecordError::Invalid(
-            "Choose whether the problem is active, in remission or resolved.".into(),
+        return Err(super::invalid(
+            "status",
+            "Choose whether the problem is active, in remission or resolved.",
         ));
     }
     if p.onset.is_some_and(|d| d > today) {
-        return Err(RecordError::Invalid(
-            "The onset cannot be in the future.".into(),
+        return Err(super::invalid(
+            "onset",
+            "The onset cannot be in the future.",
         ));
     }
     if let (Some(on), Some(off)) = (p.onset, p.abatement)
         && off < on
     {
-        return Err(RecordError::Invalid(
-            "The problem cannot end before it began.".into(),
+        return Err(super::invalid(
+            "onset",
+            "The problem cannot end before it began.",
         ));
     }
     Ok(Checked { code, text })
@@ -114,28 +118,13 @@ async fn fetch(tx: &mut TenantTx, patient: PatientId) -> Result<Vec<Problem>, sq
         Row,
         "SELECT id, version, code_system, code, text, onset, abatement, clinical_status,
                 verification, updated_at
-         FROM conditions WHERE patient_id = $1 AND verification <> 'entered-in-error'
+         FROM conditions WHERE patient_id = $1 AND verification NOT IN ('entered-in-error', 'refuted')
          ORDER BY clinical_status <> 'active', onset DESC NULLS LAST, text",
         patient.as_uuid()
     )
     .fetch_all(tx.conn())
     .await?;
     Ok(rows.into_iter().map(Problem::from).collect())
-}
-
-async fn viewed(
-    tx: &mut TenantTx,
-    ctx: &AuditContext,
-    patient: PatientId,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    audit::record(
-        tx,
-        ctx,
-        now,
-        AuditEvent::new(Action::RecordView, "problems").patient(patient),
-    )
-    .await
 }
 
 /// The signed-in patient's own problems (audited).
@@ -146,7 +135,7 @@ pub async fn own(
     now: DateTime<Utc>,
 ) -> Result<Vec<Problem>, sqlx::Error> {
     let list = fetch(tx, me.patient_id()).await?;
-    viewed(tx, ctx, me.patient_id(), now).await?;
+    super::viewed(tx, ctx, TABLE, me.patient_id(), now).await?;
     Ok(list)
 }
 
@@ -159,7 +148,7 @@ pub async fn of_patient(
     now: DateTime<Utc>,
 ) -> Result<Vec<Problem>, sqlx::Error> {
     let list = fetch(tx, patient).await?;
-    viewed(tx, ctx, patient, now).await?;
+    super::viewed(tx, ctx, TABLE, patient, now).await?;
     Ok(list)
 }
 
@@ -272,24 +261,11 @@ pub async fn update(
 /// Every version of one problem, oldest first, with who made each (audited).
 pub async fn history(
     tx: &mut TenantTx,
-    _staff: &ClinicalScope,
+    staff: &ClinicalScope,
     ctx: &AuditContext,
     patient: PatientId,
     id: uuid::Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<Version>, RecordError> {
-    let all = super::versions(tx, TABLE, id, patient).await?;
-    if all.is_empty() {
-        return Err(RecordError::NotFound);
-    }
-    audit::record(
-        tx,
-        ctx,
-        now,
-        AuditEvent::new(Action::RecordHistory, TABLE)
-            .resource(id)
-            .patient(patient),
-    )
-    .await?;
-    Ok(all)
+    super::history(tx, staff, ctx, TABLE, patient, id, now).await
 }

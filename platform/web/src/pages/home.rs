@@ -220,7 +220,7 @@ async fn dashboard(
     let arrive_open = upcoming.first().is_some_and(|a| {
         a.video_url.is_none()
             && a.status == portal_domain::scheduling::AppointmentStatus::Booked
-            && appointments::status::check_in_open(a.starts_at, a.ends_at, now)
+            && appointments::status::self_check_in_open(a.starts_at, a.ends_at, now)
     });
     let to_confirm = upcoming
         .iter()

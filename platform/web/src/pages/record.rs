@@ -197,6 +197,23 @@ pub async fn of_patient(
     render(&page).map(IntoResponse::into_response)
 }
 
+/// The page's id of the field an error is about (`done`: which form, problem or allergy).
+fn field_id(done: &str, e: &RecordError) -> &'static str {
+    let field = match e {
+        RecordError::Invalid { field, .. } => *field,
+        _ => "",
+    };
+    match (done, field) {
+        ("problem", "code") => "problem-code",
+        ("problem", "onset") => "problem-onset",
+        ("problem", _) => "problem-text",
+        ("allergy", "code") => "allergy-code",
+        ("allergy", "reaction") => "allergy-reaction",
+        ("allergy", "severity") => "allergy-severity",
+        _ => "allergy-substance",
+    }
+}
+
 /// `POST /admin/patients/{id}/record/{problems|allergies}`: adds an entry.
 #[handler]
 pub async fn add(
@@ -217,9 +234,12 @@ pub async fn add(
     let today = now.with_timezone(&clinic_tz(&chrome.tenant)).date_naive();
     let system = CodeSystem::parse(field(&f, "system")).unwrap_or(CodeSystem::Text);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let (result, first_field, done) = match kind.as_str() {
+    let (result, done) = match kind.as_str() {
         "problems" => {
-            let onset = chrono::NaiveDate::parse_from_str(field(&f, "onset"), "%Y-%m-%d").ok();
+            // An onset that was typed but is not a date is refused, not dropped.
+            let raw_onset = field(&f, "onset").trim();
+            let onset = chrono::NaiveDate::parse_from_str(raw_onset, "%Y-%m-%d").ok();
+            let bad_onset = onset.is_none() && !raw_onset.is_empty();
             let input = ProblemInput {
                 system,
                 code: field(&f, "code"),
@@ -228,11 +248,22 @@ pub async fn add(
                 abatement: None,
                 clinical_status: "active",
             };
-            (
-                problems::add(&mut tx, &scope, &ctx, id, &input, today, now).await,
-                "problem-text",
-                "problem",
-            )
+            if bad_onset {
+                (
+                    Err(RecordError::Invalid {
+                        field: "onset",
+                        message:
+                            "Enter the date the problem began as a date, for example 2019-04-01."
+                                .to_owned(),
+                    }),
+                    "problem",
+                )
+            } else {
+                (
+                    problems::add(&mut tx, &scope, &ctx, id, &input, today, now).await,
+                    "problem",
+                )
+            }
         }
         "allergies" => {
             let severity = Some(field(&f, "severity")).filter(|s| !s.is_empty());
@@ -246,7 +277,6 @@ pub async fn add(
             };
             (
                 allergies::add(&mut tx, &scope, &ctx, id, &input, now).await,
-                "allergy-substance",
                 "allergy",
             )
         }
@@ -265,7 +295,7 @@ pub async fn add(
             drop(tx);
             let mut f = f;
             f.push(("form".to_owned(), kind.clone()));
-            let errors = FormErrors::one(first_field, super::scheduling_view::sentence(&e));
+            let errors = FormErrors::one(field_id(done, &e), super::scheduling_view::sentence(&e));
             let page = staff_page(req, state, chrome, &me, &raw_id, None, errors, f).await?;
             render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }

@@ -70,7 +70,7 @@ pub async fn mark(
             _ => "a visit can only be marked as missed once it has started",
         }));
     }
-    sqlx::query!(
+    let changed = sqlx::query!(
         "UPDATE appointments SET status = $2, change_seq = nextval('appointment_changes'),
                 updated_at = $3
          WHERE id = $1 AND status = $4",
@@ -80,7 +80,15 @@ pub async fn mark(
         from.as_str()
     )
     .execute(tx.conn())
-    .await?;
+    .await?
+    .rows_affected();
+    // Someone else changed it between the read and the write: say so, record nothing.
+    if changed == 0 {
+        let now_status = load(tx, actor, id).await?.map(|a| a.status);
+        return Err(now_status.map_or(AppointmentError::NotFound, |s| {
+            AppointmentError::NotChangeable(s.label_lower())
+        }));
+    }
     audit::record(
         tx,
         ctx,
@@ -93,8 +101,13 @@ pub async fn mark(
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 
-/// A patient says they have arrived ("I'm here"), from the same moment the front desk could
-/// check them in until the visit ends. Only their own booked, in-person visit; anything else
+/// How long before a visit a patient may say they have arrived. Shorter than the front desk's
+/// window: a self check-in is taken on trust, and once checked in a visit can no longer be
+/// marked as missed, so a tap from home hours ahead must not be possible.
+pub const SELF_CHECK_IN_OPENS: Duration = Duration::minutes(30);
+
+/// A patient says they have arrived ("I'm here"), from half an hour before the visit until it
+/// ends. Only their own booked, in-person visit; anything else
 /// answers as missing or not changeable, exactly as for staff.
 pub async fn patient_arrived(
     tx: &mut TenantTx,
@@ -110,12 +123,12 @@ pub async fn patient_arrived(
     if appt.status != AppointmentStatus::Booked || appt.video_url.is_some() {
         return Err(AppointmentError::NotChangeable(appt.status.label_lower()));
     }
-    if !check_in_open(appt.starts_at, appt.ends_at, now) {
+    if !self_check_in_open(appt.starts_at, appt.ends_at, now) {
         return Err(AppointmentError::TooEarly(
-            "check-in opens two hours before the visit",
+            "you can check in from half an hour before the visit",
         ));
     }
-    sqlx::query!(
+    let changed = sqlx::query!(
         "UPDATE appointments SET status = 'checked_in',
                 change_seq = nextval('appointment_changes'), updated_at = $2
          WHERE id = $1 AND status = 'booked'",
@@ -123,7 +136,14 @@ pub async fn patient_arrived(
         now
     )
     .execute(tx.conn())
-    .await?;
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        let now_status = load(tx, actor, id).await?.map(|a| a.status);
+        return Err(now_status.map_or(AppointmentError::NotFound, |s| {
+            AppointmentError::NotChangeable(s.label_lower())
+        }));
+    }
     audit::record(
         tx,
         ctx,
@@ -136,7 +156,12 @@ pub async fn patient_arrived(
     load(tx, actor, id).await?.ok_or(AppointmentError::NotFound)
 }
 
-/// Whether check-in is open at `now` for a visit over `[starts, ends)`.
+/// Whether the front desk may check a visit over `[starts, ends)` in at `now`.
 pub fn check_in_open(starts: DateTime<Utc>, ends: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now >= starts - CHECK_IN_OPENS && now < ends
+}
+
+/// Whether the patient may check themselves in at `now` ([`SELF_CHECK_IN_OPENS`]).
+pub fn self_check_in_open(starts: DateTime<Utc>, ends: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= starts - SELF_CHECK_IN_OPENS && now < ends
 }
