@@ -161,6 +161,24 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
         Job::WaitlistOffer { offer_id, channel } => {
             crate::notices::waitlist_offer(deps, &tenant, env.id, offer_id, channel, &job).await
         }
+        Job::ResultNotice {
+            report_id,
+            channel,
+            visible_from,
+            stage,
+        } => {
+            crate::results::notice(
+                deps,
+                &tenant,
+                env.id,
+                &job,
+                report_id,
+                channel,
+                visible_from,
+                stage,
+            )
+            .await
+        }
         Job::Reminder {
             appointment_id,
             version,

@@ -12,6 +12,7 @@ mod notices;
 mod reconcile;
 mod relay;
 mod reminders;
+mod results;
 mod signups;
 pub mod sms;
 mod texting;

@@ -44,6 +44,28 @@ pub enum Job {
         version: i32,
         change: AppointmentChange,
     },
+    /// Tell the patient a result is ready (no content), by one channel. `visible_from` is when
+    /// the patient may see it as of queueing; stale (sends nothing) when that moved since — a
+    /// clinician's comment released it earlier, and that release queued its own notice.
+    #[serde(rename = "result.notice")]
+    ResultNotice {
+        report_id: uuid::Uuid,
+        channel: Channel,
+        visible_from: chrono::DateTime<chrono::Utc>,
+        /// `ready`: just entered; `released`: a result the patient chose to wait for is
+        /// now visible.
+        stage: ResultStage,
+    },
+}
+
+/// Which new-result notice: entered (visible now, or waiting by the patient's choice), or
+/// released after waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStage {
+    Ready,
+    Waiting,
+    Released,
 }
 
 /// How a message reaches a patient.
@@ -76,6 +98,7 @@ impl Job {
             Job::Reminder { .. } => "reminder.appointment",
             Job::WaitlistOffer { .. } => "waitlist.offer",
             Job::VerifyPhone { .. } => "sms.verify_phone",
+            Job::ResultNotice { .. } => "result.notice",
         }
     }
 

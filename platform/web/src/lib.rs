@@ -146,6 +146,34 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::patients::search),
         )
         .at("/record", OWN_CARE, get(pages::record::own))
+        .at("/record/:area", OWN_CARE, get(pages::record::own_area))
+        .at("/results", OWN_CARE, get(pages::results::list))
+        .at(
+            "/results/preferences",
+            OWN_CARE,
+            get(pages::results::preferences_page).post(pages::results::save_preferences),
+        )
+        .at(
+            "/results/trend/:loinc",
+            OWN_CARE,
+            get(pages::results::own_trend),
+        )
+        .at("/results/:id", OWN_CARE, get(pages::results::own_one))
+        .at(
+            "/admin/patients/:id/results/:result",
+            CLINICAL,
+            get(pages::results::staff_one),
+        )
+        .at(
+            "/admin/patients/:id/results/:result/comment",
+            CLINICAL,
+            post(pages::results::staff_comment),
+        )
+        .at(
+            "/admin/patients/:id/trend/:loinc",
+            CLINICAL,
+            get(pages::results::staff_trend),
+        )
         .at(
             "/admin/patients/:id/record",
             CLINICAL,

@@ -8,8 +8,10 @@
 //! the database keeps every replaced version in `record_history` by trigger.
 
 pub mod allergies;
-mod codes;
+pub mod chart;
+pub mod codes;
 pub mod problems;
+pub mod results;
 
 pub use codes::{Code, CodeSystem};
 
@@ -39,6 +41,17 @@ pub enum RecordError {
     Stale { current: i32 },
     #[error("database error")]
     Database(#[from] sqlx::Error),
+}
+
+impl From<crate::jobs::EnqueueError> for RecordError {
+    fn from(e: crate::jobs::EnqueueError) -> Self {
+        match e {
+            crate::jobs::EnqueueError::Database(d) => Self::Database(d),
+            crate::jobs::EnqueueError::Encode(_) => {
+                Self::Database(sqlx::Error::Protocol("a job could not be encoded".into()))
+            }
+        }
+    }
 }
 
 /// One earlier (or the current) version of an entry, as history shows it.

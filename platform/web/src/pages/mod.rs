@@ -18,11 +18,13 @@ pub mod platform;
 pub mod preferences;
 pub mod record;
 pub mod register;
+pub mod results;
 pub mod schedule;
 pub mod scheduling_setup;
 mod scheduling_view;
 pub mod security;
 pub mod setup_items;
+mod trend_svg;
 pub mod undelivered;
 pub(crate) mod words;
 

@@ -10,10 +10,14 @@ use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::PatientId;
 use portal_domain::patients::{self, Patient};
 use portal_domain::record::allergies::{self, Allergy, AllergyInput};
+use portal_domain::record::chart::{self, Chart};
 use portal_domain::record::problems::{self, Problem, ProblemInput};
+use portal_domain::record::results::{self, LabEntry};
 use portal_domain::record::{CodeSystem, RecordError};
 use portal_domain::scheduling::clinic_tz;
 
+use super::results::{SummaryView, summary_view, when};
+use super::trend_svg::number;
 use super::{Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other, words};
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
@@ -69,6 +73,150 @@ fn allergy_view(a: &Allergy) -> EntryView {
     }
 }
 
+/// The rest of the chart, worded for the page.
+#[derive(Default)]
+pub struct ChartView {
+    /// Name, dose/route/frequency, instructions, status, active.
+    pub medications: Vec<(String, String, String, String, bool)>,
+    /// Vaccine, date, details.
+    pub immunizations: Vec<(String, String, String)>,
+    /// Name, value, when, trend link.
+    pub vitals: Vec<(String, String, String, Option<String>)>,
+    /// When, kind, provider, diagnoses, summary.
+    pub visits: Vec<(String, String, String, String, String)>,
+    /// Title, author, signed, body, released.
+    pub notes: Vec<(String, String, String, String, bool)>,
+    /// Title, description, goals (one a line), status.
+    pub plans: Vec<(String, String, Vec<String>, String)>,
+    /// Procedure, date.
+    pub procedures: Vec<(String, String)>,
+}
+
+fn chart_view(c: &Chart, tz: chrono_tz::Tz, trend_base: &str) -> ChartView {
+    let join = |parts: &[&str]| {
+        parts
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    ChartView {
+        medications: c
+            .medications
+            .iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    join(&[&m.dose, &m.route, &m.frequency]),
+                    m.instructions.clone(),
+                    m.status.clone(),
+                    m.status == "active",
+                )
+            })
+            .collect(),
+        immunizations: c
+            .immunizations
+            .iter()
+            .map(|i| {
+                let dose = i
+                    .dose_number
+                    .map(|d| format!("Dose {d}"))
+                    .unwrap_or_default();
+                let lot = if i.lot.is_empty() {
+                    String::new()
+                } else {
+                    format!("Lot {}", i.lot)
+                };
+                (
+                    i.vaccine.clone(),
+                    words::date(i.given_on),
+                    join(&[&dose, &lot, &i.site, &i.performer]),
+                )
+            })
+            .collect(),
+        vitals: c
+            .vitals
+            .iter()
+            .map(|v| {
+                let value = match (v.value_num, &v.value_text) {
+                    (Some(n), _) => {
+                        format!("{} {}", number(n), v.unit.clone().unwrap_or_default())
+                    }
+                    (None, Some(t)) => t.clone(),
+                    _ => String::new(),
+                };
+                (
+                    v.name.clone(),
+                    value.trim().to_owned(),
+                    when(v.effective_at, tz),
+                    v.value_num.map(|_| format!("{trend_base}/{}", v.loinc)),
+                )
+            })
+            .collect(),
+        visits: c
+            .encounters
+            .iter()
+            .map(|e| {
+                (
+                    when(e.starts_at, tz),
+                    e.kind.clone(),
+                    e.provider.clone(),
+                    e.diagnoses.clone(),
+                    e.summary.clone(),
+                )
+            })
+            .collect(),
+        notes: c
+            .notes
+            .iter()
+            .map(|n| {
+                (
+                    n.title.clone(),
+                    n.author.clone(),
+                    n.signed_at.map(|t| when(t, tz)).unwrap_or_default(),
+                    n.body.clone(),
+                    n.released,
+                )
+            })
+            .collect(),
+        plans: c
+            .care_plans
+            .iter()
+            .map(|p| {
+                (
+                    p.title.clone(),
+                    p.description.clone(),
+                    p.goals
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    p.status.clone(),
+                )
+            })
+            .collect(),
+        procedures: c
+            .procedures
+            .iter()
+            .map(|p| {
+                (
+                    p.text.clone(),
+                    p.performed_on.map(words::date).unwrap_or_default(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The areas a patient can open on their own (`/record/{area}`).
+const AREAS: [&str; 5] = ["medications", "immunizations", "vitals", "visits", "plans"];
+
+/// How many results and visits the summary shows.
+const SUMMARY_RESULTS: usize = 5;
+const SUMMARY_VISITS: usize = 3;
+
 #[derive(Template)]
 #[template(path = "record.html")]
 struct RecordPage {
@@ -77,12 +225,25 @@ struct RecordPage {
     patient: Option<Patient>,
     problems: Vec<EntryView>,
     allergies: Vec<EntryView>,
+    /// `summary`, or the one area a page shows (`medications`, `immunizations`, `vitals`,
+    /// `visits`, `plans`).
+    area: &'static str,
+    chart: ChartView,
+    results: Vec<SummaryView>,
+    /// More results (or visits) than the summary shows.
+    more_results: bool,
+    more_visits: bool,
     notice: Option<&'static str>,
     errors: FormErrors,
     f: Vec<(String, String)>,
 }
 
 impl RecordPage {
+    /// Whether a section shows on this page.
+    fn shows(&self, area: &str) -> bool {
+        self.area == "summary" || self.area == area
+    }
+
     /// What was typed in a field of the form sent back (`kind`: problems or allergies).
     fn typed(&self, kind: &str, name: &str) -> &str {
         if field(&self.f, "form") == kind {
@@ -93,9 +254,27 @@ impl RecordPage {
     }
 }
 
-/// `GET /record`: the signed-in patient's own problems and allergies.
+/// `GET /record`: the signed-in patient's health summary.
 #[handler]
 pub async fn own(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    own_page(req, state, "summary").await
+}
+
+/// `GET /record/{area}`: one area of the patient's record in full.
+#[handler]
+pub async fn own_area(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(area): Path<String>,
+) -> poem::Result<Response> {
+    let area = AREAS
+        .into_iter()
+        .find(|a| *a == area)
+        .ok_or_else(not_found)?;
+    own_page(req, state, area).await
+}
+
+async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::Result<Response> {
     let (chrome, me) = match require_user(req, state, "record").await? {
         Gate::In(c, u) => (c, u),
         Gate::Out(r) => return Ok(r),
@@ -103,6 +282,7 @@ pub async fn own(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Re
     let scope = me.patient().ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
+    let tz = clinic_tz(&chrome.tenant);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     let problems = problems::own(&mut tx, &scope, &ctx, now)
         .await
@@ -110,12 +290,33 @@ pub async fn own(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Re
     let allergies = allergies::own(&mut tx, &scope, &ctx, now)
         .await
         .map_err(db)?;
+    let chart = chart::own(&mut tx, &scope, &ctx, now).await.map_err(db)?;
+    let results = if area == "summary" {
+        results::own(&mut tx, &scope, &ctx, now).await.map_err(db)?
+    } else {
+        Vec::new()
+    };
     tx.commit().await.map_err(db)?;
+    let mut chart = chart_view(&chart, tz, "/results/trend");
+    let more_visits = area == "summary" && chart.visits.len() > SUMMARY_VISITS;
+    if area == "summary" {
+        chart.visits.truncate(SUMMARY_VISITS);
+        chart.notes.truncate(SUMMARY_VISITS);
+    }
     render(&RecordPage {
         chrome,
         patient: None,
         problems: problems.iter().map(problem_view).collect(),
         allergies: allergies.iter().map(allergy_view).collect(),
+        area,
+        chart,
+        more_results: results.len() > SUMMARY_RESULTS,
+        results: results
+            .iter()
+            .take(SUMMARY_RESULTS)
+            .map(|r| summary_view(r, "/results", tz))
+            .collect(),
+        more_visits,
         notice: None,
         errors: FormErrors::default(),
         f: Vec::new(),
@@ -149,12 +350,28 @@ async fn staff_page(
     let allergies = allergies::of_patient(&mut tx, &scope, &ctx, id, now)
         .await
         .map_err(db)?;
+    let chart = chart::of_patient(&mut tx, &scope, &ctx, id, now)
+        .await
+        .map_err(db)?;
+    let results = results::of_patient(&mut tx, &scope, &ctx, id, now)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
+    let tz = clinic_tz(&chrome.tenant);
+    let base = format!("/admin/patients/{id}");
     Ok(RecordPage {
         chrome,
         patient: Some(patient),
         problems: problems.iter().map(problem_view).collect(),
         allergies: allergies.iter().map(allergy_view).collect(),
+        area: "summary",
+        chart: chart_view(&chart, tz, &format!("{base}/trend")),
+        results: results
+            .iter()
+            .map(|r| summary_view(r, &format!("{base}/results"), tz))
+            .collect(),
+        more_results: false,
+        more_visits: false,
         notice,
         errors,
         f,
@@ -181,6 +398,9 @@ pub async fn of_patient(
     let notice = match q.done.as_deref() {
         Some("problem") => Some("Problem added to the record."),
         Some("allergy") => Some("Allergy added to the record."),
+        Some("result") => {
+            Some("Result added. The patient is told it is ready (without what it says).")
+        }
         _ => None,
     };
     let page = staff_page(
@@ -210,6 +430,13 @@ fn field_id(done: &str, e: &RecordError) -> &'static str {
         ("allergy", "code") => "allergy-code",
         ("allergy", "reaction") => "allergy-reaction",
         ("allergy", "severity") => "allergy-severity",
+        ("result", "loinc") => "result-loinc",
+        ("result", "value") => "result-value",
+        ("result", "unit") => "result-unit",
+        ("result", "low") => "result-low",
+        ("result", "high") => "result-high",
+        ("result", "collected") => "result-collected",
+        ("result", _) => "result-name",
         _ => "allergy-substance",
     }
 }
@@ -279,6 +506,41 @@ pub async fn add(
                 allergies::add(&mut tx, &scope, &ctx, id, &input, now).await,
                 "allergy",
             )
+        }
+        "results" => {
+            // The collection time is typed in the clinic's zone; one that is not a time is
+            // refused, not replaced by now.
+            let raw = field(&f, "collected").trim();
+            let tz = clinic_tz(&chrome.tenant);
+            let collected = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+                .ok()
+                .and_then(|t| t.and_local_timezone(tz).earliest())
+                .map(|t| t.with_timezone(&chrono::Utc));
+            if collected.is_none() && !raw.is_empty() {
+                (
+                    Err(RecordError::Invalid {
+                        field: "collected",
+                        message: "Enter when the sample was collected as a date and time."
+                            .to_owned(),
+                    }),
+                    "result",
+                )
+            } else {
+                let entry = LabEntry {
+                    name: field(&f, "name"),
+                    loinc: field(&f, "loinc"),
+                    value: field(&f, "value"),
+                    unit: field(&f, "unit"),
+                    low: field(&f, "low"),
+                    high: field(&f, "high"),
+                    collected_at: collected,
+                    performer: field(&f, "performer"),
+                };
+                (
+                    results::enter_lab(&mut tx, &scope, &ctx, id, &entry, now).await,
+                    "result",
+                )
+            }
         }
         _ => return Err(not_found()),
     };

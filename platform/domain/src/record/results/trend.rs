@@ -1,0 +1,124 @@
+//! A repeated test over time: every visible numeric value of one LOINC code for a patient, in
+//! the unit of the latest one (a value in another unit is counted, not plotted against the
+//! wrong scale). Vital signs (no report) are always visible; a lab value is visible with its
+//! report.
+
+use chrono::{DateTime, Utc};
+use portal_tenants::TenantTx;
+
+use crate::identity::scope::{ClinicalScope, PatientScope};
+use crate::ids::PatientId;
+use crate::record::codes::is_loinc;
+
+/// The most values one trend shows (the latest ones).
+pub const MAX_POINTS: i64 = 2000;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Point {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+    pub interpretation: Option<String>,
+    /// The result it belongs to (none for a vital sign).
+    pub report_id: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Trend {
+    pub loinc: String,
+    pub name: String,
+    pub unit: String,
+    /// The normal range given with the latest value.
+    pub range_low: Option<f64>,
+    pub range_high: Option<f64>,
+    /// Oldest first.
+    pub points: Vec<Point>,
+    /// Values left out because they were given in another unit.
+    pub other_units: usize,
+}
+
+async fn read(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    loinc: &str,
+    as_patient: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Trend>, sqlx::Error> {
+    if !is_loinc(loinc) {
+        return Ok(None);
+    }
+    let rows = sqlx::query!(
+        r#"SELECT o.name, o.value_num AS "value!", o.unit AS "unit!", o.range_low, o.range_high,
+                  o.interpretation, o.effective_at, o.report_id
+           FROM observations o LEFT JOIN result_reports r ON r.id = o.report_id
+           WHERE o.patient_id = $1 AND o.loinc = $2 AND o.value_num IS NOT NULL
+             AND o.unit IS NOT NULL AND o.status <> 'entered-in-error'
+             AND (r.id IS NULL OR (r.status NOT IN ('entered-in-error', 'cancelled')
+                                   AND (NOT $3 OR r.visible_from <= $4)))
+           ORDER BY o.effective_at DESC, o.id DESC
+           LIMIT $5"#,
+        patient.as_uuid(),
+        loinc,
+        as_patient,
+        now,
+        MAX_POINTS
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let Some(latest) = rows.first() else {
+        return Ok(None);
+    };
+    let (name, unit, low, high) = (
+        latest.name.clone(),
+        latest.unit.clone(),
+        latest.range_low,
+        latest.range_high,
+    );
+    let total = rows.len();
+    let mut points: Vec<Point> = rows
+        .into_iter()
+        .filter(|r| r.unit == unit)
+        .map(|r| Point {
+            at: r.effective_at,
+            value: r.value,
+            interpretation: r.interpretation,
+            report_id: r.report_id,
+        })
+        .collect();
+    points.reverse();
+    Ok(Some(Trend {
+        loinc: loinc.to_owned(),
+        name,
+        unit,
+        range_low: low,
+        range_high: high,
+        other_units: total - points.len(),
+        points,
+    }))
+}
+
+/// The signed-in patient's trend for one test (audited as a view of their results).
+pub async fn own(
+    tx: &mut TenantTx,
+    me: &PatientScope,
+    ctx: &crate::audit::AuditContext,
+    loinc: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Trend>, sqlx::Error> {
+    let t = read(tx, me.patient_id(), loinc, true, now).await?;
+    crate::record::viewed(tx, ctx, "observations", me.patient_id(), now).await?;
+    Ok(t)
+}
+
+/// A patient's trend for one test, for clinical staff (audited).
+pub async fn of_patient(
+    tx: &mut TenantTx,
+    _staff: &ClinicalScope,
+    ctx: &crate::audit::AuditContext,
+    patient: PatientId,
+    loinc: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Trend>, sqlx::Error> {
+    let t = read(tx, patient, loinc, false, now).await?;
+    crate::record::viewed(tx, ctx, "observations", patient, now).await?;
+    Ok(t)
+}
