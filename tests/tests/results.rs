@@ -1,0 +1,386 @@
+//! Results (issue 11): a clinician enters a lab result, the patient is told without content
+//! and sees it flagged with its trend and the clinician's comment; the patient's own choice to
+//! wait for a comment (or some days) holds a result back; bad entries are refused on their
+//! field with nothing written; another patient's result answers like a missing one.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use portal_domain::clock::Clock;
+use portal_domain::identity::Role;
+use portal_tests::{PASSWORD, TestApp};
+
+/// Enters a glucose value through the staff page and returns the result's page path (staff).
+async fn enter_glucose(
+    doc: &mut portal_tests::Browser,
+    patient: &str,
+    value: &str,
+    collected: &str,
+) -> String {
+    let path = format!("/admin/patients/{patient}/record/results");
+    let resp = doc
+        .post_form(
+            &path,
+            &[
+                ("name", "Glucose"),
+                ("loinc", "2345-7"),
+                ("value", value),
+                ("unit", "mg/dL"),
+                ("low", "70"),
+                ("high", "99"),
+                ("collected", collected),
+                ("performer", "Quest Diagnostics"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    let (_, page) = doc.page(&format!("/admin/patients/{patient}/record")).await;
+    let marker = format!("/admin/patients/{patient}/results/");
+    let at = page.find(&marker).expect("the result is listed");
+    let rest = &page[at..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+fn result_id(staff_path: &str) -> &str {
+    staff_path.rsplit('/').next().unwrap()
+}
+
+#[tokio::test]
+async fn a_lab_result_reaches_the_patient_flagged_with_its_trend_and_comment() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let t = app.clinic("labs").await;
+    let host = app.host("labs");
+    app.staff(&t, "doc@labs.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@labs.example").await;
+    let ben = app.patient(&t, "Ben", "ben@labs.example").await;
+    let mut doc = app.sign_in(&host, "doc@labs.example", PASSWORD).await;
+
+    // Bad entries are refused on their field, and nothing is written.
+    let record = format!("/admin/patients/{ana}/record/results");
+    for (fields, field_id, words) in [
+        (
+            vec![("name", "Glucose"), ("loinc", "2345-7"), ("value", "130")],
+            "result-unit",
+            "needs its unit",
+        ),
+        (
+            vec![
+                ("name", "Glucose"),
+                ("loinc", "2345-6"),
+                ("value", "130"),
+                ("unit", "mg/dL"),
+            ],
+            "result-loinc",
+            "not a LOINC code",
+        ),
+        (
+            vec![
+                ("name", "Glucose"),
+                ("loinc", "2345-7"),
+                ("value", "130"),
+                ("unit", "mg/dL"),
+                ("collected", "2999-01-01T08:00"),
+            ],
+            "result-collected",
+            "in the future",
+        ),
+        (
+            vec![
+                ("name", "Glucose"),
+                ("loinc", "2345-7"),
+                ("value", "130"),
+                ("unit", "mg/dL"),
+                ("low", "99"),
+                ("high", "70"),
+            ],
+            "result-low",
+            "above its high end",
+        ),
+    ] {
+        let resp = doc.post_form(&record, &fields).await;
+        assert_eq!(resp.status(), 422, "{field_id}");
+        let page = resp.text().await.unwrap();
+        assert!(
+            page.contains(&format!(r#"id="{field_id}-error""#)),
+            "{field_id}: {page}"
+        );
+        assert!(page.contains(words), "{words}");
+    }
+    let (_, page) = doc.page(&format!("/admin/patients/{ana}/record")).await;
+    assert!(page.contains("No results yet."), "nothing half-written");
+
+    // Two earlier values and a high one today.
+    let now = app.clock.now();
+    let day = |d: i64| {
+        (now - Duration::days(d))
+            .format("%Y-%m-%dT08:00")
+            .to_string()
+    };
+    enter_glucose(&mut doc, &ana.to_string(), "92", &day(400)).await;
+    enter_glucose(&mut doc, &ana.to_string(), "97", &day(200)).await;
+    let staff_path = enter_glucose(&mut doc, &ana.to_string(), "131", &day(1)).await;
+    let id = result_id(&staff_path).to_owned();
+
+    // The patient is told, with no content.
+    let mail = app.email_to("ana@labs.example").await;
+    assert!(
+        mail.subject.contains("A new result is ready"),
+        "{}",
+        mail.subject
+    );
+    for secret in ["Glucose", "131", "mg/dL", "High"] {
+        assert!(
+            !mail.text.contains(secret) && !mail.subject.contains(secret),
+            "{secret} leaked"
+        );
+    }
+    assert!(mail.text.contains("/results"));
+
+    // The patient sees it new and flagged, in full, with the trend of all three values.
+    let mut ana_b = app.sign_in(&host, "ana@labs.example", PASSWORD).await;
+    let (st, list) = ana_b.page("/results").await;
+    assert_eq!(st, 200);
+    assert_eq!(list.matches(r#"data-testid="result-row""#).count(), 3);
+    assert!(
+        list.contains("result-flagged") && list.contains("result-new"),
+        "{list}"
+    );
+    let (st, one) = ana_b.page(&format!("/results/{id}")).await;
+    assert_eq!(st, 200);
+    assert!(
+        one.contains("131 mg/dL") && one.contains("70–99 mg/dL") && one.contains(">High<"),
+        "{one}"
+    );
+    let (st, trend) = ana_b.page("/results/trend/2345-7").await;
+    assert_eq!(st, 200);
+    assert!(
+        trend.contains("<svg") && trend.contains("normal-band"),
+        "{trend}"
+    );
+    assert_eq!(
+        trend.matches(r#"data-flag="out""#).count(),
+        1,
+        "one value outside the range"
+    );
+    assert_eq!(
+        trend.matches("mg/dL</td>").count(),
+        3,
+        "the table lists all three"
+    );
+    let (_, list) = ana_b.page("/results").await;
+    assert_eq!(
+        list.matches("result-new").count(),
+        2,
+        "opened: no longer new"
+    );
+
+    // The clinician comments (against the version they saw); a stale comment is refused.
+    let comment = format!("{staff_path}/comment");
+    let resp = doc
+        .post_form(
+            &comment,
+            &[
+                ("version", "1"),
+                (
+                    "comment",
+                    "Slightly high. Let's recheck fasting in 3 months.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = doc
+        .post_form(
+            &comment,
+            &[("version", "1"), ("comment", "An older screen's comment")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("changed by someone else")
+    );
+    let (_, one) = ana_b.page(&format!("/results/{id}")).await;
+    assert!(one.contains("recheck fasting in 3 months"), "{one}");
+    assert!(!one.contains("An older screen"));
+
+    // Ben cannot open Ana's result or see it in his list; a made-up id answers the same.
+    let mut ben_b = app.sign_in(&host, "ben@labs.example", PASSWORD).await;
+    let (st, page) = ben_b.page(&format!("/results/{id}")).await;
+    assert_eq!(st, 404);
+    assert!(!page.contains("Glucose"));
+    let (st, _) = ben_b
+        .page(&format!("/results/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(st, 404);
+    let (_, list) = ben_b.page("/results").await;
+    assert!(list.contains("You have no results yet."));
+    // Nor through the staff path with Ben's id.
+    let (st, _) = doc
+        .page(&format!("/admin/patients/{ben}/results/{id}"))
+        .await;
+    assert_eq!(st, 404);
+
+    // Every view is audited against Ana.
+    let schema = t.schema_name().to_owned();
+    let views: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".audit_log WHERE action = 'result.view' AND patient_id = '{}'",
+        ana.as_uuid()
+    )))
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert!(views >= 3, "{views}");
+    assert_eq!(app.jobs_settled().await, 0);
+}
+
+#[tokio::test]
+async fn a_patient_who_chose_to_wait_sees_a_result_after_the_comment_or_the_days() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let t = app.clinic("waits").await;
+    let host = app.host("waits");
+    app.staff(&t, "doc@waits.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@waits.example").await;
+    let mut doc = app.sign_in(&host, "doc@waits.example", PASSWORD).await;
+    let mut ana_b = app.sign_in(&host, "ana@waits.example", PASSWORD).await;
+
+    // Days outside 1–30 are refused on their field.
+    let resp = ana_b
+        .post_form(
+            "/results/preferences",
+            &[
+                ("lab_when", "wait"),
+                ("lab_days", "90"),
+                ("imaging_when", "now"),
+                ("other_when", "now"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains(r#"id="lab-days-error""#)
+    );
+    let resp = ana_b
+        .post_form(
+            "/results/preferences",
+            &[
+                ("lab_when", "wait"),
+                ("lab_days", "3"),
+                ("imaging_when", "now"),
+                ("imaging_days", "7"),
+                ("other_when", "now"),
+                ("other_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+
+    let now = app.clock.now();
+    let first = enter_glucose(
+        &mut doc,
+        &ana.to_string(),
+        "131",
+        &(now - Duration::days(2))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string(),
+    )
+    .await;
+    let second = enter_glucose(
+        &mut doc,
+        &ana.to_string(),
+        "88",
+        &(now - Duration::days(1))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string(),
+    )
+    .await;
+    let mail = app.email_to("ana@waits.example").await;
+    assert!(mail.text.contains("As you asked"), "{}", mail.text);
+
+    // Held: listed without its name, and its page says when it will show.
+    let (_, list) = ana_b.page("/results").await;
+    assert_eq!(list.matches("result-waiting").count(), 2);
+    assert!(!list.contains("Glucose"), "{list}");
+    let (st, page) = ana_b.page(&format!("/results/{}", result_id(&first))).await;
+    assert_eq!(st, 200);
+    assert!(page.contains("result-waiting-page") && !page.contains("131"));
+    let (st, _) = ana_b.page("/results/trend/2345-7").await;
+    assert_eq!(st, 404, "no visible values: no trend");
+
+    // The comment releases the first at once, and the patient is told.
+    let resp = doc
+        .post_form(
+            &format!("{first}/comment"),
+            &[("version", "1"), ("comment", "Please recheck.")],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = ana_b.page(&format!("/results/{}", result_id(&first))).await;
+    assert!(
+        page.contains("131 mg/dL") && page.contains("Please recheck."),
+        "{page}"
+    );
+    assert_eq!(app.jobs_settled().await, 0);
+    let released = app
+        .email_in(&app.mail_dir.clone(), "ana@waits.example", 2)
+        .await;
+    assert!(
+        released.subject.contains("can now be seen"),
+        "{}",
+        released.subject
+    );
+
+    // The second shows once three days have passed, with its own notice; the first's delayed
+    // notice is stale (the comment released it) and sends nothing.
+    app.clock.advance(Duration::days(3) + Duration::minutes(1));
+    let later = app
+        .email_in(&app.mail_dir.clone(), "ana@waits.example", 3)
+        .await;
+    assert!(later.subject.contains("can now be seen"));
+    assert_eq!(app.jobs_settled().await, 0);
+    let sent = portal_tests::read_emails(&app.mail_dir)
+        .into_iter()
+        .filter(|e| e.to.contains("ana@waits.example"))
+        .count();
+    assert_eq!(sent, 4, "two arrivals, two releases, nothing more");
+    // (Three days on, the earlier session has long timed out.)
+    let mut ana_b = app.sign_in(&host, "ana@waits.example", PASSWORD).await;
+    let (_, page) = ana_b
+        .page(&format!("/results/{}", result_id(&second)))
+        .await;
+    assert!(page.contains("88 mg/dL"), "{page}");
+}
+
+#[tokio::test]
+async fn the_health_summary_and_areas_show_the_chart() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("summary").await;
+    let host = app.host("summary");
+    app.patient(&t, "Ana", "ana@summary.example").await;
+    let mut ana_b = app.sign_in(&host, "ana@summary.example", PASSWORD).await;
+    let (st, page) = ana_b.page("/record").await;
+    assert_eq!(st, 200);
+    for heading in [
+        "Allergies",
+        "Problems and diagnoses",
+        "Recent results",
+        "Medications",
+        "Immunizations",
+        "Latest vital signs",
+        "Visits",
+        "Care plans and goals",
+    ] {
+        assert!(page.contains(heading), "{heading}");
+    }
+    for area in ["medications", "immunizations", "vitals", "visits", "plans"] {
+        let (st, _) = ana_b.page(&format!("/record/{area}")).await;
+        assert_eq!(st, 200, "{area}");
+    }
+    let (st, _) = ana_b.page("/record/secrets").await;
+    assert_eq!(st, 404);
+}
