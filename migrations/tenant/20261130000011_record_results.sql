@@ -237,3 +237,13 @@ CREATE TABLE api_keys (
     last_used_at     timestamptz NULL,
     revoked_at       timestamptz NULL
 );
+
+-- A patient's identifiers in other systems (an EHR's MRN), as FHIR import matches them.
+CREATE TABLE patient_identifiers (
+    system           text NOT NULL CHECK (length(system) BETWEEN 1 AND 500),
+    value            text NOT NULL CHECK (length(value) BETWEEN 1 AND 200),
+    patient_id       uuid NOT NULL REFERENCES patients (id),
+    created_at       timestamptz NOT NULL,
+    PRIMARY KEY (system, value)
+);
+CREATE INDEX patient_identifiers_patient ON patient_identifiers (patient_id);

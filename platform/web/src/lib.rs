@@ -34,7 +34,13 @@ pub fn app(state: AppState) -> impl Endpoint {
     let api = api::service();
     let docs = api.swagger_ui();
     let (pages, _) = pages(api.spec_endpoint()).into_parts();
+    // The FHIR base URL an EHR is given is `/fhir/R4` on the clinic's host; the same operation
+    // of the API answers there (the guard finds its policy by the path either way).
+    let fhir = api::service()
+        .into_endpoint()
+        .catch_all_error(api::error::from_poem);
     pages
+        .at("/fhir/R4", ApiGuard(fhir))
         .nest("/api/docs", docs)
         .nest(
             "/api",

@@ -61,6 +61,13 @@ pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
     Permission::Scheduling,
 ]));
 
+/// FHIR import: public to the guard (the handler checks the clinic API key), with room for a
+/// bundle of several thousand entries.
+pub const FHIR_IMPORT: Policy = Policy {
+    max_body: 32 * 1024 * 1024,
+    ..Policy::of(Access::Public)
+};
+
 impl Policy {
     pub const fn of(access: Access) -> Self {
         Policy {
@@ -121,6 +128,8 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/me/phone-verification", OWN_CARE),
     (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
+    // The key is checked by the handler (a clinic API key, not a session).
+    (Method::POST, "/fhir/R4", FHIR_IMPORT),
 ];
 
 /// Whether a concrete path matches a template whose `{name}` or `:name` segments stand for

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod api_keys;
 pub mod links;
 pub mod mfa;
 pub mod password;

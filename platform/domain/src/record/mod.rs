@@ -10,6 +10,7 @@
 pub mod allergies;
 pub mod chart;
 pub mod codes;
+pub mod fhir;
 pub mod problems;
 pub mod results;
 

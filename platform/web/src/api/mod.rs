@@ -5,6 +5,7 @@ mod appointments;
 mod caller;
 mod clinic;
 pub mod error;
+mod fhir;
 mod reminders;
 pub(crate) use reminders::{Resend, after_save, may_change_number, resend as resend_phone_code};
 mod sessions;
@@ -20,6 +21,8 @@ enum ApiTags {
     Clinic,
     /// Reminder choices and undelivered messages.
     Reminders,
+    /// The health record: FHIR import, and the patient's own record.
+    Records,
     /// Signing in and out.
     Sessions,
     /// Clinic sign-up on the platform's site.
@@ -29,6 +32,7 @@ enum ApiTags {
 type Apis = (
     appointments::AppointmentsApi,
     clinic::ClinicApi,
+    fhir::FhirApi,
     reminders::RemindersApi,
     sessions::SessionsApi,
     signup::SignupApi,
@@ -39,6 +43,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             appointments::AppointmentsApi,
             clinic::ClinicApi,
+            fhir::FhirApi,
             reminders::RemindersApi,
             sessions::SessionsApi,
             signup::SignupApi,

@@ -91,6 +91,7 @@ struct ErrorPage<'a> {
 /// Paths whose errors are JSON (or plain, for machines), never pages.
 fn is_machine_path(path: &str) -> bool {
     path.starts_with("/api/")
+        || path.starts_with("/fhir/")
         || path.starts_with("/webhooks/")
         || path.starts_with("/assets/")
         || matches!(

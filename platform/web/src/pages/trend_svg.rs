@@ -18,12 +18,7 @@ const BOTTOM: f64 = 36.0;
 
 /// A value as the axis writes it: no more digits than it needs.
 pub fn number(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 && v.abs() < 1e12 {
-        format!("{}", v.round() as i64)
-    } else {
-        let s = format!("{v:.2}");
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    }
+    portal_domain::record::results::plain_number(v)
 }
 
 /// The SVG for `t` (at least one point), titled by the element ids the page gives.

@@ -54,6 +54,16 @@ impl Category {
     }
 }
 
+/// A number as people write it: no more digits than it needs (5, 5.25, 0.3).
+pub fn plain_number(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 && v.abs() < 1e12 {
+        format!("{}", v.round() as i64)
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
 /// HL7 interpretation flags in plain words (text, never colour alone).
 pub fn flag_label(flag: &str) -> &'static str {
     match flag {
