@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod demo_record;
 pub mod migrate;
 pub mod pools;
 pub mod serve;

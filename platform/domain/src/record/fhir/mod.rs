@@ -269,7 +269,7 @@ pub async fn import(
     // One patient: the bundle's Patient entry, or one conditional reference to a known one.
     let refs = Refs::build_with(&list, keys.clone())?;
     let patient = refs::find_patient(tx, &refs, &list, now).await?;
-    let Some((patient, patient_index)) = patient else {
+    let Some((patient, patient_index, patient_created)) = patient else {
         return Err(refuse(
             "not-found",
             "The bundle names no patient this clinic knows: include the Patient resource, or refer to one by Patient?identifier=system|value.",
@@ -352,6 +352,7 @@ pub async fn import(
         entries.push(EntryOutcome {
             status: match loc {
                 Some(w) if w.created => 201,
+                _ if is_patient && patient_created => 201,
                 _ => 200,
             },
             location: if is_patient {
@@ -366,7 +367,7 @@ pub async fn import(
                     )
                 })
             },
-            changed: loc.is_some_and(|w| w.changed),
+            changed: loc.is_some_and(|w| w.changed) || (is_patient && patient_created),
             issues: Vec::new(),
         });
     }

@@ -210,7 +210,7 @@ pub(super) async fn find_patient(
     refs: &Refs<'_>,
     list: &[Option<Entry<'_>>],
     now: DateTime<Utc>,
-) -> Result<Option<(PatientId, Option<usize>)>, ImportError> {
+) -> Result<Option<(PatientId, Option<usize>, bool)>, ImportError> {
     let Some(pi) = refs.patient_entry else {
         // Subjects are checked as entries are mapped; look at them all now.
         let mut named: Vec<String> = Vec::new();
@@ -244,7 +244,7 @@ pub(super) async fn find_patient(
         )
         .fetch_optional(tx.conn())
         .await?;
-        return Ok(found.map(|p| (PatientId::from_uuid(p), None)));
+        return Ok(found.map(|p| (PatientId::from_uuid(p), None, false)));
     };
     let Some(e) = &list[pi] else {
         return Err(refuse("invalid", "The Patient entry could not be read."));
@@ -275,6 +275,7 @@ pub(super) async fn find_patient(
             "The patient's identifiers belong to two different patients of this clinic.",
         ));
     }
+    let mut created = false;
     let id = match by_identifier.first() {
         Some(id) => *id,
         None => {
@@ -306,6 +307,7 @@ pub(super) async fn find_patient(
                     )
                     .execute(tx.conn())
                     .await?;
+                    created = true;
                     id
                 }
             }
@@ -322,5 +324,5 @@ pub(super) async fn find_patient(
     )
     .execute(tx.conn())
     .await?;
-    Ok(Some((PatientId::from_uuid(id), Some(pi))))
+    Ok(Some((PatientId::from_uuid(id), Some(pi), created)))
 }
