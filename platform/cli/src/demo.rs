@@ -187,6 +187,65 @@ pub struct ManifestTenant {
     pub status: String,
 }
 
+/// The demo record ends on a fixed day (or today, if that is earlier), so that running the
+/// demo again sends the same bundle and the import writes nothing new.
+fn record_until(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .map_or(now, |fixed| fixed.min(now))
+}
+
+/// Gives every demo patient a ten-year record, imported as an EHR would send it: a FHIR R4
+/// transaction bundle through the same import the `/fhir/R4` endpoint runs, with a key made
+/// for it and revoked after (so the demo leaves no live key behind). Importing again on a
+/// later run changes nothing.
+async fn import_records(
+    db: &TenantDb,
+    tenant: &portal_tenants::Tenant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use portal_domain::audit::AuditContext;
+    use portal_domain::identity::api_keys;
+    use portal_domain::record::fhir::{self, ImportError};
+    let ctx = AuditContext::default();
+    let mut tx = db.begin(tenant).await?;
+    let (key_id, key) = api_keys::create(&mut tx, None, &ctx, "Demo record import", now).await?;
+    let scope = api_keys::authenticate(&mut tx, &key, now)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the demo's own key was not accepted"))?;
+    for p in PATIENTS {
+        let (y, m, d) = p.born;
+        let email = format!(
+            "{}.{}@{}.example",
+            p.given.to_lowercase(),
+            p.family.to_lowercase(),
+            tenant.slug()
+        );
+        let mrn = format!("{}-{}", tenant.slug(), p.given.to_lowercase());
+        let born = format!("{y:04}-{m:02}-{d:02}");
+        let person = crate::demo_record::Person {
+            given: p.given,
+            family: p.family,
+            birth_date: &born,
+            email: &email,
+            mrn: &mrn,
+        };
+        let bundle = crate::demo_record::bundle(&person, 30, record_until(now));
+        match fhir::import(&mut tx, &scope, &ctx, &bundle, now).await {
+            Ok(_) => {}
+            Err(ImportError::Refused(issues)) => {
+                anyhow::bail!("the demo record was refused: {issues:?}")
+            }
+            Err(ImportError::Database(e)) => return Err(e.into()),
+        }
+    }
+    api_keys::revoke(&mut tx, None, &ctx, key_id, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
     let admin = pools::admin_pool(config).await?;
     let app = pools::app_pool(config).await?;
@@ -272,6 +331,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Manifest> {
         let video_url = video_service(&slug);
         seed_if_empty(&mut tx, &seed_plan(&video_url, "Main clinic"), now).await?;
         tx.commit().await?;
+        import_records(&tenant_db, &tenant, now).await?;
         tenants.push(tenant);
     }
     Ok(Manifest {

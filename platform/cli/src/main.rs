@@ -39,6 +39,10 @@ enum Command {
     /// Jobs that ran out of attempts: list them, or send them again.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A clinic's API keys (for its EHR's FHIR import): create one (printed once), list,
+    /// revoke.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
     /// Create (or refresh) the two demo clinics.
     Demo {
         /// Print a machine-readable manifest of what exists.
@@ -89,6 +93,29 @@ enum TenantsCommand {
     /// Give a clinic its own text-message number (E.164, e.g. +15551230000), or `none` to
     /// text from the platform's shared number again.
     SetSmsNumber { slug: String, number: String },
+}
+
+#[derive(Subcommand)]
+enum ApiKeysCommand {
+    /// Make a key; it is printed once and kept only as a hash.
+    Create {
+        #[arg(long)]
+        clinic: String,
+        /// What will use it, e.g. "Epic nightly export".
+        #[arg(long)]
+        name: String,
+    },
+    /// List a clinic's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        clinic: String,
+    },
+    /// Revoke a key by its id; it stops working at once.
+    Revoke {
+        #[arg(long)]
+        clinic: String,
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -194,6 +221,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
         }
         Command::Tenants(cmd) => tenants(cmd, &config).await?,
+        Command::ApiKeys(cmd) => api_keys(cmd, &config).await?,
         Command::Jobs(cmd) => {
             let admin = portal::pools::admin_pool(&config).await?;
             match cmd {
@@ -254,6 +282,55 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     println!("  {:<10} {:<34} {}", u.tenant, u.email, u.role);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+async fn api_keys(cmd: ApiKeysCommand, config: &Config) -> anyhow::Result<()> {
+    use portal_domain::audit::AuditContext;
+    use portal_domain::clock::Clock as _;
+    use portal_domain::identity::api_keys;
+    let slug = match &cmd {
+        ApiKeysCommand::Create { clinic, .. }
+        | ApiKeysCommand::List { clinic }
+        | ApiKeysCommand::Revoke { clinic, .. } => clinic.clone(),
+    };
+    let registry = Registry::new(portal::pools::admin_pool(config).await?);
+    let tenant = registry
+        .by_slug(&slug)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no clinic {slug}"))?;
+    let db = portal_tenants::TenantDb::new(portal::pools::app_pool(config).await?);
+    let mut tx = db.begin(&tenant).await?;
+    let now = portal_domain::clock::SystemClock.now();
+    let ctx = AuditContext::default();
+    match cmd {
+        ApiKeysCommand::Create { name, .. } => {
+            let (id, key) = api_keys::create(&mut tx, None, &ctx, &name, now).await?;
+            tx.commit().await?;
+            println!("created key {id} for {slug}; it is shown only now:\n{key}");
+        }
+        ApiKeysCommand::List { .. } => {
+            let keys = portal_domain::identity::api_keys::list_all(&mut tx).await?;
+            tx.commit().await?;
+            for k in keys {
+                let state = match k.revoked_at {
+                    Some(t) => format!("revoked {}", t.format("%Y-%m-%d")),
+                    None => "active".to_owned(),
+                };
+                println!("{}  {}…  {}  {}", k.id, k.prefix, state, k.name);
+            }
+        }
+        ApiKeysCommand::Revoke { id, .. } => {
+            let id = uuid::Uuid::try_parse(&id).map_err(|_| anyhow::anyhow!("not a key id"))?;
+            let done = api_keys::revoke(&mut tx, None, &ctx, id, now).await?;
+            tx.commit().await?;
+            if !done {
+                anyhow::bail!("no active key {id} in {slug}");
+            }
+            println!("revoked {id}");
         }
     }
     Ok(())

@@ -147,6 +147,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at("/admin", ADMINISTRATION, get(pages::admin::index))
         .at(
+            "/admin/api-keys",
+            ADMINISTRATION,
+            get(pages::api_keys::list).post(pages::api_keys::create),
+        )
+        .at(
+            "/admin/api-keys/:id/revoke",
+            ADMINISTRATION,
+            post(pages::api_keys::revoke),
+        )
+        .at(
             "/admin/patients",
             DEMOGRAPHICS,
             get(pages::patients::search),

@@ -90,6 +90,11 @@ pub async fn create(
 
 /// Every key of the clinic, newest first.
 pub async fn list(tx: &mut TenantTx, _admin: &AdminScope) -> Result<Vec<ApiKey>, sqlx::Error> {
+    list_all(tx).await
+}
+
+/// Every key of the clinic, for the operator's command line.
+pub async fn list_all(tx: &mut TenantTx) -> Result<Vec<ApiKey>, sqlx::Error> {
     sqlx::query_as!(
         ApiKey,
         "SELECT id, name, prefix, created_at, last_used_at, revoked_at

@@ -2,6 +2,7 @@
 //! missing field does not build.
 
 pub mod admin;
+pub mod api_keys;
 pub mod appointments;
 pub mod assets;
 pub mod auth;
