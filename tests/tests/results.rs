@@ -384,3 +384,69 @@ async fn the_health_summary_and_areas_show_the_chart() {
     let (st, _) = ana_b.page("/record/secrets").await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn the_api_gives_the_patient_their_own_record_and_nobody_elses() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("apirec").await;
+    let host = app.host("apirec");
+    app.staff(&t, "doc@apirec.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@apirec.example").await;
+    app.patient(&t, "Ben", "ben@apirec.example").await;
+    let mut doc = app.sign_in(&host, "doc@apirec.example", PASSWORD).await;
+    let now = app.clock.now();
+    let staff_path = enter_glucose(
+        &mut doc,
+        &ana.to_string(),
+        "131",
+        &(now - Duration::days(1))
+            .format("%Y-%m-%dT08:00")
+            .to_string(),
+    )
+    .await;
+    let id = result_id(&staff_path).to_owned();
+    let get = |token: String, path: String| {
+        let app = &app;
+        let host = host.clone();
+        async move {
+            let resp = app
+                .client
+                .get(format!("http://{}/api{path}", app.addr))
+                .header("host", host)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let ana_token = app.api_token(&host, "ana@apirec.example").await;
+    let ben_token = app.api_token(&host, "ben@apirec.example").await;
+    let (st, list) = get(ana_token.clone(), "/v1/record/results".into()).await;
+    assert_eq!(st, 200);
+    assert_eq!(list[0]["name"], "Glucose");
+    assert_eq!(list[0]["flagged"], true);
+    let (st, one) = get(ana_token.clone(), format!("/v1/record/results/{id}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(one["values"][0]["value"], 131.0);
+    assert_eq!(one["values"][0]["unit"], "mg/dL");
+    assert_eq!(one["values"][0]["flag"], "H");
+    let (st, trend) = get(ana_token.clone(), "/v1/record/trends/2345-7".into()).await;
+    assert_eq!(st, 200);
+    assert_eq!(trend["points"].as_array().unwrap().len(), 1);
+    let (st, summary) = get(ana_token, "/v1/record".into()).await;
+    assert_eq!(st, 200);
+    assert_eq!(summary["recent_results"].as_array().unwrap().len(), 1);
+    // Ben: Ana's result is missing, and his own lists are empty.
+    let (st, body) = get(ben_token.clone(), format!("/v1/record/results/{id}")).await;
+    assert_eq!(st, 404);
+    assert!(!body.to_string().contains("Glucose"));
+    let (_, list) = get(ben_token.clone(), "/v1/record/results".into()).await;
+    assert_eq!(list.as_array().unwrap().len(), 0);
+    let (st, _) = get(ben_token, "/v1/record/trends/2345-7".into()).await;
+    assert_eq!(st, 404);
+}

@@ -20,6 +20,9 @@ use crate::{AppState, internal};
 pub enum Access {
     /// Anyone, signed in or not (sign-in, public pages, webhooks that verify themselves).
     Public,
+    /// A machine client with a clinic API key, which the handler checks (the FHIR import);
+    /// sessions are never keys, so every person's request is answered 401.
+    Key,
     /// Anyone signed in to this clinic (their own account pages).
     SignedIn,
     /// A signed-in person whose role has at least one of these permissions.
@@ -65,7 +68,7 @@ pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
 /// bundle of several thousand entries.
 pub const FHIR_IMPORT: Policy = Policy {
     max_body: 32 * 1024 * 1024,
-    ..Policy::of(Access::Public)
+    ..Policy::of(Access::Key)
 };
 
 impl Policy {
@@ -89,7 +92,7 @@ impl Policy {
     pub fn admits(&self, who: Option<&SignedIn>) -> bool {
         let stage = who.map(|w| w.stage);
         match (self.access, stage) {
-            (Access::Public, _) => true,
+            (Access::Public | Access::Key, _) => true,
             (Access::SecondStep, s) => s == Some(Stage::Code),
             (_, None | Some(Stage::Code)) => false,
             (Access::Security, Some(_)) => true,
@@ -128,6 +131,11 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/me/phone-verification", OWN_CARE),
     (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
+    (Method::GET, "/v1/record", OWN_CARE),
+    (Method::GET, "/v1/record/results", OWN_CARE),
+    (Method::GET, "/v1/record/results/{id}", OWN_CARE),
+    (Method::GET, "/v1/record/trends/{loinc}", OWN_CARE),
+    (Method::GET, "/v1/record/visits", OWN_CARE),
     // The key is checked by the handler (a clinic API key, not a session).
     (Method::POST, "/fhir/R4", FHIR_IMPORT),
 ];
@@ -207,7 +215,7 @@ async fn guarded<E: Endpoint>(
     }
     // Public routes look the session up only if their handler asks (branding.css, the logo
     // and the sign-in page need no session lookup per request).
-    if policy.access == Access::Public {
+    if matches!(policy.access, Access::Public | Access::Key) {
         return inner.call(req).await.map(IntoResponse::into_response);
     }
     let state = req

@@ -6,6 +6,7 @@ mod caller;
 mod clinic;
 pub mod error;
 mod fhir;
+mod record;
 mod reminders;
 pub(crate) use reminders::{Resend, after_save, may_change_number, resend as resend_phone_code};
 mod sessions;
@@ -33,6 +34,7 @@ type Apis = (
     appointments::AppointmentsApi,
     clinic::ClinicApi,
     fhir::FhirApi,
+    record::RecordApi,
     reminders::RemindersApi,
     sessions::SessionsApi,
     signup::SignupApi,
@@ -44,6 +46,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             appointments::AppointmentsApi,
             clinic::ClinicApi,
             fhir::FhirApi,
+            record::RecordApi,
             reminders::RemindersApi,
             sessions::SessionsApi,
             signup::SignupApi,

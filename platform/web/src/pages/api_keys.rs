@@ -48,7 +48,10 @@ async fn page(
         .into_iter()
         .map(|k| {
             let made = day(k.created_at);
-            let used = k.last_used_at.map(day).unwrap_or_else(|| "never".to_owned());
+            let used = k
+                .last_used_at
+                .map(day)
+                .unwrap_or_else(|| "never".to_owned());
             (k, made, used)
         })
         .collect();
@@ -70,7 +73,16 @@ pub async fn list(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let p = page(req, state, chrome, &me, None, FormErrors::default(), String::new()).await?;
+    let p = page(
+        req,
+        state,
+        chrome,
+        &me,
+        None,
+        FormErrors::default(),
+        String::new(),
+    )
+    .await?;
     render(&p).map(IntoResponse::into_response)
 }
 
@@ -96,8 +108,16 @@ pub async fn create(
     match api_keys::create(&mut tx, Some(&admin), &ctx, &name, now).await {
         Ok((_, key)) => {
             tx.commit().await.map_err(db)?;
-            let p = page(req, state, chrome, &me, Some(key), FormErrors::default(), String::new())
-                .await?;
+            let p = page(
+                req,
+                state,
+                chrome,
+                &me,
+                Some(key),
+                FormErrors::default(),
+                String::new(),
+            )
+            .await?;
             render(&p).map(IntoResponse::into_response)
         }
         Err(ApiKeyError::Database(e)) => Err(internal(e)),
@@ -134,8 +154,8 @@ pub async fn revoke(
     let admin = me
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let id = uuid::Uuid::try_parse(&raw)
-        .map_err(|_| poem::Error::from(poem::error::NotFoundError))?;
+    let id =
+        uuid::Uuid::try_parse(&raw).map_err(|_| poem::Error::from(poem::error::NotFoundError))?;
     let ctx = audit_ctx(req, Some(&me));
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
     api_keys::revoke(&mut tx, Some(&admin), &ctx, id, state.clock.now())
