@@ -426,7 +426,7 @@ pub async fn save_preferences(
     for (c, waits, days, _) in chosen {
         preferences::set(&mut tx, &scope, &ctx, c, days.filter(|_| waits), now)
             .await
-            .map_err(|e| internal(e))?;
+            .map_err(internal)?;
     }
     tx.commit().await.map_err(db)?;
     Ok(see_other("/results/preferences?saved=1"))
