@@ -291,7 +291,7 @@ async fn bad_bundles_are_refused_with_their_reasons_and_nothing_is_half_imported
     late["resource"]["issued"] = json!("2024-02-01T08:00:00Z");
     let mut dangling = condition("urn:uuid:c2", "http://snomed.info/sct", "195967001");
     dangling["resource"]["encounter"] = json!({"reference": "urn:uuid:nowhere"});
-    let too_many: Vec<Value> = (0..5001)
+    let too_many: Vec<Value> = (0..10_001)
         .map(|i| {
             condition(
                 &format!("urn:uuid:x{i}"),
@@ -377,7 +377,7 @@ async fn bad_bundles_are_refused_with_their_reasons_and_nothing_is_half_imported
             "too many entries",
             tiny(too_many, "transaction"),
             413,
-            "at most 5000",
+            "at most 10000",
         ),
     ];
     for (what, body, status, words) in cases {

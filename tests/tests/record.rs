@@ -394,3 +394,85 @@ async fn a_clinician_adds_to_the_record_and_the_patient_reads_it() {
     assert_eq!(st, 403);
     assert!(!page.contains("Penicillin"));
 }
+
+#[tokio::test]
+async fn a_change_made_against_an_older_version_is_refused_with_the_newer_one_shown() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("edits").await;
+    let host = app.host("edits");
+    app.staff(&t, "doc@edits.example", Role::Clinician).await;
+    app.staff(&t, "doc2@edits.example", Role::ClinicAdmin).await;
+    app.staff(&t, "bill@edits.example", Role::Billing).await;
+    let ana = app.patient(&t, "Ana", "ana@edits.example").await;
+    let mut doc = app
+        .sign_in(&host, "doc@edits.example", portal_tests::PASSWORD)
+        .await;
+    let mut doc2 = app
+        .sign_in(&host, "doc2@edits.example", portal_tests::PASSWORD)
+        .await;
+    let record = format!("/admin/patients/{ana}/record");
+    let resp = doc
+        .post_form(
+            &format!("{record}/allergies"),
+            &[
+                ("substance", "Penicillin G"),
+                ("system", "rxnorm"),
+                ("code", "7980"),
+                ("reaction", "Hives"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = doc.page(&record).await;
+    let marker = format!("{record}/allergies/");
+    let at = page.find(&marker).expect("a change link");
+    let entry = page[at..page[at..].find('"').map(|e| at + e).unwrap()].to_owned();
+
+    // Both open version 1; the first saves, the second is refused and shown the first's.
+    let (st, form) = doc.page(&entry).await;
+    assert_eq!(st, 200);
+    assert!(form.contains(r#"name="version" value="1""#));
+    let change = |reaction: &'static str| {
+        vec![
+            ("version", "1"),
+            ("substance", "Penicillin G"),
+            ("system", "rxnorm"),
+            ("code", "7980"),
+            ("reaction", reaction),
+            ("severity", "severe"),
+            ("status", "active"),
+        ]
+    };
+    let resp = doc.post_form(&entry, &change("Hives and wheezing")).await;
+    assert_eq!(resp.status(), 303);
+    let resp = doc2.post_form(&entry, &change("Rash")).await;
+    assert_eq!(resp.status(), 409);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("entry-newer") && page.contains("Hives and wheezing"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"name="version" value="2""#),
+        "the form is now made against version 2"
+    );
+    // History: both versions, newest first, with who made each.
+    assert_eq!(page.matches(r#"data-testid="entry-version""#).count(), 2);
+    assert!(page.contains("Version 2</strong> — Test Staff"));
+    // The patient sees the saved change, not the refused one.
+    let mut ana_b = app
+        .sign_in(&host, "ana@edits.example", portal_tests::PASSWORD)
+        .await;
+    let (_, mine) = ana_b.page("/record").await;
+    assert!(mine.contains("Hives and wheezing") && !mine.contains("Rash"));
+    // Billing cannot open it; another patient's id answers like a missing one.
+    let mut bill = app
+        .sign_in(&host, "bill@edits.example", portal_tests::PASSWORD)
+        .await;
+    let (st, _) = bill.page(&entry).await;
+    assert_eq!(st, 403);
+    let ben = app.patient(&t, "Ben", "ben@edits.example").await;
+    let theirs = entry.replace(&ana.to_string(), &ben.to_string());
+    let (st, _) = doc.page(&theirs).await;
+    assert_eq!(st, 404);
+}

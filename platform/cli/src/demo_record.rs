@@ -211,9 +211,14 @@ const PANELS: [(&str, &str, &[Analyte]); 4] = [
     ),
 ];
 
-/// The record: `visits` wellness and acute visits spread over the years before `now`, each
-/// with vital signs, a note and, at wellness visits, the lab panels.
+/// The record: `visits` wellness and acute visits four months apart before `now`, each with
+/// vital signs, a note and, at wellness visits (every third), the lab panels.
 pub fn bundle(p: &Person<'_>, visits: usize, now: DateTime<Utc>) -> Value {
+    bundle_with(p, visits, 122, now)
+}
+
+/// The same with visits `spacing_days` apart (the benchmark's dense ten-year record).
+pub fn bundle_with(p: &Person<'_>, visits: usize, spacing_days: i64, now: DateTime<Utc>) -> Value {
     let seed = p.mrn.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
@@ -254,10 +259,10 @@ pub fn bundle(p: &Person<'_>, visits: usize, now: DateTime<Utc>) -> Value {
     let subject = json!({ "reference": patient });
 
     // Visits every four months, the oldest first; every third is a wellness visit.
-    let first = now - Duration::days(122 * visits as i64) - Duration::days(10);
+    let first = now - Duration::days(spacing_days * visits as i64) - Duration::days(10);
     let mut wellness_count = 0.0;
     for v in 0..visits {
-        let at = first + Duration::days(122 * v as i64) + Duration::hours(14);
+        let at = first + Duration::days(spacing_days * v as i64) + Duration::hours(14);
         let years = (at - first).num_days() as f64 / 365.0;
         let wellness = v % 3 == 0;
         let enc = g.url();

@@ -201,6 +201,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             post(pages::record::add),
         )
         .at(
+            "/admin/patients/:id/record/:kind/:entry",
+            CLINICAL,
+            get(pages::record_edit::edit_page).post(pages::record_edit::edit_submit),
+        )
+        .at(
             "/admin/patients/:id/edit",
             REGISTRATION,
             get(pages::patients::edit_page).post(pages::patients::edit_submit),

@@ -18,6 +18,7 @@ pub mod patients;
 pub mod platform;
 pub mod preferences;
 pub mod record;
+pub mod record_edit;
 pub mod register;
 pub mod results;
 pub mod schedule;

@@ -30,6 +30,7 @@ fn not_found() -> poem::Error {
 
 /// A problem or an allergy as a row.
 pub struct EntryView {
+    pub id: uuid::Uuid,
     pub name: String,
     pub code: String,
     pub detail: String,
@@ -50,6 +51,7 @@ fn problem_view(p: &Problem) -> EntryView {
         .map(|d| format!("Since {}", words::birth_date(d)))
         .unwrap_or_default();
     EntryView {
+        id: p.id,
         name: p.text.clone(),
         code: code_label(&p.code),
         detail: since,
@@ -65,6 +67,7 @@ fn allergy_view(a: &Allergy) -> EntryView {
         .collect::<Vec<_>>()
         .join(" · ");
     EntryView {
+        id: a.id,
         name: a.substance.clone(),
         code: code_label(&a.code),
         detail,

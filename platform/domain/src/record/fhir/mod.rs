@@ -23,7 +23,7 @@ use map::Row;
 pub(crate) use refs::Refs;
 
 /// The most entries one bundle may carry.
-pub const MAX_ENTRIES: usize = 5_000;
+pub const MAX_ENTRIES: usize = 10_000;
 
 /// One problem, as an OperationOutcome issue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
