@@ -102,9 +102,24 @@ async fn a_multi_year_bundle_imports_cleanly_and_again_changes_nothing() {
     let app = TestApp::spawn().await;
     let t = app.clinic("fhir").await;
     let host = app.host("fhir");
-    // The patient already has an account here: the import finds her by name and birth date
-    // and links the EHR's MRN to her.
+    // The patient already has an account here, linked to the EHR's MRN: the import finds her
+    // by it.
     let ana_id = app.patient(&t, "Ana", "ana@fhir.example").await;
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(&t).await.unwrap();
+    assert!(
+        portal_domain::record::fhir::link_patient(
+            &mut tx,
+            &AuditContext::default(),
+            ana_id,
+            MRN_SYSTEM,
+            "MRN-0001",
+            app.clock.now()
+        )
+        .await
+        .unwrap()
+    );
+    tx.commit().await.unwrap();
     let (_, k) = key(&app, &t).await;
     let b = bundle(&ana(), 30, app.clock.now());
     let n = b["entry"].as_array().unwrap().len();
@@ -491,6 +506,44 @@ async fn bad_bundles_are_refused_with_their_reasons_and_nothing_is_half_imported
     assert_eq!(snapshot(&app, &t).await, before);
     // The other clinic got nothing from any of this.
     assert_eq!(snapshot(&app, &other).await.iter().sum::<i64>(), 0);
+}
+
+#[tokio::test]
+async fn only_an_identifier_says_who_the_patient_is() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("twins").await;
+    let host = app.host("twins");
+    app.patient(&t, "Ana", "ana@twins.example").await;
+    let (_, k) = key(&app, &t).await;
+    // Same name and date of birth as the clinic's Ana, another MRN: another person.
+    let b = bundle(
+        &Person {
+            email: "other.ana@twins.example",
+            mrn: "MRN-OTHER",
+            ..ana()
+        },
+        3,
+        app.clock.now(),
+    );
+    let (st, v) = post(&app, &host, Some(&k), &serde_json::to_vec(&b).unwrap()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        count(&app, &t, "patients").await,
+        2,
+        "never merged by name and birth date"
+    );
+    let mut ana_b = app.sign_in(&host, "ana@twins.example", PASSWORD).await;
+    let (_, mine) = ana_b.page("/record").await;
+    assert!(
+        !mine.contains("Essential (primary) hypertension"),
+        "nothing of the other Ana's"
+    );
+    // A patient without any identifier could never be found again: refused.
+    let mut anonymous = patient_entry();
+    anonymous["resource"]["identifier"] = json!([]);
+    let (st, v) = post(&app, &host, Some(&k), &tiny(vec![anonymous], "transaction")).await;
+    assert_eq!(st, 422);
+    assert!(v.to_string().contains("needs an identifier"), "{v}");
 }
 
 #[test]

@@ -232,6 +232,20 @@ async fn import_records(
             email: &email,
             mrn: &mrn,
         };
+        // The demo patients exist already: link each to the "EHR"'s MRN first, as a clinic
+        // links its existing patients before the first import.
+        let account = accounts::by_email(&mut tx, &EmailAddress::parse(&email)?).await?;
+        if let Some(patient) = account.and_then(|a| a.patient_id) {
+            fhir::link_patient(
+                &mut tx,
+                &ctx,
+                patient,
+                crate::demo_record::MRN_SYSTEM,
+                &mrn,
+                now,
+            )
+            .await?;
+        }
         let bundle = crate::demo_record::bundle(&person, 30, record_until(now));
         match fhir::import(&mut tx, &scope, &ctx, &bundle, now).await {
             Ok(_) => {}

@@ -436,7 +436,36 @@ pub fn page_policies() -> Vec<(&'static str, Policy)> {
 /// Wraps an unexpected failure as a 500: the cause is logged by the tracing layer, the client
 /// sees an opaque error.
 pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> poem::Error {
-    poem::Error::new(e, poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+    match database_failure(&e) {
+        Some(safe) => poem::Error::new(safe, poem::http::StatusCode::INTERNAL_SERVER_ERROR),
+        None => poem::Error::new(e, poem::http::StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// A database error without its row data: PostgreSQL's detail ("Failing row contains (…)")
+/// can hold a patient's values, and the cause is logged. Only the code, the constraint and
+/// the message (which names tables and constraints, never values) are kept.
+#[derive(Debug, thiserror::Error)]
+#[error("database error {code}: {message} (constraint {constraint})")]
+struct DatabaseFailure {
+    code: String,
+    constraint: String,
+    message: String,
+}
+
+fn database_failure(e: &(dyn std::error::Error + 'static)) -> Option<DatabaseFailure> {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if let Some(sqlx::Error::Database(d)) = x.downcast_ref::<sqlx::Error>() {
+            return Some(DatabaseFailure {
+                code: d.code().map(|c| c.into_owned()).unwrap_or_default(),
+                constraint: d.constraint().unwrap_or("none").to_owned(),
+                message: d.message().to_owned(),
+            });
+        }
+        cur = x.source();
+    }
+    None
 }
 
 /// The OpenAPI document, for contract snapshots and tooling.

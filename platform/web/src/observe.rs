@@ -56,19 +56,23 @@ pub async fn trace<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
     .await
 }
 
-/// Emailed links carry a secret in their path (`/invite/<token>`, `/reset/<token>`); the log
-/// shows only the route.
-fn redact(path: &str) -> &str {
+/// Emailed links carry a secret in their path (`/invite/<token>`, `/reset/<token>`), and a
+/// trend's path names the test (`/results/trend/<LOINC>`): which test a patient had is health
+/// information. The log shows only the route.
+fn redact(path: &str) -> std::borrow::Cow<'_, str> {
     for prefix in ["/invite/", "/reset/"] {
         if path.starts_with(prefix) && path.len() > prefix.len() {
-            return if prefix == "/invite/" {
-                "/invite/…"
-            } else {
-                "/reset/…"
-            };
+            return format!("{prefix}…").into();
         }
     }
-    path
+    for marker in ["/trend/", "/trends/"] {
+        if let Some(at) = path.find(marker)
+            && path.len() > at + marker.len()
+        {
+            return format!("{}…", &path[..at + marker.len()]).into();
+        }
+    }
+    path.into()
 }
 
 #[cfg(test)]
@@ -79,5 +83,14 @@ mod tests {
         assert_eq!(super::redact("/reset/abc"), "/reset/…");
         assert_eq!(super::redact("/invite"), "/invite");
         assert_eq!(super::redact("/admin"), "/admin");
+        assert_eq!(super::redact("/results/trend/2345-7"), "/results/trend/…");
+        assert_eq!(
+            super::redact("/admin/patients/pat_1/trend/2345-7"),
+            "/admin/patients/pat_1/trend/…"
+        );
+        assert_eq!(
+            super::redact("/api/v1/record/trends/2345-7"),
+            "/api/v1/record/trends/…"
+        );
     }
 }

@@ -44,7 +44,14 @@ pub async fn headers<E: Endpoint>(ep: Arc<E>, req: Request, hsts: bool) -> poem:
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if is_page && !h.contains_key("cache-control") {
+    // Pages, and the API's answers about people, are never kept by a browser or a proxy.
+    let is_json = h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/fhir+json")
+        });
+    if (is_page || is_json) && !h.contains_key("cache-control") {
         h.insert("cache-control", HeaderValue::from_static("no-store"));
     }
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));

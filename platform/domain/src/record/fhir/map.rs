@@ -656,6 +656,22 @@ pub(super) fn patient(r: &Value, now: DateTime<Utc>) -> Result<PatientIn, Issue>
         .iter()
         .filter_map(|i| Some((text(i, "system")?.to_owned(), text(i, "value")?.to_owned())))
         .collect();
+    if identifiers.is_empty() {
+        return Err(Issue::new(
+            "required",
+            "The patient needs an identifier with a system and a value (such as the MRN), so that later imports find them again.",
+        )
+        .at("identifier"));
+    }
+    if identifiers
+        .iter()
+        .any(|(s, v)| s.chars().count() > 500 || v.chars().count() > 200)
+    {
+        return Err(invalid(
+            "identifier",
+            "An identifier's system is at most 500 characters and its value at most 200.",
+        ));
+    }
     let name = array(r, "name")
         .iter()
         .find(|n| text(n, "use") == Some("official"))
@@ -914,8 +930,7 @@ fn report(r: &Value, key: String, refs: &Refs<'_>, now: DateTime<Utc>) -> Result
                 "entered-in-error",
             ],
             "final",
-        )
-        .or_else(|_| Ok::<_, Issue>("final".to_owned()))?,
+        )?,
         visible_from: None,
         results,
     }))

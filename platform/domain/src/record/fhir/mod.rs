@@ -21,6 +21,7 @@ use crate::ids::PatientId;
 pub use map::ACCEPTED;
 use map::Row;
 pub(crate) use refs::Refs;
+pub use refs::link_patient;
 
 /// The most entries one bundle may carry.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -304,6 +305,7 @@ pub async fn import(
     write::check_external(tx, patient, &external, &mut issues).await?;
     // ifNoneExist: a match that exists already is left as it is.
     let skip = write::existing_if_none_exist(tx, patient, &list, &rows, &issues).await?;
+    write::refuse_orphans(&rows, &mut issues);
 
     let failed: Vec<usize> = (0..n).filter(|i| !issues[*i].is_empty()).collect();
     if kind == Kind::Transaction && !failed.is_empty() {

@@ -202,9 +202,8 @@ fn person_name(r: &Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-/// The patient the bundle is about, found by identifier, else by exactly one match of name and
-/// date of birth (then linked by the bundle's identifiers), else created from the bundle's
-/// Patient entry. `None` when the bundle has no Patient entry and names no known patient.
+/// The patient the bundle is about, found by identifier, else created from the bundle's
+/// Patient entry (and linked to its identifiers). `None` when the bundle has no Patient entry and names no known patient.
 pub(super) async fn find_patient(
     tx: &mut TenantTx,
     refs: &Refs<'_>,
@@ -275,42 +274,29 @@ pub(super) async fn find_patient(
             "The patient's identifiers belong to two different patients of this clinic.",
         ));
     }
+    // Only an identifier says who the patient is: two people can share a name and a date of
+    // birth, and one person's chart must never land in another's portal. A patient the clinic
+    // already has from before is linked to the EHR's identifier first (`link_patient`).
     let mut created = false;
     let id = match by_identifier.first() {
         Some(id) => *id,
         None => {
-            let by_name = sqlx::query_scalar!(
-                "SELECT id FROM patients
-                 WHERE lower(given_name) = lower($1) AND lower(family_name) = lower($2)
-                   AND date_of_birth = $3
-                 LIMIT 2",
+            let id = uuid::Uuid::now_v7();
+            sqlx::query!(
+                "INSERT INTO patients (id, given_name, family_name, date_of_birth, email,
+                                       created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                id,
                 p.given,
                 p.family,
-                p.birth_date
+                p.birth_date,
+                p.email,
+                now
             )
-            .fetch_all(tx.conn())
+            .execute(tx.conn())
             .await?;
-            match by_name.as_slice() {
-                [one] => *one,
-                _ => {
-                    let id = uuid::Uuid::now_v7();
-                    sqlx::query!(
-                        "INSERT INTO patients (id, given_name, family_name, date_of_birth, email,
-                                               created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                        id,
-                        p.given,
-                        p.family,
-                        p.birth_date,
-                        p.email,
-                        now
-                    )
-                    .execute(tx.conn())
-                    .await?;
-                    created = true;
-                    id
-                }
-            }
+            created = true;
+            id
         }
     };
     sqlx::query!(
@@ -325,4 +311,44 @@ pub(super) async fn find_patient(
     .execute(tx.conn())
     .await?;
     Ok(Some((PatientId::from_uuid(id), Some(pi), created)))
+}
+
+/// Links a patient the clinic already has to an identifier in another system (an EHR's MRN),
+/// so that the EHR's bundles for that identifier land in this patient's record. `false` when
+/// the identifier already belongs to a patient (this one or another). Audited.
+pub async fn link_patient(
+    tx: &mut TenantTx,
+    ctx: &crate::audit::AuditContext,
+    patient: PatientId,
+    system: &str,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let linked = sqlx::query!(
+        "INSERT INTO patient_identifiers (system, value, patient_id, created_at)
+         SELECT $1, $2, p.id, $4 FROM patients p WHERE p.id = $3
+         ON CONFLICT (system, value) DO NOTHING",
+        system,
+        value,
+        patient.as_uuid(),
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected()
+        == 1;
+    if linked {
+        crate::audit::record(
+            tx,
+            ctx,
+            now,
+            crate::audit::AuditEvent::new(
+                crate::audit::Action::RecordUpdate,
+                "patient_identifiers",
+            )
+            .patient(patient),
+        )
+        .await?;
+    }
+    Ok(linked)
 }

@@ -15,9 +15,9 @@ use crate::ids::PatientId;
 use crate::jobs::{self, Channel, Job, ResultStage};
 use crate::record::results::{Category, preferences};
 
-/// A result imported this recently is news: the patient is told, and their choice to wait
-/// applies. Older ones are history and are simply there.
-pub const FRESH: Duration = Duration::days(7);
+/// A result imported this recently is news (a late one from the lab included): the patient
+/// is told, and their choice to wait applies. Older ones are history and are simply there.
+pub const FRESH: Duration = Duration::days(30);
 
 /// Where an entry landed.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +59,11 @@ pub(super) fn link_reports(
         let Some(Row::Observations(obs)) = row else {
             continue;
         };
-        if let Some(key) = owner.get(&oi) {
+        // Vital signs stand alone even when a report names them: they are measured at the
+        // visit, not results to release (a held report must not hold them, nor they show it).
+        if let Some(key) = owner.get(&oi)
+            && obs.iter().any(|o| o.category != "vital-signs")
+        {
             for o in obs.iter_mut() {
                 o.report_key = Some(key.clone());
             }
@@ -111,6 +115,34 @@ fn keys_of(row: &Row) -> Vec<(&'static str, &str)> {
             .iter()
             .map(|r| ("observations", r.source_key.as_str()))
             .collect(),
+    }
+}
+
+/// In a batch, values whose report was refused are refused with it (they cannot be kept
+/// without the report that releases them).
+pub(super) fn refuse_orphans(rows: &[Option<Row>], issues: &mut [Vec<Issue>]) {
+    let refused: HashSet<&str> = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Some(Row::Report(r)) if !issues[i].is_empty() => Some(r.source_key.as_str()),
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        if let Some(Row::Observations(obs)) = row
+            && obs
+                .iter()
+                .any(|o| o.report_key.as_deref().is_some_and(|k| refused.contains(k)))
+        {
+            issues[i].push(Issue::new(
+                "invalid",
+                "The report this value belongs to was refused, so the value is not kept either.",
+            ));
+        }
     }
 }
 

@@ -167,9 +167,11 @@ async fn detail(
         Value,
         "SELECT loinc, name, value_num, value_text, unit, range_low, range_high, range_text,
                 interpretation, effective_at
-         FROM observations WHERE report_id = $1 AND status <> 'entered-in-error'
+         FROM observations
+         WHERE report_id = $1 AND patient_id = $2 AND status <> 'entered-in-error'
          ORDER BY name, id",
-        id
+        id,
+        patient.as_uuid()
     )
     .fetch_all(tx.conn())
     .await?;
@@ -269,7 +271,8 @@ pub async fn for_notice(
     now: DateTime<Utc>,
 ) -> Result<Option<NoticeTarget>, sqlx::Error> {
     let row = sqlx::query!(
-        "SELECT r.category, r.visible_from, r.patient_id, p.email, p.reminder_sms,
+        "SELECT r.category, r.visible_from, r.patient_id, p.email, p.reminder_email,
+                p.reminder_sms,
                 CASE WHEN p.phone_verified_at IS NOT NULL THEN p.phone END AS phone
          FROM result_reports r JOIN patients p ON p.id = r.patient_id
          WHERE r.id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')",
@@ -292,7 +295,8 @@ pub async fn for_notice(
     Ok(Some(NoticeTarget {
         category: Category::parse(&r.category).unwrap_or(Category::Other),
         visible_from: r.visible_from,
-        email: r.email,
+        // The patient's own choice of channels (the same as for visit reminders).
+        email: r.email.filter(|_| r.reminder_email),
         phone: r.phone.filter(|_| r.reminder_sms),
     }))
 }
