@@ -5,7 +5,9 @@
 // the layout checks. Runs on the demo clinic seeded by `portal demo`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCREENS, DESKTOP, checkPage, launch, newPage, platform, signIn, site } from './helpers.mjs';
+import {
+  SCREENS, DESKTOP, checkPage, launch, newPage, platform, screenshot, signIn, site,
+} from './helpers.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -94,16 +96,19 @@ for (const screen of SCREENS) {
     assert.match(await patient.getByTestId('result-comment').textContent(), /recheck it fasting in three months/);
     assert.match(await patient.getByTestId('result-comment').textContent(), /Dr\. Casey Clinician/);
     await checkPage(patient, 'a result, flagged, with the comment');
+    await screenshot(patient, 'result-detail');
     await patient.getByTestId('trend-link').first().click();
     assert.equal(await patient.getByTestId('trend-chart').count(), 1);
     assert.ok(await patient.getByTestId('normal-band').count() === 1, 'the normal range is shaded');
     assert.ok(await patient.getByTestId('trend-table').locator('tbody tr').count() >= 2);
     await checkPage(patient, 'a trend chart');
+    await screenshot(patient, 'result-trend');
 
     // The health summary lists the result; the access report shows the clinician's view.
     await patient.goto(`${site('sunrise')}/record`);
     assert.match(await patient.getByTestId('recent-results').textContent(), /Glucose/);
     await checkPage(patient, 'the health summary');
+    await screenshot(patient, 'health-summary');
     await patient.goto(`${site('sunrise')}/results/preferences`);
     await checkPage(patient, 'when results are shown');
     await patient.goto(`${site('sunrise')}/account/access`);

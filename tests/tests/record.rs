@@ -476,3 +476,126 @@ async fn a_change_made_against_an_older_version_is_refused_with_the_newer_one_sh
     let (st, _) = doc.page(&theirs).await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn clinicians_add_and_change_medications_and_immunizations_with_history() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("meds").await;
+    let host = app.host("meds");
+    app.staff(&t, "doc@meds.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@meds.example").await;
+    let mut doc = app
+        .sign_in(&host, "doc@meds.example", portal_tests::PASSWORD)
+        .await;
+    let record = format!("/admin/patients/{ana}/record");
+    // A code of the wrong shape and a date that is not one are refused on their fields.
+    let resp = doc
+        .post_form(
+            &format!("{record}/medications"),
+            &[
+                ("name", "Lisinopril 10 MG Oral Tablet"),
+                ("code", "lisinopril"),
+                ("status", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains(r#"id="med-code-error""#)
+    );
+    let resp = doc
+        .post_form(
+            &format!("{record}/immunizations"),
+            &[
+                ("vaccine", "Tdap"),
+                ("given_on", "last May"),
+                ("status", "completed"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains(r#"id="imm-given_on-error""#)
+    );
+    let resp = doc
+        .post_form(
+            &format!("{record}/medications"),
+            &[
+                ("name", "Lisinopril 10 MG Oral Tablet"),
+                ("code", "314076"),
+                ("dose", "1 tablet"),
+                ("frequency", "1 time a day"),
+                ("status", "active"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = doc
+        .post_form(
+            &format!("{record}/immunizations"),
+            &[
+                ("vaccine", "Tdap"),
+                ("cvx", "115"),
+                ("given_on", "2024-05-02"),
+                ("status", "completed"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = doc.page(&record).await;
+    let link = |kind: &str| {
+        let marker = format!("{record}/{kind}/");
+        let at = page.find(&marker).expect("a change link");
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let med = link("medications");
+    let imm = link("immunizations");
+    // Stopping the medication is a new version; the first is kept and listed.
+    let resp = doc
+        .post_form(
+            &med,
+            &[
+                ("version", "1"),
+                ("name", "Lisinopril 10 MG Oral Tablet"),
+                ("code", "314076"),
+                ("dose", "1 tablet"),
+                ("frequency", "1 time a day"),
+                ("status", "stopped"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, form) = doc.page(&med).await;
+    assert_eq!(form.matches(r#"data-testid="entry-version""#).count(), 2);
+    assert!(form.contains(r#"<option value="stopped" selected>"#));
+    // An immunization entered in error disappears from the patient's record.
+    let resp = doc
+        .post_form(
+            &imm,
+            &[
+                ("version", "1"),
+                ("vaccine", "Tdap"),
+                ("cvx", "115"),
+                ("given_on", "2024-05-02"),
+                ("status", "entered-in-error"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let mut ana_b = app
+        .sign_in(&host, "ana@meds.example", portal_tests::PASSWORD)
+        .await;
+    let (_, mine) = ana_b.page("/record/medications").await;
+    assert!(
+        mine.contains("Lisinopril") && mine.contains("Stopped"),
+        "{mine}"
+    );
+    let (_, mine) = ana_b.page("/record/immunizations").await;
+    assert!(!mine.contains("Tdap"), "entered in error: hidden");
+}

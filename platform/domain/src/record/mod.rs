@@ -11,6 +11,7 @@ pub mod allergies;
 pub mod chart;
 pub mod codes;
 pub mod fhir;
+pub mod medications;
 pub mod problems;
 pub mod results;
 

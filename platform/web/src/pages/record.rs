@@ -79,10 +79,10 @@ fn allergy_view(a: &Allergy) -> EntryView {
 /// The rest of the chart, worded for the page.
 #[derive(Default)]
 pub struct ChartView {
-    /// Name, dose/route/frequency, instructions, status, active.
-    pub medications: Vec<(String, String, String, String, bool)>,
-    /// Vaccine, date, details.
-    pub immunizations: Vec<(String, String, String)>,
+    /// Id, name, dose/route/frequency, instructions, status, active.
+    pub medications: Vec<(uuid::Uuid, String, String, String, String, bool)>,
+    /// Id, vaccine, date, details.
+    pub immunizations: Vec<(uuid::Uuid, String, String, String)>,
     /// Name, value, when, trend link.
     pub vitals: Vec<(String, String, String, Option<String>)>,
     /// When, kind, provider, diagnoses, summary.
@@ -110,6 +110,7 @@ fn chart_view(c: &Chart, tz: chrono_tz::Tz, trend_base: &str) -> ChartView {
             .iter()
             .map(|m| {
                 (
+                    m.id,
                     m.name.clone(),
                     join(&[&m.dose, &m.route, &m.frequency]),
                     m.instructions.clone(),
@@ -132,6 +133,7 @@ fn chart_view(c: &Chart, tz: chrono_tz::Tz, trend_base: &str) -> ChartView {
                     format!("Lot {}", i.lot)
                 };
                 (
+                    i.id,
                     i.vaccine.clone(),
                     words::date(i.given_on),
                     join(&[&dose, &lot, &i.site, &i.performer]),
@@ -440,6 +442,18 @@ fn field_id(done: &str, e: &RecordError) -> &'static str {
         ("result", "high") => "result-high",
         ("result", "collected") => "result-collected",
         ("result", _) => "result-name",
+        ("medication", _) => match super::record_edit::field_id("medications", e) {
+            "entry-name" => "med-name",
+            "entry-code" => "med-code",
+            "entry-starts_on" => "med-starts_on",
+            _ => "med-name",
+        },
+        ("immunization", _) => match super::record_edit::field_id("immunizations", e) {
+            "entry-cvx" => "imm-cvx",
+            "entry-given_on" => "imm-given_on",
+            "entry-dose" => "imm-dose",
+            _ => "imm-vaccine",
+        },
         _ => "allergy-substance",
     }
 }
@@ -510,6 +524,17 @@ pub async fn add(
                 "allergy",
             )
         }
+        "medications" | "immunizations" => (
+            super::record_edit::save_drug_or_vaccine(
+                &mut tx, &scope, &ctx, &kind, id, None, &f, today, now,
+            )
+            .await,
+            if kind == "medications" {
+                "medication"
+            } else {
+                "immunization"
+            },
+        ),
         "results" => {
             // The collection time is typed in the clinic's zone; one that is not a time is
             // refused, not replaced by now.

@@ -1,4 +1,5 @@
-//! Changing one problem or allergy (`/admin/patients/{id}/record/{problems|allergies}/{entry}`),
+//! Changing one problem, allergy, medication or immunization
+//! (`/admin/patients/{id}/record/{problems|allergies|medications|immunizations}/{entry}`),
 //! for clinicians and admins: the form is made against the version shown; an edit made
 //! against an older one is refused with the newer one shown, and every earlier version is
 //! listed with who made it and when. Reads and writes are audited by the stores.
@@ -11,6 +12,7 @@ use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::PatientId;
 use portal_domain::patients::{self, Patient};
 use portal_domain::record::allergies::{self, AllergyInput};
+use portal_domain::record::medications::{self, ImmunizationInput, MedicationInput};
 use portal_domain::record::problems::{self, ProblemInput};
 use portal_domain::record::{CodeSystem, RecordError, Version};
 use portal_domain::scheduling::clinic_tz;
@@ -40,7 +42,7 @@ pub struct VersionView {
 struct EntryPage {
     chrome: Chrome,
     patient: Patient,
-    /// `problems` or `allergies`.
+    /// `problems`, `allergies`, `medications` or `immunizations`.
     kind: &'static str,
     id: uuid::Uuid,
     version: i32,
@@ -56,6 +58,15 @@ impl EntryPage {
     fn v(&self, name: &str) -> &str {
         field(&self.f, name)
     }
+    /// "a problem", "an allergy", …
+    fn what(&self) -> &'static str {
+        match self.kind {
+            "problems" => "a problem",
+            "allergies" => "an allergy",
+            "medications" => "a medication",
+            _ => "an immunization",
+        }
+    }
 }
 
 fn s(v: &Value, k: &str) -> String {
@@ -63,51 +74,70 @@ fn s(v: &Value, k: &str) -> String {
 }
 
 fn summary(kind: &str, d: &Value) -> String {
-    let parts: Vec<String> = if kind == "problems" {
-        vec![
-            s(d, "text"),
-            s(d, "code"),
-            s(d, "onset"),
-            s(d, "clinical_status"),
-        ]
-    } else {
-        vec![
-            s(d, "substance"),
-            s(d, "reaction"),
-            s(d, "severity"),
-            s(d, "clinical_status"),
-        ]
+    let keys: &[&str] = match kind {
+        "problems" => &["text", "code", "onset", "clinical_status"],
+        "allergies" => &["substance", "reaction", "severity", "clinical_status"],
+        "medications" => &["name", "dose", "frequency", "status"],
+        _ => &["vaccine", "given_on", "lot", "status"],
     };
-    parts
-        .into_iter()
+    keys.iter()
+        .map(|k| s(d, k))
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" · ")
 }
 
-/// The form's fields from a stored version.
+/// The form's fields from a stored version (field name, column).
 fn fields(kind: &str, d: &Value) -> Vec<(String, String)> {
-    let names: &[(&str, &str)] = if kind == "problems" {
-        &[
+    let names: &[(&str, &str)] = match kind {
+        "problems" => &[
             ("text", "text"),
             ("system", "code_system"),
             ("code", "code"),
             ("onset", "onset"),
             ("status", "clinical_status"),
-        ]
-    } else {
-        &[
+        ],
+        "allergies" => &[
             ("substance", "substance"),
             ("system", "substance_system"),
             ("code", "substance_code"),
             ("reaction", "reaction"),
             ("severity", "severity"),
             ("status", "clinical_status"),
-        ]
+        ],
+        "medications" => &[
+            ("name", "name"),
+            ("code", "code"),
+            ("dose", "dose"),
+            ("route", "route"),
+            ("frequency", "frequency"),
+            ("instructions", "instructions"),
+            ("prescriber", "prescriber"),
+            ("starts_on", "starts_on"),
+            ("ends_on", "ends_on"),
+            ("refills", "refills_left"),
+            ("status", "status"),
+        ],
+        _ => &[
+            ("vaccine", "vaccine"),
+            ("cvx", "cvx"),
+            ("given_on", "given_on"),
+            ("dose", "dose_number"),
+            ("lot", "lot"),
+            ("site", "site"),
+            ("performer", "performer"),
+            ("status", "status"),
+        ],
     };
     names
         .iter()
-        .map(|(f, col)| ((*f).to_owned(), s(d, col)))
+        .map(|(f, col)| {
+            let v = match d.get(*col) {
+                Some(Value::Number(n)) => n.to_string(),
+                _ => s(d, col),
+            };
+            ((*f).to_owned(), v)
+        })
         .collect()
 }
 
@@ -136,6 +166,8 @@ async fn load(
     let history = match kind {
         "problems" => problems::history(&mut tx, &scope, &ctx, pid, id, now).await,
         "allergies" => allergies::history(&mut tx, &scope, &ctx, pid, id, now).await,
+        "medications" => medications::history(&mut tx, &scope, &ctx, true, pid, id, now).await,
+        "immunizations" => medications::history(&mut tx, &scope, &ctx, false, pid, id, now).await,
         _ => return Err(not_found()),
     };
     let history = match history {
@@ -180,10 +212,111 @@ fn page(chrome: Chrome, kind: &'static str, id: uuid::Uuid, l: Loaded) -> EntryP
 }
 
 fn kind_of(raw: &str) -> Option<&'static str> {
-    match raw {
-        "problems" => Some("problems"),
-        "allergies" => Some("allergies"),
-        _ => None,
+    ["problems", "allergies", "medications", "immunizations"]
+        .into_iter()
+        .find(|k| *k == raw)
+}
+
+/// A typed date (`YYYY-MM-DD`): empty is none; anything else that is not a date is refused.
+pub(crate) fn typed_date(
+    raw: &str,
+    field: &'static str,
+    what: &str,
+) -> Result<Option<chrono::NaiveDate>, RecordError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| RecordError::Invalid {
+            field,
+            message: format!("Enter the {what} as a date, for example 2024-04-01."),
+        })
+}
+
+/// A typed whole number: empty is none; anything else that is not one is refused.
+pub(crate) fn typed_number(
+    raw: &str,
+    field: &'static str,
+    what: &str,
+) -> Result<Option<i32>, RecordError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i32>()
+        .map(Some)
+        .map_err(|_| RecordError::Invalid {
+            field,
+            message: format!("The {what} is a whole number."),
+        })
+}
+
+/// Saves a medication or an immunization from the form (`id`: change that entry, made
+/// against `version`; none: add one). Returns the entry's id.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn save_drug_or_vaccine(
+    tx: &mut portal_tenants::TenantTx,
+    scope: &portal_domain::identity::scope::ClinicalScope,
+    ctx: &portal_domain::audit::AuditContext,
+    kind: &str,
+    pid: PatientId,
+    id: Option<(uuid::Uuid, i32)>,
+    f: &[(String, String)],
+    today: chrono::NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<uuid::Uuid, RecordError> {
+    if kind == "medications" {
+        let code = field(f, "code").trim();
+        let m = MedicationInput {
+            system: if code.is_empty() {
+                CodeSystem::Text
+            } else {
+                CodeSystem::Rxnorm
+            },
+            code,
+            name: field(f, "name"),
+            dose: field(f, "dose"),
+            route: field(f, "route"),
+            frequency: field(f, "frequency"),
+            instructions: field(f, "instructions"),
+            prescriber: field(f, "prescriber"),
+            starts_on: typed_date(field(f, "starts_on"), "starts_on", "start date")?,
+            ends_on: typed_date(field(f, "ends_on"), "ends_on", "end date")?,
+            status: field(f, "status"),
+            refills_left: typed_number(field(f, "refills"), "refills", "number of refills")?,
+        };
+        match id {
+            Some((id, v)) => medications::update_medication(tx, scope, ctx, pid, id, v, &m, now)
+                .await
+                .map(|_| id),
+            None => medications::add_medication(tx, scope, ctx, pid, &m, now).await,
+        }
+    } else {
+        let given_on = typed_date(field(f, "given_on"), "given_on", "date it was given")?
+            .ok_or_else(|| RecordError::Invalid {
+                field: "given_on",
+                message: "Enter the date the vaccine was given.".to_owned(),
+            })?;
+        let i = ImmunizationInput {
+            cvx: field(f, "cvx"),
+            vaccine: field(f, "vaccine"),
+            given_on,
+            dose_number: typed_number(field(f, "dose"), "dose", "dose number")?,
+            lot: field(f, "lot"),
+            site: field(f, "site"),
+            performer: field(f, "performer"),
+            status: field(f, "status"),
+        };
+        match id {
+            Some((id, v)) => {
+                medications::update_immunization(tx, scope, ctx, pid, id, v, &i, today, now)
+                    .await
+                    .map(|_| id)
+            }
+            None => medications::add_immunization(tx, scope, ctx, pid, &i, today, now).await,
+        }
     }
 }
 
@@ -205,12 +338,31 @@ pub async fn edit_page(
     render(&page(chrome, kind, id, l)).map(IntoResponse::into_response)
 }
 
-fn field_id(kind: &str, e: &RecordError) -> &'static str {
+pub(crate) fn field_id(kind: &str, e: &RecordError) -> &'static str {
     let f = match e {
         RecordError::Invalid { field, .. } => *field,
         _ => "",
     };
     match (kind, f) {
+        ("medications", "code") => "entry-code",
+        ("medications", "dose") => "entry-dose",
+        ("medications", "route") => "entry-route",
+        ("medications", "frequency") => "entry-frequency",
+        ("medications", "instructions") => "entry-instructions",
+        ("medications", "prescriber") => "entry-prescriber",
+        ("medications", "starts_on") => "entry-starts_on",
+        ("medications", "ends_on") => "entry-ends_on",
+        ("medications", "refills") => "entry-refills",
+        ("medications", "status") => "entry-status",
+        ("medications", _) => "entry-name",
+        ("immunizations", "code") => "entry-cvx",
+        ("immunizations", "given_on") => "entry-given_on",
+        ("immunizations", "dose") => "entry-dose",
+        ("immunizations", "lot") => "entry-lot",
+        ("immunizations", "site") => "entry-site",
+        ("immunizations", "performer") => "entry-performer",
+        ("immunizations", "status") => "entry-status",
+        ("immunizations", _) => "entry-vaccine",
         ("problems", "code") => "entry-code",
         ("problems", "onset") => "entry-onset",
         ("problems", "status") => "entry-status",
@@ -247,7 +399,21 @@ pub async fn edit_submit(
     let today = now.with_timezone(&clinic_tz(&chrome.tenant)).date_naive();
     let system = CodeSystem::parse(field(&f, "system")).unwrap_or(CodeSystem::Text);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let result = if kind == "problems" {
+    let result = if kind == "medications" || kind == "immunizations" {
+        save_drug_or_vaccine(
+            &mut tx,
+            &scope,
+            &ctx,
+            kind,
+            pid,
+            Some((id, version)),
+            &f,
+            today,
+            now,
+        )
+        .await
+        .map(|_| 0)
+    } else if kind == "problems" {
         let raw_onset = field(&f, "onset").trim();
         let onset = chrono::NaiveDate::parse_from_str(raw_onset, "%Y-%m-%d").ok();
         if onset.is_none() && !raw_onset.is_empty() {
