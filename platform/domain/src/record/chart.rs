@@ -9,7 +9,7 @@ use crate::audit::AuditContext;
 use crate::identity::scope::{ClinicalScope, PatientScope};
 use crate::ids::PatientId;
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Medication {
     pub id: uuid::Uuid,
     pub rxnorm: Option<String>,
@@ -26,7 +26,7 @@ pub struct Medication {
     pub refills_left: Option<i32>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Immunization {
     pub id: uuid::Uuid,
     pub cvx: Option<String>,
@@ -38,7 +38,7 @@ pub struct Immunization {
     pub performer: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Vital {
     pub loinc: String,
     pub name: String,
@@ -49,7 +49,7 @@ pub struct Vital {
     pub effective_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Encounter {
     pub id: uuid::Uuid,
     pub starts_at: DateTime<Utc>,
@@ -59,7 +59,7 @@ pub struct Encounter {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Note {
     pub id: uuid::Uuid,
     pub encounter_id: Option<uuid::Uuid>,
@@ -71,7 +71,7 @@ pub struct Note {
     pub confidential: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CarePlan {
     pub id: uuid::Uuid,
     pub title: String,
@@ -82,7 +82,7 @@ pub struct CarePlan {
     pub status: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Procedure {
     pub id: uuid::Uuid,
     pub code_system: String,
@@ -98,100 +98,118 @@ pub struct Chart {
     pub medications: Vec<Medication>,
     /// Newest first.
     pub immunizations: Vec<Immunization>,
-    /// The latest value of each vital sign.
+    /// The latest value of each vital sign ([`VITAL_SIGNS`]).
     pub vitals: Vec<Vital>,
-    /// Newest first (at most 200).
+    /// Newest first (at most 200; 4 for the summary).
     pub encounters: Vec<Encounter>,
-    /// Newest first (at most 200).
+    /// Newest first (at most 200; 4 for the summary).
     pub notes: Vec<Note>,
     pub care_plans: Vec<CarePlan>,
     pub procedures: Vec<Procedure>,
 }
 
+/// The vital signs whose latest value the summary shows (US Core's vital signs, blood
+/// pressure as its two components). Each is found by its own index probe instead of reading
+/// every vital sign of the patient's years.
+pub const VITAL_SIGNS: [&str; 11] = [
+    "8480-6", "8462-4", "8867-4", "9279-1", "29463-7", "8302-2", "39156-5", "8310-5", "59408-5",
+    "2708-6", "9843-4",
+];
+
+/// How many visits and notes a read returns: all (up to 200) for their own page, a few for
+/// the summary.
+#[derive(Debug, Clone, Copy)]
+pub enum Extent {
+    Summary,
+    Full,
+}
+
+impl Extent {
+    fn limit(self) -> i64 {
+        match self {
+            Extent::Summary => 4,
+            Extent::Full => 200,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Parts {
+    medications: Vec<Medication>,
+    immunizations: Vec<Immunization>,
+    vitals: Vec<Vital>,
+    encounters: Vec<Encounter>,
+    notes: Vec<Note>,
+    care_plans: Vec<CarePlan>,
+    procedures: Vec<Procedure>,
+}
+
+/// The whole chart in one round trip: each part is a JSON array built by the database.
 async fn read(
     tx: &mut TenantTx,
     patient: PatientId,
     as_patient: bool,
+    extent: Extent,
 ) -> Result<Chart, sqlx::Error> {
-    let p = patient.as_uuid();
-    let medications = sqlx::query_as!(
-        Medication,
-        "SELECT id, code AS rxnorm, name, dose, route, frequency, instructions, prescriber,
-                starts_on, ends_on, status, quantity, refills_left
-         FROM medications WHERE patient_id = $1 AND status <> 'entered-in-error'
-         ORDER BY status <> 'active', starts_on DESC NULLS LAST, name",
-        p
+    let codes: Vec<String> = VITAL_SIGNS.iter().map(|c| (*c).to_owned()).collect();
+    let row = sqlx::query_scalar!(
+        r#"SELECT json_build_object(
+            'medications', (SELECT coalesce(json_agg(m ORDER BY m.status <> 'active',
+                                    m.starts_on DESC NULLS LAST, m.name), '[]')
+                FROM (SELECT id, code AS rxnorm, name, dose, route, frequency, instructions,
+                             prescriber, starts_on, ends_on, status, quantity, refills_left
+                      FROM medications WHERE patient_id = $1 AND status <> 'entered-in-error') m),
+            'immunizations', (SELECT coalesce(json_agg(i ORDER BY i.given_on DESC, i.vaccine), '[]')
+                FROM (SELECT id, cvx, vaccine, given_on, dose_number, lot, site, performer
+                      FROM immunizations WHERE patient_id = $1 AND status = 'completed') i),
+            'vitals', (SELECT coalesce(json_agg(v ORDER BY v.name), '[]')
+                FROM (SELECT o.loinc, o.name, o.value_num, o.value_text, o.unit, o.interpretation,
+                             o.effective_at
+                      FROM unnest($4::text[]) AS c(loinc)
+                      CROSS JOIN LATERAL (
+                          SELECT loinc, name, value_num, value_text, unit, interpretation,
+                                 effective_at
+                          FROM observations
+                          WHERE patient_id = $1 AND loinc = c.loinc
+                            AND category = 'vital-signs' AND status <> 'entered-in-error'
+                          ORDER BY effective_at DESC LIMIT 1) o) v),
+            'encounters', (SELECT coalesce(json_agg(e ORDER BY e.starts_at DESC), '[]')
+                FROM (SELECT id, starts_at, kind, provider, diagnoses, summary
+                      FROM encounters
+                      WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'cancelled')
+                      ORDER BY starts_at DESC LIMIT $3) e),
+            'notes', (SELECT coalesce(json_agg(n ORDER BY n.signed_at DESC NULLS LAST), '[]')
+                FROM (SELECT id, encounter_id, title, body, author, signed_at, released,
+                             confidential
+                      FROM clinical_notes
+                      WHERE patient_id = $1 AND status = 'current' AND (released OR NOT $2)
+                      ORDER BY signed_at DESC NULLS LAST, created_at DESC LIMIT $3) n),
+            'care_plans', (SELECT coalesce(json_agg(c ORDER BY c.status <> 'active',
+                                    c.starts_on DESC NULLS LAST), '[]')
+                FROM (SELECT id, title, description, goals, starts_on, ends_on, status
+                      FROM care_plans
+                      WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'draft')) c),
+            'procedures', (SELECT coalesce(json_agg(p ORDER BY p.performed_on DESC NULLS LAST,
+                                    p.text), '[]')
+                FROM (SELECT id, code_system, code, text, performed_on
+                      FROM procedures WHERE patient_id = $1 AND status = 'completed') p)
+           ) AS "chart!""#,
+        patient.as_uuid(),
+        as_patient,
+        extent.limit(),
+        &codes
     )
-    .fetch_all(tx.conn())
+    .fetch_one(tx.conn())
     .await?;
-    let immunizations = sqlx::query_as!(
-        Immunization,
-        "SELECT id, cvx, vaccine, given_on, dose_number, lot, site, performer
-         FROM immunizations WHERE patient_id = $1 AND status = 'completed'
-         ORDER BY given_on DESC, vaccine",
-        p
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let vitals = sqlx::query_as!(
-        Vital,
-        "SELECT DISTINCT ON (loinc) loinc, name, value_num, value_text, unit, interpretation,
-                effective_at
-         FROM observations
-         WHERE patient_id = $1 AND category = 'vital-signs' AND status <> 'entered-in-error'
-         ORDER BY loinc, effective_at DESC",
-        p
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let encounters = sqlx::query_as!(
-        Encounter,
-        "SELECT id, starts_at, kind, provider, diagnoses, summary
-         FROM encounters WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'cancelled')
-         ORDER BY starts_at DESC LIMIT 200",
-        p
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let notes = sqlx::query_as!(
-        Note,
-        "SELECT id, encounter_id, title, body, author, signed_at, released, confidential
-         FROM clinical_notes
-         WHERE patient_id = $1 AND status = 'current' AND (released OR NOT $2)
-         ORDER BY signed_at DESC NULLS LAST, created_at DESC LIMIT 200",
-        p,
-        as_patient
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let care_plans = sqlx::query_as!(
-        CarePlan,
-        "SELECT id, title, description, goals, starts_on, ends_on, status
-         FROM care_plans WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'draft')
-         ORDER BY status <> 'active', starts_on DESC NULLS LAST",
-        p
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let procedures = sqlx::query_as!(
-        Procedure,
-        "SELECT id, code_system, code, text, performed_on
-         FROM procedures WHERE patient_id = $1 AND status = 'completed'
-         ORDER BY performed_on DESC NULLS LAST, text",
-        p
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let mut vitals = vitals;
-    vitals.sort_by(|a, b| a.name.cmp(&b.name));
+    let parts: Parts = serde_json::from_value(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Chart {
-        medications,
-        immunizations,
-        vitals,
-        encounters,
-        notes,
-        care_plans,
-        procedures,
+        medications: parts.medications,
+        immunizations: parts.immunizations,
+        vitals: parts.vitals,
+        encounters: parts.encounters,
+        notes: parts.notes,
+        care_plans: parts.care_plans,
+        procedures: parts.procedures,
     })
 }
 
@@ -200,9 +218,10 @@ pub async fn own(
     tx: &mut TenantTx,
     me: &PatientScope,
     ctx: &AuditContext,
+    extent: Extent,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, me.patient_id(), true).await?;
+    let c = read(tx, me.patient_id(), true, extent).await?;
     super::viewed(tx, ctx, "chart", me.patient_id(), now).await?;
     Ok(c)
 }
@@ -215,7 +234,7 @@ pub async fn of_patient(
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, patient, false).await?;
+    let c = read(tx, patient, false, Extent::Full).await?;
     super::viewed(tx, ctx, "chart", patient, now).await?;
     Ok(c)
 }

@@ -242,10 +242,10 @@ impl RecordApi {
         let a = allergies::own(&mut tx, &me, &ctx, now)
             .await
             .map_err(internal)?;
-        let c = chart::own(&mut tx, &me, &ctx, now)
+        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Summary, now)
             .await
             .map_err(internal)?;
-        let r = results::own(&mut tx, &me, &ctx, now)
+        let r = results::own_recent(&mut tx, &me, &ctx, 10, now)
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -473,7 +473,7 @@ impl RecordApi {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-        let c = chart::own(&mut tx, &me, &ctx, state.clock.now())
+        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Full, state.clock.now())
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;

@@ -295,9 +295,19 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     let allergies = allergies::own(&mut tx, &scope, &ctx, now)
         .await
         .map_err(db)?;
-    let chart = chart::own(&mut tx, &scope, &ctx, now).await.map_err(db)?;
+    let extent = if area == "summary" {
+        chart::Extent::Summary
+    } else {
+        chart::Extent::Full
+    };
+    let chart = chart::own(&mut tx, &scope, &ctx, extent, now)
+        .await
+        .map_err(db)?;
+    // One more than the summary shows, to know whether there are more.
     let results = if area == "summary" {
-        results::own(&mut tx, &scope, &ctx, now).await.map_err(db)?
+        results::own_recent(&mut tx, &scope, &ctx, SUMMARY_RESULTS as i64 + 1, now)
+            .await
+            .map_err(db)?
     } else {
         Vec::new()
     };

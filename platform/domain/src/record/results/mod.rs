@@ -11,7 +11,7 @@ pub mod trend;
 pub use enter::{LabEntry, NewObservation, NewReport, comment, enter_lab, insert_report};
 pub use read::{
     NoticeTarget, ResultDetail, ResultSummary, Shown, Value, for_notice, of_patient, one, own,
-    own_one,
+    own_one, own_recent,
 };
 
 /// The categories a patient chooses release timing for.

@@ -81,6 +81,7 @@ async fn list(
     tx: &mut TenantTx,
     patient: PatientId,
     as_patient: bool,
+    limit: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<ResultSummary>, sqlx::Error> {
     let rows = sqlx::query!(
@@ -93,8 +94,9 @@ async fn list(
            FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
            WHERE r.patient_id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')
            ORDER BY r.resulted_at DESC, r.id DESC
-           LIMIT 500"#,
-        patient.as_uuid()
+           LIMIT $2"#,
+        patient.as_uuid(),
+        limit
     )
     .fetch_all(tx.conn())
     .await?;
@@ -125,7 +127,20 @@ pub async fn own(
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<ResultSummary>, sqlx::Error> {
-    let out = list(tx, me.patient_id(), true, now).await?;
+    let out = list(tx, me.patient_id(), true, 500, now).await?;
+    crate::record::viewed(tx, ctx, "result_reports", me.patient_id(), now).await?;
+    Ok(out)
+}
+
+/// The signed-in patient's `n` newest results, for the health summary (audited).
+pub async fn own_recent(
+    tx: &mut TenantTx,
+    me: &PatientScope,
+    ctx: &AuditContext,
+    n: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ResultSummary>, sqlx::Error> {
+    let out = list(tx, me.patient_id(), true, n, now).await?;
     crate::record::viewed(tx, ctx, "result_reports", me.patient_id(), now).await?;
     Ok(out)
 }
@@ -138,7 +153,7 @@ pub async fn of_patient(
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Vec<ResultSummary>, sqlx::Error> {
-    let out = list(tx, patient, false, now).await?;
+    let out = list(tx, patient, false, 500, now).await?;
     crate::record::viewed(tx, ctx, "result_reports", patient, now).await?;
     Ok(out)
 }
