@@ -187,12 +187,17 @@ async fn a_multi_year_bundle_imports_cleanly_and_again_changes_nothing() {
         "Essential (primary) hypertension",
         "Penicillin G",
         "Lisinopril 10 MG Oral Tablet",
-        "Tdap",
+        "Influenza",
         "Blood pressure self-management",
         "Body weight",
     ] {
         assert!(summary.contains(words), "{words}");
     }
+    let (_, all_shots) = ana_b.page("/record/immunizations").await;
+    assert!(
+        all_shots.contains("Tdap"),
+        "every immunization on its own page"
+    );
     let (st, trend) = ana_b.page("/results/trend/2345-7").await;
     assert_eq!(st, 200);
     assert_eq!(

@@ -78,8 +78,9 @@ fn check(p: &AllergyInput<'_>) -> Result<Checked, RecordError> {
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A row as the database gives it (also as JSON, in the chart's one-query read).
+#[derive(sqlx::FromRow, serde::Deserialize)]
+pub(crate) struct Row {
     id: uuid::Uuid,
     version: i32,
     substance_system: String,

@@ -1,6 +1,7 @@
-//! The rest of the chart, read together: medications, immunizations, latest vital signs,
-//! visits with their after-visit summaries, clinicians' notes (a patient sees only released
-//! ones), care plans and procedures. One read is one audit row (`record.view` of `chart`).
+//! The chart, read together in one query: problems, allergies, medications, immunizations,
+//! latest vital signs, visits with their after-visit summaries, clinicians' notes (a patient
+//! sees only released ones), care plans, procedures and the newest results. One read is one
+//! audit row (`record.view` of `chart`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use portal_tenants::TenantTx;
@@ -91,9 +92,14 @@ pub struct Procedure {
     pub performed_on: Option<NaiveDate>,
 }
 
-/// Everything but problems, allergies and results (which have their own stores).
+/// The chart.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Chart {
+    /// Active first (refuted and entered-in-error left out), as `problems::own` lists them.
+    pub problems: Vec<super::problems::Problem>,
+    pub allergies: Vec<super::allergies::Allergy>,
+    /// The newest results, as the results list shows them (held ones without name).
+    pub results: Vec<super::results::ResultSummary>,
     /// Active first, then by start date, newest first.
     pub medications: Vec<Medication>,
     /// Newest first.
@@ -120,21 +126,35 @@ pub const VITAL_SIGNS: [&str; 11] = [
 /// the summary.
 #[derive(Debug, Clone, Copy)]
 pub enum Extent {
+    /// The health summary: 4 visits, notes and immunizations, the 6 newest results.
     Summary,
-    Full,
+    /// One area's page: up to 200 of each, no results.
+    Area,
+    /// A clinician's view of the record: up to 200 of each and 500 results.
+    Staff,
 }
 
 impl Extent {
     fn limit(self) -> i64 {
         match self {
             Extent::Summary => 4,
-            Extent::Full => 200,
+            Extent::Area | Extent::Staff => 200,
+        }
+    }
+    fn results(self) -> i64 {
+        match self {
+            Extent::Summary => 6,
+            Extent::Area => 0,
+            Extent::Staff => 500,
         }
     }
 }
 
 #[derive(serde::Deserialize)]
 struct Parts {
+    problems: Vec<super::problems::Row>,
+    allergies: Vec<super::allergies::Row>,
+    results: Vec<super::results::SummaryRow>,
     medications: Vec<Medication>,
     immunizations: Vec<Immunization>,
     vitals: Vec<Vital>,
@@ -150,10 +170,32 @@ async fn read(
     patient: PatientId,
     as_patient: bool,
     extent: Extent,
+    now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
     let codes: Vec<String> = VITAL_SIGNS.iter().map(|c| (*c).to_owned()).collect();
     let row = sqlx::query_scalar!(
         r#"SELECT json_build_object(
+            'problems', (SELECT coalesce(json_agg(x ORDER BY x.clinical_status <> 'active',
+                                    x.onset DESC NULLS LAST, x.text), '[]')
+                FROM (SELECT id, version, code_system, code, text, onset, abatement,
+                             clinical_status, verification, updated_at
+                      FROM conditions WHERE patient_id = $1
+                        AND verification NOT IN ('entered-in-error', 'refuted')) x),
+            'allergies', (SELECT coalesce(json_agg(x ORDER BY x.clinical_status <> 'active',
+                                    x.substance), '[]')
+                FROM (SELECT id, version, substance_system, substance_code, substance, reaction,
+                             severity, clinical_status, verification, updated_at
+                      FROM allergies WHERE patient_id = $1
+                        AND verification NOT IN ('entered-in-error', 'refuted')) x),
+            'results', (SELECT coalesce(json_agg(x ORDER BY x.resulted_at DESC, x.id DESC), '[]')
+                FROM (SELECT r.id, r.category, r.name, r.resulted_at, r.visible_from,
+                             (r.comment <> '') AS commented, (s.report_id IS NULL) AS new,
+                             EXISTS (SELECT 1 FROM observations o WHERE o.report_id = r.id
+                                     AND o.interpretation IS NOT NULL AND o.interpretation <> 'N'
+                                     AND o.status <> 'entered-in-error') AS flagged
+                      FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
+                      WHERE r.patient_id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')
+                      ORDER BY r.resulted_at DESC, r.id DESC LIMIT $5) x),
             'medications', (SELECT coalesce(json_agg(m ORDER BY m.status <> 'active',
                                     m.starts_on DESC NULLS LAST, m.name), '[]')
                 FROM (SELECT id, code AS rxnorm, name, dose, route, frequency, instructions,
@@ -161,7 +203,8 @@ async fn read(
                       FROM medications WHERE patient_id = $1 AND status <> 'entered-in-error') m),
             'immunizations', (SELECT coalesce(json_agg(i ORDER BY i.given_on DESC, i.vaccine), '[]')
                 FROM (SELECT id, cvx, vaccine, given_on, dose_number, lot, site, performer
-                      FROM immunizations WHERE patient_id = $1 AND status = 'completed') i),
+                      FROM immunizations WHERE patient_id = $1 AND status = 'completed'
+                      ORDER BY given_on DESC, vaccine LIMIT $3) i),
             'vitals', (SELECT coalesce(json_agg(v ORDER BY v.name), '[]')
                 FROM (SELECT o.loinc, o.name, o.value_num, o.value_text, o.unit, o.interpretation,
                              o.effective_at
@@ -197,12 +240,20 @@ async fn read(
         patient.as_uuid(),
         as_patient,
         extent.limit(),
-        &codes
+        &codes,
+        extent.results()
     )
     .fetch_one(tx.conn())
     .await?;
     let parts: Parts = serde_json::from_value(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     Ok(Chart {
+        problems: parts.problems.into_iter().map(Into::into).collect(),
+        allergies: parts.allergies.into_iter().map(Into::into).collect(),
+        results: parts
+            .results
+            .into_iter()
+            .map(|r| super::results::summarize(r, as_patient, now))
+            .collect(),
         medications: parts.medications,
         immunizations: parts.immunizations,
         vitals: parts.vitals,
@@ -213,7 +264,7 @@ async fn read(
     })
 }
 
-/// The signed-in patient's chart (audited).
+/// The signed-in patient's chart (audited, one row).
 pub async fn own(
     tx: &mut TenantTx,
     me: &PatientScope,
@@ -221,12 +272,13 @@ pub async fn own(
     extent: Extent,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, me.patient_id(), true, extent).await?;
+    let c = read(tx, me.patient_id(), true, extent, now).await?;
     super::viewed(tx, ctx, "chart", me.patient_id(), now).await?;
     Ok(c)
 }
 
-/// A patient's chart for clinical staff, unreleased notes included (audited).
+/// A patient's chart for clinical staff, unreleased notes and held results included
+/// (audited, one row).
 pub async fn of_patient(
     tx: &mut TenantTx,
     _staff: &ClinicalScope,
@@ -234,7 +286,7 @@ pub async fn of_patient(
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, patient, false, Extent::Full).await?;
+    let c = read(tx, patient, false, Extent::Staff, now).await?;
     super::viewed(tx, ctx, "chart", patient, now).await?;
     Ok(c)
 }

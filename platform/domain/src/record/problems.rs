@@ -80,8 +80,9 @@ fn check(p: &ProblemInput<'_>, today: NaiveDate) -> Result<Checked, RecordError>
     Ok(Checked { code, text })
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
+/// A row as the database gives it (also as JSON, in the chart's one-query read).
+#[derive(sqlx::FromRow, serde::Deserialize)]
+pub(crate) struct Row {
     id: uuid::Uuid,
     version: i32,
     code_system: String,

@@ -11,7 +11,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::identity::scope::PatientScope;
 use portal_domain::record::results::{self, Shown, trend};
-use portal_domain::record::{Code, allergies, chart, problems};
+use portal_domain::record::{Code, chart};
 use portal_tenants::Tenant;
 
 use super::ApiTags;
@@ -236,18 +236,10 @@ impl RecordApi {
         };
         let now = state.clock.now();
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-        let p = problems::own(&mut tx, &me, &ctx, now)
-            .await
-            .map_err(internal)?;
-        let a = allergies::own(&mut tx, &me, &ctx, now)
-            .await
-            .map_err(internal)?;
         let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Summary, now)
             .await
             .map_err(internal)?;
-        let r = results::own_recent(&mut tx, &me, &ctx, 10, now)
-            .await
-            .map_err(internal)?;
+        let (p, a, r) = (&c.problems, &c.allergies, &c.results);
         tx.commit().await.map_err(internal)?;
         Ok(RecordResponse::Ok(Json(SummaryOut {
             problems: p
@@ -287,7 +279,8 @@ impl RecordApi {
                 .collect(),
             medications: c
                 .medications
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|m| MedicationOut {
                     name: m.name,
                     rxnorm: m.rxnorm,
@@ -304,7 +297,8 @@ impl RecordApi {
                 .collect(),
             immunizations: c
                 .immunizations
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|i| ImmunizationOut {
                     vaccine: i.vaccine,
                     cvx: i.cvx,
@@ -315,7 +309,8 @@ impl RecordApi {
                 .collect(),
             vitals: c
                 .vitals
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|v| VitalOut {
                     loinc: v.loinc,
                     name: v.name,
@@ -325,7 +320,7 @@ impl RecordApi {
                     taken_at: v.effective_at,
                 })
                 .collect(),
-            recent_results: r.iter().take(10).map(summary_out).collect(),
+            recent_results: r.iter().map(summary_out).collect(),
         })))
     }
 
@@ -473,7 +468,7 @@ impl RecordApi {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
         let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
-        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Full, state.clock.now())
+        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Area, state.clock.now())
             .await
             .map_err(internal)?;
         tx.commit().await.map_err(internal)?;

@@ -289,34 +289,26 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let problems = problems::own(&mut tx, &scope, &ctx, now)
-        .await
-        .map_err(db)?;
-    let allergies = allergies::own(&mut tx, &scope, &ctx, now)
-        .await
-        .map_err(db)?;
     let extent = if area == "summary" {
         chart::Extent::Summary
     } else {
-        chart::Extent::Full
+        chart::Extent::Area
     };
-    let chart = chart::own(&mut tx, &scope, &ctx, extent, now)
+    // The whole chart in one read (one audit row); the summary gets one result more than it
+    // shows, to know whether there are more.
+    let full = chart::own(&mut tx, &scope, &ctx, extent, now)
         .await
         .map_err(db)?;
-    // One more than the summary shows, to know whether there are more.
-    let results = if area == "summary" {
-        results::own_recent(&mut tx, &scope, &ctx, SUMMARY_RESULTS as i64 + 1, now)
-            .await
-            .map_err(db)?
-    } else {
-        Vec::new()
-    };
     tx.commit().await.map_err(db)?;
-    let mut chart = chart_view(&chart, tz, "/results/trend");
+    let problems = &full.problems;
+    let allergies = &full.allergies;
+    let results = &full.results;
+    let mut chart = chart_view(&full, tz, "/results/trend");
     let more_visits = area == "summary" && chart.visits.len() > SUMMARY_VISITS;
     if area == "summary" {
         chart.visits.truncate(SUMMARY_VISITS);
         chart.notes.truncate(SUMMARY_VISITS);
+        chart.immunizations.truncate(SUMMARY_VISITS);
     }
     render(&RecordPage {
         chrome,
@@ -359,18 +351,11 @@ async fn staff_page(
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;
-    let problems = problems::of_patient(&mut tx, &scope, &ctx, id, now)
+    let full = chart::of_patient(&mut tx, &scope, &ctx, id, now)
         .await
         .map_err(db)?;
-    let allergies = allergies::of_patient(&mut tx, &scope, &ctx, id, now)
-        .await
-        .map_err(db)?;
-    let chart = chart::of_patient(&mut tx, &scope, &ctx, id, now)
-        .await
-        .map_err(db)?;
-    let results = results::of_patient(&mut tx, &scope, &ctx, id, now)
-        .await
-        .map_err(db)?;
+    let (problems, allergies, results, chart) =
+        (&full.problems, &full.allergies, &full.results, &full);
     tx.commit().await.map_err(db)?;
     let tz = clinic_tz(&chrome.tenant);
     let base = format!("/admin/patients/{id}");
@@ -380,7 +365,7 @@ async fn staff_page(
         problems: problems.iter().map(problem_view).collect(),
         allergies: allergies.iter().map(allergy_view).collect(),
         area: "summary",
-        chart: chart_view(&chart, tz, &format!("{base}/trend")),
+        chart: chart_view(chart, tz, &format!("{base}/trend")),
         results: results
             .iter()
             .map(|r| summary_view(r, &format!("{base}/results"), tz))

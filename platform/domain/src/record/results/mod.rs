@@ -13,6 +13,7 @@ pub use read::{
     NoticeTarget, ResultDetail, ResultSummary, Shown, Value, for_notice, of_patient, one, own,
     own_one, own_recent,
 };
+pub(crate) use read::{SummaryRow, summarize};
 
 /// The categories a patient chooses release timing for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

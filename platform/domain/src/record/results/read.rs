@@ -103,21 +103,52 @@ async fn list(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let visible = r.visible_from <= now;
-            let shown = visible || !as_patient;
-            ResultSummary {
-                id: r.id,
-                category: Category::parse(&r.category).unwrap_or(Category::Other),
-                name: if shown { r.name } else { String::new() },
-                resulted_at: r.resulted_at,
-                visible_from: r.visible_from,
-                visible,
-                new: r.new,
-                flagged: shown && r.flagged,
-                commented: r.commented,
-            }
+            summarize(
+                SummaryRow {
+                    id: r.id,
+                    category: r.category,
+                    name: r.name,
+                    resulted_at: r.resulted_at,
+                    visible_from: r.visible_from,
+                    commented: r.commented,
+                    new: r.new,
+                    flagged: r.flagged,
+                },
+                as_patient,
+                now,
+            )
         })
         .collect())
+}
+
+/// A result row as the list query (or the chart's one-query read, as JSON) gives it.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct SummaryRow {
+    pub id: uuid::Uuid,
+    pub category: String,
+    pub name: String,
+    pub resulted_at: DateTime<Utc>,
+    pub visible_from: DateTime<Utc>,
+    pub commented: bool,
+    pub new: bool,
+    pub flagged: bool,
+}
+
+/// A row as a list shows it: to the patient, a result still held has no name and no flag.
+pub(crate) fn summarize(r: SummaryRow, as_patient: bool, now: DateTime<Utc>) -> ResultSummary {
+    let visible = r.visible_from <= now;
+    let shown = visible || !as_patient;
+    ResultSummary {
+        id: r.id,
+        category: Category::parse(&r.category).unwrap_or(Category::Other),
+        name: if shown { r.name } else { String::new() },
+        resulted_at: r.resulted_at,
+        visible_from: r.visible_from,
+        visible,
+        new: r.new,
+        flagged: shown && r.flagged,
+        commented: r.commented,
+    }
 }
 
 /// The signed-in patient's results, newest first (audited as a view of their results).
