@@ -164,9 +164,12 @@ struct Parts {
     procedures: Vec<Procedure>,
 }
 
-/// The whole chart in one round trip: each part is a JSON array built by the database.
+/// The whole chart in one round trip: each part is a JSON array built by the database, and
+/// the read's audit row (`record.view` of `chart`, the same row `audit::record` writes) is
+/// inserted by the same statement, so a summary costs one statement, not two.
 async fn read(
     tx: &mut TenantTx,
+    ctx: &AuditContext,
     patient: PatientId,
     as_patient: bool,
     extent: Extent,
@@ -174,7 +177,11 @@ async fn read(
 ) -> Result<Chart, sqlx::Error> {
     let codes: Vec<String> = VITAL_SIGNS.iter().map(|c| (*c).to_owned()).collect();
     let row = sqlx::query_scalar!(
-        r#"SELECT json_build_object(
+        r#"WITH audited AS (
+               INSERT INTO audit_log (at, actor_user_id, actor_role, patient_id, action,
+                                      resource_type, client_addr, request_id)
+               VALUES ($6, $7, $8, $1, $9, 'chart', $10, $11))
+           SELECT json_build_object(
             'problems', (SELECT coalesce(json_agg(x ORDER BY x.clinical_status <> 'active',
                                     x.onset DESC NULLS LAST, x.text), '[]')
                 FROM (SELECT id, version, code_system, code, text, onset, abatement,
@@ -241,7 +248,13 @@ async fn read(
         as_patient,
         extent.limit(),
         &codes,
-        extent.results()
+        extent.results(),
+        now,
+        ctx.actor.map(|(u, _)| u.as_uuid()),
+        ctx.actor.map(|(_, r)| r.as_str()),
+        crate::audit::Action::RecordView.code(),
+        ctx.client_addr,
+        ctx.request_id
     )
     .fetch_one(tx.conn())
     .await?;
@@ -272,8 +285,7 @@ pub async fn own(
     extent: Extent,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, me.patient_id(), true, extent, now).await?;
-    super::viewed(tx, ctx, "chart", me.patient_id(), now).await?;
+    let c = read(tx, ctx, me.patient_id(), true, extent, now).await?;
     Ok(c)
 }
 
@@ -286,7 +298,6 @@ pub async fn of_patient(
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, patient, false, Extent::Staff, now).await?;
-    super::viewed(tx, ctx, "chart", patient, now).await?;
+    let c = read(tx, ctx, patient, false, Extent::Staff, now).await?;
     Ok(c)
 }
