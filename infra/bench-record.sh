@@ -64,7 +64,8 @@ printf 'pgbench TPC-B -c16 -j2 %ss: %s tps\n' "$seconds" \
   "$(pgbench -h 127.0.0.1 -U postgres -c16 -j2 -T "$seconds" "${db}_pgbench" 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)"
 
 echo "== ten years of dense data for ana.lima (visits every 9 days)"
-$gen "BENCH-ANA" "Ana" "Lima" 1984-03-27 400 9 >"$work/ana.json"
+# The demo linked Ana to the demo EHR's MRN, so this bundle lands in her record.
+$gen "sunrise-ana" "Ana" "Lima" 1984-03-27 400 9 >"$work/ana.json"
 t=$(post "$work/ana.json")
 obs=$(psql_admin "$db" -tAc "SELECT count(*) FROM tenant_sunrise.observations o JOIN tenant_sunrise.patients p ON p.id = o.patient_id WHERE p.given_name = 'Ana'")
 echo "imported in ${t}s; Ana now has $obs observations"
