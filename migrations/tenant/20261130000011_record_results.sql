@@ -187,9 +187,16 @@ CREATE TABLE observations (
     CHECK (value_num IS NULL OR unit IS NOT NULL),
     CHECK (category <> 'laboratory' OR report_id IS NOT NULL)
 );
-CREATE INDEX observations_trend ON observations (patient_id, loinc, effective_at);
+-- A trend reads one test's values newest first straight from this index (covering: no table
+-- visits once vacuum has marked the pages all-visible).
+CREATE INDEX observations_trend ON observations (patient_id, loinc, effective_at, id)
+    INCLUDE (value_num, unit, range_low, range_high, interpretation, report_id, status, name);
 CREATE INDEX observations_report ON observations (report_id);
 CREATE INDEX result_reports_recent ON result_reports (patient_id, resulted_at DESC);
+-- The summary's newest visits, notes and immunizations without sorting a decade of them.
+CREATE INDEX encounters_recent ON encounters (patient_id, starts_at DESC);
+CREATE INDEX clinical_notes_recent ON clinical_notes (patient_id, signed_at DESC NULLS LAST);
+CREATE INDEX immunizations_recent ON immunizations (patient_id, given_on DESC);
 
 DO $$
 DECLARE t text;

@@ -49,11 +49,14 @@ async fn read(
     let rows = sqlx::query!(
         r#"SELECT o.name, o.value_num AS "value!", o.unit AS "unit!", o.range_low, o.range_high,
                   o.interpretation, o.effective_at, o.report_id
-           FROM observations o LEFT JOIN result_reports r ON r.id = o.report_id
+           FROM observations o
            WHERE o.patient_id = $1 AND o.loinc = $2 AND o.value_num IS NOT NULL
              AND o.unit IS NOT NULL AND o.status <> 'entered-in-error'
-             AND (r.id IS NULL OR (r.status NOT IN ('entered-in-error', 'cancelled')
-                                   AND (NOT $3 OR r.visible_from <= $4)))
+             AND (o.report_id IS NULL
+                  OR EXISTS (SELECT 1 FROM result_reports r
+                             WHERE r.id = o.report_id
+                               AND r.status NOT IN ('entered-in-error', 'cancelled')
+                               AND (NOT $3 OR r.visible_from <= $4)))
            ORDER BY o.effective_at DESC, o.id DESC
            LIMIT $5"#,
         patient.as_uuid(),
