@@ -233,7 +233,7 @@ async fn read(
                              confidential
                       FROM clinical_notes
                       WHERE patient_id = $1 AND status = 'current' AND (released OR NOT $2)
-                      ORDER BY signed_at DESC NULLS LAST, created_at DESC LIMIT $3) n),
+                      ORDER BY signed_at DESC NULLS LAST LIMIT $3) n),
             'care_plans', (SELECT coalesce(json_agg(c ORDER BY c.status <> 'active',
                                     c.starts_on DESC NULLS LAST), '[]')
                 FROM (SELECT id, title, description, goals, starts_on, ends_on, status
