@@ -28,7 +28,6 @@ struct KeysPage {
 }
 
 async fn page(
-    req: &Request,
     state: &AppState,
     chrome: Chrome,
     me: &portal_domain::identity::scope::SignedIn,
@@ -55,7 +54,6 @@ async fn page(
             (k, made, used)
         })
         .collect();
-    let _ = req;
     Ok(KeysPage {
         fhir_url: state.links.clinic(chrome.tenant.slug(), "/fhir/R4"),
         chrome,
@@ -74,7 +72,6 @@ pub async fn list(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
         Err(r) => return Ok(r),
     };
     let p = page(
-        req,
         state,
         chrome,
         &me,
@@ -109,7 +106,6 @@ pub async fn create(
         Ok((_, key)) => {
             tx.commit().await.map_err(db)?;
             let p = page(
-                req,
                 state,
                 chrome,
                 &me,
@@ -124,7 +120,6 @@ pub async fn create(
         Err(e @ ApiKeyError::BadName) => {
             drop(tx);
             let p = page(
-                req,
                 state,
                 chrome,
                 &me,

@@ -54,10 +54,7 @@ pub fn summary_view(r: &ResultSummary, base: &str, tz: Tz) -> SummaryView {
     SummaryView {
         href: format!("{base}/{}", r.id),
         name: if r.name.is_empty() {
-            format!(
-                "New {}",
-                &r.category.one()[r.category.one().find(' ').map_or(0, |i| i + 1)..]
-            )
+            format!("New {}", r.category.noun())
         } else {
             r.name.clone()
         },

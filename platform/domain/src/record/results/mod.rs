@@ -11,7 +11,7 @@ pub mod trend;
 pub use enter::{LabEntry, NewObservation, NewReport, comment, enter_lab, insert_report};
 pub use read::{
     NoticeTarget, ResultDetail, ResultSummary, Shown, Value, for_notice, of_patient, one, own,
-    own_one, own_recent,
+    own_one,
 };
 pub(crate) use read::{SummaryRow, summarize};
 
@@ -45,12 +45,12 @@ impl Category {
             Self::Other => "Other reports",
         }
     }
-    /// One of these, in a sentence ("a lab result").
-    pub fn one(self) -> &'static str {
+    /// One of these, as a noun ("lab result").
+    pub fn noun(self) -> &'static str {
         match self {
-            Self::Lab => "a lab result",
-            Self::Imaging => "an imaging report",
-            Self::Other => "a report",
+            Self::Lab => "lab result",
+            Self::Imaging => "imaging report",
+            Self::Other => "report",
         }
     }
 }

@@ -163,19 +163,6 @@ pub async fn own(
     Ok(out)
 }
 
-/// The signed-in patient's `n` newest results, for the health summary (audited).
-pub async fn own_recent(
-    tx: &mut TenantTx,
-    me: &PatientScope,
-    ctx: &AuditContext,
-    n: i64,
-    now: DateTime<Utc>,
-) -> Result<Vec<ResultSummary>, sqlx::Error> {
-    let out = list(tx, me.patient_id(), true, n, now).await?;
-    crate::record::viewed(tx, ctx, "result_reports", me.patient_id(), now).await?;
-    Ok(out)
-}
-
 /// A patient's results, for clinical staff (audited).
 pub async fn of_patient(
     tx: &mut TenantTx,
