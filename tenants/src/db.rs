@@ -27,9 +27,27 @@ impl TenantDb {
     /// scope go to the server as one simple query: one round trip instead of two on every unit
     /// of work. A name of any other shape takes the two-step path with bound parameters.
     pub async fn begin(&self, tenant: &Tenant) -> Result<TenantTx, sqlx::Error> {
+        self.begin_planned(tenant, false).await
+    }
+
+    /// Like [`TenantDb::begin`], for a unit of work whose statements have one good plan
+    /// whatever their values (a patient's chart: every part is "this patient's newest few").
+    /// PostgreSQL otherwise keeps planning such a statement afresh on every call when its
+    /// generic plan's estimate looks dearer than the custom ones, and for a large statement
+    /// planning costs more than running it. Set in the same round trip as the scope.
+    pub async fn begin_generic_plans(&self, tenant: &Tenant) -> Result<TenantTx, sqlx::Error> {
+        self.begin_planned(tenant, true).await
+    }
+
+    async fn begin_planned(&self, tenant: &Tenant, generic: bool) -> Result<TenantTx, sqlx::Error> {
+        let plans = if generic {
+            ", set_config('plan_cache_mode', 'force_generic_plan', true)"
+        } else {
+            ""
+        };
         if plain_identifier(&tenant.role_name) && plain_identifier(&tenant.schema_name) {
             let sql = format!(
-                "BEGIN; SELECT set_config('role', '{}', true), set_config('search_path', '{}', true)",
+                "BEGIN; SELECT set_config('role', '{}', true), set_config('search_path', '{}', true){plans}",
                 tenant.role_name, tenant.schema_name
             );
             let tx = self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?;
@@ -38,8 +56,19 @@ impl TenantDb {
                 tenant: tenant.id,
             });
         }
-        let tx = self.pool.begin().await?;
-        TenantTx::scope(tx, tenant.id, &tenant.role_name, &tenant.schema_name).await
+        let mut tx = TenantTx::scope(
+            self.pool.begin().await?,
+            tenant.id,
+            &tenant.role_name,
+            &tenant.schema_name,
+        )
+        .await?;
+        if generic {
+            sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
+                .execute(tx.conn())
+                .await?;
+        }
+        Ok(tx)
     }
 }
 

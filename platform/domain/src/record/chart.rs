@@ -166,7 +166,9 @@ struct Parts {
 
 /// The whole chart in one round trip: each part is a JSON array built by the database, and
 /// the read's audit row (`record.view` of `chart`, the same row `audit::record` writes) is
-/// inserted by the same statement, so a summary costs one statement, not two.
+/// inserted by the same statement, so a summary costs one statement, not two. Callers open
+/// the transaction with `TenantDb::begin_generic_plans`: re-planning this statement for every
+/// patient cost more than running it.
 async fn read(
     tx: &mut TenantTx,
     ctx: &AuditContext,
@@ -195,14 +197,15 @@ async fn read(
                       FROM allergies WHERE patient_id = $1
                         AND verification NOT IN ('entered-in-error', 'refuted')) x),
             'results', (SELECT coalesce(json_agg(x ORDER BY x.resulted_at DESC, x.id DESC), '[]')
-                FROM (SELECT r.id, r.category, r.name, r.resulted_at, r.visible_from,
-                             (r.comment <> '') AS commented, (s.report_id IS NULL) AS new,
-                             EXISTS (SELECT 1 FROM observations o WHERE o.report_id = r.id
+                FROM (SELECT y.*, EXISTS (SELECT 1 FROM observations o WHERE o.report_id = y.id
                                      AND o.interpretation IS NOT NULL AND o.interpretation <> 'N'
                                      AND o.status <> 'entered-in-error') AS flagged
-                      FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
-                      WHERE r.patient_id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')
-                      ORDER BY r.resulted_at DESC, r.id DESC LIMIT $5) x),
+                      FROM (SELECT r.id, r.category, r.name, r.resulted_at, r.visible_from,
+                                   (r.comment <> '') AS commented, (s.report_id IS NULL) AS new
+                            FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
+                            WHERE r.patient_id = $1
+                              AND r.status NOT IN ('entered-in-error', 'cancelled')
+                            ORDER BY r.resulted_at DESC, r.id DESC LIMIT $5) y) x),
             'medications', (SELECT coalesce(json_agg(m ORDER BY m.status <> 'active',
                                     m.starts_on DESC NULLS LAST, m.name), '[]')
                 FROM (SELECT id, code AS rxnorm, name, dose, route, frequency, instructions,

@@ -235,7 +235,11 @@ impl RecordApi {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
         let now = state.clock.now();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = state
+            .tenant_db
+            .begin_generic_plans(&tenant)
+            .await
+            .map_err(internal)?;
         let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Summary, now)
             .await
             .map_err(internal)?;
@@ -467,7 +471,11 @@ impl RecordApi {
         let Some((tenant, me, ctx)) = patient(req, state).await? else {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = state
+            .tenant_db
+            .begin_generic_plans(&tenant)
+            .await
+            .map_err(internal)?;
         let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Area, state.clock.now())
             .await
             .map_err(internal)?;

@@ -288,7 +288,11 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = state
+        .tenant_db
+        .begin_generic_plans(&chrome.tenant)
+        .await
+        .map_err(db)?;
     let extent = if area == "summary" {
         chart::Extent::Summary
     } else {
@@ -346,7 +350,11 @@ async fn staff_page(
     let id = PatientId::parse(raw_id).ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = state
+        .tenant_db
+        .begin_generic_plans(&chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::get(&mut tx, scope.staff(), &ctx, id, now)
         .await
         .map_err(db)?

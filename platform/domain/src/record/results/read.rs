@@ -85,16 +85,21 @@ async fn list(
     now: DateTime<Utc>,
 ) -> Result<Vec<ResultSummary>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT r.id, r.category, r.name, r.resulted_at, r.visible_from,
-                  (r.comment <> '') AS "commented!",
-                  (s.report_id IS NULL) AS "new!",
-                  EXISTS (SELECT 1 FROM observations o WHERE o.report_id = r.id
+        // The newest reports first, then each one's abnormal values probed (a partial index
+        // of them): flags for the rows shown, not for every report of the clinic.
+        r#"SELECT x.id AS "id!", x.category AS "category!", x.name AS "name!",
+                  x.resulted_at AS "resulted_at!", x.visible_from AS "visible_from!",
+                  x.commented AS "commented!", x.new AS "new!",
+                  EXISTS (SELECT 1 FROM observations o WHERE o.report_id = x.id
                           AND o.interpretation IS NOT NULL AND o.interpretation <> 'N'
                           AND o.status <> 'entered-in-error') AS "flagged!"
-           FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
-           WHERE r.patient_id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')
-           ORDER BY r.resulted_at DESC, r.id DESC
-           LIMIT $2"#,
+           FROM (SELECT r.id, r.category, r.name, r.resulted_at, r.visible_from,
+                        (r.comment <> '') AS commented, (s.report_id IS NULL) AS new
+                 FROM result_reports r LEFT JOIN result_seen s ON s.report_id = r.id
+                 WHERE r.patient_id = $1 AND r.status NOT IN ('entered-in-error', 'cancelled')
+                 ORDER BY r.resulted_at DESC, r.id DESC
+                 LIMIT $2) x
+           ORDER BY x.resulted_at DESC, x.id DESC"#,
         patient.as_uuid(),
         limit
     )
