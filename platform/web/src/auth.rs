@@ -52,11 +52,22 @@ pub async fn authenticate(
         return Ok(None);
     };
     let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
-    let who = sessions::authenticate(&mut tx, &token, state.clock.now(), activity)
-        .await
-        .map_err(internal)?;
+    let who = authenticate_in(&mut tx, &token, state, activity).await?;
     tx.commit().await.map_err(internal)?;
     Ok(who.map(|w| (w, carrier)))
+}
+
+/// The session behind `token`, looked up in the caller's clinic transaction (the route
+/// guard's, which it then hands to the handler).
+pub async fn authenticate_in(
+    tx: &mut portal_tenants::TenantTx,
+    token: &str,
+    state: &AppState,
+    activity: bool,
+) -> poem::Result<Option<SignedIn>> {
+    sessions::authenticate(tx, token, state.clock.now(), activity)
+        .await
+        .map_err(internal)
 }
 
 /// The signed-in person, if the request carries a live, fully signed-in session for this

@@ -14,12 +14,13 @@ mod security;
 mod site;
 mod state;
 mod texting;
+mod tx;
 mod webhooks;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
 use policy::{
-    ADMINISTRATION, ApiGuard, CLINICAL, DEMOGRAPHICS, OWN_CARE, PUBLIC, Pages, Policy,
-    REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
+    ADMINISTRATION, ApiGuard, CLINICAL, CLINICAL_CHART, DEMOGRAPHICS, OWN_CARE, OWN_CHART, PUBLIC,
+    Pages, Policy, REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
 };
 
 pub use limits::Limiter;
@@ -161,8 +162,8 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             DEMOGRAPHICS,
             get(pages::patients::search),
         )
-        .at("/record", OWN_CARE, get(pages::record::own))
-        .at("/record/:area", OWN_CARE, get(pages::record::own_area))
+        .at("/record", OWN_CHART, get(pages::record::own))
+        .at("/record/:area", OWN_CHART, get(pages::record::own_area))
         .at("/results", OWN_CARE, get(pages::results::list))
         .at(
             "/results/preferences",
@@ -192,7 +193,7 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at(
             "/admin/patients/:id/record",
-            CLINICAL,
+            CLINICAL_CHART,
             get(pages::record::of_patient),
         )
         .at(

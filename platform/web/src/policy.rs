@@ -42,6 +42,10 @@ pub struct Policy {
     pub background: bool,
     /// The largest request body the route takes, enforced before any of it is read.
     pub max_body: usize,
+    /// The request's transaction plans its statements generically (see
+    /// `TenantDb::begin_generic_plans`): for pages whose one large statement has one good
+    /// plan whatever the patient.
+    pub generic_plans: bool,
 }
 
 /// Request bodies are limited to this unless a route says otherwise (uploads will).
@@ -64,6 +68,11 @@ pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
     Permission::Scheduling,
 ]));
 
+/// A patient's own chart (summary and areas): one large statement, planned once.
+pub const OWN_CHART: Policy = OWN_CARE.with_generic_plans();
+/// A patient's chart for clinical staff.
+pub const CLINICAL_CHART: Policy = CLINICAL.with_generic_plans();
+
 /// FHIR import: public to the guard (the handler checks the clinic API key), with room for a
 /// bundle of several thousand entries.
 pub const FHIR_IMPORT: Policy = Policy {
@@ -77,6 +86,15 @@ impl Policy {
             access,
             background: false,
             max_body: DEFAULT_MAX_BODY,
+            generic_plans: false,
+        }
+    }
+
+    /// The same access, in a transaction with generic plans.
+    pub const fn with_generic_plans(self) -> Self {
+        Policy {
+            generic_plans: true,
+            ..self
         }
     }
 
@@ -131,11 +149,11 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/me/phone-verification", OWN_CARE),
     (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
-    (Method::GET, "/v1/record", OWN_CARE),
+    (Method::GET, "/v1/record", OWN_CHART),
     (Method::GET, "/v1/record/results", OWN_CARE),
     (Method::GET, "/v1/record/results/{id}", OWN_CARE),
     (Method::GET, "/v1/record/trends/{loinc}", OWN_CARE),
-    (Method::GET, "/v1/record/visits", OWN_CARE),
+    (Method::GET, "/v1/record/visits", OWN_CHART),
     // The key is checked by the handler (a clinic API key, not a session).
     (Method::POST, "/fhir/R4", FHIR_IMPORT),
 ];
@@ -234,12 +252,36 @@ async fn guarded<E: Endpoint>(
     // an unattended session alive: only a person's requests do. (The header can only make a
     // client's own session end sooner.)
     let refresh = req.header("x-portal-refresh") == Some("1");
-    let who = auth::authenticate(&req, &state, &tenant, !policy.background && !refresh).await?;
+    let activity = !policy.background && !refresh;
+    // The session is looked up in the clinic transaction the handler will use (`tx.rs`).
+    let Some((token, carrier)) = auth::presented_token(&req, &state) else {
+        if !policy.admits(None) {
+            return Ok(refuse(&req, None, json));
+        }
+        req.extensions_mut().insert(Authenticated(None));
+        return inner.call(req).await.map(IntoResponse::into_response);
+    };
+    let mut tx = if policy.generic_plans {
+        state.tenant_db.begin_generic_plans(&tenant).await
+    } else {
+        state.tenant_db.begin(&tenant).await
+    }
+    .map_err(internal)?;
+    let who = auth::authenticate_in(&mut tx, &token, &state, activity)
+        .await?
+        .map(|w| (w, carrier));
     if !policy.admits(who.as_ref().map(|(w, _)| w)) {
+        tx.commit().await.map_err(internal)?;
         return Ok(refuse(&req, who.map(|(w, _)| w), json));
     }
+    let handed = crate::tx::Handed::new(tx);
+    req.extensions_mut().insert(handed.clone());
     req.extensions_mut().insert(Authenticated(who));
-    inner.call(req).await.map(IntoResponse::into_response)
+    let out = inner.call(req).await;
+    if let Some(left) = handed.take() {
+        left.commit().await.map_err(internal)?;
+    }
+    out.map(IntoResponse::into_response)
 }
 
 /// Refuses a body over `max` with 413 before reading it when its length is declared; a body

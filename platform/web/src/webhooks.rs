@@ -81,7 +81,9 @@ pub async fn sms(
         .map_err(internal)?;
     let outcome = match &tenant {
         Some(t) => {
-            let mut tx = state.tenant_db.begin(t).await.map_err(internal)?;
+            let mut tx = crate::tx::begin(req, &state.tenant_db, t)
+                .await
+                .map_err(internal)?;
             let outcome = apply_reply(&mut tx, from, reply, now)
                 .await
                 .map_err(internal)?;

@@ -315,6 +315,7 @@ fn change_error(e: AppointmentError, alternatives: Vec<SlotOut>) -> poem::Result
 
 /// Open times of `visit_type` from the day of `near` on, for a "just taken" answer.
 async fn alternatives(
+    req: &poem::Request,
     state: &AppState,
     tenant: &Tenant,
     for_patient: bool,
@@ -322,7 +323,9 @@ async fn alternatives(
     near: DateTime<Utc>,
 ) -> poem::Result<Vec<SlotOut>> {
     let tz = clinic_tz(tenant);
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+        .await
+        .map_err(internal)?;
     let q = SlotQuery {
         visit_type_id: visit_type,
         provider_id: None,
@@ -358,7 +361,9 @@ impl AppointmentsApi {
         let Caller::In(tenant, me) = caller(req, &state, false).await? else {
             return Ok(OptionsResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let types = setup::visit_types(&mut tx).await.map_err(internal)?;
         let providers = setup::providers(&mut tx).await.map_err(internal)?;
         let locations = setup::locations(&mut tx).await.map_err(internal)?;
@@ -462,7 +467,9 @@ impl AppointmentsApi {
             from,
             days,
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let found = search::search(&mut tx, me.patient().is_some(), &q, tz, now).await;
         tx.commit().await.map_err(internal)?;
         match found {
@@ -497,7 +504,9 @@ impl AppointmentsApi {
         };
         let now = state.clock.now();
         let ctx = audit_ctx(req, Some(&me));
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let list = if let Some(p) = me.patient() {
             appointments::for_patient(&mut tx, &p, &ctx, now)
                 .await
@@ -618,8 +627,15 @@ impl AppointmentsApi {
             Err(e) => {
                 drop(tx);
                 let alts = if matches!(e, AppointmentError::Taken) {
-                    alternatives(&state, &tenant, patient_scope.is_some(), vt, body.starts_at)
-                        .await?
+                    alternatives(
+                        req,
+                        &state,
+                        &tenant,
+                        patient_scope.is_some(),
+                        vt,
+                        body.starts_at,
+                    )
+                    .await?
                 } else {
                     Vec::new()
                 };
@@ -651,7 +667,9 @@ impl AppointmentsApi {
             return Ok(missing());
         };
         let actor = acting.actor();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let a = appointments::get(
             &mut tx,
             actor,
@@ -720,7 +738,9 @@ impl AppointmentsApi {
             Err(e) => {
                 drop(tx);
                 let alts = if matches!(e, AppointmentError::Taken) {
-                    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+                    let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+                        .await
+                        .map_err(internal)?;
                     let vt = appointments::get(&mut tx, actor, &ctx, id, now)
                         .await
                         .map_err(internal)?
@@ -728,8 +748,15 @@ impl AppointmentsApi {
                     tx.commit().await.map_err(internal)?;
                     match vt {
                         Some(vt) => {
-                            alternatives(&state, &tenant, acting.is_patient(), vt, body.starts_at)
-                                .await?
+                            alternatives(
+                                req,
+                                &state,
+                                &tenant,
+                                acting.is_patient(),
+                                vt,
+                                body.starts_at,
+                            )
+                            .await?
                         }
                         None => Vec::new(),
                     }
@@ -832,7 +859,9 @@ impl AppointmentsApi {
         let Some(p) = me.patient() else {
             return Ok(OffersResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let offers =
             waitlist::open_offers(&mut tx, &p, &audit_ctx(req, Some(&me)), state.clock.now())
                 .await
@@ -894,7 +923,9 @@ impl AppointmentsApi {
             Err(e) => {
                 drop(tx);
                 if !matches!(e, AppointmentError::NotFound) && !e.is_internal() {
-                    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+                    let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+                        .await
+                        .map_err(internal)?;
                     waitlist::mark_taken(&mut tx, &p, offer)
                         .await
                         .map_err(internal)?;
@@ -926,7 +957,9 @@ impl AppointmentsApi {
         };
         let ctx = audit_ctx(req, Some(&me));
         let now = state.clock.now();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let result = if join {
             waitlist::join(&mut tx, &p, &ctx, id, now).await
         } else {

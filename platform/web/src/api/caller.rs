@@ -68,7 +68,9 @@ pub(super) async fn changing_caller(
     if !csrf_ok(req, &me, carrier, true) {
         return Ok(ChangingCaller::Csrf);
     }
-    let tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+    let tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+        .await
+        .map_err(internal)?;
     Ok(ChangingCaller::In(tenant, me, tx))
 }
 

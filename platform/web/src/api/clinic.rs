@@ -1,3 +1,4 @@
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -47,6 +48,7 @@ impl ClinicApi {
     #[oai(path = "/clinic", method = "get", operation_id = "getClinic")]
     async fn clinic(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         site: Data<&CurrentSite>,
     ) -> poem::Result<ClinicResponse> {
@@ -56,7 +58,9 @@ impl ClinicApi {
                 "this address is the platform's site, not a clinic's",
             )));
         };
-        let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+            .await
+            .map_err(internal)?;
         let profile = ClinicProfile::load(&mut tx).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         let b = tenant.branding();

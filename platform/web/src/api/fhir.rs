@@ -156,7 +156,9 @@ impl FhirApi {
             .map(str::trim)
             .unwrap_or("");
         let now = state.clock.now();
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let Some(scope) = api_keys::authenticate(&mut tx, key, now)
             .await
             .map_err(internal)?

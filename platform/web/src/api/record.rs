@@ -338,7 +338,9 @@ impl RecordApi {
         let Some((tenant, me, ctx)) = patient(req, state).await? else {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let r = results::own(&mut tx, &me, &ctx, state.clock.now())
             .await
             .map_err(internal)?;
@@ -366,7 +368,9 @@ impl RecordApi {
         let Ok(rid) = uuid::Uuid::try_parse(&id.0) else {
             return Ok(not_found());
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let shown = results::own_one(&mut tx, &me, &ctx, rid, state.clock.now())
             .await
             .map_err(internal)?;
@@ -435,7 +439,9 @@ impl RecordApi {
         let Some((tenant, me, ctx)) = patient(req, state).await? else {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let t = trend::own(&mut tx, &me, &ctx, &loinc.0, state.clock.now())
             .await
             .map_err(internal)?;

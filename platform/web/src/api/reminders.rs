@@ -66,6 +66,7 @@ pub(crate) async fn after_save(
 
 /// Queues a new code for the patient's unconfirmed number, at most 3 an hour per patient.
 pub(crate) async fn resend(
+    req: &poem::Request,
     state: &AppState,
     tenant: &portal_tenants::Tenant,
     p: &portal_domain::identity::scope::PatientScope,
@@ -81,7 +82,9 @@ pub(crate) async fn resend(
     {
         return Ok(Err(Resend::TooMany(wait.0)));
     }
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+        .await
+        .map_err(internal)?;
     match phone::request_code(&mut tx, p).await {
         Ok(()) => {
             tx.commit().await.map_err(internal)?;
@@ -222,7 +225,9 @@ impl RemindersApi {
         let Some(p) = me.patient() else {
             return Ok(PreferencesResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let prefs = preferences::get(&mut tx, &p, &audit_ctx(req, Some(&me)), state.clock.now())
             .await
             .map_err(internal)?;
@@ -273,7 +278,9 @@ impl RemindersApi {
             sms: body.sms,
             phone,
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         if let Err(wait) =
             may_change_number(&state, &tenant, &mut tx, &p, update.phone.as_ref()).await?
         {
@@ -332,7 +339,9 @@ impl RemindersApi {
         let Some(p) = me.patient() else {
             return Ok(PhoneVerificationResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let done = phone::verify(
             &mut tx,
             &p,
@@ -376,7 +385,7 @@ impl RemindersApi {
         let Some(p) = me.patient() else {
             return Ok(PhoneVerificationResponse::Unauthorized(unauthorized()));
         };
-        match resend(&state, &tenant, &p).await? {
+        match resend(req, &state, &tenant, &p).await? {
             Ok(()) => Ok(PhoneVerificationResponse::Sent),
             Err(Resend::TooMany(wait)) => Ok(PhoneVerificationResponse::TooMany(
                 ErrorBody::new(
@@ -412,7 +421,9 @@ impl RemindersApi {
         let Some(staff) = me.scheduling() else {
             return Ok(UndeliveredResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         let list = undelivered::list(
             &mut tx,
             &staff,

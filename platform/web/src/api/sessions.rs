@@ -231,7 +231,9 @@ impl SessionsApi {
             }
         }
         let ctx = audit_ctx(req, Some(&me));
-        let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+            .await
+            .map_err(internal)?;
         signin::sign_out(&mut tx, &me, &ctx, state.clock.now())
             .await
             .map_err(internal)?;

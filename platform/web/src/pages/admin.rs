@@ -83,6 +83,7 @@ struct Forms {
 }
 
 async fn console(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     me: SignedIn,
@@ -96,7 +97,9 @@ async fn console(
     let admin = me
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let staff = accounts::list_staff(&mut tx, &admin).await.map_err(db)?;
     let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
     let self_signup = ClinicProfile::self_signup_enabled(&mut tx)
@@ -174,12 +177,13 @@ async fn console(
 
 /// The console again with a form sent back and its error (422, so tools see the failure too).
 async fn console_again(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     me: SignedIn,
     forms: Forms,
 ) -> poem::Result<Response> {
-    let page = console(state, chrome, me, forms).await?;
+    let page = console(req, state, chrome, me, forms).await?;
     render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -204,6 +208,7 @@ pub async fn index(
         _ => None,
     };
     let page = console(
+        req,
         state,
         chrome,
         me,
@@ -262,6 +267,7 @@ pub async fn invite_staff(
         Ok(x) => x,
         Err(e) => {
             return console_again(
+                req,
                 state,
                 chrome,
                 me,
@@ -275,7 +281,9 @@ pub async fn invite_staff(
         }
     };
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match accounts::invite_staff(
         &mut tx,
         &admin,
@@ -294,6 +302,7 @@ pub async fn invite_staff(
         Err(e @ AccountError::EmailTaken) => {
             drop(tx);
             return console_again(
+                req,
                 state,
                 chrome,
                 me,
@@ -331,7 +340,9 @@ pub async fn settings(
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     ClinicProfile::set_self_signup(
         &mut tx,
         &admin,
@@ -464,7 +475,9 @@ pub async fn audit_trail(
     } else {
         ((page - 1) * TRAIL_PAGE, TRAIL_PAGE)
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let mut heading = "Audit trail".to_owned();
     if let Some(id) = filter.patient {
         let staff = admin.staff().clone();
@@ -727,7 +740,9 @@ pub async fn branding_submit(
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     branding::change(
         &mut tx,
         &admin,

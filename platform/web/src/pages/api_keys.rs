@@ -28,6 +28,7 @@ struct KeysPage {
 }
 
 async fn page(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     me: &portal_domain::identity::scope::SignedIn,
@@ -38,7 +39,9 @@ async fn page(
     let admin = me
         .admin()
         .ok_or_else(|| poem::Error::from(poem::error::NotFoundError))?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let all = api_keys::list(&mut tx, &admin).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let tz = portal_domain::scheduling::clinic_tz(&chrome.tenant);
@@ -72,6 +75,7 @@ pub async fn list(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
         Err(r) => return Ok(r),
     };
     let p = page(
+        req,
         state,
         chrome,
         &me,
@@ -101,11 +105,14 @@ pub async fn create(
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
     let name = field(&f, "name").to_owned();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match api_keys::create(&mut tx, Some(&admin), &ctx, &name, now).await {
         Ok((_, key)) => {
             tx.commit().await.map_err(db)?;
             let p = page(
+                req,
                 state,
                 chrome,
                 &me,
@@ -120,6 +127,7 @@ pub async fn create(
         Err(e @ ApiKeyError::BadName) => {
             drop(tx);
             let p = page(
+                req,
                 state,
                 chrome,
                 &me,
@@ -152,7 +160,9 @@ pub async fn revoke(
     let id =
         uuid::Uuid::try_parse(&raw).map_err(|_| poem::Error::from(poem::error::NotFoundError))?;
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     api_keys::revoke(&mut tx, Some(&admin), &ctx, id, state.clock.now())
         .await
         .map_err(db)?;

@@ -112,7 +112,9 @@ async fn list_page(
 ) -> poem::Result<ListPage> {
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let all = appointments::for_patient(&mut tx, scope, &audit_ctx(req, Some(me)), now)
         .await
         .map_err(db)?;
@@ -158,7 +160,9 @@ pub async fn accept_offer(
     let offer = OfferId::parse(&id).ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match waitlist::accept(&mut tx, &scope, &audit_ctx(req, Some(&me)), offer, tz, now).await {
         Ok(a) => {
             tx.commit().await.map_err(db)?;
@@ -168,7 +172,9 @@ pub async fn accept_offer(
         Err(e) if e.is_internal() => Err(internal(e)),
         Err(e) => {
             drop(tx);
-            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+            let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+                .await
+                .map_err(db)?;
             waitlist::mark_taken(&mut tx, &scope, offer)
                 .await
                 .map_err(db)?;
@@ -200,7 +206,9 @@ pub async fn waitlist_submit(
     let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
     let now = state.clock.now();
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let (result, done) = match action.as_str() {
         "join" => (
             waitlist::join(&mut tx, &scope, &ctx, id, now).await,
@@ -270,6 +278,7 @@ const DAYS_SHOWN: u32 = 7;
 /// The booking page (or the move page when `moving` is set), with an error when a try failed:
 /// one day's times at a time under a week's date strip, opening on the first day with times.
 async fn book_page(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     p: &SlotParams,
@@ -281,7 +290,9 @@ async fn book_page(
     let first = today(tz, now);
     let asked_from = parse_date(p.from.as_deref()).filter(|d| *d >= first);
     let mut from = asked_from.unwrap_or(first);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let call_us = ClinicProfile::load(&mut tx)
         .await
         .map_err(db)?
@@ -417,7 +428,7 @@ pub async fn new(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let page = book_page(state, chrome, &p, None, None).await?;
+    let page = book_page(req, state, chrome, &p, None, None).await?;
     render(&page).map(IntoResponse::into_response)
 }
 
@@ -464,6 +475,7 @@ pub struct SlotChoice {
 }
 
 async fn confirm_page(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     c: &SlotChoice,
@@ -477,7 +489,9 @@ async fn confirm_page(
     ) else {
         return Ok(None);
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let visit_type = setup::visit_type(&mut tx, vt).await.map_err(db)?;
     let (provider, location) = provider_and_location(&mut tx, p, l).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
@@ -524,7 +538,7 @@ pub async fn confirm(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    match confirm_page(state, chrome, &c, None).await? {
+    match confirm_page(req, state, chrome, &c, None).await? {
         Some(page) => render(&page).map(IntoResponse::into_response),
         None => Ok(see_other("/appointments/new")),
     }
@@ -558,7 +572,9 @@ pub async fn create(
     };
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = book(
         &mut tx,
         BookFor::Patient(&scope),
@@ -587,13 +603,13 @@ pub async fn create(
                 day: Some(day),
             };
             let msg = format!("{} Here are other open times.", sentence(&e));
-            let page = book_page(state, chrome, &params, None, Some(msg)).await?;
+            let page = book_page(req, state, chrome, &params, None, Some(msg)).await?;
             render_status(&page, StatusCode::CONFLICT)
         }
         Err(e) => {
             drop(tx);
             let status = status_of(&e);
-            match confirm_page(state, chrome, &c, Some(sentence(&e))).await? {
+            match confirm_page(req, state, chrome, &c, Some(sentence(&e))).await? {
                 Some(page) => render_status(&page, status),
                 None => Ok(see_other("/appointments/new")),
             }
@@ -630,12 +646,15 @@ struct Standing {
 }
 
 async fn standing(
+    req: &poem::Request,
     state: &AppState,
     tenant: &Tenant,
     scope: &PatientScope,
     a: &appointments::Appointment,
 ) -> poem::Result<Standing> {
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+        .await
+        .map_err(db)?;
     let rules = setup::rules(&mut tx).await.map_err(db)?;
     let waiting = waitlist::is_waiting(&mut tx, scope, a.id)
         .await
@@ -664,7 +683,9 @@ async fn own(
     let Some(id) = AppointmentId::parse(id) else {
         return Ok(None);
     };
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+        .await
+        .map_err(db)?;
     let a = appointments::get(
         &mut tx,
         Actor::Patient(scope),
@@ -698,7 +719,7 @@ pub async fn detail(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let st = standing(state, &chrome.tenant, &scope, &a).await?;
+    let st = standing(req, state, &chrome.tenant, &scope, &a).await?;
     render(&DetailPage {
         zone: zone_note(tz, now),
         appt: appt_view(&a, tz, now),
@@ -726,7 +747,9 @@ pub async fn calendar_file(
     let a = own(req, state, &chrome.tenant, &me, &scope, &id)
         .await?
         .ok_or_else(not_found)?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let call_us = ClinicProfile::load(&mut tx)
         .await
         .map_err(db)?
@@ -763,7 +786,7 @@ pub async fn cancel_page(
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
     let view = appt_view(&a, tz, now);
-    let st = standing(state, &chrome.tenant, &scope, &a).await?;
+    let st = standing(req, state, &chrome.tenant, &scope, &a).await?;
     if !view.booked || st.cutoff_hours.is_some() {
         return Ok(see_other(&format!("/appointments/{}", view.id)));
     }
@@ -815,7 +838,9 @@ pub async fn move_confirm(
     };
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let (provider, location) = provider_and_location(&mut tx, p, l).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let (Some(provider), Some(location)) = (provider, location) else {
@@ -870,7 +895,9 @@ pub async fn cancel_submit(
     };
     let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = cancel(
         &mut tx,
         Actor::Patient(&scope),
@@ -908,7 +935,7 @@ async fn detail_again(
         .ok_or_else(not_found)?;
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let st = standing(state, &chrome.tenant, scope, &a).await?;
+    let st = standing(req, state, &chrome.tenant, scope, &a).await?;
     let mut error = sentence(e);
     if matches!(e, AppointmentError::PastCutoff { .. }) {
         error = format!("{error} {}", st.call_us);
@@ -944,7 +971,7 @@ pub async fn move_page(
         .await?
         .ok_or_else(not_found)?;
     let view = appt_view(&a, clinic_tz(&chrome.tenant), state.clock.now());
-    let page = book_page(state, chrome, &p, Some((view, a.visit_type_id)), None).await?;
+    let page = book_page(req, state, chrome, &p, Some((view, a.visit_type_id)), None).await?;
     render(&page).map(IntoResponse::into_response)
 }
 
@@ -970,7 +997,9 @@ pub async fn move_submit(
     };
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = reschedule(
         &mut tx,
         Actor::Patient(&scope),
@@ -1009,6 +1038,7 @@ pub async fn move_submit(
                 _ => sentence(&e),
             };
             let page = book_page(
+                req,
                 state,
                 chrome,
                 &params,

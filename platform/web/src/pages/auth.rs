@@ -80,7 +80,7 @@ pub async fn login_page(req: &Request, Data(state): Data<&AppState>) -> poem::Re
     if let Some(u) = &chrome.user {
         return Ok(see_other(landing(u.role)));
     }
-    let self_signup = self_signup_enabled(state, &chrome.tenant).await?;
+    let self_signup = self_signup_enabled(req, state, &chrome.tenant).await?;
     Ok(render(&Login {
         chrome,
         email: String::new(),
@@ -156,7 +156,7 @@ pub async fn login_submit(
             Some(1),
         ),
     };
-    let self_signup = self_signup_enabled(state, &chrome.tenant).await?;
+    let self_signup = self_signup_enabled(req, state, &chrome.tenant).await?;
     let page = render_status(
         &Login {
             chrome,
@@ -203,13 +203,15 @@ pub async fn logout(
     let who = crate::auth::any_stage(req, state, &chrome.tenant).await?;
     if let Some((me, _)) = who {
         let ctx = audit_ctx(req, Some(&me));
-        let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+            .await
+            .map_err(db)?;
         signin::sign_out(&mut tx, &me, &ctx, state.clock.now())
             .await
             .map_err(db)?;
         tx.commit().await.map_err(db)?;
     }
-    let self_signup = self_signup_enabled(state, &chrome.tenant).await?;
+    let self_signup = self_signup_enabled(req, state, &chrome.tenant).await?;
     Ok(render(&Login {
         chrome,
         email: String::new(),
@@ -284,7 +286,9 @@ pub async fn forgot_submit(
         )?;
         return Ok(as_too_many(refusal, wait));
     }
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     links::request_reset(&mut tx, &email)
         .await
         .map_err(internal)?;
@@ -385,7 +389,9 @@ pub(crate) fn link_problem(
 pub async fn reset_page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
     let chrome = chrome(req, state, "login").await?;
     let token = stashed_link(req, state, "reset").unwrap_or_default();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let link = links::inspect(
         &mut tx,
         &token,
@@ -459,7 +465,9 @@ pub async fn reset_submit(
     let chrome = chrome(req, state, "login").await?;
     let token = stashed_link(req, state, "reset").unwrap_or_default();
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let link = links::inspect(&mut tx, &token, LinkPurpose::PasswordReset, now)
         .await
         .map_err(db)?;
@@ -482,7 +490,7 @@ pub async fn reset_submit(
         Err(e) => return Err(internal(e)),
     }
     tx.commit().await.map_err(db)?;
-    let self_signup = self_signup_enabled(state, &chrome.tenant).await?;
+    let self_signup = self_signup_enabled(req, state, &chrome.tenant).await?;
     Ok(render(&Login {
         chrome,
         email: info.email.to_string(),

@@ -69,7 +69,9 @@ pub async fn page(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     render(&DetailsPage {
@@ -119,7 +121,9 @@ pub async fn submit(
             );
         }
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     profile
         .update(
             &mut tx,

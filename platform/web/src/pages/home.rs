@@ -159,7 +159,9 @@ pub async fn home(
             return dashboard(req, state, chrome, &me, &scope, notice).await;
         }
     }
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let (profile, self_signup) = ClinicProfile::load_for_home(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(render(&ClinicHome {
@@ -200,7 +202,9 @@ async fn dashboard(
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::own(&mut tx, scope, &ctx, now).await.map_err(db)?;
     let visits = appointments::for_patient(&mut tx, scope, &ctx, now)
         .await
@@ -301,7 +305,9 @@ pub async fn confirm_visit(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let done = appointments::confirm_attendance(
         &mut tx,
         &scope,
@@ -330,7 +336,9 @@ pub async fn arrived(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = appointments::status::patient_arrived(
         &mut tx,
         &scope,
@@ -373,7 +381,9 @@ pub async fn access(
     let Some(scope) = me.patient() else {
         return Ok(see_other(start_page(me.role)));
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let entries = audit::about_me(&mut tx, &scope, ACCESS_LIMIT)
         .await
         .map_err(db)?;

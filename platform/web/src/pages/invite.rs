@@ -80,7 +80,9 @@ fn form(
 pub async fn page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
     let chrome = chrome(req, state, "login").await?;
     let token = stashed_link(req, state, "invite").unwrap_or_default();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let link = links::inspect(&mut tx, &token, LinkPurpose::Invitation, state.clock.now())
         .await
         .map_err(db)?;
@@ -104,7 +106,9 @@ pub async fn submit(
     let token = stashed_link(req, state, "invite").unwrap_or_default();
     let now = state.clock.now();
     let tenant = chrome.tenant.clone();
-    let mut tx = state.tenant_db.begin(&tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
+        .await
+        .map_err(db)?;
     let info = match links::inspect(&mut tx, &token, LinkPurpose::Invitation, now)
         .await
         .map_err(db)?

@@ -135,8 +135,14 @@ pub(crate) fn db<E: std::error::Error + Send + Sync + 'static>(e: E) -> poem::Er
 }
 
 /// Whether the clinic lets patients create their own account.
-pub(crate) async fn self_signup_enabled(state: &AppState, tenant: &Tenant) -> poem::Result<bool> {
-    let mut tx = state.tenant_db.begin(tenant).await.map_err(db)?;
+pub(crate) async fn self_signup_enabled(
+    req: &poem::Request,
+    state: &AppState,
+    tenant: &Tenant,
+) -> poem::Result<bool> {
+    let mut tx = crate::tx::begin(req, &state.tenant_db, tenant)
+        .await
+        .map_err(db)?;
     let on = portal_domain::clinic::ClinicProfile::self_signup_enabled(&mut tx)
         .await
         .map_err(db)?;

@@ -106,7 +106,9 @@ pub async fn search(
     };
     let scope = me.staff().ok_or_else(not_found)?;
     let page_no = sq.page.unwrap_or(1).clamp(1, 100_000);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let found = patients::search(
         &mut tx,
         &scope,
@@ -257,7 +259,9 @@ pub async fn create(
         }
     };
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let id = patients::create(&mut tx, &scope, &ctx, &new, now)
         .await
         .map_err(db)?;
@@ -303,7 +307,9 @@ pub async fn edit_page(
     };
     let scope = me.staff().ok_or_else(not_found)?;
     let id = PatientId::parse(&raw_id).ok_or_else(not_found)?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let p = patients::get(
         &mut tx,
         &scope,
@@ -360,7 +366,9 @@ pub async fn edit_submit(
     let new = match parsed {
         Ok(n) => n,
         Err(errors) => {
-            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+            let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+                .await
+                .map_err(db)?;
             let staff_scope = me.staff().ok_or_else(not_found)?;
             let locked = patients::get(&mut tx, &staff_scope, &audit_ctx(req, Some(&me)), id, now)
                 .await
@@ -381,7 +389,9 @@ pub async fn edit_submit(
             );
         }
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let found = patients::update(&mut tx, &scope, &audit_ctx(req, Some(&me)), id, &new, now)
         .await
         .map_err(db)?;
@@ -432,7 +442,9 @@ async fn show(
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::get(&mut tx, &scope, &ctx, id, now)
         .await
         .map_err(db)?
@@ -554,7 +566,9 @@ pub async fn invite(
         return Ok(super::as_too_many(resp, wait));
     }
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match accounts::invite_patient(&mut tx, &scope, &ctx, id, state.clock.now()).await {
         Ok(_) => {
             tx.commit().await.map_err(db)?;

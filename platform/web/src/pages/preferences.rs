@@ -63,7 +63,9 @@ pub async fn preferences_page(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let prefs = preferences::get(
         &mut tx,
         &patient,
@@ -112,7 +114,9 @@ pub async fn preferences_submit(
     };
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let error = match phone {
         Err(e) => e,
         Ok(phone) => {
@@ -132,6 +136,7 @@ pub async fn preferences_submit(
             {
                 drop(tx);
                 let page = again(
+                    req,
                     state,
                     chrome,
                     &patient,
@@ -159,6 +164,7 @@ pub async fn preferences_submit(
     // Show the page again with what is stored and what the patient typed.
     drop(tx);
     again(
+        req,
         state,
         chrome,
         &patient,
@@ -173,6 +179,7 @@ pub async fn preferences_submit(
 /// The page again, with what is stored (and what the patient typed, if given) and a message
 /// about what went wrong.
 async fn again(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     patient: &PatientScope,
@@ -181,7 +188,9 @@ async fn again(
     error: String,
     status: StatusCode,
 ) -> poem::Result<Response> {
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let prefs = preferences::get(&mut tx, patient, ctx, state.clock.now())
         .await
         .map_err(db)?;
@@ -216,7 +225,9 @@ pub async fn verify_submit(
     };
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let done = phone::verify(&mut tx, &patient, field(&f, "code"), &ctx, now).await;
     tx.commit().await.map_err(db)?;
     let error = match done {
@@ -227,6 +238,7 @@ pub async fn verify_submit(
         Err(e) => e.to_string(),
     };
     again(
+        req,
         state,
         chrome,
         &patient,
@@ -251,7 +263,7 @@ pub async fn resend_submit(
         Err(r) => return Ok(r),
     };
     let (error, status, wait) =
-        match crate::api::resend_phone_code(state, &chrome.tenant, &patient).await? {
+        match crate::api::resend_phone_code(req, state, &chrome.tenant, &patient).await? {
             Ok(()) => return Ok(see_other("/account/reminders?done=code")),
             Err(crate::api::Resend::TooMany(wait)) => (
                 super::too_many_words(crate::limits::RetryAfter(wait)),
@@ -263,7 +275,7 @@ pub async fn resend_submit(
             }
         };
     let ctx = audit_ctx(req, Some(&me));
-    let page = again(state, chrome, &patient, &ctx, None, error, status).await?;
+    let page = again(req, state, chrome, &patient, &ctx, None, error, status).await?;
     Ok(match wait {
         Some(w) => page
             .with_header("retry-after", w.to_string())

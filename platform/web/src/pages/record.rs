@@ -480,7 +480,9 @@ pub async fn add(
     let now = state.clock.now();
     let today = now.with_timezone(&clinic_tz(&chrome.tenant)).date_naive();
     let system = CodeSystem::parse(field(&f, "system")).unwrap_or(CodeSystem::Text);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let (result, done) = match kind.as_str() {
         "problems" => {
             // An onset that was typed but is not a date is refused, not dropped.

@@ -158,7 +158,9 @@ async fn load(
     let scope = me.clinical().ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::get(&mut tx, scope.staff(), &ctx, pid, now)
         .await
         .map_err(db)?
@@ -398,7 +400,9 @@ pub async fn edit_submit(
     let now = state.clock.now();
     let today = now.with_timezone(&clinic_tz(&chrome.tenant)).date_naive();
     let system = CodeSystem::parse(field(&f, "system")).unwrap_or(CodeSystem::Text);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = if kind == "medications" || kind == "immunizations" {
         save_drug_or_vaccine(
             &mut tx,

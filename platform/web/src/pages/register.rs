@@ -47,7 +47,7 @@ struct Register {
 #[handler]
 pub async fn page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
     let chrome = chrome(req, state, "login").await?;
-    if !self_signup_enabled(state, &chrome.tenant).await? {
+    if !self_signup_enabled(req, state, &chrome.tenant).await? {
         return Err(poem::error::NotFoundError.into());
     }
     Ok(render(&Register {
@@ -66,7 +66,7 @@ pub async fn submit(
 ) -> poem::Result<Response> {
     check_form(req, &f.csrf)?;
     let chrome = chrome(req, state, "login").await?;
-    if !self_signup_enabled(state, &chrome.tenant).await? {
+    if !self_signup_enabled(req, state, &chrome.tenant).await? {
         return Err(poem::error::NotFoundError.into());
     }
     let now = state.clock.now();
@@ -125,7 +125,9 @@ pub async fn submit(
         return Ok(as_too_many(refusal, wait));
     }
     let ctx = audit_ctx(req, None);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match accounts::self_register(&mut tx, &new, &ctx, now).await {
         Ok(_) => {}
         // Lost a race with another sign-up for the same address: same answer as success.

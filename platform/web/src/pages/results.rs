@@ -130,7 +130,9 @@ pub async fn list(req: &Request, Data(state): Data<&AppState>) -> poem::Result<R
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let rows = results::own(&mut tx, &scope, &ctx, now).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     render(&ResultsPage {
@@ -220,7 +222,9 @@ pub async fn own_one(
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let shown = results::own_one(&mut tx, &scope, &ctx, id, now)
         .await
         .map_err(db)?
@@ -315,7 +319,9 @@ pub async fn own_trend(
     let scope = me.patient().ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let t = trend::own(&mut tx, &scope, &ctx, &loinc, now)
         .await
         .map_err(db)?
@@ -351,7 +357,9 @@ pub async fn preferences_page(
         Gate::Out(r) => return Ok(r),
     };
     let scope = me.patient().ok_or_else(not_found)?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let prefs = preferences::own(&mut tx, &scope).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     render(&PreferencesPage {
@@ -419,7 +427,9 @@ pub async fn save_preferences(
         };
         return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     for (c, waits, days, _) in chosen {
         preferences::set(&mut tx, &scope, &ctx, c, days.filter(|_| waits), now)
             .await
@@ -442,7 +452,9 @@ async fn staff_detail(
     let id = uuid::Uuid::try_parse(raw_id).map_err(|_| not_found())?;
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::get(&mut tx, scope.staff(), &ctx, pid, now)
         .await
         .map_err(db)?
@@ -496,7 +508,9 @@ pub async fn staff_comment(
     let version = field(&f, "version").parse::<i32>().unwrap_or(0);
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let done = results::comment(
         &mut tx,
         &scope,
@@ -540,7 +554,9 @@ pub async fn staff_trend(
     let pid = PatientId::parse(&raw_patient).ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient = patients::get(&mut tx, scope.staff(), &ctx, pid, now)
         .await
         .map_err(db)?

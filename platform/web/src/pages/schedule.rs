@@ -126,7 +126,9 @@ async fn schedule_page(
         (date, 1)
     };
     let last = first + Duration::days(n_days);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let providers = setup::providers(&mut tx).await.map_err(db)?;
     let own = match mine {
         true => setup::provider_for_user(&mut tx, me.user_id, &me.display_name)
@@ -267,7 +269,9 @@ pub async fn schedule_stamp_json(
         Ok(x) => x,
         Err(_) => return Ok(StatusCode::UNAUTHORIZED.into_response()),
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let stamp = appointments::schedule_stamp(&mut tx, &scope)
         .await
         .map_err(db)?;
@@ -399,7 +403,9 @@ pub async fn act(
     let id = AppointmentId::parse(&id).ok_or_else(not_found)?;
     let now = state.clock.now();
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = if action == "cancel" {
         cancel(&mut tx, Actor::Staff(&scope), &ctx, id, now).await
     } else {
@@ -479,7 +485,9 @@ async fn staff_book_page(
     let from = parse_date(p.from.as_deref())
         .filter(|d| *d >= first)
         .unwrap_or(first);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let patient_name = match (
         moving.is_none(),
         p.patient.as_deref().and_then(PatientId::parse),
@@ -601,7 +609,9 @@ pub async fn book_confirm(
     ) else {
         return Ok(see_other("/staff/book"));
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let who = patients::get(
         &mut tx,
         scope.staff(),
@@ -682,7 +692,9 @@ pub async fn move_confirm(
     };
     let tz = clinic_tz(&chrome.tenant);
     let view = appt_view(&a, tz, state.clock.now());
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let provider = setup::providers(&mut tx)
         .await
         .map_err(db)?
@@ -758,7 +770,9 @@ pub async fn book_submit(
         .await?;
         return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = book(
         &mut tx,
         BookFor::Staff(&scope, patient),
@@ -809,7 +823,9 @@ async fn staff_appt(
     scope: &SchedulingScope,
     id: AppointmentId,
 ) -> poem::Result<appointments::Appointment> {
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let a = appointments::get(
         &mut tx,
         Actor::Staff(scope),
@@ -873,7 +889,9 @@ pub async fn move_submit(
     ) else {
         return Ok(see_other(&format!("/staff/appointments/{id}/move")));
     };
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = reschedule(
         &mut tx,
         Actor::Staff(&scope),

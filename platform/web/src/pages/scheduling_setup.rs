@@ -89,6 +89,7 @@ fn day_name(d: u8) -> &'static str {
 }
 
 async fn setup_page(
+    req: &poem::Request,
     state: &AppState,
     chrome: Chrome,
     notice: Option<&'static str>,
@@ -96,7 +97,9 @@ async fn setup_page(
 ) -> poem::Result<SetupPage> {
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let locations = setup::locations(&mut tx).await.map_err(db)?;
     let visit_types = setup::visit_types(&mut tx).await.map_err(db)?;
     let providers = setup::providers(&mut tx).await.map_err(db)?;
@@ -176,7 +179,7 @@ pub async fn setup_view(
         Err(r) => return Ok(r),
     };
     let notice = q.done.as_deref().map(|_| "Saved.");
-    render(&setup_page(state, chrome, notice, None).await?).map(IntoResponse::into_response)
+    render(&setup_page(req, state, chrome, notice, None).await?).map(IntoResponse::into_response)
 }
 
 /// One set-up change, parsed from its form.
@@ -219,7 +222,9 @@ async fn apply(
     let ctx = audit_ctx(req, Some(&me));
     let tz = clinic_tz(&chrome.tenant);
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = match change {
         Err(e) => Err(e),
         Ok(Change::Location { name, address }) => {
@@ -273,7 +278,7 @@ async fn apply(
         Err(SetupError::Database(e)) => Err(db(e)),
         Err(e) => {
             drop(tx);
-            let page = setup_page(state, chrome, None, Some(sentence(&e))).await?;
+            let page = setup_page(req, state, chrome, None, Some(sentence(&e))).await?;
             render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
     }

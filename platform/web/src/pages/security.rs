@@ -173,7 +173,9 @@ async fn security(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> poem::Result<SecurityPage> {
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let status = mfa::status(&mut tx, me.user_id).await.map_err(db)?;
     let required = mfa::requirement(&mut tx).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
@@ -283,7 +285,9 @@ pub async fn security_start(
     if let Err((status, e)) = step_up(req, state, &chrome, &me, &f.current_password).await? {
         return overview_with(req, state, chrome, &me, e, status).await;
     }
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let started = mfa::begin(
         &mut tx,
         &me,
@@ -320,7 +324,9 @@ pub async fn security_confirm(
     let (chrome, me) = person(req, state).await?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match mfa::confirm(&mut tx, &me, &f.code, &ctx, now).await {
         Ok(codes) => {
             let upgraded = signin::after_enrolment(&mut tx, &me, &ctx, now)
@@ -377,7 +383,9 @@ pub async fn security_remove(
         return overview_with(req, state, chrome, &me, e, status).await;
     }
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     match mfa::remove(&mut tx, &me, &ctx, state.clock.now()).await {
         Ok(()) => {
             tx.commit().await.map_err(db)?;
@@ -415,7 +423,9 @@ pub async fn requirement_submit(
         .await;
     };
     let ctx = audit_ctx(req, Some(&me));
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     mfa::set_requirement(&mut tx, &admin, &ctx, to, state.clock.now())
         .await
         .map_err(db)?;

@@ -83,11 +83,14 @@ struct EditPage {
 
 /// The current name (and details) of an item, or `None` when it does not exist (or was removed).
 async fn current(
+    req: &poem::Request,
     state: &AppState,
     chrome: &Chrome,
     item: Item,
 ) -> poem::Result<Option<(String, String, String, bool)>> {
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let found = match item {
         Item::Location(id) => setup::locations(&mut tx)
             .await
@@ -150,7 +153,9 @@ pub async fn edit(
         Err(r) => return Ok(r),
     };
     let item = Item::parse(&kind, &id).ok_or_else(not_found)?;
-    let v = current(state, &chrome, item).await?.ok_or_else(not_found)?;
+    let v = current(req, state, &chrome, item)
+        .await?
+        .ok_or_else(not_found)?;
     render(&edit_page(chrome, item, v, FormErrors::default())).map(IntoResponse::into_response)
 }
 
@@ -177,7 +182,9 @@ pub async fn update(
         field(&f, "duration"),
     );
     let bookable = !field(&f, "self_bookable").is_empty();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = match item {
         Item::Location(id) => {
             setup::update_location(&mut tx, &scope, &ctx, id, name, address, now).await
@@ -263,7 +270,9 @@ pub async fn remove_ask(
         Err(r) => return Ok(r),
     };
     let item = Item::parse(&kind, &id).ok_or_else(not_found)?;
-    let (name, ..) = current(state, &chrome, item).await?.ok_or_else(not_found)?;
+    let (name, ..) = current(req, state, &chrome, item)
+        .await?
+        .ok_or_else(not_found)?;
     render(&remove_page(chrome, item, &name, None)).map(IntoResponse::into_response)
 }
 
@@ -282,10 +291,14 @@ pub async fn remove(
     };
     let scope = me.admin().ok_or_else(not_found)?;
     let item = Item::parse(&kind, &id).ok_or_else(not_found)?;
-    let (name, ..) = current(state, &chrome, item).await?.ok_or_else(not_found)?;
+    let (name, ..) = current(req, state, &chrome, item)
+        .await?
+        .ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let result = match item {
         Item::Location(id) => setup::retire_location(&mut tx, &scope, &ctx, id, now).await,
         Item::VisitType(id) => setup::retire_visit_type(&mut tx, &scope, &ctx, id, now).await,
@@ -325,7 +338,9 @@ pub async fn remove_hours_ask(
         Err(r) => return Ok(r),
     };
     let id = AvailabilityId::parse(&id).ok_or_else(not_found)?;
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let window = setup::windows(&mut tx, None)
         .await
         .map_err(db)?

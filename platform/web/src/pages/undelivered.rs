@@ -43,7 +43,9 @@ pub async fn undelivered_page(
         return Err(poem::error::NotFoundError.into());
     };
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
     let list = undelivered::list(
         &mut tx,
         &staff,
