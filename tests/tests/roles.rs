@@ -2,6 +2,8 @@
 //! These tests walk that table — every page route and every API operation — as every role and
 //! as nobody, and fail when a route has no policy or answers a role its policy does not name.
 
+use std::collections::HashMap;
+
 use portal_domain::identity::Role;
 use portal_tests::scheduling::Sched;
 use portal_tests::{PASSWORD, TestApp};
@@ -78,6 +80,19 @@ struct People {
     s: Sched,
 }
 
+/// A server with one pooled connection for requests (a pool of two: the clinic registry's
+/// change listener keeps the other). A request's clinic transaction is the one its route
+/// guard opened and handed on (`web/src/tx.rs`); a handler that opened another beside it
+/// would wait for a second connection and answer 500 after the pool's timeout, which these
+/// tests count as a failure.
+async fn one_connection() -> TestApp {
+    TestApp::spawn_with(HashMap::from([(
+        "PORTAL_DATABASE_POOL_SIZE",
+        "2".to_owned(),
+    )]))
+    .await
+}
+
 async fn people(app: &TestApp) -> People {
     let s = app.scheduling_clinic("roles").await;
     app.staff(&s.tenant, "desk@roles.example", Role::FrontDesk)
@@ -103,7 +118,7 @@ fn email_of(role: Role) -> &'static str {
 
 #[tokio::test]
 async fn every_page_route_answers_each_role_as_its_policy_says() {
-    let app = TestApp::spawn().await;
+    let app = one_connection().await;
     let p = people(&app).await;
     let pages = portal_web::page_policies();
     assert!(pages.len() > 40, "the page table lost its routes?");
@@ -126,7 +141,9 @@ async fn every_page_route_answers_each_role_as_its_policy_says() {
                     .get("location")
                     .is_some_and(|l| l == "/login");
             let refused = status == 403 || (role.is_none() && to_login);
-            if refused == admits(policy, *role) {
+            if status >= 500 {
+                failures.push(format!("{template} as {role:?}: server error {status}"));
+            } else if refused == admits(policy, *role) {
                 failures.push(format!("{template} as {role:?}: {status}"));
             }
         }
@@ -140,7 +157,7 @@ async fn every_page_route_answers_each_role_as_its_policy_says() {
 
 #[tokio::test]
 async fn every_api_operation_answers_each_role_as_its_policy_says() {
-    let app = TestApp::spawn().await;
+    let app = one_connection().await;
     let p = people(&app).await;
     let mut tokens = vec![(None, "not-a-session".to_owned())];
     for role in ROLES {
@@ -158,7 +175,11 @@ async fn every_api_operation_answers_each_role_as_its_policy_says() {
             let refused = status == 403
                 || (role.is_none() && status == 401)
                 || (policy.access == Access::Key && status == 401);
-            if refused == admits(policy, *role) {
+            if status >= 500 {
+                failures.push(format!(
+                    "{method} {template} as {role:?}: server error {status}"
+                ));
+            } else if refused == admits(policy, *role) {
                 failures.push(format!("{method} {template} as {role:?}: {status}"));
             }
         }

@@ -235,9 +235,7 @@ impl RecordApi {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
         let now = state.clock.now();
-        let mut tx = state
-            .tenant_db
-            .begin_generic_plans(&tenant)
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
         let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Summary, now)
@@ -477,9 +475,7 @@ impl RecordApi {
         let Some((tenant, me, ctx)) = patient(req, state).await? else {
             return Ok(RecordResponse::Unauthorized(unauthorized()));
         };
-        let mut tx = state
-            .tenant_db
-            .begin_generic_plans(&tenant)
+        let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
         let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Area, state.clock.now())

@@ -288,9 +288,7 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
     let tz = clinic_tz(&chrome.tenant);
-    let mut tx = state
-        .tenant_db
-        .begin_generic_plans(&chrome.tenant)
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
     let extent = if area == "summary" {
@@ -350,9 +348,7 @@ async fn staff_page(
     let id = PatientId::parse(raw_id).ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(me));
     let now = state.clock.now();
-    let mut tx = state
-        .tenant_db
-        .begin_generic_plans(&chrome.tenant)
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
     let patient = patients::get(&mut tx, scope.staff(), &ctx, id, now)
