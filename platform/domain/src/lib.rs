@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod clinic;
 pub mod clock;
+pub mod documents;
 pub mod identity;
 pub mod ids;
 pub mod jobs;

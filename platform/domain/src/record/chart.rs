@@ -246,7 +246,7 @@ async fn read(
                                     p.text), '[]')
                 FROM (SELECT id, code_system, code, text, performed_on
                       FROM procedures WHERE patient_id = $1 AND status = 'completed') p)
-           ) AS "chart!""#,
+           ) AS "chart!: sqlx::types::Json<Parts>""#,
         patient.as_uuid(),
         as_patient,
         extent.limit(),
@@ -261,7 +261,8 @@ async fn read(
     )
     .fetch_one(tx.conn())
     .await?;
-    let parts: Parts = serde_json::from_value(row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    // Decoded straight from the JSON text into the parts, not through a `serde_json::Value`.
+    let parts: Parts = row.0;
     Ok(Chart {
         problems: parts.problems.into_iter().map(Into::into).collect(),
         allergies: parts.allergies.into_iter().map(Into::into).collect(),
