@@ -17,6 +17,7 @@ if [ "${BENCH_DB_SOCKET:-}" = 1 ]; then
 fi
 export PORTAL_REDIS_URL=redis://127.0.0.1:6379 PORTAL_REDIS_PREFIX="$db"
 export PORTAL_HTTP_ADDR=127.0.0.1:$port PORTAL_BASE_DOMAIN=localhost
+export PORTAL_MASTER_KEY=ZGV2ZWxvcG1lbnQgb25seSwgbmV2ZXIgZm9yIHJlYWw=
 unset PORTAL_LOG PORTAL_DATABASE_POOL_SIZE PORTAL_DEV
 log_file=$(mktemp)
 server=

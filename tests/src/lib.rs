@@ -81,6 +81,11 @@ impl TestDb {
             ("PORTAL_HTTP_ADDR".into(), "127.0.0.1:0".into()),
             ("PORTAL_BASE_DOMAIN".into(), "portal.test".into()),
             ("PORTAL_DATABASE_POOL_SIZE".into(), "8".into()),
+            // A fixed key for tests; deployments make their own (`openssl rand -base64 32`).
+            (
+                "PORTAL_MASTER_KEY".into(),
+                "dGVzdHMgb25seTogbm90IGEgcmVhbCBtYXN0ZXIga3k=".into(),
+            ),
         ]);
         for (k, v) in overrides {
             vars.insert(k.to_owned(), v);

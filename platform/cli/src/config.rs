@@ -48,6 +48,9 @@ pub struct Config {
     pub sms: portal_workers::SmsConfig,
     /// Peers (the TLS proxy in front) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Wraps every clinic's document key (`portal-vault`). Required: a deployment without it
+    /// would have to store documents in the clear, so no process starts without one.
+    pub master_key: portal_vault::MasterKey,
 }
 
 /// A comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is one host.
@@ -115,6 +118,13 @@ impl Config {
                     )
                 })?,
         };
+
+        let master_key = get("PORTAL_MASTER_KEY")
+            .ok_or(ConfigError::Missing("PORTAL_MASTER_KEY"))
+            .and_then(|k| {
+                portal_vault::MasterKey::from_base64(&k)
+                    .map_err(|e| invalid("PORTAL_MASTER_KEY", e.to_string()))
+            })?;
 
         let redis_url = get("PORTAL_REDIS_URL").ok_or(ConfigError::Missing("PORTAL_REDIS_URL"))?;
         redis::Client::open(redis_url.as_str()).map_err(|_| {
@@ -302,6 +312,7 @@ impl Config {
             dev: flag("PORTAL_DEV")?,
             log_json,
             trusted_proxies,
+            master_key,
         })
     }
 
@@ -395,6 +406,10 @@ mod tests {
             "postgres://portal_app:s3cret-pw@127.0.0.1:5432/portal",
         ),
         ("PORTAL_REDIS_URL", "redis://127.0.0.1:6379"),
+        (
+            "PORTAL_MASTER_KEY",
+            "1+vFLT7Kqpae3PODVY9h/AEzUhsvCBwRHN0UsPIQrjs=",
+        ),
     ];
 
     fn with(extra: (&str, &str)) -> Result<Config, ConfigError> {
@@ -416,6 +431,17 @@ mod tests {
         assert_eq!(c.and_then(|c| c.app_role().ok()), Some("portal_app".into()));
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cret-pw"), "{debug}");
+        assert!(!debug.contains("1+vFLT7K"), "{debug}");
+    }
+
+    #[test]
+    fn nothing_starts_without_a_master_key() {
+        let mut v = vars(OK);
+        v.retain(|(k, _)| k != "PORTAL_MASTER_KEY");
+        assert_eq!(
+            Config::from_vars(v).err(),
+            Some(ConfigError::Missing("PORTAL_MASTER_KEY"))
+        );
     }
 
     #[test]
@@ -432,6 +458,11 @@ mod tests {
             ("PORTAL_DATABASE_POOL_SIZE", "0"),
             ("PORTAL_DEV", "maybe"),
             ("PORTAL_LOG_FORMAT", "xml"),
+            ("PORTAL_MASTER_KEY", "CHANGE-ME"),
+            (
+                "PORTAL_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
         ];
         for (var, value) in cases {
             match with((var, value)) {
