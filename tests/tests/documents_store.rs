@@ -1,10 +1,10 @@
 //! The document store at rest (issue 12's first part): what lands on disk and in the database
-//! reveals no document, and a clinic's blob opens only for that clinic.
+//! reveals no document, and a clinic's blob opens only for that clinic, under its own name.
 
 use base64::Engine as _;
 use portal_domain::documents::vault::{self, VaultError};
 use portal_tests::TestDb;
-use portal_vault::{BlobKey, LocalDir, MasterKey, SealError};
+use portal_vault::{BlobKey, LocalDir, MasterKey, SealError, StoreError};
 
 const LETTER: &[u8] =
     b"%PDF-1.7\nImmunization record\nPatient: Ana Lima, born 1984-03-27\nMMR dose 2; Tdap 2021";
@@ -26,13 +26,12 @@ async fn a_stored_document_shows_no_plaintext_on_disk_or_in_the_database() {
     let store = LocalDir::open(&dir).await.unwrap();
     let name = BlobKey::new("docs/immunization-1").unwrap();
 
-    let mut tx = tenants.begin(&a).await.unwrap();
-    vault::put(&mut tx, &master(7), &store, &name, LETTER)
+    let key = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
+    vault::put(&key, a.id(), &store, &name, LETTER)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
 
-    let on_disk = std::fs::read(dir.join("docs/immunization-1")).unwrap();
+    let on_disk = std::fs::read(dir.join(a.id().to_string()).join("docs/immunization-1")).unwrap();
     for needle in [
         &b"Ana Lima"[..],
         b"Immunization",
@@ -46,26 +45,19 @@ async fn a_stored_document_shows_no_plaintext_on_disk_or_in_the_database() {
             String::from_utf8_lossy(needle)
         );
     }
-    // The database holds only the wrapped key: the wrong master key cannot use it.
-    let mut tx = tenants.begin(&a).await.unwrap();
-    let err = vault::get(&mut tx, &master(8), &store, &name)
-        .await
-        .unwrap_err();
+    // The database holds only the wrapped key: another master key cannot use it.
+    let err = vault::data_key(&tenants, &a, &master(8)).await.unwrap_err();
     assert!(matches!(err, VaultError::Key(_)), "{err:?}");
-    drop(tx);
-    let mut tx = tenants.begin(&a).await.unwrap();
+    let again = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
     assert_eq!(
-        vault::get(&mut tx, &master(7), &store, &name)
-            .await
-            .unwrap(),
+        vault::get(&again, a.id(), &store, &name).await.unwrap(),
         LETTER
     );
-    drop(tx);
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
-async fn a_clinics_blob_does_not_open_for_another_clinic() {
+async fn a_clinics_blob_opens_only_for_that_clinic_under_its_own_name() {
     let db = TestDb::create().await;
     let a = db.create_tenant("vault-b1").await;
     let b = db.create_tenant("vault-b2").await;
@@ -73,27 +65,37 @@ async fn a_clinics_blob_does_not_open_for_another_clinic() {
     let dir = scratch();
     let store = LocalDir::open(&dir).await.unwrap();
     let name = BlobKey::new("docs/letter").unwrap();
+    let key_a = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
+    let key_b = vault::data_key(&tenants, &b, &master(7)).await.unwrap();
 
-    let mut tx = tenants.begin(&a).await.unwrap();
-    vault::put(&mut tx, &master(7), &store, &name, LETTER)
+    vault::put(&key_a, a.id(), &store, &name, LETTER)
         .await
         .unwrap();
-    tx.commit().await.unwrap();
+    // The same name in another clinic is another blob: it is not there, and writing it
+    // leaves the first clinic's alone.
+    let err = vault::get(&key_b, b.id(), &store, &name).await.unwrap_err();
+    assert!(
+        matches!(err, VaultError::Store(StoreError::NotFound)),
+        "{err:?}"
+    );
+    vault::put(&key_b, b.id(), &store, &name, b"clinic b's own")
+        .await
+        .unwrap();
+    assert_eq!(
+        vault::get(&key_a, a.id(), &store, &name).await.unwrap(),
+        LETTER
+    );
 
-    // Same deployment, same name, another clinic: its own key and its own binding refuse it.
-    let mut tx = tenants.begin(&b).await.unwrap();
-    let err = vault::get(&mut tx, &master(7), &store, &name)
-        .await
-        .unwrap_err();
+    // A's file copied over B's does not open for B (B's key, B's binding) …
+    let (dir_a, dir_b) = (dir.join(a.id().to_string()), dir.join(b.id().to_string()));
+    std::fs::copy(dir_a.join("docs/letter"), dir_b.join("docs/letter")).unwrap();
+    let err = vault::get(&key_b, b.id(), &store, &name).await.unwrap_err();
     assert!(matches!(err, VaultError::Seal(SealError::Open)), "{err:?}");
-    // Renamed on disk, it does not open under the new name either.
-    std::fs::create_dir_all(dir.join("other")).unwrap();
-    std::fs::copy(dir.join("docs/letter"), dir.join("other/copy")).unwrap();
-    let mut tx = tenants.begin(&a).await.unwrap();
+    // … and renamed within A, it does not open under the new name either.
+    std::fs::create_dir_all(dir_a.join("other")).unwrap();
+    std::fs::copy(dir_a.join("docs/letter"), dir_a.join("other/copy")).unwrap();
     let copy = BlobKey::new("other/copy").unwrap();
-    let err = vault::get(&mut tx, &master(7), &store, &copy)
-        .await
-        .unwrap_err();
+    let err = vault::get(&key_a, a.id(), &store, &copy).await.unwrap_err();
     assert!(matches!(err, VaultError::Seal(SealError::Open)), "{err:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -105,41 +107,26 @@ async fn two_first_uses_at_once_agree_on_one_key() {
     let tenants = db.tenant_db().await;
     let dir = scratch();
     let store = LocalDir::open(&dir).await.unwrap();
-    let (one, two) = (BlobKey::new("one").unwrap(), BlobKey::new("two").unwrap());
+    let name = BlobKey::new("one").unwrap();
 
-    let mut t1 = tenants.begin(&a).await.unwrap();
-    let mut t2 = tenants.begin(&a).await.unwrap();
-    let key = master(7);
-    let commit_first = async {
-        vault::put(&mut t1, &key, &store, &one, b"first")
-            .await
-            .unwrap();
-        t1.commit().await.unwrap();
-    };
-    let second = async {
-        vault::put(&mut t2, &key, &store, &two, b"second")
-            .await
-            .unwrap();
-        t2.commit().await.unwrap();
-    };
-    tokio::join!(commit_first, second);
-
-    let rows: i64 = {
-        let mut tx = tenants.begin(&a).await.unwrap();
-        sqlx::query_scalar("SELECT count(*) FROM data_keys")
-            .fetch_one(tx.conn())
-            .await
-            .unwrap()
-    };
-    assert_eq!(rows, 1);
+    let m = master(7);
+    let (first, second) = tokio::join!(
+        vault::data_key(&tenants, &a, &m),
+        vault::data_key(&tenants, &a, &m)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    vault::put(&first, a.id(), &store, &name, b"sealed by one")
+        .await
+        .unwrap();
+    assert_eq!(
+        vault::get(&second, a.id(), &store, &name).await.unwrap(),
+        b"sealed by one"
+    );
     let mut tx = tenants.begin(&a).await.unwrap();
-    assert_eq!(
-        vault::get(&mut tx, &master(7), &store, &one).await.unwrap(),
-        b"first"
-    );
-    assert_eq!(
-        vault::get(&mut tx, &master(7), &store, &two).await.unwrap(),
-        b"second"
-    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM data_keys")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
     let _ = std::fs::remove_dir_all(dir);
 }

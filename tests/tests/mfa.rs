@@ -215,3 +215,38 @@ async fn patients_may_opt_in_and_the_api_then_needs_the_code() {
     let resp = sign_in(Some(code)).await.unwrap();
     assert_eq!(resp.status(), 401, "the same code twice is a replay");
 }
+
+/// A code typed more than a minute after the password: the request marks the half-way
+/// session as used (locking its row) and the second step then replaces that session. The
+/// mark is committed before the handler runs, so the step neither waits on the request's own
+/// lock nor holds two connections.
+#[tokio::test]
+async fn a_code_typed_minutes_after_the_password_still_signs_in() {
+    let app = TestApp::spawn_with(std::collections::HashMap::from([(
+        "PORTAL_DATABASE_POOL_SIZE",
+        "2".to_owned(),
+    )]))
+    .await;
+    app.clock
+        .set(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap());
+    let t = app.db.create_tenant_as_new("slow").await;
+    app.staff(&t, "boss@slow.example", Role::ClinicAdmin).await;
+    let host = app.host("slow");
+    let (mut b, _) = password_step(&app, &host, "boss@slow.example").await;
+    let (secret, _) = enrol(&app, &mut b).await;
+    b.post_form("/logout", &[]).await;
+
+    let (mut b, to) = password_step(&app, &host, "boss@slow.example").await;
+    assert_eq!(to, "/login/code");
+    app.clock.advance(Duration::seconds(150));
+    let code = code_at(&secret, app.clock.now()).unwrap();
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        b.post_form("/login/code", &[("code", &code)]),
+    )
+    .await
+    .expect("the code step answers instead of waiting on its own session's lock");
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/admin");
+    assert_eq!(b.page("/admin").await.0, 200);
+}

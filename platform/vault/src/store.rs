@@ -5,12 +5,9 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
+use aes_gcm::aead::OsRng;
+use aes_gcm::aead::rand_core::RngCore;
 use tokio::io::AsyncWriteExt;
-
-/// Two writes of one blob at once each get their own temporary file.
-static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -83,7 +80,11 @@ fn unavailable(e: std::io::Error) -> StoreError {
 }
 
 async fn write_whole(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = tokio::fs::File::create(tmp).await?;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .await?;
     f.write_all(bytes).await?;
     f.sync_all().await
 }
@@ -95,17 +96,27 @@ impl BlobStore for LocalDir {
             if let Some(dir) = target.parent() {
                 tokio::fs::create_dir_all(dir).await.map_err(unavailable)?;
             }
+            // A random name, created only if new: writers in other processes or containers
+            // sharing the directory never truncate each other's file.
             let tmp = self.root.join(".incoming").join(format!(
-                "{}-{}-{}",
+                "{}-{:016x}",
                 key.as_str().replace('/', "_"),
-                std::process::id(),
-                NEXT_TMP.fetch_add(1, Ordering::Relaxed)
+                OsRng.next_u64()
             ));
-            if let Err(e) = write_whole(&tmp, &bytes).await {
+            let placed = match write_whole(&tmp, &bytes).await {
+                Ok(()) => tokio::fs::rename(&tmp, &target).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = placed {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(unavailable(e));
             }
-            tokio::fs::rename(&tmp, &target).await.map_err(unavailable)
+            // The rename itself reaches the disk only when its directory is flushed.
+            if let Some(dir) = target.parent() {
+                let d = tokio::fs::File::open(dir).await.map_err(unavailable)?;
+                d.sync_all().await.map_err(unavailable)?;
+            }
+            Ok(())
         })
     }
 

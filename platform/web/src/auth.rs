@@ -52,9 +52,9 @@ pub async fn authenticate(
         return Ok(None);
     };
     let mut tx = state.tenant_db.begin(tenant).await.map_err(internal)?;
-    let who = authenticate_in(&mut tx, &token, state, activity).await?;
+    let found = authenticate_in(&mut tx, &token, state, activity).await?;
     tx.commit().await.map_err(internal)?;
-    Ok(who.map(|w| (w, carrier)))
+    Ok(found.map(|f| (f.who, carrier)))
 }
 
 /// The session behind `token`, looked up in the caller's clinic transaction (the route
@@ -64,8 +64,8 @@ pub async fn authenticate_in(
     token: &str,
     state: &AppState,
     activity: bool,
-) -> poem::Result<Option<SignedIn>> {
-    sessions::authenticate(tx, token, state.clock.now(), activity)
+) -> poem::Result<Option<sessions::Found>> {
+    sessions::look_up(tx, token, state.clock.now(), activity)
         .await
         .map_err(internal)
 }

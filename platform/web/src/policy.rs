@@ -261,15 +261,30 @@ async fn guarded<E: Endpoint>(
         req.extensions_mut().insert(Authenticated(None));
         return inner.call(req).await.map(IntoResponse::into_response);
     };
-    let mut tx = if policy.generic_plans {
-        state.tenant_db.begin_generic_plans(&tenant).await
-    } else {
-        state.tenant_db.begin(&tenant).await
+    // A body is read whole before a connection is taken: a slow sender must not pin one.
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        match req.take_body().into_bytes().await {
+            Ok(body) => req.set_body(body),
+            Err(_) => return Ok(StatusCode::BAD_REQUEST.into_response()),
+        }
     }
-    .map_err(internal)?;
-    let who = auth::authenticate_in(&mut tx, &token, &state, activity)
-        .await?
-        .map(|w| (w, carrier));
+    let begin = || async {
+        if policy.generic_plans {
+            state.tenant_db.begin_generic_plans(&tenant).await
+        } else {
+            state.tenant_db.begin(&tenant).await
+        }
+        .map_err(internal)
+    };
+    let mut tx = begin().await?;
+    let found = auth::authenticate_in(&mut tx, &token, &state, activity).await?;
+    if found.as_ref().is_some_and(|f| f.touched) {
+        // The session's row is locked by its last-seen mark: commit that now, or the
+        // request would hold the lock (and block any change to the session) to its end.
+        tx.commit().await.map_err(internal)?;
+        tx = begin().await?;
+    }
+    let who = found.map(|f| (f.who, carrier));
     if !policy.admits(who.as_ref().map(|(w, _)| w)) {
         tx.commit().await.map_err(internal)?;
         return Ok(refuse(&req, who.map(|(w, _)| w), json));

@@ -39,8 +39,18 @@ pub(crate) async fn begin(
             return Ok(tx);
         }
         // The guard opened it for this request's clinic, so this does not happen; if it ever
-        // did, the other clinic's transaction is finished, never used.
-        tx.commit().await?;
+        // did, the other clinic's transaction is rolled back, never used.
+        drop(tx);
     }
     db.begin(tenant).await
+}
+
+/// Commits the guard's transaction if nobody took it: for a handler about to call a service
+/// that opens transactions of its own (the sign-in steps, which hash passwords between
+/// them), so the request never holds two connections.
+pub(crate) async fn release(req: &Request) -> Result<(), sqlx::Error> {
+    match req.extensions().get::<Handed>().and_then(Handed::take) {
+        Some(tx) => tx.commit().await,
+        None => Ok(()),
+    }
 }

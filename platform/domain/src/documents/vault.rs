@@ -1,8 +1,10 @@
 //! A clinic's documents at rest: its data key (made on first use, stored wrapped by the
-//! master key in its own schema) and sealing or opening one blob with it. The blob's name is
-//! bound into the seal, so a stored blob opens only as itself, in its own clinic.
+//! master key in its own schema) and sealing or opening one blob with it. Blobs are stored
+//! under the clinic's id (`<tenant id>/<name>`), so one clinic's names can never replace
+//! another's, and the clinic and the name are bound into the seal, so a stored blob opens
+//! only as itself, in its own clinic.
 
-use portal_tenants::TenantTx;
+use portal_tenants::{Tenant, TenantDb, TenantId};
 use portal_vault::{BlobKey, BlobStore, DataKey, KeyError, MasterKey, SealError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,61 +17,74 @@ pub enum VaultError {
     Seal(#[from] SealError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("a blob name under a clinic's id is too long")]
+    Name,
 }
 
 const VERSION: i32 = 1;
 
-/// The clinic's data key: unwrapped from its row, or made and stored on first use. Two
-/// first uses at once both try to store theirs; one row wins and both use it.
-pub async fn data_key(tx: &mut TenantTx, master: &MasterKey) -> Result<DataKey, VaultError> {
-    let owner = tx.tenant_id().to_string();
-    if let Some(wrapped) = stored(tx).await? {
-        return Ok(master.unwrap(&wrapped, &owner)?);
-    }
-    let fresh = DataKey::generate();
-    sqlx::query!(
-        "INSERT INTO data_keys (version, wrapped) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        VERSION,
-        master.wrap(&fresh, &owner)?
-    )
-    .execute(tx.conn())
-    .await?;
-    let wrapped = stored(tx).await?.ok_or(sqlx::Error::RowNotFound)?;
+/// The clinic's data key, read (or made and stored) in a short transaction of its own that
+/// is committed before the caller writes any blob with it: a key that a later rollback took
+/// away would leave blobs nobody can open. Two first uses at once both try to store theirs;
+/// one row wins and both use it. Call it before taking the request's transaction.
+pub async fn data_key(
+    db: &TenantDb,
+    tenant: &Tenant,
+    master: &MasterKey,
+) -> Result<DataKey, VaultError> {
+    let owner = tenant.id().to_string();
+    let mut tx = db.begin(tenant).await?;
+    let wrapped = match stored(&mut tx).await? {
+        Some(w) => w,
+        None => {
+            sqlx::query!(
+                "INSERT INTO data_keys (version, wrapped) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                VERSION,
+                master.wrap(&DataKey::generate(), &owner)?
+            )
+            .execute(tx.conn())
+            .await?;
+            stored(&mut tx).await?.ok_or(sqlx::Error::RowNotFound)?
+        }
+    };
+    tx.commit().await?;
     Ok(master.unwrap(&wrapped, &owner)?)
 }
 
-async fn stored(tx: &mut TenantTx) -> Result<Option<Vec<u8>>, sqlx::Error> {
+async fn stored(tx: &mut portal_tenants::TenantTx) -> Result<Option<Vec<u8>>, sqlx::Error> {
     sqlx::query_scalar!("SELECT wrapped FROM data_keys WHERE version = $1", VERSION)
         .fetch_optional(tx.conn())
         .await
 }
 
-/// Seals `plain` with the clinic's key and stores it under `name`.
+fn under(tenant: TenantId, name: &BlobKey) -> Result<BlobKey, VaultError> {
+    BlobKey::new(&format!("{tenant}/{}", name.as_str())).ok_or(VaultError::Name)
+}
+
+/// Seals `plain` with the clinic's key and stores it under the clinic's `name`.
 pub async fn put(
-    tx: &mut TenantTx,
-    master: &MasterKey,
+    key: &DataKey,
+    tenant: TenantId,
     store: &dyn BlobStore,
     name: &BlobKey,
     plain: &[u8],
 ) -> Result<(), VaultError> {
-    let key = data_key(tx, master).await?;
-    let sealed = portal_vault::seal(&key, &tx.tenant_id().to_string(), name.as_str(), plain)?;
-    store.put(name, sealed).await?;
+    let sealed = portal_vault::seal(key, &tenant.to_string(), name.as_str(), plain)?;
+    store.put(&under(tenant, name)?, sealed).await?;
     Ok(())
 }
 
-/// The plaintext stored under `name` for this clinic.
+/// The plaintext of the clinic's blob `name`.
 pub async fn get(
-    tx: &mut TenantTx,
-    master: &MasterKey,
+    key: &DataKey,
+    tenant: TenantId,
     store: &dyn BlobStore,
     name: &BlobKey,
 ) -> Result<Vec<u8>, VaultError> {
-    let key = data_key(tx, master).await?;
-    let sealed = store.get(name).await?;
+    let sealed = store.get(&under(tenant, name)?).await?;
     Ok(portal_vault::open(
-        &key,
-        &tx.tenant_id().to_string(),
+        key,
+        &tenant.to_string(),
         name.as_str(),
         &sealed,
     )?)

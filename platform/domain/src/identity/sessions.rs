@@ -78,6 +78,25 @@ pub async fn authenticate(
     now: DateTime<Utc>,
     activity: bool,
 ) -> Result<Option<SignedIn>, sqlx::Error> {
+    Ok(look_up(tx, raw_token, now, activity).await?.map(|f| f.who))
+}
+
+/// A live session as [`look_up`] finds it.
+pub struct Found {
+    pub who: SignedIn,
+    /// Whether this lookup marked the session as used (about once a minute): the session's
+    /// row is then locked until `tx` ends, so a caller that keeps `tx` open for long should
+    /// commit it first.
+    pub touched: bool,
+}
+
+/// [`authenticate`], also saying whether the session's row was written.
+pub async fn look_up(
+    tx: &mut TenantTx,
+    raw_token: &str,
+    now: DateTime<Utc>,
+    activity: bool,
+) -> Result<Option<Found>, sqlx::Error> {
     if !looks_like_token(raw_token) {
         return Ok(None);
     }
@@ -97,7 +116,8 @@ pub async fn authenticate(
     if now >= row.expires_at || now >= idle_deadline {
         return Ok(None);
     }
-    if activity && now - row.last_seen_at >= TOUCH_EVERY {
+    let touched = activity && now - row.last_seen_at >= TOUCH_EVERY;
+    if touched {
         sqlx::query!(
             "UPDATE sessions SET last_seen_at = $2 WHERE id = $1",
             row.id,
@@ -109,15 +129,18 @@ pub async fn authenticate(
     let (Some(role), Some(stage)) = (Role::parse(&row.role), Stage::parse(&row.stage)) else {
         return Ok(None);
     };
-    Ok(Some(SignedIn {
-        user_id: UserId::from_uuid(row.user_id),
-        role,
-        display_name: row.display_name,
-        email: row.email,
-        patient_id: row.patient_id.map(PatientId::from_uuid),
-        session_id: SessionId::from_uuid(row.id),
-        csrf_token: row.csrf_token,
-        stage,
+    Ok(Some(Found {
+        who: SignedIn {
+            user_id: UserId::from_uuid(row.user_id),
+            role,
+            display_name: row.display_name,
+            email: row.email,
+            patient_id: row.patient_id.map(PatientId::from_uuid),
+            session_id: SessionId::from_uuid(row.id),
+            csrf_token: row.csrf_token,
+            stage,
+        },
+        touched,
     }))
 }
 

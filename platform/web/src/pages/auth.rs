@@ -549,6 +549,8 @@ pub async fn password_submit(
         }
     };
     let ctx = audit_ctx(req, Some(&me));
+    // The sign-in service opens its own transactions (hashing between them).
+    crate::tx::release(req).await.map_err(crate::internal)?;
     match signin::change_password(
         &state.tenant_db,
         &chrome.tenant,

@@ -142,8 +142,10 @@ pub async fn preferences_submit(
                     &patient,
                     &ctx,
                     Some(raw_phone),
-                    super::too_many_words(crate::limits::RetryAfter(wait)),
-                    StatusCode::TOO_MANY_REQUESTS,
+                    (
+                        super::too_many_words(crate::limits::RetryAfter(wait)),
+                        StatusCode::TOO_MANY_REQUESTS,
+                    ),
                 )
                 .await?;
                 return Ok(page
@@ -170,8 +172,7 @@ pub async fn preferences_submit(
         &patient,
         &ctx,
         Some(raw_phone),
-        error,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        (error, StatusCode::UNPROCESSABLE_ENTITY),
     )
     .await
 }
@@ -185,8 +186,7 @@ async fn again(
     patient: &PatientScope,
     ctx: &AuditContext,
     typed: Option<String>,
-    error: String,
-    status: StatusCode,
+    (error, status): (String, StatusCode),
 ) -> poem::Result<Response> {
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
@@ -244,8 +244,7 @@ pub async fn verify_submit(
         &patient,
         &ctx,
         None,
-        error,
-        StatusCode::UNPROCESSABLE_ENTITY,
+        (error, StatusCode::UNPROCESSABLE_ENTITY),
     )
     .await
 }
@@ -275,7 +274,7 @@ pub async fn resend_submit(
             }
         };
     let ctx = audit_ctx(req, Some(&me));
-    let page = again(req, state, chrome, &patient, &ctx, None, error, status).await?;
+    let page = again(req, state, chrome, &patient, &ctx, None, (error, status)).await?;
     Ok(match wait {
         Some(w) => page
             .with_header("retry-after", w.to_string())

@@ -122,6 +122,8 @@ pub async fn code_submit(
     check_form(req, &f.csrf)?;
     let (chrome, me) = person(req, state).await?;
     let ctx = audit_ctx(req, Some(&me));
+    // The sign-in service opens its own transactions (hashing between them).
+    crate::tx::release(req).await.map_err(crate::internal)?;
     let outcome = signin::complete_second_step(
         &state.tenant_db,
         &chrome.tenant,
@@ -233,6 +235,8 @@ async fn step_up(
     current: &str,
 ) -> poem::Result<Result<(), (StatusCode, String)>> {
     let ctx = audit_ctx(req, Some(me));
+    // The sign-in service opens its own transactions (hashing between them).
+    crate::tx::release(req).await.map_err(crate::internal)?;
     match signin::confirm_password(
         &state.tenant_db,
         &chrome.tenant,
