@@ -72,6 +72,22 @@ ensure_smtp_sink() {
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || apt_install python3-aiosmtpd
 }
 
+# The object-storage tests' S3-compatible server: PyPI's moto[server], from the machine's
+# python3 if it has it, else from a virtualenv kept outside the clone. Tells the tests which
+# interpreter runs it (PORTAL_TEST_S3_PYTHON).
+ensure_s3_server() {
+  if python3 -c 'import moto.server' 2>/dev/null; then
+    export PORTAL_TEST_S3_PYTHON=python3
+    return
+  fi
+  local venv=${XDG_CACHE_HOME:-$HOME/.cache}/portal-moto
+  if ! "$venv/bin/python" -c 'import moto.server' 2>/dev/null; then
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q 'moto[server]'
+  fi
+  export PORTAL_TEST_S3_PYTHON="$venv/bin/python"
+}
+
 ensure_browser_tools() {
   command -v chromium >/dev/null || apt_install chromium
   command -v node >/dev/null || apt_install nodejs npm

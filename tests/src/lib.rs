@@ -730,3 +730,70 @@ impl TestApp {
         id
     }
 }
+
+/// A local S3-compatible server (PyPI's `moto[server]`, installed by `infra/test`), on its own
+/// port, with one empty bucket; stopped when dropped.
+pub struct S3Server {
+    pub port: u16,
+    pub bucket: String,
+    child: std::process::Child,
+}
+
+impl S3Server {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("port")
+            .port();
+        // `infra/test` names the interpreter that has moto; a machine's own python3 may.
+        let python = std::env::var("PORTAL_TEST_S3_PYTHON").unwrap_or_else(|_| "python3".into());
+        let child = std::process::Command::new(python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto (python3 -m pip install 'moto[server]')");
+        // Owned at once, so a failed start below still stops it (Drop).
+        let server = Self {
+            port,
+            bucket: "portal-documents".to_owned(),
+            child,
+        };
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{port}/{}", server.bucket);
+        for _ in 0..300 {
+            // moto takes an unsigned bucket creation; objects then need signed requests.
+            if let Ok(r) = client.put(&url).send().await {
+                assert!(r.status().is_success(), "create bucket: {}", r.status());
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("moto did not start (is `moto[server]` installed for python3?)");
+    }
+
+    pub fn settings(&self) -> portal_vault::S3Settings {
+        portal_vault::S3Settings {
+            endpoint: format!("http://127.0.0.1:{}", self.port),
+            bucket: self.bucket.clone(),
+            region: "us-east-1".into(),
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

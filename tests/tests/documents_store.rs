@@ -130,3 +130,72 @@ async fn two_first_uses_at_once_agree_on_one_key() {
     assert_eq!(rows, 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn documents_in_s3_compatible_storage_are_sealed_and_whole() {
+    let s3 = portal_tests::S3Server::start().await;
+    let store = portal_vault::S3Blobs::new(&s3.settings()).unwrap();
+    let db = TestDb::create().await;
+    let a = db.create_tenant("vault-s3").await;
+    let tenants = db.tenant_db().await;
+    let key = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
+    let name = BlobKey::new("docs/summary").unwrap();
+
+    vault::put(&key, a.id(), &store, &name, LETTER)
+        .await
+        .unwrap();
+    assert_eq!(
+        vault::get(&key, a.id(), &store, &name).await.unwrap(),
+        LETTER
+    );
+    // The object as the storage provider holds it: sealed, under the clinic's id.
+    use portal_vault::BlobStore as _;
+    let raw_name = BlobKey::new(&format!("{}/docs/summary", a.id())).unwrap();
+    let raw = store.get(&raw_name).await.unwrap();
+    for needle in [&b"Ana Lima"[..], b"Immunization", b"%PDF"] {
+        assert!(!raw.windows(needle.len()).any(|w| w == needle));
+    }
+    vault::put(&key, a.id(), &store, &name, b"replaced")
+        .await
+        .unwrap();
+    assert_eq!(
+        vault::get(&key, a.id(), &store, &name).await.unwrap(),
+        b"replaced"
+    );
+    store.delete(&raw_name).await.unwrap();
+    store.delete(&raw_name).await.unwrap();
+    let err = vault::get(&key, a.id(), &store, &name).await.unwrap_err();
+    assert!(
+        matches!(err, VaultError::Store(StoreError::NotFound)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_object_store_fails_clearly_instead_of_hanging() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let store = portal_vault::S3Blobs::new(&portal_vault::S3Settings {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        bucket: "portal-documents".into(),
+        region: "us-east-1".into(),
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    })
+    .unwrap();
+    use portal_vault::BlobStore as _;
+    let name = BlobKey::new("ten_x/doc").unwrap();
+    // A generous guard so a regression shows as a failure, not a stuck test run.
+    let put = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        store.put(&name, b"sealed bytes".to_vec()),
+    )
+    .await
+    .expect("the upload gives up");
+    assert!(matches!(put, Err(StoreError::Unavailable(_))), "{put:?}");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), store.get(&name))
+        .await
+        .expect("the read gives up");
+    assert!(matches!(got, Err(StoreError::Unavailable(_))), "{got:?}");
+}
