@@ -13,3 +13,8 @@ CREATE INDEX result_reports_withdrawn ON result_reports (patient_id)
 
 -- A patient's reports still held from them (visible_from in the future; usually none).
 CREATE INDEX result_reports_held ON result_reports (patient_id, visible_from);
+
+-- Notes newest first with a fixed order among notes signed at the same moment (or unsigned),
+-- so the summary's "newest four" never changes between two reads of the same record.
+DROP INDEX clinical_notes_recent;
+CREATE INDEX clinical_notes_recent ON clinical_notes (patient_id, signed_at DESC NULLS LAST, id DESC);

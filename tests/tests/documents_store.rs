@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use portal_domain::documents::vault::{self, VaultError};
+use portal_tenants::{Tenant, TenantDb};
 use portal_tests::TestDb;
 use portal_vault::{BlobKey, LocalDir, MasterKey, SealError, StoreError};
 
@@ -13,21 +14,48 @@ fn master(byte: u8) -> MasterKey {
     MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode([byte; 32])).unwrap()
 }
 
-fn scratch() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("portal-vault-{}", uuid::Uuid::now_v7().simple()))
+/// A database with one clinic, and a local store in a scratch directory removed afterwards
+/// (also when the test fails).
+struct Setup {
+    db: TestDb,
+    tenants: TenantDb,
+    a: Tenant,
+    dir: std::path::PathBuf,
+    store: LocalDir,
+}
+
+impl Setup {
+    async fn new(slug: &str) -> Self {
+        let db = TestDb::create().await;
+        let a = db.create_tenant(slug).await;
+        let tenants = db.tenant_db().await;
+        let dir =
+            std::env::temp_dir().join(format!("portal-vault-{}", uuid::Uuid::now_v7().simple()));
+        let store = LocalDir::open(&dir).await.unwrap();
+        Self {
+            db,
+            tenants,
+            a,
+            dir,
+            store,
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 #[tokio::test]
 async fn a_stored_document_shows_no_plaintext_on_disk_or_in_the_database() {
-    let db = TestDb::create().await;
-    let a = db.create_tenant("vault-a").await;
-    let tenants = db.tenant_db().await;
-    let dir = scratch();
-    let store = LocalDir::open(&dir).await.unwrap();
+    let s = Setup::new("vault-a").await;
+    let (tenants, a, dir, store) = (&s.tenants, &s.a, &s.dir, &s.store);
     let name = BlobKey::new("docs/immunization-1").unwrap();
 
-    let key = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
-    vault::put(&key, a.id(), &store, &name, LETTER)
+    let key = vault::data_key(tenants, a, &master(7)).await.unwrap();
+    vault::put(&key, a.id(), store, &name, LETTER)
         .await
         .unwrap();
 
@@ -46,89 +74,80 @@ async fn a_stored_document_shows_no_plaintext_on_disk_or_in_the_database() {
         );
     }
     // The database holds only the wrapped key: another master key cannot use it.
-    let err = vault::data_key(&tenants, &a, &master(8)).await.unwrap_err();
+    let err = vault::data_key(tenants, a, &master(8)).await.unwrap_err();
     assert!(matches!(err, VaultError::Key(_)), "{err:?}");
-    let again = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
+    let again = vault::data_key(tenants, a, &master(7)).await.unwrap();
     assert_eq!(
-        vault::get(&again, a.id(), &store, &name).await.unwrap(),
+        vault::get(&again, a.id(), store, &name).await.unwrap(),
         LETTER
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn a_clinics_blob_opens_only_for_that_clinic_under_its_own_name() {
-    let db = TestDb::create().await;
-    let a = db.create_tenant("vault-b1").await;
+    let s = Setup::new("vault-b1").await;
+    let (db, tenants, a, dir, store) = (&s.db, &s.tenants, &s.a, &s.dir, &s.store);
     let b = db.create_tenant("vault-b2").await;
-    let tenants = db.tenant_db().await;
-    let dir = scratch();
-    let store = LocalDir::open(&dir).await.unwrap();
     let name = BlobKey::new("docs/letter").unwrap();
-    let key_a = vault::data_key(&tenants, &a, &master(7)).await.unwrap();
-    let key_b = vault::data_key(&tenants, &b, &master(7)).await.unwrap();
+    let key_a = vault::data_key(tenants, a, &master(7)).await.unwrap();
+    let key_b = vault::data_key(tenants, &b, &master(7)).await.unwrap();
 
-    vault::put(&key_a, a.id(), &store, &name, LETTER)
+    vault::put(&key_a, a.id(), store, &name, LETTER)
         .await
         .unwrap();
     // The same name in another clinic is another blob: it is not there, and writing it
     // leaves the first clinic's alone.
-    let err = vault::get(&key_b, b.id(), &store, &name).await.unwrap_err();
+    let err = vault::get(&key_b, b.id(), store, &name).await.unwrap_err();
     assert!(
         matches!(err, VaultError::Store(StoreError::NotFound)),
         "{err:?}"
     );
-    vault::put(&key_b, b.id(), &store, &name, b"clinic b's own")
+    vault::put(&key_b, b.id(), store, &name, b"clinic b's own")
         .await
         .unwrap();
     assert_eq!(
-        vault::get(&key_a, a.id(), &store, &name).await.unwrap(),
+        vault::get(&key_a, a.id(), store, &name).await.unwrap(),
         LETTER
     );
 
     // A's file copied over B's does not open for B (B's key, B's binding) …
     let (dir_a, dir_b) = (dir.join(a.id().to_string()), dir.join(b.id().to_string()));
     std::fs::copy(dir_a.join("docs/letter"), dir_b.join("docs/letter")).unwrap();
-    let err = vault::get(&key_b, b.id(), &store, &name).await.unwrap_err();
+    let err = vault::get(&key_b, b.id(), store, &name).await.unwrap_err();
     assert!(matches!(err, VaultError::Seal(SealError::Open)), "{err:?}");
     // … and renamed within A, it does not open under the new name either.
     std::fs::create_dir_all(dir_a.join("other")).unwrap();
     std::fs::copy(dir_a.join("docs/letter"), dir_a.join("other/copy")).unwrap();
     let copy = BlobKey::new("other/copy").unwrap();
-    let err = vault::get(&key_a, a.id(), &store, &copy).await.unwrap_err();
+    let err = vault::get(&key_a, a.id(), store, &copy).await.unwrap_err();
     assert!(matches!(err, VaultError::Seal(SealError::Open)), "{err:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
 async fn two_first_uses_at_once_agree_on_one_key() {
-    let db = TestDb::create().await;
-    let a = db.create_tenant("vault-c").await;
-    let tenants = db.tenant_db().await;
-    let dir = scratch();
-    let store = LocalDir::open(&dir).await.unwrap();
+    let s = Setup::new("vault-c").await;
+    let (tenants, a, store) = (&s.tenants, &s.a, &s.store);
     let name = BlobKey::new("one").unwrap();
 
     let m = master(7);
     let (first, second) = tokio::join!(
-        vault::data_key(&tenants, &a, &m),
-        vault::data_key(&tenants, &a, &m)
+        vault::data_key(tenants, a, &m),
+        vault::data_key(tenants, a, &m)
     );
     let (first, second) = (first.unwrap(), second.unwrap());
-    vault::put(&first, a.id(), &store, &name, b"sealed by one")
+    vault::put(&first, a.id(), store, &name, b"sealed by one")
         .await
         .unwrap();
     assert_eq!(
-        vault::get(&second, a.id(), &store, &name).await.unwrap(),
+        vault::get(&second, a.id(), store, &name).await.unwrap(),
         b"sealed by one"
     );
-    let mut tx = tenants.begin(&a).await.unwrap();
+    let mut tx = tenants.begin(a).await.unwrap();
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM data_keys")
         .fetch_one(tx.conn())
         .await
         .unwrap();
     assert_eq!(rows, 1);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

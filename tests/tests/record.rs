@@ -9,6 +9,7 @@ use portal_domain::clock::Clock;
 use portal_domain::identity::Role;
 use portal_domain::identity::scope::SignedIn;
 use portal_domain::record::allergies::{self, AllergyInput};
+use portal_domain::record::chart;
 use portal_domain::record::problems::{self, ProblemInput};
 use portal_domain::record::{CodeSystem, RecordError};
 use portal_tenants::Tenant;
@@ -232,6 +233,36 @@ async fn edits_name_their_version_and_every_earlier_version_is_kept() {
             ("record.view".to_owned(), 3),
         ]
     );
+
+    // The chart, which the pages and the API read, shows the same: Ana's problem, nothing of
+    // hers to Ben, and one audit row per read naming whose chart it was.
+    let mut tx = db.begin(&t).await.unwrap();
+    let ana_scope = ana_in.patient().unwrap();
+    let ben_scope = ben_in.patient().unwrap();
+    let hers = chart::own(&mut tx, &ana_scope, &ctx, chart::Extent::Summary, now)
+        .await
+        .unwrap();
+    assert_eq!(hers.problems.len(), 1);
+    assert_eq!(hers.allergies.len(), 1);
+    let his = chart::own(&mut tx, &ben_scope, &ctx, chart::Extent::Api, now)
+        .await
+        .unwrap();
+    assert!(
+        his.problems.is_empty() && his.allergies.is_empty(),
+        "Ben's chart holds nothing of Ana's"
+    );
+    tx.commit().await.unwrap();
+    let mut read_for: Vec<(uuid::Uuid,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT patient_id FROM \"{schema}\".audit_log
+         WHERE action = 'record.view' AND resource_type = 'chart'"
+    )))
+    .fetch_all(&app.db.admin)
+    .await
+    .unwrap();
+    read_for.sort();
+    let mut expected = vec![(ana.as_uuid(),), (ben_scope.patient_id().as_uuid(),)];
+    expected.sort();
+    assert_eq!(read_for, expected);
 }
 
 #[tokio::test]

@@ -12,8 +12,8 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, Re
 
 use crate::store::{BlobKey, BlobStore, StoreError, StoreFuture};
 
-/// Where the bucket is and how to sign in to it.
-#[derive(Debug, Clone)]
+/// Where the bucket is and how to sign in to it. Its `Debug` leaves the secret out.
+#[derive(Clone)]
 pub struct S3Settings {
     /// `https://s3.eu-west-1.amazonaws.com`, or a compatible server's address.
     pub endpoint: String,
@@ -21,6 +21,18 @@ pub struct S3Settings {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"…")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

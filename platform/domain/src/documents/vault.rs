@@ -26,7 +26,8 @@ const VERSION: i32 = 1;
 /// The clinic's data key, read (or made and stored) in a short transaction of its own that
 /// is committed before the caller writes any blob with it: a key that a later rollback took
 /// away would leave blobs nobody can open. Two first uses at once both try to store theirs;
-/// one row wins and both use it. Call it before taking the request's transaction.
+/// one row wins and both use it. A web handler calls it before `tx::begin` (after
+/// `tx::release`), so the request never holds two connections.
 pub async fn data_key(
     db: &TenantDb,
     tenant: &Tenant,

@@ -132,13 +132,16 @@ pub enum Extent {
     Area,
     /// A clinician's view of the record: up to 200 of each and 500 results.
     Staff,
+    /// The API's summary: every immunization (up to 200, as the API has no other list of
+    /// them) and the ten newest results.
+    Api,
 }
 
 impl Extent {
     fn limit(self) -> i64 {
         match self {
             Extent::Summary => 4,
-            Extent::Area | Extent::Staff => 200,
+            Extent::Area | Extent::Staff | Extent::Api => 200,
         }
     }
     fn results(self) -> i64 {
@@ -146,6 +149,7 @@ impl Extent {
             Extent::Summary => 6,
             Extent::Area => 0,
             Extent::Staff => 500,
+            Extent::Api => 10,
         }
     }
 }
@@ -231,12 +235,12 @@ async fn read(
                       FROM encounters
                       WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'cancelled')
                       ORDER BY starts_at DESC LIMIT $3) e),
-            'notes', (SELECT coalesce(json_agg(n ORDER BY n.signed_at DESC NULLS LAST), '[]')
+            'notes', (SELECT coalesce(json_agg(n ORDER BY n.signed_at DESC NULLS LAST, n.id DESC), '[]')
                 FROM (SELECT id, encounter_id, title, body, author, signed_at, released,
                              confidential
                       FROM clinical_notes
                       WHERE patient_id = $1 AND status = 'current' AND (released OR NOT $2)
-                      ORDER BY signed_at DESC NULLS LAST LIMIT $3) n),
+                      ORDER BY signed_at DESC NULLS LAST, id DESC LIMIT $3) n),
             'care_plans', (SELECT coalesce(json_agg(c ORDER BY c.status <> 'active',
                                     c.starts_on DESC NULLS LAST), '[]')
                 FROM (SELECT id, title, description, goals, starts_on, ends_on, status

@@ -238,10 +238,17 @@ impl RecordApi {
         let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
-        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Summary, now)
+        let chart::Chart {
+            problems: p,
+            allergies: a,
+            results: r,
+            medications,
+            immunizations,
+            vitals,
+            ..
+        } = chart::own(&mut tx, &me, &ctx, chart::Extent::Api, now)
             .await
             .map_err(internal)?;
-        let (p, a, r) = (&c.problems, &c.allergies, &c.results);
         tx.commit().await.map_err(internal)?;
         Ok(RecordResponse::Ok(Json(SummaryOut {
             problems: p
@@ -279,10 +286,8 @@ impl RecordApi {
                     }
                 })
                 .collect(),
-            medications: c
-                .medications
-                .iter()
-                .cloned()
+            medications: medications
+                .into_iter()
                 .map(|m| MedicationOut {
                     name: m.name,
                     rxnorm: m.rxnorm,
@@ -297,10 +302,8 @@ impl RecordApi {
                     refills_left: m.refills_left,
                 })
                 .collect(),
-            immunizations: c
-                .immunizations
-                .iter()
-                .cloned()
+            immunizations: immunizations
+                .into_iter()
                 .map(|i| ImmunizationOut {
                     vaccine: i.vaccine,
                     cvx: i.cvx,
@@ -309,10 +312,8 @@ impl RecordApi {
                     lot: i.lot,
                 })
                 .collect(),
-            vitals: c
-                .vitals
-                .iter()
-                .cloned()
+            vitals: vitals
+                .into_iter()
                 .map(|v| VitalOut {
                     loinc: v.loinc,
                     name: v.name,

@@ -10,8 +10,7 @@ pub mod trend;
 
 pub use enter::{LabEntry, NewObservation, NewReport, comment, enter_lab, insert_report};
 pub use read::{
-    NoticeTarget, ResultDetail, ResultSummary, Shown, Value, for_notice, of_patient, one, own,
-    own_one,
+    NoticeTarget, ResultDetail, ResultSummary, Shown, Value, for_notice, one, own, own_one,
 };
 pub(crate) use read::{SummaryRow, summarize};
 

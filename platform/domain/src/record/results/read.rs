@@ -168,19 +168,6 @@ pub async fn own(
     Ok(out)
 }
 
-/// A patient's results, for clinical staff (audited).
-pub async fn of_patient(
-    tx: &mut TenantTx,
-    _staff: &ClinicalScope,
-    ctx: &AuditContext,
-    patient: PatientId,
-    now: DateTime<Utc>,
-) -> Result<Vec<ResultSummary>, sqlx::Error> {
-    let out = list(tx, patient, false, 500, now).await?;
-    crate::record::viewed(tx, ctx, "result_reports", patient, now).await?;
-    Ok(out)
-}
-
 async fn detail(
     tx: &mut TenantTx,
     patient: PatientId,
