@@ -85,10 +85,16 @@ async fn attempts_until_done(
                 return Ok(());
             }
             Err(e) => {
-                let last = matches!(e, JobError::Permanent(_))
-                    || attempts + 1 >= deps.config.max_attempts as i32;
+                let max = Job::from_parts(&job.kind, job.payload.clone())
+                    .map_or(deps.config.max_attempts, |j| {
+                        j.max_attempts(deps.config.max_attempts)
+                    });
+                let last = matches!(e, JobError::Permanent(_)) || attempts + 1 >= max as i32;
                 attempts = delivery::failed(&deps.pool, job, &e.to_string(), last).await?;
                 if last {
+                    if let Err(e) = gave_up(deps, job).await {
+                        tracing::warn!(job = %job.id, error = %e, "could not record the job's failure");
+                    }
                     tracing::error!(job = %job.id, kind = %job.kind, attempts, error = %e, "job is dead");
                     return Err(Box::new(AbortError::new(e)));
                 }
@@ -98,6 +104,17 @@ async fn attempts_until_done(
             }
         }
     }
+}
+
+/// What a job's final failure means to the people waiting on it: a document says it could
+/// not be prepared (with its "Try again" button) instead of being prepared forever.
+async fn gave_up(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
+    if let Ok(Job::DocumentRender { document_id }) = Job::from_parts(&env.kind, env.payload.clone())
+        && let Ok(Some(tenant)) = deps.clinics.get(env.tenant_id).await
+    {
+        crate::documents::render_failed(deps, &tenant, document_id).await?;
+    }
+    Ok(())
 }
 
 /// `base · 2^(attempt-1)`, capped, with up to 25% jitter so retries of many jobs spread out.
@@ -179,6 +196,10 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             )
             .await
         }
+        Job::DocumentRender { document_id } => {
+            crate::documents::render_job(deps, &tenant, document_id).await
+        }
+        Job::BlobSweep { blob } => crate::documents::sweep_job(deps, &tenant, &blob).await,
         Job::Reminder {
             appointment_id,
             version,

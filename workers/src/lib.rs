@@ -6,6 +6,7 @@
 
 pub mod dead;
 mod delivery;
+pub mod documents;
 mod handlers;
 pub mod mail;
 mod notices;
@@ -71,6 +72,10 @@ pub struct Deps {
     pub sms: sms::SmsSender,
     pub clock: SharedClock,
     pub config: PipelineConfig,
+    /// Where documents are stored, sealed with each clinic's key.
+    pub vault: portal_domain::documents::Vault,
+    /// Prints documents to PDF.
+    pub renderer: documents::Renderer,
     /// Clinic sign-up needs the owner's credentials; a process without them provisions
     /// nothing (another worker process must).
     pub provisioning: Option<Provisioning>,

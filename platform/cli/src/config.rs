@@ -51,6 +51,52 @@ pub struct Config {
     /// Wraps every clinic's document key (`portal-vault`). Required: a deployment without it
     /// would have to store documents in the clear, so no process starts without one.
     pub master_key: portal_vault::MasterKey,
+    /// Where documents' sealed blobs are kept.
+    pub blobs: BlobConfig,
+    /// A PDF render running longer than this is abandoned and retried.
+    pub render_timeout: std::time::Duration,
+}
+
+/// The document store: a local directory (the default, `PORTAL_BLOB_DIR`) or S3-compatible
+/// object storage (`PORTAL_BLOB_STORE=s3` and the `PORTAL_S3_*` settings).
+#[derive(Debug, Clone)]
+pub enum BlobConfig {
+    Dir(std::path::PathBuf),
+    S3(portal_vault::S3Settings),
+}
+
+impl Config {
+    /// Opens the document store. A local directory is created and written to now, so a
+    /// deployment that cannot store documents fails at start-up, not at a patient's first
+    /// upload; object storage is only reached when used (it being down fails uploads clearly
+    /// and makes renders retry).
+    pub async fn vault(&self) -> anyhow::Result<portal_domain::documents::Vault> {
+        use anyhow::Context;
+        use portal_vault::BlobStore;
+        let store: std::sync::Arc<dyn portal_vault::BlobStore> = match &self.blobs {
+            BlobConfig::Dir(dir) => {
+                let local = portal_vault::LocalDir::open(dir.clone())
+                    .await
+                    .with_context(|| {
+                        format!("PORTAL_BLOB_DIR {} cannot be created", dir.display())
+                    })?;
+                let probe = portal_vault::BlobKey::new("probe/start-up")
+                    .context("the start-up probe's name")?;
+                local.put(&probe, b"ok".to_vec()).await.with_context(|| {
+                    format!("PORTAL_BLOB_DIR {} is not writable", dir.display())
+                })?;
+                local.delete(&probe).await.ok();
+                std::sync::Arc::new(local)
+            }
+            BlobConfig::S3(settings) => std::sync::Arc::new(
+                portal_vault::S3Blobs::new(settings).context("PORTAL_S3_* settings")?,
+            ),
+        };
+        Ok(portal_domain::documents::Vault::new(
+            store,
+            self.master_key.clone(),
+        ))
+    }
 }
 
 /// A comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`); a bare address is one host.
@@ -270,7 +316,44 @@ impl Config {
                 ));
             }
         };
+        let blobs = match get("PORTAL_BLOB_STORE").as_deref() {
+            None | Some("dir") => BlobConfig::Dir(
+                get("PORTAL_BLOB_DIR")
+                    .unwrap_or_else(|| "var/blobs".to_owned())
+                    .into(),
+            ),
+            Some("s3") => {
+                let need = |var: &'static str| get(var).ok_or(ConfigError::Missing(var));
+                let endpoint = need("PORTAL_S3_ENDPOINT")?;
+                if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+                    return Err(invalid(
+                        "PORTAL_S3_ENDPOINT",
+                        "must be an http(s) URL".into(),
+                    ));
+                }
+                BlobConfig::S3(portal_vault::S3Settings {
+                    endpoint,
+                    bucket: need("PORTAL_S3_BUCKET")?,
+                    region: get("PORTAL_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+                    access_key_id: need("PORTAL_S3_ACCESS_KEY_ID")?,
+                    secret_access_key: need("PORTAL_S3_SECRET_ACCESS_KEY")?,
+                })
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "PORTAL_BLOB_STORE",
+                    format!("'{other}' is not dir or s3"),
+                ));
+            }
+        };
         Ok(Self {
+            blobs,
+            render_timeout: std::time::Duration::from_millis(number(
+                "PORTAL_RENDER_TIMEOUT_MS",
+                20_000,
+                100,
+                600_000,
+            )?),
             sms,
             public_scheme,
             public_port,

@@ -53,6 +53,7 @@ pub async fn start(
     let redis =
         redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
     let state = AppState {
+        vault: config.vault().await?,
         tenant_db: TenantDb::new(pool),
         registry,
         resolver,

@@ -54,6 +54,12 @@ pub async fn deps(
     let clinics = ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60));
     clinics.spawn_invalidation_listener(pool.clone());
     Ok(Deps {
+        vault: config.vault().await?,
+        // Compiles are CPU-bound: one per core at most, whatever the job concurrency.
+        renderer: portal_workers::documents::Renderer::new(
+            std::thread::available_parallelism().map_or(1, usize::from),
+            config.render_timeout,
+        ),
         tenant_db: TenantDb::new(pool.clone()),
         clinics,
         pool,

@@ -98,6 +98,11 @@ typed_id!(
     OfferId,
     "ofr"
 );
+typed_id!(
+    /// A document: a PDF rendered from the record, or a file a patient uploaded.
+    DocumentId,
+    "doc"
+);
 
 #[cfg(test)]
 mod tests {

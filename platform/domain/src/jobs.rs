@@ -4,7 +4,7 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{AppointmentId, JobId, OfferId, PatientId, UserId};
+use crate::ids::{AppointmentId, DocumentId, JobId, OfferId, PatientId, UserId};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -56,6 +56,14 @@ pub enum Job {
         /// now visible.
         stage: ResultStage,
     },
+    /// Print a requested document to PDF and store it. A document already ready is left as
+    /// it is; the last failed attempt marks it failed (the person may ask again).
+    #[serde(rename = "document.render")]
+    DocumentRender { document_id: DocumentId },
+    /// Delete a blob whose row never committed (see `documents::vault`); queued, delayed,
+    /// before the blob is written.
+    #[serde(rename = "blob.sweep")]
+    BlobSweep { blob: String },
 }
 
 /// Which new-result notice: entered (visible now, or waiting by the patient's choice), or
@@ -99,6 +107,18 @@ impl Job {
             Job::WaitlistOffer { .. } => "waitlist.offer",
             Job::VerifyPhone { .. } => "sms.verify_phone",
             Job::ResultNotice { .. } => "result.notice",
+            Job::DocumentRender { .. } => "document.render",
+            Job::BlobSweep { .. } => "blob.sweep",
+        }
+    }
+
+    /// Attempts before the job is dead, when fewer than the pipeline's: a person is watching
+    /// a document being prepared, so after three tries it says it failed (with a button to
+    /// try again) instead of retrying for many minutes.
+    pub fn max_attempts(&self, pipeline: u32) -> u32 {
+        match self {
+            Job::DocumentRender { .. } => pipeline.min(3),
+            _ => pipeline,
         }
     }
 

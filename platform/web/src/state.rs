@@ -25,6 +25,8 @@ pub struct AppState {
     pub sms_platform_number: String,
     /// Rate limits on unauthenticated work, counted in Redis across processes.
     pub limiter: std::sync::Arc<crate::limits::Limiter>,
+    /// The document store, sealed with each clinic's key.
+    pub vault: portal_domain::documents::Vault,
 }
 
 impl AppState {

@@ -3,9 +3,22 @@
 //! under the clinic's id (`<tenant id>/<name>`), so one clinic's names can never replace
 //! another's, and the clinic and the name are bound into the seal, so a stored blob opens
 //! only as itself, in its own clinic.
+//!
+//! Writing a blob and committing the row that names it cannot be one atomic step, so a write
+//! goes: (1) [`Vault::prepare`] records the blob's name in `blob_intents` and queues a sweep
+//! job for later, committed in a transaction of its own; (2) the blob is written;
+//! (3) the caller's transaction commits the row and [`claim`]s the intent. A crash after (2)
+//! leaves an intent the sweep ([`sweep`]) finds without a row: it deletes the blob. A row is
+//! never committed before its blob exists.
 
-use portal_tenants::{Tenant, TenantDb, TenantId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use portal_tenants::{Tenant, TenantDb, TenantId, TenantTx};
 use portal_vault::{BlobKey, BlobStore, DataKey, KeyError, MasterKey, SealError, StoreError};
+
+use crate::jobs::{self, Job};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -19,15 +32,188 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error("a blob name under a clinic's id is too long")]
     Name,
+    #[error("the blob's sweep could not be queued")]
+    Queue(#[from] jobs::EnqueueError),
+    /// The intent was swept before the row committed (the write took longer than the sweep's
+    /// grace): the blob is gone, so the row must not commit.
+    #[error("the stored file was cleaned away before it was recorded")]
+    Swept,
 }
 
 const VERSION: i32 = 1;
 
+/// How long a blob may wait for its row before the sweep deletes it.
+pub const SWEEP_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
+/// The document store as the web and the workers hold it: where blobs live, the master key,
+/// and the clinics' data keys already opened (each is read from its clinic's schema once per
+/// process, not once per document).
+#[derive(Clone)]
+pub struct Vault {
+    store: Arc<dyn BlobStore>,
+    master: MasterKey,
+    keys: Arc<Mutex<HashMap<TenantId, DataKey>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("store", &self.store).finish()
+    }
+}
+
+/// Opened keys kept per process; past this many clinics the cache starts again.
+const KEY_CACHE: usize = 4096;
+
+impl Vault {
+    pub fn new(store: Arc<dyn BlobStore>, master: MasterKey) -> Self {
+        Self {
+            store,
+            master,
+            keys: Arc::default(),
+        }
+    }
+
+    pub fn store(&self) -> &dyn BlobStore {
+        self.store.as_ref()
+    }
+
+    fn cached(&self, tenant: TenantId) -> Option<DataKey> {
+        self.keys.lock().ok()?.get(&tenant).cloned()
+    }
+
+    fn remember(&self, tenant: TenantId, key: &DataKey) {
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE {
+                keys.clear();
+            }
+            keys.insert(tenant, key.clone());
+        }
+    }
+
+    /// The clinic's data key (see [`data_key`]), from this process's cache when it has it.
+    pub async fn key(&self, db: &TenantDb, tenant: &Tenant) -> Result<DataKey, VaultError> {
+        if let Some(k) = self.cached(tenant.id()) {
+            return Ok(k);
+        }
+        let key = data_key(db, tenant, &self.master).await?;
+        self.remember(tenant.id(), &key);
+        Ok(key)
+    }
+
+    /// Step (1) of a write: records `name` as about to be written and queues its sweep, in a
+    /// committed transaction of its own (a web handler calls it outside its request's
+    /// transaction). Returns the clinic's key to seal with.
+    pub async fn prepare(
+        &self,
+        db: &TenantDb,
+        tenant: &Tenant,
+        name: &BlobKey,
+        now: DateTime<Utc>,
+    ) -> Result<DataKey, VaultError> {
+        let key = self.key(db, tenant).await?;
+        let mut tx = db.begin(tenant).await?;
+        sqlx::query!(
+            "INSERT INTO blob_intents (blob, created_at) VALUES ($1, $2)",
+            name.as_str(),
+            now
+        )
+        .execute(tx.conn())
+        .await?;
+        jobs::enqueue_many(
+            &mut tx,
+            &[(
+                Job::BlobSweep {
+                    blob: name.as_str().to_owned(),
+                },
+                Some(now + SWEEP_AFTER),
+            )],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    /// Step (2): seals `plain` with the clinic's key and stores it under the clinic's `name`.
+    pub async fn put(
+        &self,
+        key: &DataKey,
+        tenant: TenantId,
+        name: &BlobKey,
+        plain: &[u8],
+    ) -> Result<(), VaultError> {
+        put(key, tenant, self.store(), name, plain).await
+    }
+
+    /// The plaintext of the clinic's blob `name`.
+    pub async fn get(
+        &self,
+        db: &TenantDb,
+        tenant: &Tenant,
+        name: &BlobKey,
+    ) -> Result<Vec<u8>, VaultError> {
+        let key = self.key(db, tenant).await?;
+        get(&key, tenant.id(), self.store(), name).await
+    }
+}
+
+/// Step (3), in the transaction that commits the row naming the blob: the intent is done.
+/// Fails with [`VaultError::Swept`] when the sweep already deleted the blob.
+pub async fn claim(tx: &mut TenantTx, name: &BlobKey) -> Result<(), VaultError> {
+    let done = sqlx::query!("DELETE FROM blob_intents WHERE blob = $1", name.as_str())
+        .execute(tx.conn())
+        .await?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(VaultError::Swept)
+    }
+}
+
+/// What a sweep found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// The row was committed (or the blob swept before): nothing to do.
+    Kept,
+    /// No row named the blob: it was deleted.
+    Deleted,
+}
+
+/// The sweep job: deletes the blob `name` if its intent is still there, i.e. no row ever
+/// claimed it. The intent stays locked while the blob is deleted, so a late claim waits and
+/// then fails instead of committing a row whose blob is gone.
+pub async fn sweep(
+    db: &TenantDb,
+    tenant: &Tenant,
+    store: &dyn BlobStore,
+    name: &str,
+) -> Result<Swept, VaultError> {
+    let Some(key) = BlobKey::new(name) else {
+        return Ok(Swept::Kept);
+    };
+    let mut tx = db.begin(tenant).await?;
+    let pending = sqlx::query_scalar!(
+        "SELECT blob FROM blob_intents WHERE blob = $1 FOR UPDATE",
+        key.as_str()
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    if pending.is_none() {
+        tx.commit().await?;
+        return Ok(Swept::Kept);
+    }
+    store.delete(&under(tenant.id(), &key)?).await?;
+    sqlx::query!("DELETE FROM blob_intents WHERE blob = $1", key.as_str())
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(Swept::Deleted)
+}
+
 /// The clinic's data key, read (or made and stored) in a short transaction of its own that
 /// is committed before the caller writes any blob with it: a key that a later rollback took
 /// away would leave blobs nobody can open. Two first uses at once both try to store theirs;
-/// one row wins and both use it. A web handler calls it before `tx::begin` (after
-/// `tx::release`), so the request never holds two connections.
+/// one row wins and both use it. A web handler calls it outside its request's transaction
+/// (after `tx::release`), so the request never holds two connections.
 pub async fn data_key(
     db: &TenantDb,
     tenant: &Tenant,
@@ -52,7 +238,7 @@ pub async fn data_key(
     Ok(master.unwrap(&wrapped, &owner)?)
 }
 
-async fn stored(tx: &mut portal_tenants::TenantTx) -> Result<Option<Vec<u8>>, sqlx::Error> {
+async fn stored(tx: &mut TenantTx) -> Result<Option<Vec<u8>>, sqlx::Error> {
     sqlx::query_scalar!("SELECT wrapped FROM data_keys WHERE version = $1", VERSION)
         .fetch_optional(tx.conn())
         .await

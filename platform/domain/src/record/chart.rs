@@ -135,13 +135,15 @@ pub enum Extent {
     /// The API's summary: every immunization (up to 200, as the API has no other list of
     /// them) and the ten newest results.
     Api,
+    /// A printed document: up to 200 of each and the 50 newest results.
+    Printout,
 }
 
 impl Extent {
     fn limit(self) -> i64 {
         match self {
             Extent::Summary => 4,
-            Extent::Area | Extent::Staff | Extent::Api => 200,
+            Extent::Area | Extent::Staff | Extent::Api | Extent::Printout => 200,
         }
     }
     fn results(self) -> i64 {
@@ -150,6 +152,7 @@ impl Extent {
             Extent::Area => 0,
             Extent::Staff => 500,
             Extent::Api => 10,
+            Extent::Printout => 50,
         }
     }
 }
@@ -308,4 +311,16 @@ pub async fn of_patient(
 ) -> Result<Chart, sqlx::Error> {
     let c = read(tx, ctx, patient, false, Extent::Staff, now).await?;
     Ok(c)
+}
+
+/// A patient's chart as the patient sees it (released notes only, held results without
+/// their content), for a document the workers print. Audited with the caller's context
+/// (the clinic's system, for a worker).
+pub async fn for_printout(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Chart, sqlx::Error> {
+    read(tx, ctx, patient, true, Extent::Printout, now).await
 }

@@ -1,0 +1,143 @@
+//! What a document is: one of the PDFs the workers print from the record, or the category a
+//! patient gave a file they uploaded. The code is what the database stores.
+
+/// A document's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ImmunizationRecord,
+    MedicationList,
+    VisitSummary,
+    RecordSummary,
+    InsuranceCard,
+    OutsideRecords,
+    Other,
+}
+
+impl Kind {
+    /// The documents the workers print, in the order the pages offer them.
+    pub const GENERATED: [Kind; 4] = [
+        Kind::ImmunizationRecord,
+        Kind::MedicationList,
+        Kind::RecordSummary,
+        Kind::VisitSummary,
+    ];
+    /// The categories a patient files an upload under.
+    pub const UPLOADS: [Kind; 3] = [Kind::InsuranceCard, Kind::OutsideRecords, Kind::Other];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::ImmunizationRecord => "immunization_record",
+            Kind::MedicationList => "medication_list",
+            Kind::VisitSummary => "visit_summary",
+            Kind::RecordSummary => "record_summary",
+            Kind::InsuranceCard => "insurance_card",
+            Kind::OutsideRecords => "outside_records",
+            Kind::Other => "other",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Kind> {
+        Kind::GENERATED
+            .into_iter()
+            .chain(Kind::UPLOADS)
+            .find(|k| k.code() == code)
+    }
+
+    /// Its name on pages and as the PDF's title.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ImmunizationRecord => "Immunization record",
+            Kind::MedicationList => "Medication list",
+            Kind::VisitSummary => "Visit summary",
+            Kind::RecordSummary => "Health record summary",
+            Kind::InsuranceCard => "Insurance card",
+            Kind::OutsideRecords => "Records from elsewhere",
+            Kind::Other => "Other document",
+        }
+    }
+
+    /// What the person gets, for the request buttons.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Kind::ImmunizationRecord => {
+                "Every vaccine you have had here, for school, work or travel."
+            }
+            Kind::MedicationList => "Your current and past medicines and your allergies.",
+            Kind::VisitSummary => "What happened at one visit and what to do next.",
+            Kind::RecordSummary => {
+                "Your whole record: conditions, allergies, medicines, vaccines, results and visits."
+            }
+            Kind::InsuranceCard | Kind::OutsideRecords | Kind::Other => "",
+        }
+    }
+
+    pub fn is_generated(self) -> bool {
+        Kind::GENERATED.contains(&self)
+    }
+
+    /// A visit summary prints one visit, which the request must name.
+    pub fn needs_visit(self) -> bool {
+        self == Kind::VisitSummary
+    }
+}
+
+/// Where a document is on its way to the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Rendering,
+    Ready,
+    Failed,
+}
+
+impl Status {
+    pub fn parse(code: &str) -> Status {
+        match code {
+            "queued" => Status::Queued,
+            "rendering" => Status::Rendering,
+            "ready" => Status::Ready,
+            _ => Status::Failed,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Rendering => "rendering",
+            Status::Ready => "ready",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Words for the status tag.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Queued => "Waiting to start",
+            Status::Rendering => "Being prepared",
+            Status::Ready => "Ready",
+            Status::Failed => "Could not be prepared",
+        }
+    }
+
+    /// Still on its way (the page keeps looking).
+    pub fn pending(self) -> bool {
+        matches!(self, Status::Queued | Status::Rendering)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_parses_back_from_its_code() {
+        for k in Kind::GENERATED.into_iter().chain(Kind::UPLOADS) {
+            assert_eq!(Kind::parse(k.code()), Some(k));
+        }
+        assert_eq!(Kind::parse("../etc/passwd"), None);
+        assert!(Kind::GENERATED.iter().all(|k| k.is_generated()));
+        assert!(!Kind::UPLOADS.iter().any(|k| k.is_generated()));
+    }
+}
