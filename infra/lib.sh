@@ -88,6 +88,11 @@ ensure_s3_server() {
   export PORTAL_TEST_S3_PYTHON="$venv/bin/python"
 }
 
+# The document tests read the PDFs the workers make with poppler's pdftotext and pdfinfo.
+ensure_pdf_tools() {
+  command -v pdftotext >/dev/null && command -v pdfinfo >/dev/null || apt_install poppler-utils
+}
+
 ensure_browser_tools() {
   command -v chromium >/dev/null || apt_install chromium
   command -v node >/dev/null || apt_install nodejs npm

@@ -35,6 +35,10 @@ pub struct TestDb {
     pub app_role: String,
     pub admin: PgPool,
     pub config: Config,
+    /// The document store's directory (its own per test, removed with it), unless the test
+    /// chose another store.
+    pub blob_dir: Option<PathBuf>,
+    _blobs: Option<TempDir>,
 }
 
 impl TestDb {
@@ -87,6 +91,12 @@ impl TestDb {
                 "dGVzdHMgb25seTogbm90IGEgcmVhbCBtYXN0ZXIga3k=".into(),
             ),
         ]);
+        let blobs = (!overrides.contains_key("PORTAL_BLOB_DIR")
+            && !overrides.contains_key("PORTAL_BLOB_STORE"))
+        .then(|| TempDir::new("blobs"));
+        if let Some(b) = &blobs {
+            vars.insert("PORTAL_BLOB_DIR".into(), b.0.display().to_string());
+        }
         for (k, v) in overrides {
             vars.insert(k.to_owned(), v);
         }
@@ -101,7 +111,12 @@ impl TestDb {
             name,
             app_role,
             admin,
+            blob_dir: match &config.blobs {
+                portal::config::BlobConfig::Dir(d) => Some(d.clone()),
+                portal::config::BlobConfig::S3(_) => None,
+            },
             config,
+            _blobs: blobs,
         }
     }
 
@@ -569,6 +584,20 @@ impl Browser {
             .find(|(k, _)| k.ends_with("portal_csrf"))
             .map(|t| t.1.clone())
             .expect("csrf cookie")
+    }
+
+    /// POSTs a multipart form (a file upload) with its token added.
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let req = self
+            .client
+            .post(format!("http://{}{path}", self.addr))
+            .multipart(form.text("csrf", csrf));
+        self.send(req).await
     }
 
     /// POSTs a form with its token, like a browser submitting a page's form.

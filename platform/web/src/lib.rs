@@ -20,7 +20,7 @@ mod webhooks;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
 use policy::{
     ADMINISTRATION, ApiGuard, CLINICAL, CLINICAL_CHART, DEMOGRAPHICS, OWN_CARE, OWN_CHART, PUBLIC,
-    Pages, Policy, REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN,
+    Pages, Policy, REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN, UPLOAD,
 };
 
 pub use limits::Limiter;
@@ -164,6 +164,57 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at("/record", OWN_CHART, get(pages::record::own))
         .at("/record/:area", OWN_CHART, get(pages::record::own_area))
+        .at(
+            "/assets/documents.js",
+            PUBLIC,
+            get(pages::assets::documents_js),
+        )
+        .at(
+            "/documents",
+            OWN_CARE,
+            get(pages::documents::list).post(pages::documents::request),
+        )
+        .at(
+            "/documents/upload",
+            UPLOAD,
+            get(pages::documents::upload_form).post(pages::documents::upload),
+        )
+        .at("/documents/:id", OWN_CARE, get(pages::documents::own_one))
+        .at(
+            "/documents/:id/download",
+            OWN_CARE,
+            get(pages::documents::own_download),
+        )
+        .at(
+            "/documents/:id/retry",
+            OWN_CARE,
+            post(pages::documents::own_retry),
+        )
+        .at(
+            "/documents/:id/remove",
+            OWN_CARE,
+            get(pages::documents::remove_ask).post(pages::documents::remove),
+        )
+        .at(
+            "/admin/patients/:id/documents",
+            CLINICAL,
+            get(pages::documents::staff_list).post(pages::documents::staff_request),
+        )
+        .at(
+            "/admin/patients/:id/documents/:doc",
+            CLINICAL,
+            get(pages::documents::staff_one),
+        )
+        .at(
+            "/admin/patients/:id/documents/:doc/download",
+            CLINICAL,
+            get(pages::documents::staff_download),
+        )
+        .at(
+            "/admin/patients/:id/documents/:doc/retry",
+            CLINICAL,
+            post(pages::documents::staff_retry),
+        )
         .at("/results", OWN_CARE, get(pages::results::list))
         .at(
             "/results/preferences",

@@ -80,6 +80,12 @@ pub const FHIR_IMPORT: Policy = Policy {
     ..Policy::of(Access::Key)
 };
 
+/// A patient's upload: their own care, with room for a 10 MB file and the form around it.
+pub const UPLOAD: Policy = Policy {
+    max_body: crate::pages::documents::UPLOAD_BODY,
+    ..OWN_CARE
+};
+
 impl Policy {
     pub const fn of(access: Access) -> Self {
         Policy {
@@ -150,6 +156,12 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
     (Method::GET, "/v1/record", OWN_CHART),
+    (Method::GET, "/v1/documents", OWN_CARE),
+    (Method::POST, "/v1/documents", OWN_CARE),
+    (Method::POST, "/v1/documents/uploads", UPLOAD),
+    (Method::GET, "/v1/documents/{id}", OWN_CARE),
+    (Method::DELETE, "/v1/documents/{id}", OWN_CARE),
+    (Method::GET, "/v1/documents/{id}/content", OWN_CARE),
     (Method::GET, "/v1/record/results", OWN_CARE),
     (Method::GET, "/v1/record/results/{id}", OWN_CARE),
     (Method::GET, "/v1/record/trends/{loinc}", OWN_CARE),

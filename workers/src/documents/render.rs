@@ -233,3 +233,7 @@ fn messages(diags: &[SourceDiagnostic]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+#[cfg(test)]
+#[path = "render_tests.rs"]
+mod tests;

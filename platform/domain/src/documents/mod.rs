@@ -10,5 +10,6 @@ pub mod vault;
 
 pub use content::{ContentError, MAX_UPLOAD, MediaType};
 pub use kinds::{Kind, Status};
+pub use portal_vault::StoreError;
 pub use store::{Document, DocumentError, Download, Requester, Stored};
 pub use vault::{Vault, VaultError};

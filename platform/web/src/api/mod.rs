@@ -4,6 +4,7 @@
 mod appointments;
 mod caller;
 mod clinic;
+mod documents;
 pub mod error;
 mod fhir;
 mod record;
@@ -20,6 +21,8 @@ enum ApiTags {
     Appointments,
     /// The clinic whose site this is.
     Clinic,
+    /// Documents: PDFs of the record prepared by workers, and uploads.
+    Documents,
     /// Reminder choices and undelivered messages.
     Reminders,
     /// The health record: FHIR import, and the patient's own record.
@@ -33,6 +36,7 @@ enum ApiTags {
 type Apis = (
     appointments::AppointmentsApi,
     clinic::ClinicApi,
+    documents::DocumentsApi,
     fhir::FhirApi,
     record::RecordApi,
     reminders::RemindersApi,
@@ -45,6 +49,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             appointments::AppointmentsApi,
             clinic::ClinicApi,
+            documents::DocumentsApi,
             fhir::FhirApi,
             record::RecordApi,
             reminders::RemindersApi,

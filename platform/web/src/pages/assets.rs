@@ -65,6 +65,17 @@ pub fn schedule_js() -> Response {
         .into_response()
 }
 
+const DOCUMENTS_JS: &str = include_str!("../../assets/documents.js");
+
+/// `/assets/documents.js`: a document's page following its progress until it is ready.
+#[handler]
+pub fn documents_js() -> Response {
+    DOCUMENTS_JS
+        .with_content_type("text/javascript; charset=utf-8")
+        .with_header("cache-control", "public, max-age=300")
+        .into_response()
+}
+
 /// `/branding.css`: the site's colours as CSS variables. A stylesheet rather than an inline
 /// style keeps the Content-Security-Policy strict.
 #[handler]

@@ -8,6 +8,7 @@ pub mod assets;
 pub mod auth;
 pub mod clinic_details;
 mod confirm;
+pub mod documents;
 pub mod errors;
 mod form;
 pub mod home;
