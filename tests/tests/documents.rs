@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
+use portal_domain::clock::Clock;
 use portal_domain::identity::Role;
 use portal_tests::{PASSWORD, TestApp};
 use reqwest::Method;
@@ -225,10 +226,12 @@ async fn uploads_are_checked_by_content_seen_by_the_care_team_and_removed_only_f
     let blob_dir = app.db.blob_dir.clone().unwrap();
 
     // Refused files: named and declared as allowed types, but not what they say.
+    let mut program = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
+    program.resize(4096, 0);
     let refused: [(&str, Vec<u8>, &str, &str); 4] = [
         (
             "card.pdf",
-            b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0 program".to_vec(),
+            program,
             "application/pdf",
             "This file is a program",
         ),
@@ -405,6 +408,8 @@ async fn a_blob_whose_row_never_committed_is_swept_and_a_committed_one_is_kept()
     let left = stored_files(&blob_dir);
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(!left[0].0.display().to_string().contains(orphan.as_str()));
+    // (Two hours idle ended the session.)
+    let mut patient = app.sign_in(&host, "ana@example.com", PASSWORD).await;
     let (_, page) = patient.page("/documents").await;
     assert!(page.contains("Other document"));
     let href = page

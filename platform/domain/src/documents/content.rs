@@ -141,8 +141,13 @@ mod tests {
     #[test]
     fn disguised_damaged_empty_and_oversized_files_are_refused() {
         // An ELF program, whatever its name says.
-        let elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0";
-        assert_eq!(check(elf), Err(ContentError::NotAllowed("a program")));
+        let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0".to_vec();
+        elf.resize(64, 0);
+        assert_eq!(check(&elf), Err(ContentError::NotAllowed("a program")));
+        // A Windows program.
+        let mut exe = b"MZ\x90\0\x03\0\0\0".to_vec();
+        exe.resize(64, 0);
+        assert_eq!(check(&exe), Err(ContentError::NotAllowed("a program")));
         let html = b"<!DOCTYPE html><html><script>alert(1)</script></html>";
         assert_eq!(check(html), Err(ContentError::NotAllowed("a web page")));
         assert_eq!(check(&PNG[..40]), Err(ContentError::Damaged("PNG picture")));

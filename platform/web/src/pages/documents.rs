@@ -33,13 +33,11 @@ fn not_found() -> poem::Error {
 
 /// A document in a list or on its page.
 pub struct DocView {
-    pub id: String,
     pub href: String,
     pub title: String,
     pub status: &'static str,
     pub status_label: &'static str,
     pub pending: bool,
-    pub ready: bool,
     pub failed: bool,
     pub uploaded: bool,
     pub removable: bool,
@@ -76,13 +74,11 @@ pub fn view(d: &Document, base: &str, tz: Tz, patient_viewing: bool) -> DocView 
         ));
     }
     DocView {
-        id: d.id.to_string(),
         href: format!("{base}/{}", d.id),
         title,
         status: d.status.code(),
         status_label: d.status.label(),
         pending: d.status.pending(),
-        ready: d.status == portal_domain::documents::Status::Ready,
         failed: d.status == portal_domain::documents::Status::Failed,
         uploaded: d.uploaded,
         removable: patient_viewing && d.uploaded && d.by_patient,

@@ -85,8 +85,8 @@ pub struct ChartView {
     pub immunizations: Vec<(uuid::Uuid, String, String, String)>,
     /// Name, value, when, trend link.
     pub vitals: Vec<(String, String, String, Option<String>)>,
-    /// When, kind, provider, diagnoses, summary.
-    pub visits: Vec<(String, String, String, String, String)>,
+    /// When, kind, provider, diagnoses, summary, id (for its summary as a PDF).
+    pub visits: Vec<(String, String, String, String, String, String)>,
     /// Title, author, signed, body, released.
     pub notes: Vec<(String, String, String, String, bool)>,
     /// Title, description, goals (one a line), status.
@@ -169,6 +169,7 @@ fn chart_view(c: &Chart, tz: chrono_tz::Tz, trend_base: &str) -> ChartView {
                     e.provider.clone(),
                     e.diagnoses.clone(),
                     e.summary.clone(),
+                    e.id.to_string(),
                 )
             })
             .collect(),
