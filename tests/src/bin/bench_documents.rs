@@ -312,7 +312,7 @@ async fn main() {
         for v in 0..6 {
             sqlx::query("INSERT INTO immunizations (id, patient_id, vaccine, given_on, updated_at, created_at) VALUES ($1, $2, $3, '2020-01-01'::date + $4, now(), now())")
                 .bind(uuid::Uuid::now_v7()).bind(pid).bind(format!("Vaccine {v}")).bind(v * 30).execute(tx.conn()).await.unwrap();
-            sqlx::query("INSERT INTO medications (id, patient_id, name, status, updated_at, created_at) VALUES ($1, $2, $3, 'active', now(), now())")
+            sqlx::query("INSERT INTO medications (id, patient_id, code_system, name, status, updated_at, created_at) VALUES ($1, $2, 'text', $3, 'active', now(), now())")
                 .bind(uuid::Uuid::now_v7()).bind(pid).bind(format!("Medicine {v} 10 mg")).execute(tx.conn()).await.unwrap();
         }
         for kind in ["immunization_record", "medication_list", "record_summary"]
@@ -341,9 +341,9 @@ async fn main() {
     tx.commit().await.unwrap();
     let schema = tenant.schema_name().to_owned();
     loop {
-        let (ready, failed): (i64, i64) = sqlx::query_as(&format!(
+        let (ready, failed): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FILTER (WHERE status = 'ready'), count(*) FILTER (WHERE status = 'failed') FROM {schema}.documents"
-        ))
+        )))
         .fetch_one(&db.admin)
         .await
         .unwrap();
