@@ -47,7 +47,11 @@ CREATE INDEX documents_of_patient ON documents (patient_id, created_at DESC, id 
 -- looks again later: if no document names it by then, the blob is deleted. So a crash between
 -- writing a blob and committing its row leaves nothing behind for long; and a row is committed
 -- only after its blob was written, so no row ever lacks its blob.
+-- A sweep first marks the intent `swept` (committed), so no row can claim it any more, and
+-- only then deletes the blob and the intent: a sweep that fails half-way is redone, never
+-- undone into a claimable intent whose blob is gone.
 CREATE TABLE blob_intents (
     blob        text PRIMARY KEY,
-    created_at  timestamptz NOT NULL
+    created_at  timestamptz NOT NULL,
+    swept       boolean NOT NULL DEFAULT false
 );

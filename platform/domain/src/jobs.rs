@@ -118,6 +118,9 @@ impl Job {
     pub fn max_attempts(&self, pipeline: u32) -> u32 {
         match self {
             Job::DocumentRender { .. } => pipeline.min(3),
+            // A sweep outlasts a store that is down for a while (backoff is capped at ten
+            // minutes, so twenty attempts span hours).
+            Job::BlobSweep { .. } => pipeline.max(20),
             _ => pipeline,
         }
     }

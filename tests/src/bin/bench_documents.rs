@@ -224,6 +224,16 @@ async fn time_typst(renderer: &Renderer, p: &Printout, n: usize) -> (Vec<Duratio
         bytes = pdf.bytes.len();
     }
     times.sort();
+    // BENCH_SAVE_DIR keeps one of each, to look at.
+    if let Ok(dir) = std::env::var("BENCH_SAVE_DIR") {
+        let pdf = renderer.render(TEMPLATE, data, None, now).await.unwrap();
+        let name = p.title.to_lowercase().replace(' ', "-");
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.pdf")),
+            pdf.bytes,
+        )
+        .unwrap();
+    }
     (times, pages, bytes)
 }
 

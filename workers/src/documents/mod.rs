@@ -128,7 +128,7 @@ pub(crate) async fn render_job(
         sha256: Sha256::digest(&pdf.bytes).into(),
     };
     let mut tx = deps.tenant_db.begin(tenant).await?;
-    store::finish_render(
+    let finished = store::finish_render(
         &mut tx,
         id,
         &stored,
@@ -136,13 +136,23 @@ pub(crate) async fn render_job(
         i32::try_from(pdf.pages).unwrap_or(i32::MAX),
         deps.clock.now(),
     )
-    .await
-    .map_err(|e| match e {
-        store::DocumentError::Database(e) => JobError::from(e),
-        other => JobError::Retry(other.to_string()),
-    })?;
-    tx.commit().await?;
-    Ok(())
+    .await;
+    match finished {
+        Ok(()) => {
+            tx.commit().await?;
+            Ok(())
+        }
+        Err(e) => {
+            drop(tx);
+            if matches!(e, store::DocumentError::Vault(VaultError::Swept)) {
+                vault::discard(deps.vault.store(), tenant.id(), &stored.blob).await;
+            }
+            Err(match e {
+                store::DocumentError::Database(e) => JobError::from(e),
+                other => JobError::Retry(other.to_string()),
+            })
+        }
+    }
 }
 
 /// The render's last attempt failed: the document says so, with its "Try again" button.

@@ -236,6 +236,29 @@ impl Requester<'_> {
     }
 }
 
+/// Refuses a request when the patient already has [`MAX_PENDING`] documents on their way.
+/// Locks the patient's row, so two requests at once cannot both pass the count.
+async fn room_for_one_more(tx: &mut TenantTx, patient: PatientId) -> Result<(), DocumentError> {
+    sqlx::query!(
+        "SELECT id FROM patients WHERE id = $1 FOR UPDATE",
+        patient.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(DocumentError::NotFound)?;
+    let pending = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM documents
+           WHERE patient_id = $1 AND status IN ('queued', 'rendering')"#,
+        patient.as_uuid()
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    if pending >= MAX_PENDING {
+        return Err(DocumentError::TooManyPending);
+    }
+    Ok(())
+}
+
 /// Queues a document to be printed: the row (queued) and its render job commit together.
 /// A visit summary names a visit of the same patient.
 pub async fn request(
@@ -266,24 +289,7 @@ pub async fn request(
             Some(found.ok_or(DocumentError::VisitNotFound)?)
         }
     };
-    // Serialises one patient's requests, so two at once cannot both pass the count.
-    sqlx::query!(
-        "SELECT id FROM patients WHERE id = $1 FOR UPDATE",
-        patient.as_uuid()
-    )
-    .fetch_optional(tx.conn())
-    .await?
-    .ok_or(DocumentError::NotFound)?;
-    let pending = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM documents
-           WHERE patient_id = $1 AND status IN ('queued', 'rendering')"#,
-        patient.as_uuid()
-    )
-    .fetch_one(tx.conn())
-    .await?;
-    if pending >= MAX_PENDING {
-        return Err(DocumentError::TooManyPending);
-    }
+    room_for_one_more(tx, patient).await?;
     let id = DocumentId::new();
     sqlx::query!(
         "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, requested_by,
@@ -332,6 +338,7 @@ pub async fn retry(
     if status != "failed" {
         return Err(DocumentError::NotRetryable);
     }
+    room_for_one_more(tx, patient).await?;
     sqlx::query!(
         "UPDATE documents SET status = 'queued', failure = NULL, attempts = 0 WHERE id = $1",
         id.as_uuid()

@@ -159,9 +159,12 @@ impl Vault {
 /// Step (3), in the transaction that commits the row naming the blob: the intent is done.
 /// Fails with [`VaultError::Swept`] when the sweep already deleted the blob.
 pub async fn claim(tx: &mut TenantTx, name: &BlobKey) -> Result<(), VaultError> {
-    let done = sqlx::query!("DELETE FROM blob_intents WHERE blob = $1", name.as_str())
-        .execute(tx.conn())
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM blob_intents WHERE blob = $1 AND NOT swept",
+        name.as_str()
+    )
+    .execute(tx.conn())
+    .await?;
     if done.rows_affected() == 1 {
         Ok(())
     } else {
@@ -179,8 +182,9 @@ pub enum Swept {
 }
 
 /// The sweep job: deletes the blob `name` if its intent is still there, i.e. no row ever
-/// claimed it. The intent stays locked while the blob is deleted, so a late claim waits and
-/// then fails instead of committing a row whose blob is gone.
+/// claimed it. First the intent is marked swept and committed (a claim waiting on it then
+/// fails, and none can succeed later); then the blob is deleted, then the intent. A sweep
+/// that fails after the mark is redone by the job's retry.
 pub async fn sweep(
     db: &TenantDb,
     tenant: &Tenant,
@@ -191,22 +195,34 @@ pub async fn sweep(
         return Ok(Swept::Kept);
     };
     let mut tx = db.begin(tenant).await?;
-    let pending = sqlx::query_scalar!(
-        "SELECT blob FROM blob_intents WHERE blob = $1 FOR UPDATE",
+    let marked = sqlx::query!(
+        "UPDATE blob_intents SET swept = true WHERE blob = $1",
         key.as_str()
     )
-    .fetch_optional(tx.conn())
+    .execute(tx.conn())
     .await?;
-    if pending.is_none() {
-        tx.commit().await?;
+    tx.commit().await?;
+    if marked.rows_affected() == 0 {
         return Ok(Swept::Kept);
     }
     store.delete(&under(tenant.id(), &key)?).await?;
+    let mut tx = db.begin(tenant).await?;
     sqlx::query!("DELETE FROM blob_intents WHERE blob = $1", key.as_str())
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
     Ok(Swept::Deleted)
+}
+
+/// Deletes a blob its writer could not record (its intent was swept first): nothing names
+/// it, and its name is unique, so no one else can be using it. Best effort: the caller is
+/// already failing.
+pub async fn discard(store: &dyn BlobStore, tenant: TenantId, name: &BlobKey) {
+    if let Ok(full) = under(tenant, name)
+        && let Err(e) = store.delete(&full).await
+    {
+        tracing::warn!(error = %e, "an unrecorded blob could not be deleted");
+    }
 }
 
 /// The clinic's data key, read (or made and stored) in a short transaction of its own that

@@ -22,7 +22,7 @@ use super::ApiTags;
 use super::caller::{Caller, ChangingCaller, caller, changing_caller, csrf, unauthorized};
 use super::error::ErrorBody;
 use crate::auth::audit_ctx;
-use crate::pages::documents::{StoreFailed, store_blob};
+use crate::pages::documents::{StoreFailed, discard_if_swept, store_blob};
 use crate::{AppState, internal};
 
 /// A document and where it is on its way.
@@ -138,9 +138,9 @@ pub enum CreateResponse {
 
 #[derive(ApiResponse)]
 pub enum ContentResponse {
-    /// The file, as an attachment.
+    /// The file, as an attachment (never cached: `Cache-Control: private, no-store`).
     #[oai(status = 200)]
-    Ok(Attachment<Vec<u8>>),
+    Ok(Attachment<Vec<u8>>, #[oai(header = "cache-control")] String),
     /// Not signed in as a patient (code `unauthorized`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -357,6 +357,7 @@ impl DocumentsApi {
                 Attachment::new(bytes)
                     .attachment_type(AttachmentType::Attachment)
                     .filename(d.filename),
+                "private, no-store".to_owned(),
             )),
             Err(VaultError::Store(portal_domain::documents::StoreError::Unavailable(_))) => {
                 Ok(ContentResponse::Unavailable(unavailable()))
@@ -423,9 +424,13 @@ impl DocumentsApi {
         let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
-        store::add_upload(&mut tx, &scope, &ctx, id, kind, &note, &stored, now)
-            .await
-            .map_err(internal)?;
+        if let Err(e) =
+            store::add_upload(&mut tx, &scope, &ctx, id, kind, &note, &stored, now).await
+        {
+            drop(tx);
+            discard_if_swept(&state, &tenant, &stored, &e).await;
+            return Err(internal(e));
+        }
         let doc = store::own(&mut tx, &scope, &ctx, id, now)
             .await
             .map_err(internal)?

@@ -367,6 +367,12 @@ pub async fn own_retry(
     {
         Ok(()) | Err(DocumentError::NotRetryable) => {}
         Err(DocumentError::NotFound) => return Err(not_found()),
+        Err(e @ DocumentError::TooManyPending) => {
+            drop(tx);
+            let errors = FormErrors::one("request", e.to_string());
+            let page = own_list_page(req, state, chrome, &me, &scope, None, errors).await?;
+            return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
         Err(e) => return Err(db(e)),
     }
     tx.commit().await.map_err(db)?;
@@ -548,7 +554,7 @@ pub async fn upload(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    store::add_upload(
+    let added = store::add_upload(
         &mut tx,
         &scope,
         &audit_ctx(req, Some(&me)),
@@ -558,8 +564,12 @@ pub async fn upload(
         &stored,
         now,
     )
-    .await
-    .map_err(db)?;
+    .await;
+    if let Err(e) = added {
+        drop(tx);
+        discard_if_swept(state, &chrome.tenant, &stored, &e).await;
+        return Err(db(e));
+    }
     tx.commit().await.map_err(db)?;
     Ok(see_other("/documents?done=uploaded"))
 }
@@ -599,6 +609,20 @@ pub(crate) async fn store_blob(
         size_bytes: bytes.len() as i64,
         sha256: Sha256::digest(bytes).into(),
     })
+}
+
+/// A row that could not claim its blob (the sweep came first) leaves the blob to nobody:
+/// it is deleted here.
+pub(crate) async fn discard_if_swept(
+    state: &AppState,
+    tenant: &portal_tenants::Tenant,
+    stored: &Stored,
+    e: &DocumentError,
+) {
+    if matches!(e, DocumentError::Vault(VaultError::Swept)) {
+        portal_domain::documents::vault::discard(state.vault.store(), tenant.id(), &stored.blob)
+            .await;
+    }
 }
 
 /// The upload's size limit, for the route's policy: the file plus the form's other fields.
@@ -908,6 +932,12 @@ pub async fn staff_retry(
     {
         Ok(()) | Err(DocumentError::NotRetryable) => {}
         Err(DocumentError::NotFound) => return Err(not_found()),
+        Err(e @ DocumentError::TooManyPending) => {
+            drop(tx);
+            let errors = FormErrors::one("request", e.to_string());
+            let page = staff_list_page(req, state, chrome, &me, &scope, patient, errors).await?;
+            return render_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+        }
         Err(e) => return Err(db(e)),
     }
     tx.commit().await.map_err(db)?;
