@@ -449,6 +449,7 @@ pub fn blob_name(id: DocumentId) -> Result<BlobKey, VaultError> {
 }
 
 /// Records the signed-in patient's upload, whose blob was written (and prepared) already.
+#[allow(clippy::too_many_arguments)]
 pub async fn add_upload(
     tx: &mut TenantTx,
     me: &PatientScope,
