@@ -219,9 +219,10 @@ fn compile(
                 pages: doc.pages().len(),
             })
         });
-    // typst memoizes across compiles in a process-wide cache; a worker renders many different
-    // documents, so the cache is emptied after each instead of growing.
-    typst::comemo::evict(0);
+    // typst memoizes across compiles in a process-wide cache. What the last ten compiles did
+    // not use is dropped after each, so memory stays bounded by recent documents while the
+    // fonts and the template's own work stay warm (as typst's watch mode does).
+    typst::comemo::evict(10);
     out
 }
 

@@ -135,6 +135,8 @@ fn offers() -> Vec<Offer> {
 #[template(path = "documents.html")]
 struct ListPage {
     chrome: Chrome,
+    /// The clinic's time zone, said once.
+    zone: String,
     heading: String,
     /// Where the request form posts, and the documents' base address.
     base: String,
@@ -216,6 +218,7 @@ async fn own_list_page(
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(ListPage {
+        zone: super::scheduling_view::zone_note(tz, state.clock.now()),
         chrome,
         heading: "Your documents".into(),
         base: "/documents".into(),
@@ -294,6 +297,7 @@ pub async fn request(
 #[template(path = "document.html")]
 struct DocPage {
     chrome: Chrome,
+    zone: String,
     doc: DocView,
     back_href: String,
     back_label: String,
@@ -331,6 +335,7 @@ pub async fn own_one(
     .ok_or_else(not_found)?;
     tx.commit().await.map_err(db)?;
     render(&DocPage {
+        zone: super::scheduling_view::zone_note(tz, state.clock.now()),
         chrome,
         doc: view(&doc, "/documents", tz, true),
         back_href: "/documents".into(),
@@ -754,6 +759,7 @@ async fn staff_list_page(
     tx.commit().await.map_err(db)?;
     let base = format!("/admin/patients/{patient}/documents");
     Ok(ListPage {
+        zone: super::scheduling_view::zone_note(tz, now),
         chrome,
         heading: format!("Documents: {}", p.full_name()),
         documents: docs.iter().map(|d| view(d, &base, tz, false)).collect(),
@@ -866,6 +872,7 @@ pub async fn staff_one(
     tx.commit().await.map_err(db)?;
     let base = format!("/admin/patients/{patient}/documents");
     render(&DocPage {
+        zone: super::scheduling_view::zone_note(tz, state.clock.now()),
         chrome,
         doc: view(&doc, &base, tz, false),
         back_href: base,
