@@ -6,13 +6,16 @@ CREATE TABLE documents (
     id              uuid PRIMARY KEY,
     patient_id      uuid NOT NULL REFERENCES patients (id),
     origin          text NOT NULL CHECK (origin IN ('generated', 'uploaded')),
-    -- generated: immunization_record, medication_list, visit_summary, record_summary;
-    -- uploaded: insurance_card, outside_records, other.
+    -- generated: immunization_record, medication_list, visit_summary, record_summary,
+    -- referral_letter (staff only); uploaded: insurance_card, outside_records, other.
     kind            text NOT NULL CHECK (kind IN ('immunization_record', 'medication_list',
-                        'visit_summary', 'record_summary', 'insurance_card', 'outside_records',
-                        'other')),
+                        'visit_summary', 'record_summary', 'referral_letter', 'insurance_card',
+                        'outside_records', 'other')),
     -- The visit a visit summary prints.
     subject_id      uuid NULL,
+    -- What a referral letter says (recipient, reason, details, the clinician's name): the
+    -- fields staff filled in, printed into the clinic's letter template.
+    letter          jsonb NULL,
     status          text NOT NULL CHECK (status IN ('queued', 'rendering', 'ready', 'failed')),
     -- The patient's note on an upload.
     note            text NOT NULL DEFAULT '' CHECK (length(note) <= 500),
@@ -38,7 +41,8 @@ CREATE TABLE documents (
     CHECK (status <> 'ready' OR (media_type IS NOT NULL AND size_bytes IS NOT NULL
                                  AND sha256 IS NOT NULL)),
     CHECK (origin = 'generated' OR status = 'ready'),
-    CHECK ((kind = 'visit_summary') = (subject_id IS NOT NULL))
+    CHECK ((kind = 'visit_summary') = (subject_id IS NOT NULL)),
+    CHECK ((kind = 'referral_letter') = (letter IS NOT NULL))
 );
 CREATE INDEX documents_of_patient ON documents (patient_id, created_at DESC, id DESC)
     WHERE removed_at IS NULL;
@@ -54,4 +58,14 @@ CREATE TABLE blob_intents (
     blob        text PRIMARY KEY,
     created_at  timestamptz NOT NULL,
     swept       boolean NOT NULL DEFAULT false
+);
+
+-- The clinic's own words for its letters (today: the referral letter), with placeholders
+-- such as {patient} and {reason} filled in when a letter is printed. Without a row the
+-- product's default is used.
+CREATE TABLE letter_templates (
+    kind        text PRIMARY KEY CHECK (kind IN ('referral')),
+    body        text NOT NULL CHECK (length(body) BETWEEN 1 AND 5000),
+    updated_by  uuid NULL REFERENCES users (id),
+    updated_at  timestamptz NOT NULL
 );

@@ -493,3 +493,109 @@ async fn a_store_that_is_down_fails_uploads_clearly_and_marks_renders_failed_to_
     let (_, page) = patient.page(&doc_page).await;
     assert!(page.contains("Could not be prepared"), "{page}");
 }
+
+#[tokio::test]
+async fn a_clinician_writes_a_referral_letter_in_the_clinics_words_and_the_patient_gets_it() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    app.staff(&sunrise, "admin@example.com", Role::ClinicAdmin)
+        .await;
+    app.staff(&sunrise, "doc@example.com", Role::Clinician)
+        .await;
+
+    // The clinic's own words; a misspelt placeholder is refused, not printed.
+    let mut admin = app.sign_in(&host, "admin@example.com", PASSWORD).await;
+    let resp = admin
+        .post_form(
+            "/admin/letters",
+            &[("template", "Dear {recipent}, please see {patient}.")],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("{recipent} is not a placeholder we know")
+    );
+    let words = "Dear {recipient},\nSunrise asks you to see {patient} (born {born}) about {reason}.\n{details}\nWith thanks, {clinician}";
+    let resp = admin
+        .post_form("/admin/letters", &[("template", words)])
+        .await;
+    assert_eq!(resp.status(), 303);
+
+    // The clinician's form says what is missing, then makes the letter.
+    let mut doc = app.sign_in(&host, "doc@example.com", PASSWORD).await;
+    let list = format!("/admin/patients/{ana}/documents");
+    let resp = doc
+        .post_form(
+            &list,
+            &[
+                ("kind", "referral_letter"),
+                ("recipient", ""),
+                ("reason", ""),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("Enter who the letter is to.")
+            && page.contains("Enter the reason for the referral.")
+    );
+    let resp = doc
+        .post_form(
+            &list,
+            &[
+                ("kind", "referral_letter"),
+                ("recipient", "Dr. Jane Ortho, Lakeside Orthopedics"),
+                ("reason", "assessment of right knee pain"),
+                ("details", "Pain for six weeks, worse on stairs."),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let doc_page = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(app.jobs_settled().await, 0);
+    let resp = doc.get(&format!("{doc_page}/download")).await;
+    assert_eq!(resp.status(), 200);
+    // Lines may wrap anywhere in the PDF: compare with runs of white space as one space.
+    let text = pdftotext(&resp.bytes().await.unwrap())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for expected in [
+        "Referral letter",
+        "Dear Dr. Jane Ortho, Lakeside Orthopedics,",
+        "Sunrise asks you to see Ana Tester (born 27 March 1984) about assessment of right knee pain.",
+        "Pain for six weeks, worse on stairs.",
+        "With thanks, Test Staff",
+        "Current conditions",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+
+    // The patient sees it among their documents; they cannot make one themselves.
+    let token = app.api_token(&host, "ana@example.com").await;
+    let (_, list) = app
+        .api(&host, &token, Method::GET, "/v1/documents", None)
+        .await;
+    assert_eq!(list[0]["kind"], "referral_letter");
+    assert_eq!(list[0]["status"], "ready");
+    let (status, body) = app
+        .api(
+            &host,
+            &token,
+            Method::POST,
+            "/v1/documents",
+            Some(json!({"kind": "referral_letter"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["code"], "unknown_kind");
+}

@@ -153,6 +153,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::api_keys::list).post(pages::api_keys::create),
         )
         .at(
+            "/admin/letters",
+            ADMINISTRATION,
+            get(pages::letters::letters_page).post(pages::letters::save_letters),
+        )
+        .at(
             "/admin/api-keys/:id/revoke",
             ADMINISTRATION,
             post(pages::api_keys::revoke),

@@ -63,6 +63,12 @@ pub(crate) async fn render_job(
         return Ok(());
     };
     let chart = chart::for_printout(&mut tx, &ctx, task.patient, now).await?;
+    let template = match task.kind {
+        portal_domain::documents::Kind::ReferralLetter => {
+            Some(portal_domain::documents::letters::referral_template(&mut tx).await?)
+        }
+        _ => None,
+    };
     let person = match printout::person(&mut tx, task.patient).await {
         Ok(p) => p,
         Err(PrintoutError::Database(e)) => return Err(e.into()),
@@ -103,7 +109,10 @@ pub(crate) async fn render_job(
         letterhead,
         person,
         &chart,
-        task.visit,
+        printout::Extra {
+            visit: task.visit,
+            letter: template.as_deref().zip(task.referral.as_ref()),
+        },
         now,
         clinic_tz(tenant),
     )

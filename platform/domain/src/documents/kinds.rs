@@ -9,6 +9,7 @@ pub enum Kind {
     MedicationList,
     VisitSummary,
     RecordSummary,
+    ReferralLetter,
     InsuranceCard,
     OutsideRecords,
     Other,
@@ -24,6 +25,8 @@ impl Kind {
     ];
     /// The categories a patient files an upload under.
     pub const UPLOADS: [Kind; 3] = [Kind::InsuranceCard, Kind::OutsideRecords, Kind::Other];
+    /// Documents only staff make (with fields they fill in).
+    pub const STAFF_MADE: [Kind; 1] = [Kind::ReferralLetter];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::MedicationList => "medication_list",
             Kind::VisitSummary => "visit_summary",
             Kind::RecordSummary => "record_summary",
+            Kind::ReferralLetter => "referral_letter",
             Kind::InsuranceCard => "insurance_card",
             Kind::OutsideRecords => "outside_records",
             Kind::Other => "other",
@@ -40,6 +44,7 @@ impl Kind {
     pub fn parse(code: &str) -> Option<Kind> {
         Kind::GENERATED
             .into_iter()
+            .chain(Kind::STAFF_MADE)
             .chain(Kind::UPLOADS)
             .find(|k| k.code() == code)
     }
@@ -51,6 +56,7 @@ impl Kind {
             Kind::MedicationList => "Medication list",
             Kind::VisitSummary => "Visit summary",
             Kind::RecordSummary => "Health record summary",
+            Kind::ReferralLetter => "Referral letter",
             Kind::InsuranceCard => "Insurance card",
             Kind::OutsideRecords => "Records from elsewhere",
             Kind::Other => "Other document",
@@ -68,12 +74,19 @@ impl Kind {
             Kind::RecordSummary => {
                 "Your whole record: conditions, allergies, medicines, vaccines, results and visits."
             }
+            Kind::ReferralLetter => "A letter to another clinician, in the clinic's words.",
             Kind::InsuranceCard | Kind::OutsideRecords | Kind::Other => "",
         }
     }
 
+    /// Printed by the workers (not uploaded).
     pub fn is_generated(self) -> bool {
-        Kind::GENERATED.contains(&self)
+        Kind::GENERATED.contains(&self) || Kind::STAFF_MADE.contains(&self)
+    }
+
+    /// Made only by staff, from fields they fill in.
+    pub fn staff_made(self) -> bool {
+        Kind::STAFF_MADE.contains(&self)
     }
 
     /// A visit summary prints one visit, which the request must name.
@@ -133,7 +146,11 @@ mod tests {
 
     #[test]
     fn every_kind_parses_back_from_its_code() {
-        for k in Kind::GENERATED.into_iter().chain(Kind::UPLOADS) {
+        for k in Kind::GENERATED
+            .into_iter()
+            .chain(Kind::STAFF_MADE)
+            .chain(Kind::UPLOADS)
+        {
             assert_eq!(Kind::parse(k.code()), Some(k));
         }
         assert_eq!(Kind::parse("../etc/passwd"), None);

@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod kinds;
+pub mod letters;
 pub mod printout;
 pub mod store;
 pub mod vault;

@@ -68,6 +68,8 @@ pub enum PrintoutError {
     NoPatient,
     #[error("the visit is no longer in the record")]
     NoVisit,
+    #[error("the letter's words are missing")]
+    NoLetter,
 }
 
 /// The patient as the letterhead names them.
@@ -97,17 +99,25 @@ fn opt_day(d: Option<NaiveDate>) -> String {
     d.map(day).unwrap_or_default()
 }
 
+/// What a printout prints besides the chart: the visit of a visit summary, the filled-in
+/// words of a letter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    pub visit: Option<uuid::Uuid>,
+    pub letter: Option<(&'a str, &'a super::letters::Referral)>,
+}
+
 /// Builds the printout of `kind` from the patient's chart.
-#[allow(clippy::too_many_arguments)]
 pub fn build(
     kind: Kind,
     clinic: Letterhead,
     patient: Person,
     chart: &Chart,
-    visit: Option<uuid::Uuid>,
+    extra: Extra<'_>,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Result<Printout, PrintoutError> {
+    let visit = extra.visit;
     let local = |t: DateTime<Utc>| t.with_timezone(&tz);
     let sections = match kind {
         Kind::ImmunizationRecord => vec![immunizations(chart), allergies(chart)],
@@ -228,6 +238,30 @@ pub fn build(
                 ..Section::default()
             },
         ],
+        Kind::ReferralLetter => {
+            let (template, referral) = extra.letter.ok_or(PrintoutError::NoLetter)?;
+            let words = super::letters::fill(
+                template,
+                &super::letters::Filled {
+                    referral,
+                    patient: &patient.name,
+                    born: &patient.born,
+                    clinic: &clinic.name,
+                },
+            );
+            let mut active = problems(chart);
+            active.heading = "Current conditions".into();
+            vec![
+                Section {
+                    heading: format!("To {}", referral.recipient),
+                    paragraphs: para("", &words),
+                    ..Section::default()
+                },
+                active,
+                medications(chart),
+                allergies(chart),
+            ]
+        }
         Kind::InsuranceCard | Kind::OutsideRecords | Kind::Other => Vec::new(),
     };
     let mut printout = Printout {

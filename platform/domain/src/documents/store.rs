@@ -259,19 +259,36 @@ async fn room_for_one_more(tx: &mut TenantTx, patient: PatientId) -> Result<(), 
     Ok(())
 }
 
+/// What a request for a document names besides its kind.
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    /// The visit a visit summary prints.
+    pub visit: Option<uuid::Uuid>,
+    /// What a referral letter says.
+    pub referral: Option<super::letters::Referral>,
+}
+
 /// Queues a document to be printed: the row (queued) and its render job commit together.
-/// A visit summary names a visit of the same patient.
+/// A visit summary names a visit of the same patient; a referral letter is made by staff
+/// only, with its fields.
 pub async fn request(
     tx: &mut TenantTx,
     who: Requester<'_>,
     ctx: &AuditContext,
     kind: Kind,
-    visit: Option<uuid::Uuid>,
+    subject: Subject,
     now: DateTime<Utc>,
 ) -> Result<DocumentId, DocumentError> {
-    if !kind.is_generated() {
+    let staff = matches!(who, Requester::Staff(..));
+    if !kind.is_generated() || (kind.staff_made() && !staff) {
         return Err(DocumentError::NotGenerated);
     }
+    let letter = match (kind.staff_made(), subject.referral) {
+        (true, Some(r)) => Some(serde_json::to_value(r).map_err(|_| DocumentError::NotGenerated)?),
+        (true, None) => return Err(DocumentError::NotGenerated),
+        (false, _) => None,
+    };
+    let visit = subject.visit;
     let patient = who.patient();
     let subject = match (kind.needs_visit(), visit) {
         (false, _) => None,
@@ -292,13 +309,14 @@ pub async fn request(
     room_for_one_more(tx, patient).await?;
     let id = DocumentId::new();
     sqlx::query!(
-        "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, requested_by,
-                                created_at)
-         VALUES ($1, $2, 'generated', $3, $4, 'queued', $5, $6)",
+        "INSERT INTO documents (id, patient_id, origin, kind, subject_id, letter, status,
+                                requested_by, created_at)
+         VALUES ($1, $2, 'generated', $3, $4, $5, 'queued', $6, $7)",
         id.as_uuid(),
         patient.as_uuid(),
         kind.code(),
         subject,
+        letter,
         who.user().as_uuid(),
         now
     )
@@ -535,6 +553,7 @@ pub struct RenderTask {
     pub patient: PatientId,
     pub kind: Kind,
     pub visit: Option<uuid::Uuid>,
+    pub referral: Option<super::letters::Referral>,
 }
 
 /// Marks the document as being prepared; `None` when there is nothing to do (it is ready
@@ -546,7 +565,7 @@ pub async fn start_render(
     let row = sqlx::query!(
         "UPDATE documents SET status = 'rendering', attempts = attempts + 1
          WHERE id = $1 AND origin = 'generated' AND status <> 'ready' AND removed_at IS NULL
-         RETURNING patient_id, kind, subject_id",
+         RETURNING patient_id, kind, subject_id, letter",
         id.as_uuid()
     )
     .fetch_optional(tx.conn())
@@ -557,6 +576,7 @@ pub async fn start_render(
             patient: PatientId::from_uuid(r.patient_id),
             kind: Kind::parse(&r.kind)?,
             visit: r.subject_id,
+            referral: r.letter.and_then(|l| serde_json::from_value(l).ok()),
         })
     }))
 }

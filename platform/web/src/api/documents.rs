@@ -237,7 +237,8 @@ impl DocumentsApi {
         let Some(scope) = me.patient() else {
             return Ok(CreateResponse::Unauthorized(unauthorized()));
         };
-        let Some(kind) = Kind::parse(&body.kind).filter(|k| k.is_generated()) else {
+        let Some(kind) = Kind::parse(&body.kind).filter(|k| k.is_generated() && !k.staff_made())
+        else {
             return Ok(CreateResponse::Invalid(ErrorBody::new(
                 "unknown_kind",
                 "kind must be immunization_record, medication_list, record_summary or visit_summary",
@@ -257,8 +258,19 @@ impl DocumentsApi {
         };
         let ctx = audit_ctx(req, Some(&me));
         let now = state.clock.now();
-        let id = match store::request(&mut tx, Requester::Patient(&scope), &ctx, kind, visit, now)
-            .await
+        let subject = store::Subject {
+            visit,
+            referral: None,
+        };
+        let id = match store::request(
+            &mut tx,
+            Requester::Patient(&scope),
+            &ctx,
+            kind,
+            subject,
+            now,
+        )
+        .await
         {
             Ok(id) => id,
             Err(DocumentError::VisitNotFound) => {

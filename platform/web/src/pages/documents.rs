@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Multipart, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::documents::letters::Referral;
 use portal_domain::documents::store::{self, Requester};
 use portal_domain::documents::{
     ContentError, Document, DocumentError, Kind, MAX_UPLOAD, Stored, VaultError, content,
@@ -147,6 +148,16 @@ struct ListPage {
     notice: Option<&'static str>,
     errors: FormErrors,
     uploads: bool,
+    /// The referral letter form's fields as typed (staff pages).
+    letter: LetterFields,
+}
+
+/// What was typed into the referral letter form.
+#[derive(Default)]
+pub struct LetterFields {
+    pub recipient: String,
+    pub reason: String,
+    pub details: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -231,13 +242,14 @@ async fn own_list_page(
         notice,
         errors,
         uploads: true,
+        letter: LetterFields::default(),
     })
 }
 
 /// What a request form sends.
 fn requested_kind(body: &[(String, String)]) -> Result<(Kind, Option<uuid::Uuid>), FormErrors> {
     let kind = Kind::parse(field(body, "kind"))
-        .filter(|k| k.is_generated())
+        .filter(|k| k.is_generated() && !k.staff_made())
         .ok_or_else(|| FormErrors::one("request", "Choose a document to make."))?;
     let visit = uuid::Uuid::try_parse(field(body, "visit")).ok();
     Ok((kind, visit))
@@ -275,7 +287,10 @@ pub async fn request(
                 Requester::Patient(&scope),
                 &audit_ctx(req, Some(&me)),
                 kind,
-                visit,
+                store::Subject {
+                    visit,
+                    referral: None,
+                },
                 state.clock.now(),
             )
             .await
@@ -769,6 +784,7 @@ async fn staff_list_page(
         notice: None,
         errors,
         uploads: false,
+        letter: LetterFields::default(),
     })
 }
 
@@ -809,8 +825,42 @@ pub async fn staff_request(
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let errors = match requested_kind(&body) {
-        Ok((kind, visit)) => {
+    let wanted = if field(&body, "kind") == Kind::ReferralLetter.code() {
+        Referral::parse(
+            field(&body, "recipient"),
+            field(&body, "reason"),
+            field(&body, "details"),
+            &me.display_name,
+        )
+        .map(|r| {
+            (
+                Kind::ReferralLetter,
+                store::Subject {
+                    visit: None,
+                    referral: Some(r),
+                },
+            )
+        })
+        .map_err(|errors| {
+            let mut form = FormErrors::default();
+            for e in errors {
+                form.add(e.field, e.message);
+            }
+            form
+        })
+    } else {
+        requested_kind(&body).map(|(kind, visit)| {
+            (
+                kind,
+                store::Subject {
+                    visit,
+                    referral: None,
+                },
+            )
+        })
+    };
+    let errors = match wanted {
+        Ok((kind, subject)) => {
             let ctx = audit_ctx(req, Some(&me));
             let now = state.clock.now();
             let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
@@ -822,7 +872,7 @@ pub async fn staff_request(
                 Requester::Staff(&scope, patient),
                 &ctx,
                 kind,
-                visit,
+                subject,
                 now,
             )
             .await
@@ -838,7 +888,12 @@ pub async fn staff_request(
         }
         Err(errors) => errors,
     };
-    let page = staff_list_page(req, state, chrome, &me, &scope, patient, errors).await?;
+    let mut page = staff_list_page(req, state, chrome, &me, &scope, patient, errors).await?;
+    page.letter = LetterFields {
+        recipient: field(&body, "recipient").to_owned(),
+        reason: field(&body, "reason").to_owned(),
+        details: field(&body, "details").to_owned(),
+    };
     render_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 

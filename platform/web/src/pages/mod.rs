@@ -13,6 +13,7 @@ pub mod errors;
 mod form;
 pub mod home;
 pub mod invite;
+pub mod letters;
 pub mod mailbox;
 mod patient_form;
 pub mod patients;
