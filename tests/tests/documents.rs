@@ -599,3 +599,206 @@ async fn a_clinician_writes_a_referral_letter_in_the_clinics_words_and_the_patie
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "unknown_kind");
 }
+
+/// Fetches a document's file through the API (bearer token).
+async fn content(
+    app: &TestApp,
+    host: &str,
+    token: &str,
+    id: &str,
+) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let resp = app
+        .client
+        .get(format!("http://{}/api/v1/documents/{id}/content", app.addr))
+        .header("host", host)
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    (headers, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn every_kind_prints_what_it_says_and_the_api_takes_uploads_and_removals() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    vaccinate(&app, &sunrise, ana.as_uuid()).await;
+    let visit = uuid::Uuid::new_v4();
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(&sunrise).await.unwrap();
+    sqlx::query(
+        "INSERT INTO encounters (id, patient_id, starts_at, kind, provider, diagnoses, summary,
+                                 updated_at, created_at)
+         VALUES ($1, $2, '2026-11-03 14:30+00', 'Annual check-up', 'Dr. Maya Reyes',
+                 'Essential hypertension', 'Keep taking lisinopril every morning.', now(), now())",
+    )
+    .bind(visit)
+    .bind(ana.as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO medications (id, patient_id, code_system, name, dose, frequency, status,
+                                  updated_at, created_at)
+         VALUES ($1, $2, 'text', 'Lisinopril 10 mg tablet', '1 tablet', 'once a day', 'active',
+                 now(), now())",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(ana.as_uuid())
+    .execute(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let token = app.api_token(&host, "ana@example.com").await;
+
+    let wanted: [(serde_json::Value, &[&str]); 4] = [
+        (
+            json!({"kind": "immunization_record"}),
+            &["Immunization record", "Tdap"],
+        ),
+        (
+            json!({"kind": "medication_list"}),
+            &[
+                "Medication list",
+                "Lisinopril 10 mg tablet",
+                "1 tablet, once a day",
+            ],
+        ),
+        (
+            json!({"kind": "visit_summary", "visit_id": visit.to_string()}),
+            &[
+                "Visit summary",
+                "Annual check-up",
+                "Dr. Maya Reyes",
+                "Keep taking lisinopril every morning.",
+                "Lisinopril 10 mg tablet",
+            ],
+        ),
+        (
+            json!({"kind": "record_summary"}),
+            &[
+                "Health record summary",
+                "Vaccines",
+                "Tdap",
+                "Medicines",
+                "Lisinopril",
+                "Visits",
+                "Annual check-up",
+            ],
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (body, _) in &wanted {
+        let (status, doc) = app
+            .api(
+                &host,
+                &token,
+                Method::POST,
+                "/v1/documents",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}: {doc}");
+        ids.push(doc["id"].as_str().unwrap().to_owned());
+    }
+    // A visit that is not hers (or no visit at all) is refused.
+    let (status, body) = app
+        .api(
+            &host,
+            &token,
+            Method::POST,
+            "/v1/documents",
+            Some(json!({"kind": "visit_summary", "visit_id": uuid::Uuid::new_v4().to_string()})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("visit_not_found"))
+    );
+    assert_eq!(app.jobs_settled().await, 0);
+    for ((_, expected), id) in wanted.iter().zip(&ids) {
+        let (headers, pdf) = content(&app, &host, &token, id).await;
+        assert_eq!(headers["cache-control"], "private, no-store");
+        let text = pdftotext(&pdf)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for e in
+            expected
+                .iter()
+                .chain(&["Ana Tester", "27 March 1984", "Clinic sunrise", "Page 1 of"])
+        {
+            assert!(text.contains(e), "{e:?} missing from {id}:\n{text}");
+        }
+    }
+
+    // Uploads and removal through the API.
+    let form = Form::new()
+        .text("category", "outside_records")
+        .text("note", "Letter from my old clinic")
+        .part(
+            "file",
+            Part::bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec())
+                .file_name("old.pdf"),
+        );
+    let upload = |form: Form| {
+        app.client
+            .post(format!("http://{}/api/v1/documents/uploads", app.addr))
+            .header("host", &host)
+            .header("authorization", format!("Bearer {token}"))
+            .multipart(form)
+            .send()
+    };
+    let resp = upload(form).await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let doc: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (doc["status"].as_str(), doc["media_type"].as_str()),
+        (Some("ready"), Some("application/pdf"))
+    );
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let disguised = Form::new().text("category", "other").part(
+        "file",
+        Part::bytes(b"<html><script>alert(1)</script></html>".to_vec())
+            .file_name("photo.png")
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    let resp = upload(disguised).await.unwrap();
+    assert_eq!(resp.status(), 422);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_file");
+    // A generated document is not the patient's to remove; their upload is.
+    let (status, _) = app
+        .api(
+            &host,
+            &token,
+            Method::DELETE,
+            &format!("/v1/documents/{}", ids[0]),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .api(
+            &host,
+            &token,
+            Method::DELETE,
+            &format!("/v1/documents/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = app
+        .api(&host, &token, Method::GET, "/v1/documents", None)
+        .await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        4,
+        "the upload is gone from the list"
+    );
+}
