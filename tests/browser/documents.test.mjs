@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  SCREENS, checkPage, launch, navigate, screenshot, signIn, site,
+  SCREENS, DESKTOP, checkPage, launch, navigate, screenshot, signIn, site,
 } from './helpers.mjs';
 
 let browser;
@@ -88,6 +88,8 @@ for (const screen of SCREENS) {
     assert.match(await page.getByTestId('notice').textContent(), /Your file was uploaded/);
     assert.match(await page.getByTestId('documents').textContent(), new RegExp(note.replace(/[()]/g, '\\$&')));
     await checkPage(page, 'the documents area after an upload');
+    const uploadHref = await page.getByTestId('document-row').filter({ hasText: note })
+      .getByTestId('document-link').getAttribute('href');
     await ctx.close();
 
     // The clinician finds it in the patient's documents.
@@ -109,6 +111,52 @@ for (const screen of SCREENS) {
     const saved = join(scratch, `seen-${screen.width}.png`);
     await card.saveAs(saved);
     assert.deepEqual(readFileSync(saved), PNG);
+
+    // The clinician writes a referral letter: first with nothing filled in, then properly.
+    await doc.goBack();
+    await doc.getByTestId('request-referral_letter').click();
+    await doc.waitForLoadState();
+    assert.match(await doc.title(), /^Error: /);
+    assert.match(await doc.getByTestId('error-summary').textContent(), /Enter who the letter is to/);
+    await checkPage(doc, 'a referral letter with problems');
+    await doc.getByLabel('To', { exact: true }).fill('Dr. Jane Ortho, Lakeside Orthopedics');
+    await doc.getByLabel('Reason for the referral').fill('assessment of right knee pain');
+    await doc.getByTestId('request-referral_letter').click();
+    await doc.locator('[data-testid=document-state][data-status=ready]').waitFor({ timeout: 30000 });
+    await checkPage(doc, 'a referral letter (clinician)');
     await docCtx.close();
+
+    // The patient removes their upload, after a page that asks first.
+    const again = await browser.newContext(screen.options);
+    const patient = await signIn(again, 'sunrise', 'ana.lima@sunrise.example');
+    await patient.goto(`${site('sunrise')}${uploadHref}`);
+    await patient.getByTestId('document-remove').click();
+    await patient.waitForLoadState();
+    await checkPage(patient, 'remove an upload?');
+    await patient.getByTestId('confirm-action').click();
+    await patient.waitForLoadState();
+    assert.match(await patient.getByTestId('notice').textContent(), /removed/);
+    assert.doesNotMatch(await patient.locator('main').textContent(), new RegExp(note.replace(/[()]/g, '\\$&')));
+    await again.close();
   });
 }
+
+test('A clinic admin words the referral letter; a misspelt placeholder is refused', async () => {
+  const ctx = await browser.newContext(DESKTOP.options);
+  const admin = await signIn(ctx, 'sunrise', 'admin@sunrise.example');
+  await admin.getByTestId('letters-link').click();
+  await admin.waitForLoadState();
+  await checkPage(admin, 'the referral letter wording');
+  const field = admin.getByLabel('The letter');
+  const words = await field.inputValue();
+  await field.fill(`${words}\n{recipent}`);
+  await admin.getByTestId('save-letter').click();
+  await admin.waitForLoadState();
+  assert.match(await admin.getByTestId('error-summary').textContent(), /\{recipent\} is not a placeholder we know/);
+  await checkPage(admin, 'the referral letter wording with a problem');
+  await admin.getByLabel('The letter').fill(words);
+  await admin.getByTestId('save-letter').click();
+  await admin.waitForLoadState();
+  assert.match(await admin.getByTestId('notice').textContent(), /Saved/);
+  await ctx.close();
+});

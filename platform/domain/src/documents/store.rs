@@ -104,11 +104,12 @@ impl Row {
     }
 }
 
-async fn list(
+/// The patient's documents as lists and pages show them: all of them (newest first, up to
+/// 200), or only `id`. One statement for both, so the list and a page never disagree.
+async fn rows(
     tx: &mut TenantTx,
-    ctx: &AuditContext,
     patient: PatientId,
-    now: DateTime<Utc>,
+    id: Option<DocumentId>,
 ) -> Result<Vec<Document>, sqlx::Error> {
     let rows = sqlx::query_as!(
         Row,
@@ -119,12 +120,24 @@ async fn list(
            JOIN users u ON u.id = d.requested_by
            LEFT JOIN encounters e ON e.id = d.subject_id AND e.patient_id = d.patient_id
            WHERE d.patient_id = $1 AND d.removed_at IS NULL
+             AND ($2::uuid IS NULL OR d.id = $2)
            ORDER BY d.created_at DESC, d.id DESC
            LIMIT 200"#,
-        patient.as_uuid()
+        patient.as_uuid(),
+        id.map(|i| i.as_uuid())
     )
     .fetch_all(tx.conn())
     .await?;
+    Ok(rows.into_iter().filter_map(Row::into_document).collect())
+}
+
+async fn list(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<Vec<Document>, sqlx::Error> {
+    let docs = rows(tx, patient, None).await?;
     audit::record(
         tx,
         ctx,
@@ -132,7 +145,7 @@ async fn list(
         AuditEvent::new(Action::DocumentList, "document").patient(patient),
     )
     .await?;
-    Ok(rows.into_iter().filter_map(Row::into_document).collect())
+    Ok(docs)
 }
 
 async fn one(
@@ -142,21 +155,8 @@ async fn one(
     id: DocumentId,
     now: DateTime<Utc>,
 ) -> Result<Option<Document>, sqlx::Error> {
-    let row = sqlx::query_as!(
-        Row,
-        r#"SELECT d.id, d.kind, d.status, d.origin, (u.role = 'patient') AS "by_patient!",
-                  d.note, d.media_type, d.size_bytes, d.pages, d.content_digest, d.created_at,
-                  d.ready_at, d.failure, e.starts_at AS "visit_at?"
-           FROM documents d
-           JOIN users u ON u.id = d.requested_by
-           LEFT JOIN encounters e ON e.id = d.subject_id AND e.patient_id = d.patient_id
-           WHERE d.id = $1 AND d.patient_id = $2 AND d.removed_at IS NULL"#,
-        id.as_uuid(),
-        patient.as_uuid()
-    )
-    .fetch_optional(tx.conn())
-    .await?;
-    let Some(doc) = row.and_then(Row::into_document) else {
+    let row = rows(tx, patient, Some(id)).await?.into_iter().next();
+    let Some(doc) = row else {
         return Ok(None);
     };
     audit::record(

@@ -322,18 +322,17 @@ fn parse_id(raw: &str) -> poem::Result<DocumentId> {
     DocumentId::parse(raw).ok_or_else(not_found)
 }
 
-/// `GET /documents/{id}`: one document; while it is being prepared the page updates itself.
-#[handler]
-pub async fn own_one(
+/// The signed-in patient's document `raw` (audited), as pages show it; 404 for anyone else's.
+async fn own_view(
     req: &Request,
-    Data(state): Data<&AppState>,
-    Path(raw): Path<String>,
-) -> poem::Result<Response> {
+    state: &AppState,
+    raw: &str,
+) -> poem::Result<Result<(Chrome, DocView, Tz), Response>> {
     let (chrome, me, scope) = match patient_gate(req, state).await? {
         Ok(x) => x,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(Err(r)),
     };
-    let id = parse_id(&raw)?;
+    let id = parse_id(raw)?;
     let tz = clinic_tz(&chrome.tenant);
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
@@ -349,10 +348,24 @@ pub async fn own_one(
     .map_err(db)?
     .ok_or_else(not_found)?;
     tx.commit().await.map_err(db)?;
+    Ok(Ok((chrome, view(&doc, "/documents", tz, true), tz)))
+}
+
+/// `GET /documents/{id}`: one document; while it is being prepared the page updates itself.
+#[handler]
+pub async fn own_one(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw): Path<String>,
+) -> poem::Result<Response> {
+    let (chrome, doc, tz) = match own_view(req, state, &raw).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
     render(&DocPage {
         zone: super::scheduling_view::zone_note(tz, state.clock.now()),
         chrome,
-        doc: view(&doc, "/documents", tz, true),
+        doc,
         back_href: "/documents".into(),
         back_label: "Your documents".into(),
     })
@@ -662,27 +675,10 @@ pub async fn remove_ask(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match patient_gate(req, state).await? {
+    let (chrome, doc, _) = match own_view(req, state, &raw).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let id = parse_id(&raw)?;
-    let tz = clinic_tz(&chrome.tenant);
-    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
-        .await
-        .map_err(db)?;
-    let doc = store::own(
-        &mut tx,
-        &scope,
-        &audit_ctx(req, Some(&me)),
-        id,
-        state.clock.now(),
-    )
-    .await
-    .map_err(db)?
-    .ok_or_else(not_found)?;
-    tx.commit().await.map_err(db)?;
-    let doc = view(&doc, "/documents", tz, true);
     if !doc.removable {
         return Err(not_found());
     }
