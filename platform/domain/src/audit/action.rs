@@ -114,6 +114,7 @@ actions! {
     UndeliveredList = "undelivered.list" => "Listed messages that could not be sent",
     SettingsUpdate = "settings.update" => "Changed the clinic's settings",
     BrandingUpdate = "branding.update" => "Changed the clinic's branding",
+    LetterTemplateUpdate = "letter_template.update" => "Changed the referral letter's wording",
     MfaEnrol = "mfa.enrol" => "Turned on two-step sign-in",
     MfaRemove = "mfa.remove" => "Turned off two-step sign-in",
     MfaFailed = "mfa.failed" => "Entered a wrong sign-in code",

@@ -61,6 +61,8 @@ impl Referral {
         clinician: &str,
     ) -> Result<Self, Vec<LetterError>> {
         let mut errors = Vec::new();
+        // Browsers send a textarea's line breaks as CRLF.
+        let details = details.replace("\r\n", "\n");
         let (recipient, reason, details) = (recipient.trim(), reason.trim(), details.trim());
         if recipient.is_empty() {
             errors.push(bad("recipient", "Enter who the letter is to."));
@@ -81,6 +83,23 @@ impl Referral {
                 "The details must be 3,000 characters or fewer.",
             ));
         }
+        // One line each for who and why; the details may have lines and tabs.
+        for (field, text, lines) in [
+            ("recipient", recipient, false),
+            ("reason", reason, false),
+            ("details", details, true),
+        ] {
+            if has_control(text, lines) && !errors.iter().any(|e| e.field == field) {
+                errors.push(bad(
+                    field,
+                    if lines {
+                        "The details contain characters that are not allowed."
+                    } else {
+                        "Write this on one line, without special characters."
+                    },
+                ));
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -91,6 +110,12 @@ impl Referral {
             clinician: clinician.trim().to_owned(),
         })
     }
+}
+
+/// Control characters, except line breaks and tabs where `lines` allows them.
+fn has_control(text: &str, lines: bool) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
 }
 
 /// Checks a template: 1–5,000 characters, and every `{word}` in it one of [`PLACEHOLDERS`]
@@ -106,22 +131,31 @@ pub fn check_template(body: &str) -> Result<String, LetterError> {
             "The letter must be 5,000 characters or fewer.",
         ));
     }
+    if has_control(&body, true) {
+        return Err(bad(
+            "template",
+            "The letter contains characters that are not allowed.",
+        ));
+    }
+    // Every `{word}`: the `}` closing it is the first after the last `{` before it, so
+    // "{ {recipent}" is checked as "{recipent}".
     let mut rest = body.as_str();
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open..];
-        let Some(close) = after.find('}') else { break };
-        let word = &after[..=close];
-        let looks_like_one = word.len() > 2
-            && word[1..word.len() - 1]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if looks_like_one && !PLACEHOLDERS.iter().any(|(p, _)| *p == word) {
-            return Err(bad(
-                "template",
-                format!("{word} is not a placeholder we know. Use one of the list below."),
-            ));
+    while let Some(close) = rest.find('}') {
+        let before = &rest[..close];
+        if let Some(open) = before.rfind('{') {
+            let word = &rest[open..=close];
+            let looks_like_one = word.len() > 2
+                && word[1..word.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if looks_like_one && !PLACEHOLDERS.iter().any(|(p, _)| *p == word) {
+                return Err(bad(
+                    "template",
+                    format!("{word} is not a placeholder we know. Use one of the list below."),
+                ));
+            }
         }
-        rest = &after[close + 1..];
+        rest = &rest[close + 1..];
     }
     Ok(body)
 }
@@ -134,21 +168,46 @@ pub struct Filled<'a> {
     pub clinic: &'a str,
 }
 
-/// The template with its placeholders replaced, as plain text.
+/// The template with its placeholders replaced, as plain text, in one pass over the
+/// template: what was filled in is never read again as template (a reason of "{born}"
+/// prints as typed).
 pub fn fill(template: &str, v: &Filled<'_>) -> String {
     let clinician = if v.referral.clinician.is_empty() {
         "Your care team"
     } else {
         &v.referral.clinician
     };
-    template
-        .replace("{recipient}", &v.referral.recipient)
-        .replace("{patient}", v.patient)
-        .replace("{born}", v.born)
-        .replace("{reason}", &v.referral.reason)
-        .replace("{details}", &v.referral.details)
-        .replace("{clinician}", clinician)
-        .replace("{clinic}", v.clinic)
+    let value = |word: &str| match word {
+        "{recipient}" => Some(v.referral.recipient.as_str()),
+        "{patient}" => Some(v.patient),
+        "{born}" => Some(v.born),
+        "{reason}" => Some(v.referral.reason.as_str()),
+        "{details}" => Some(v.referral.details.as_str()),
+        "{clinician}" => Some(clinician),
+        "{clinic}" => Some(v.clinic),
+        _ => None,
+    };
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        match after
+            .find('}')
+            .and_then(|close| Some((close, value(&after[..=close])?)))
+        {
+            Some((close, filled)) => {
+                out.push_str(filled);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The clinic's referral template, or the default.
@@ -163,6 +222,7 @@ pub async fn referral_template(tx: &mut TenantTx) -> Result<String, sqlx::Error>
 pub async fn save_referral_template(
     tx: &mut TenantTx,
     admin: &AdminScope,
+    ctx: &crate::audit::AuditContext,
     body: &str,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -177,7 +237,17 @@ pub async fn save_referral_template(
     )
     .execute(tx.conn())
     .await?;
-    Ok(())
+    crate::audit::record(
+        tx,
+        ctx,
+        now,
+        crate::audit::AuditEvent::new(
+            crate::audit::Action::LetterTemplateUpdate,
+            "letter_template",
+        )
+        .resource("referral"),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -205,14 +275,29 @@ mod tests {
             check_template("Dear {recipent}").unwrap_err().message,
             "{recipent} is not a placeholder we know. Use one of the list below."
         );
-        // Braces that are not a placeholder are just text.
+        // Braces that are not a placeholder are just text; a misspelling behind one is found.
         assert!(check_template("Use {braces } freely and {}").is_ok());
+        assert!(check_template("{ {recipent}").is_err());
+        assert!(check_template("Dear {recipient}\u{0}").is_err());
+        // What was filled in is never read again as template.
+        let sneaky = Referral::parse("Dr. {born}", "{details}", "x", "").unwrap();
+        let v = Filled {
+            referral: &sneaky,
+            patient: "Ana",
+            born: "27 March 1984",
+            clinic: "Sunrise",
+        };
+        assert_eq!(fill("{recipient}: {reason}", &v), "Dr. {born}: {details}");
         assert_eq!(check_template("  ").unwrap_err().field, "template");
     }
 
     #[test]
     fn a_referral_needs_who_it_is_to_and_why() {
         let errors = Referral::parse(" ", "", "", "").unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["recipient", "reason"]);
+        let errors =
+            Referral::parse("Dr. A\nB", "knee\u{0}", "two\r\nlines\tfine", "").unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
         assert_eq!(fields, ["recipient", "reason"]);
     }

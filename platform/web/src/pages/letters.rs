@@ -90,7 +90,8 @@ pub async fn save_letters(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    letters::save_referral_template(&mut tx, &admin, &body, state.clock.now())
+    let ctx = crate::auth::audit_ctx(req, Some(&me));
+    letters::save_referral_template(&mut tx, &admin, &ctx, &body, state.clock.now())
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;
