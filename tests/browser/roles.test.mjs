@@ -13,12 +13,15 @@ for (const screen of SCREENS) {
   test(`A billing user cannot open the schedule or a visit, and is told why (${screen.width} px)`, async () => {
     const ctx = await browser.newContext(screen.options);
     const page = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
-    // Billing starts on the patient search, and "Home" leads there too.
-    assert.equal(page.url(), `${site('sunrise')}/admin/patients`);
+    // Billing starts on its work queue, and "Home" leads there too; patient search is a
+    // tap away.
+    assert.equal(page.url(), `${site('sunrise')}/billing`);
     await navigate(page, 'Home');
-    await page.waitForURL(`${site('sunrise')}/admin/patients`);
-    await page.getByLabel('Find a patient').waitFor();
+    await page.waitForURL(`${site('sunrise')}/billing`);
+    await page.getByRole('heading', { name: 'Billing work queue' }).waitFor();
     await checkPage(page, 'billing start page');
+    await navigate(page, 'Patients');
+    await page.getByLabel('Find a patient').waitFor();
     // The navigation offers only what the role may use.
     assert.equal(await page.getByRole('link', { name: 'Schedule' }).count(), 0);
 

@@ -239,10 +239,10 @@ async fn billing_cannot_open_a_visit_or_its_reason() {
     assert_eq!(st, 403);
     assert!(!page.contains("cough"));
     assert!(page.contains("not part of your role"), "{page}");
-    // Patient details stay open to billing: patient search is its start page, and a patient's
-    // page shows their details but no visits.
+    // Patient details stay open to billing (a patient's page shows their details but no
+    // visits); billing starts its day on its own work queue.
     let (st, _) = billing.page("/admin/patients").await;
     assert_eq!(st, 200);
     let resp = billing.get("/").await;
-    assert_eq!(resp.headers()["location"], "/admin/patients");
+    assert_eq!(resp.headers()["location"], "/billing");
 }

@@ -369,7 +369,7 @@ async fn each_role_starts_on_its_own_page() {
             Role::Clinician,
             "/staff/schedule?mine=1",
         ),
-        ("bill@starts.example", Role::Billing, "/admin/patients"),
+        ("bill@starts.example", Role::Billing, "/billing"),
         ("admin@starts.example", Role::ClinicAdmin, "/admin"),
     ] {
         if role != Role::ClinicAdmin {

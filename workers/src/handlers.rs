@@ -200,6 +200,10 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             crate::documents::render_job(deps, &tenant, document_id).await
         }
         Job::BlobSweep { blob } => crate::documents::sweep_job(deps, &tenant, &blob).await,
+        Job::StatementNotice {
+            statement_id,
+            channel,
+        } => crate::billing::notice(deps, &tenant, env.id, &job, statement_id, channel).await,
         Job::Reminder {
             appointment_id,
             version,

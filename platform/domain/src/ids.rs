@@ -104,6 +104,27 @@ typed_id!(
     "doc"
 );
 
+typed_id!(
+    /// A patient's billing account (its ledger).
+    AccountId,
+    "acct"
+);
+typed_id!(
+    /// A statement of what a patient owes for which services.
+    StatementId,
+    "stm"
+);
+typed_id!(
+    /// A payment toward a patient's account: by card, cash or cheque.
+    PaymentId,
+    "pay"
+);
+typed_id!(
+    /// Money given back on a payment.
+    RefundId,
+    "rfd"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{AppointmentId, DocumentId, JobId, OfferId, PatientId, UserId};
+use crate::ids::{AppointmentId, DocumentId, JobId, OfferId, PatientId, StatementId, UserId};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -64,6 +64,13 @@ pub enum Job {
     /// before the blob is written.
     #[serde(rename = "blob.sweep")]
     BlobSweep { blob: String },
+    /// Tell the patient a statement was issued, by one channel, with no amount and no
+    /// service. Stale (sends nothing) when the statement was voided since.
+    #[serde(rename = "statement.notice")]
+    StatementNotice {
+        statement_id: StatementId,
+        channel: Channel,
+    },
 }
 
 /// Which new-result notice: entered (visible now, or waiting by the patient's choice), or
@@ -109,6 +116,7 @@ impl Job {
             Job::ResultNotice { .. } => "result.notice",
             Job::DocumentRender { .. } => "document.render",
             Job::BlobSweep { .. } => "blob.sweep",
+            Job::StatementNotice { .. } => "statement.notice",
         }
     }
 

@@ -2,6 +2,7 @@
 //! so every query runs as one clinic's role inside its schema; no web or job framework here.
 
 pub mod audit;
+pub mod billing;
 pub mod clinic;
 pub mod clock;
 pub mod documents;

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod billing;
 mod csrf;
 mod health;
 pub mod limits;
@@ -19,8 +20,8 @@ mod webhooks;
 
 use poem::{Endpoint, EndpointExt, IntoEndpoint, get, post};
 use policy::{
-    ADMINISTRATION, ApiGuard, CLINICAL, CLINICAL_CHART, DEMOGRAPHICS, OWN_CARE, OWN_CHART, PUBLIC,
-    Pages, Policy, REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN, UPLOAD,
+    ADMINISTRATION, ApiGuard, BILLING, CLINICAL, CLINICAL_CHART, DEMOGRAPHICS, OWN_CARE, OWN_CHART,
+    PUBLIC, Pages, Policy, REGISTRATION, SCHEDULING, SECOND_STEP, SECURITY, SIGNED_IN, UPLOAD,
 };
 
 pub use limits::Limiter;
@@ -173,6 +174,49 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/assets/documents.js",
             PUBLIC,
             get(pages::assets::documents_js),
+        )
+        .at("/bills", OWN_CARE, get(billing::patient::bills))
+        .at("/bills/:id", OWN_CARE, get(billing::patient::bill))
+        .at("/billing", BILLING, get(billing::staff::queue))
+        .at(
+            "/billing/patients/:id",
+            BILLING,
+            get(billing::staff::account),
+        )
+        .at(
+            "/billing/patients/:id/statements",
+            BILLING,
+            post(billing::staff::start),
+        )
+        .at(
+            "/billing/statements/:id",
+            BILLING,
+            get(billing::staff::statement),
+        )
+        .at(
+            "/billing/statements/:id/lines",
+            BILLING,
+            post(billing::staff::add_line),
+        )
+        .at(
+            "/billing/statements/:id/lines/:line/remove",
+            BILLING,
+            post(billing::staff::remove_line),
+        )
+        .at(
+            "/billing/statements/:id/issue",
+            BILLING,
+            post(billing::staff::issue),
+        )
+        .at(
+            "/billing/statements/:id/void",
+            BILLING,
+            post(billing::staff::void),
+        )
+        .at(
+            "/billing/statements/:id/payments",
+            BILLING,
+            post(billing::staff::record_payment),
         )
         .at(
             "/documents",

@@ -62,6 +62,8 @@ pub const REGISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Registra
 pub const ADMINISTRATION: Policy = Policy::of(Access::AnyOf(&[Permission::Administration]));
 /// The health record, for staff: clinicians and administrators.
 pub const CLINICAL: Policy = Policy::of(Access::AnyOf(&[Permission::Clinical]));
+/// Bills and payments, for staff: billing and administrators.
+pub const BILLING: Policy = Policy::of(Access::AnyOf(&[Permission::Billing]));
 /// Visits, from either side: a patient's own, or the clinic's schedule.
 pub const VISITS: Policy = Policy::of(Access::AnyOf(&[
     Permission::OwnCare,

@@ -1,6 +1,6 @@
 //! Scopes are permissions as types. A handler gets a [`SignedIn`] from the session and asks it
 //! for a [`StaffScope`] (patient details), [`SchedulingScope`], [`RegistrationScope`],
-//! [`AdminScope`] or [`PatientScope`]; each is handed out only to a role that the matrix in
+//! [`AdminScope`], [`BillingScope`] or [`PatientScope`]; each is handed out only to a role that the matrix in
 //! `identity::access` allows, and stores demand the scope they need — so billing can never
 //! reach a store that shows visit reasons, a patient's session never reaches a staff store,
 //! and a patient store only ever reads the patient the scope names.
@@ -87,6 +87,12 @@ impl SignedIn {
         self.staff_for(Permission::Clinical).map(ClinicalScope)
     }
 
+    /// Staff who issue statements and take payments: billing and administrators (never
+    /// clinicians or the front desk).
+    pub fn billing(&self) -> Option<BillingScope> {
+        self.staff_for(Permission::Billing).map(BillingScope)
+    }
+
     pub fn admin(&self) -> Option<AdminScope> {
         self.staff_for(Permission::Administration).map(AdminScope)
     }
@@ -149,6 +155,19 @@ impl SchedulingScope {
 pub struct ClinicalScope(StaffScope);
 
 impl ClinicalScope {
+    pub fn staff(&self) -> &StaffScope {
+        &self.0
+    }
+    pub fn user_id(&self) -> UserId {
+        self.0.user
+    }
+}
+
+/// Staff who read and write patients' bills and payments (`SignedIn::billing`).
+#[derive(Debug, Clone)]
+pub struct BillingScope(StaffScope);
+
+impl BillingScope {
     pub fn staff(&self) -> &StaffScope {
         &self.0
     }

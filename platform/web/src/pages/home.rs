@@ -178,13 +178,14 @@ pub struct HomeQuery {
 }
 
 /// Where each staff role starts its day: front desk with today's arrivals, a clinician with
-/// their own schedule, billing with patient search (until the billing console exists), an
+/// their own schedule, billing with its work queue, an
 /// administrator with the set-up checklist.
 pub(crate) fn start_page(role: Role) -> &'static str {
     match role {
         Role::FrontDesk => "/staff/schedule?arrivals=1",
         Role::Clinician => "/staff/schedule?mine=1",
         Role::ClinicAdmin => "/admin",
+        Role::Billing => "/billing",
         _ => "/admin/patients",
     }
 }

@@ -7,7 +7,7 @@ pub mod appointments;
 pub mod assets;
 pub mod auth;
 pub mod clinic_details;
-mod confirm;
+pub(crate) mod confirm;
 pub mod documents;
 pub mod errors;
 mod form;
@@ -25,7 +25,7 @@ pub mod register;
 pub mod results;
 pub mod schedule;
 pub mod scheduling_setup;
-mod scheduling_view;
+pub(crate) mod scheduling_view;
 pub mod security;
 pub mod setup_items;
 mod trend_svg;
@@ -44,7 +44,7 @@ use crate::{AppState, internal};
 pub(crate) use form::FormErrors;
 
 /// Renders a template; a rendering failure is a server error (logged by the tracing layer).
-fn render(t: &impl Template) -> poem::Result<Html<String>> {
+pub(crate) fn render(t: &impl Template) -> poem::Result<Html<String>> {
     t.render().map(Html).map_err(|e| {
         poem::Error::from_string(
             format!("template: {e}"),
@@ -54,7 +54,10 @@ fn render(t: &impl Template) -> poem::Result<Html<String>> {
 }
 
 /// Renders with a status (e.g. 422 for a form with errors, so tools see the failure too).
-fn render_status(t: &impl Template, status: poem::http::StatusCode) -> poem::Result<Response> {
+pub(crate) fn render_status(
+    t: &impl Template,
+    status: poem::http::StatusCode,
+) -> poem::Result<Response> {
     Ok(render(t)?.with_status(status).into_response())
 }
 
@@ -76,6 +79,12 @@ impl Chrome {
         self.user
             .as_ref()
             .is_some_and(|u| u.may(portal_domain::identity::access::Permission::Scheduling))
+    }
+    /// Whether the navigation offers the billing console.
+    pub fn may_bill(&self) -> bool {
+        self.user
+            .as_ref()
+            .is_some_and(|u| u.may(portal_domain::identity::access::Permission::Billing))
     }
     pub fn is_admin(&self) -> bool {
         self.user

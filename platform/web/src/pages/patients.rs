@@ -419,6 +419,7 @@ struct PatientPage {
     may_invite: bool,
     may_edit: bool,
     may_record: bool,
+    may_bill: bool,
 }
 
 /// What the patient page says above the record.
@@ -481,6 +482,7 @@ async fn show(
             may_invite: me.registration().is_some() && !active,
             may_edit: me.registration().is_some(),
             may_record: me.clinical().is_some(),
+            may_bill: me.billing().is_some(),
             zone: zone_note(tz, now),
             chrome,
             patient,

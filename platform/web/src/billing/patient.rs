@@ -1,0 +1,111 @@
+//! The patient's bills: `/bills` (what they owe, their statements, newest first) and one
+//! statement (`/bills/{id}`) with its lines and payments. Drafts are never shown; another
+//! patient's statement is 404.
+
+use askama::Template;
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::billing::{accounts, statements};
+use portal_domain::clinic::ClinicProfile;
+use portal_domain::identity::scope::{PatientScope, SignedIn};
+use portal_domain::ids::StatementId;
+use portal_domain::scheduling::clinic_tz;
+
+use super::{StatementView, SummaryView, not_found};
+use crate::AppState;
+use crate::auth::audit_ctx;
+use crate::pages::{Chrome, Gate, db, render, require_user};
+
+async fn gate(
+    req: &Request,
+    state: &AppState,
+) -> poem::Result<Result<(Chrome, SignedIn, PatientScope), Response>> {
+    match require_user(req, state, "bills").await? {
+        Gate::In(c, u) => {
+            let scope = u.patient().ok_or_else(not_found)?;
+            Ok(Ok((c, u, scope)))
+        }
+        Gate::Out(r) => Ok(Err(r)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "bills.html")]
+struct BillsPage {
+    chrome: Chrome,
+    balance: String,
+    owes: bool,
+    credit: bool,
+    open: Vec<SummaryView>,
+    past: Vec<SummaryView>,
+    call_us: String,
+}
+
+/// `GET /bills`.
+#[handler]
+pub async fn bills(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me, scope) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let tz = clinic_tz(&chrome.tenant);
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let account = accounts::own(&mut tx, &scope, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let (open, past): (Vec<_>, Vec<_>) = account.statements.iter().partition(|s| s.is_open());
+    render(&BillsPage {
+        balance: account.balance.to_string(),
+        owes: account.balance.minor > 0,
+        credit: account.balance.minor < 0,
+        open: open.iter().map(|s| SummaryView::of(s, tz)).collect(),
+        past: past.iter().map(|s| SummaryView::of(s, tz)).collect(),
+        call_us: profile.call_us(chrome.tenant.display_name()),
+        chrome,
+    })
+    .map(IntoResponse::into_response)
+}
+
+#[derive(Template)]
+#[template(path = "bill.html")]
+struct BillPage {
+    chrome: Chrome,
+    s: StatementView,
+    call_us: String,
+}
+
+/// `GET /bills/{id}`.
+#[handler]
+pub async fn bill(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw): Path<String>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = StatementId::parse(&raw).ok_or_else(not_found)?;
+    let tz = clinic_tz(&chrome.tenant);
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let s = statements::own(&mut tx, &scope, &ctx, id, state.clock.now())
+        .await
+        .map_err(db)?;
+    let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let s = s.ok_or_else(not_found)?;
+    render(&BillPage {
+        s: StatementView::of(&s, tz),
+        call_us: profile.call_us(chrome.tenant.display_name()),
+        chrome,
+    })
+    .map(IntoResponse::into_response)
+}

@@ -1,0 +1,61 @@
+//! "You have a new statement": by email or text, one job per channel, with no amount and no
+//! service in it — only the clinic's name and a link to sign in. A statement voided before
+//! the notice went out sends nothing.
+
+use portal_domain::billing::statements::for_notice;
+use portal_domain::ids::{JobId, StatementId};
+use portal_domain::jobs::{Channel, Job};
+use portal_tenants::Tenant;
+
+use crate::Deps;
+use crate::handlers::{JobError, branding};
+use crate::mail::{self, ActionEmail};
+
+pub(crate) async fn notice(
+    deps: &Deps,
+    tenant: &Tenant,
+    job_id: JobId,
+    whole: &Job,
+    statement: StatementId,
+    channel: Channel,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let target = for_notice(&mut tx, statement, now).await?;
+    tx.commit().await?;
+    let Some(t) = target else {
+        return Ok(());
+    };
+    let name = tenant.display_name();
+    let text = format!("You have a new statement from {name}. Sign in to see it.");
+    match channel {
+        Channel::Sms => {
+            let Some(phone) = t.phone else {
+                return Ok(());
+            };
+            if crate::handlers::defer_if_quiet(deps, tenant, whole).await? {
+                return Ok(());
+            }
+            let body = format!("{name}: {text} Reply STOP to opt out.");
+            crate::texting::send(deps, tenant, &phone, &body, &job_id.to_string()).await?;
+        }
+        Channel::Email => {
+            let Some(to) = t.email else {
+                return Ok(());
+            };
+            let email = ActionEmail {
+                branding: branding(deps, tenant),
+                subject: format!("A new statement — {name}"),
+                heading: "You have a new statement".to_owned(),
+                intro: text,
+                action_label: "Sign in to see your bills".to_owned(),
+                action_url: deps.links.clinic(tenant.slug(), "/bills"),
+                note: "For your privacy this message never says what the statement is for."
+                    .to_owned(),
+            };
+            let message = mail::build(&deps.mailer_from, &to, &email, &[])?;
+            deps.mailer.send(message).await?;
+        }
+    }
+    Ok(())
+}
