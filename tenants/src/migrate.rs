@@ -161,13 +161,15 @@ pub(crate) async fn apply_pending(
     Ok(true)
 }
 
-/// What a clinic's role may do outside its schema: queue jobs in the outbox and record a change
-/// of its own branding (stamped and applied by triggers to its own row), nothing else.
+/// What a clinic's role may do outside its schema: queue jobs in the outbox, record a change
+/// of its own branding (stamped and applied by triggers to its own row) and record its own
+/// Stripe account (stamped the same way), nothing else.
 pub(crate) fn clinic_control_grants(role_q: &str) -> String {
     format!(
         "GRANT USAGE ON SCHEMA control TO {role_q};
          GRANT INSERT ON control.outbox TO {role_q};
-         GRANT INSERT ON control.branding_changes TO {role_q};"
+         GRANT INSERT ON control.branding_changes TO {role_q};
+         GRANT INSERT ON control.stripe_accounts TO {role_q};"
     )
 }
 
@@ -207,6 +209,7 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
          GRANT SELECT, INSERT, UPDATE ON control.job_deliveries TO {app_q};
          GRANT SELECT, INSERT ON control.signup_requests TO {app_q};
          GRANT SELECT ON control.platform_secrets TO {app_q};
+         GRANT SELECT ON control.stripe_accounts TO {app_q};
          GRANT SELECT, INSERT, DELETE ON control.sms_opt_outs TO {app_q};
          GRANT SELECT, INSERT, UPDATE ON control.sms_last_sender, control.sms_daily TO {app_q};",
         db.replace('"', "\"\"")
@@ -231,7 +234,8 @@ pub async fn ensure_app_role(admin: &PgPool, app_role: &str) -> Result<(), Tenan
     let without_outbox: Vec<String> = sqlx::query_scalar!(
         r#"SELECT role_name AS "role_name!" FROM control.tenants
            WHERE NOT has_table_privilege(role_name, 'control.outbox', 'INSERT')
-              OR NOT has_table_privilege(role_name, 'control.branding_changes', 'INSERT')"#
+              OR NOT has_table_privilege(role_name, 'control.branding_changes', 'INSERT')
+              OR NOT has_table_privilege(role_name, 'control.stripe_accounts', 'INSERT')"#
     )
     .fetch(admin)
     .try_collect()

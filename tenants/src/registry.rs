@@ -104,6 +104,23 @@ impl Registry {
         Ok(row.map(Tenant::from))
     }
 
+    /// The clinic whose Stripe connected account this is (its webhook events are that
+    /// clinic's).
+    pub async fn by_stripe_account(&self, account: &str) -> Result<Option<Tenant>, TenantError> {
+        let row = sqlx::query_as!(
+            TenantRow,
+            r#"SELECT t.id, t.slug, t.display_name, t.status, t.schema_name, t.role_name,
+                      t.time_zone, t.primary_color, t.accent_color, t.sender_name,
+                      t.logo IS NOT NULL AS has_logo, t.sms_number
+               FROM control.stripe_accounts a JOIN control.tenants t ON t.id = a.tenant_id
+               WHERE a.account_id = $1"#,
+            account
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Tenant::from))
+    }
+
     pub async fn require(&self, slug: &Slug) -> Result<Tenant, TenantError> {
         self.by_slug(slug.as_str())
             .await?

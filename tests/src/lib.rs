@@ -4,6 +4,7 @@
 //! the database and the roles it created.
 
 pub mod scheduling;
+pub mod stripe_fake;
 pub mod twilio_fake;
 
 use std::collections::HashMap;

@@ -204,6 +204,12 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             statement_id,
             channel,
         } => crate::billing::notice(deps, &tenant, env.id, &job, statement_id, channel).await,
+        Job::StripeEvent { event_id } => {
+            crate::payments::apply_event(deps, &tenant, &event_id).await
+        }
+        Job::StripeRefund { refund_id } => {
+            crate::payments::send_refund(deps, &tenant, refund_id).await
+        }
         Job::Reminder {
             appointment_id,
             version,

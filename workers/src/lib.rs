@@ -11,6 +11,7 @@ pub mod documents;
 mod handlers;
 pub mod mail;
 mod notices;
+mod payments;
 mod reconcile;
 mod relay;
 mod reminders;
@@ -77,6 +78,8 @@ pub struct Deps {
     pub vault: portal_domain::documents::Vault,
     /// Prints documents to PDF.
     pub renderer: documents::Renderer,
+    /// The platform's Stripe client; `None`: no card payments in this deployment.
+    pub stripe: Option<portal_stripe::Stripe>,
     /// Clinic sign-up needs the owner's credentials; a process without them provisions
     /// nothing (another worker process must).
     pub provisioning: Option<Provisioning>,

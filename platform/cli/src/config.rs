@@ -55,6 +55,40 @@ pub struct Config {
     pub blobs: BlobConfig,
     /// A PDF render running longer than this is abandoned and retried.
     pub render_timeout: std::time::Duration,
+    /// Card payments: the platform's Stripe keys (`PORTAL_STRIPE_*`). Without them the portal
+    /// runs, and says online card payment is not available.
+    pub stripe: Option<StripeConfig>,
+}
+
+/// The platform's Stripe account: its secret key, the secret that signs its webhooks, and
+/// where its API is (Stripe's own by default; a local fake in tests and `infra/run`).
+#[derive(Clone)]
+pub struct StripeConfig {
+    pub secret_key: SecretString,
+    pub webhook_secret: SecretString,
+    pub base_url: String,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StripeConfig {
+    /// The client. A call gets 10 s per attempt and three attempts (with the same key).
+    pub fn client(&self) -> anyhow::Result<portal_stripe::Stripe> {
+        Ok(portal_stripe::Stripe::new(
+            &portal_stripe::StripeSettings {
+                secret_key: self.secret_key.clone(),
+                base_url: self.base_url.clone(),
+                timeout: std::time::Duration::from_secs(10),
+                attempts: 3,
+            },
+        )?)
+    }
 }
 
 /// The document store: a local directory (the default, `PORTAL_BLOB_DIR`) or S3-compatible
@@ -346,7 +380,43 @@ impl Config {
                 ));
             }
         };
+        let stripe = match (
+            get("PORTAL_STRIPE_SECRET_KEY"),
+            get("PORTAL_STRIPE_WEBHOOK_SECRET"),
+        ) {
+            (None, None) => None,
+            (Some(key), Some(hook)) => {
+                if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                    return Err(invalid(
+                        "PORTAL_STRIPE_SECRET_KEY",
+                        "must be a secret key (sk_…) or restricted key (rk_…)".into(),
+                    ));
+                }
+                if !hook.starts_with("whsec_") {
+                    return Err(invalid(
+                        "PORTAL_STRIPE_WEBHOOK_SECRET",
+                        "must be a webhook signing secret (whsec_…)".into(),
+                    ));
+                }
+                let base_url = get("PORTAL_STRIPE_BASE_URL")
+                    .unwrap_or_else(|| "https://api.stripe.com/".to_owned());
+                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                    return Err(invalid(
+                        "PORTAL_STRIPE_BASE_URL",
+                        "must be an http(s) URL".into(),
+                    ));
+                }
+                Some(StripeConfig {
+                    secret_key: key.into(),
+                    webhook_secret: hook.into(),
+                    base_url,
+                })
+            }
+            (None, Some(_)) => return Err(ConfigError::Missing("PORTAL_STRIPE_SECRET_KEY")),
+            (Some(_), None) => return Err(ConfigError::Missing("PORTAL_STRIPE_WEBHOOK_SECRET")),
+        };
         Ok(Self {
+            stripe,
             blobs,
             render_timeout: std::time::Duration::from_millis(number(
                 "PORTAL_RENDER_TIMEOUT_MS",

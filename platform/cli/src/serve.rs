@@ -52,7 +52,15 @@ pub async fn start(
     resolver.spawn_invalidation_listener(pool.clone());
     let redis =
         redis::Client::open(config.redis_url.expose_secret()).context("PORTAL_REDIS_URL")?;
+    let stripe = match &config.stripe {
+        Some(s) => Some(portal_web::Payments {
+            client: s.client()?,
+            webhook_secret: s.webhook_secret.clone(),
+        }),
+        None => None,
+    };
     let state = AppState {
+        stripe,
         vault: config.vault().await?,
         tenant_db: TenantDb::new(pool),
         registry,

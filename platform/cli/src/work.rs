@@ -54,6 +54,7 @@ pub async fn deps(
     let clinics = ClinicsById::new(Registry::new(pool.clone()), Duration::from_secs(60));
     clinics.spawn_invalidation_listener(pool.clone());
     Ok(Deps {
+        stripe: config.stripe.as_ref().map(|s| s.client()).transpose()?,
         vault: config.vault().await?,
         // Compiles are CPU-bound: one per core at most, whatever the job concurrency.
         renderer: portal_workers::documents::Renderer::new(

@@ -4,7 +4,9 @@
 
 use portal_tenants::{TenantId, TenantTx};
 
-use crate::ids::{AppointmentId, DocumentId, JobId, OfferId, PatientId, StatementId, UserId};
+use crate::ids::{
+    AppointmentId, DocumentId, JobId, OfferId, PatientId, RefundId, StatementId, UserId,
+};
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,6 +73,13 @@ pub enum Job {
         statement_id: StatementId,
         channel: Channel,
     },
+    /// Apply a Stripe event kept by the webhook: read the object's current state from Stripe
+    /// and bring the clinic's payments (or payments set-up) up to date with it.
+    #[serde(rename = "stripe.event")]
+    StripeEvent { event_id: String },
+    /// Send a refund Stripe could not be reached for, again with the same key.
+    #[serde(rename = "stripe.refund")]
+    StripeRefund { refund_id: RefundId },
 }
 
 /// Which new-result notice: entered (visible now, or waiting by the patient's choice), or
@@ -117,6 +126,8 @@ impl Job {
             Job::DocumentRender { .. } => "document.render",
             Job::BlobSweep { .. } => "blob.sweep",
             Job::StatementNotice { .. } => "statement.notice",
+            Job::StripeEvent { .. } => "stripe.event",
+            Job::StripeRefund { .. } => "stripe.refund",
         }
     }
 

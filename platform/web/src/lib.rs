@@ -14,6 +14,7 @@ mod request;
 mod security;
 mod site;
 mod state;
+mod stripe_webhook;
 mod texting;
 mod tx;
 mod webhooks;
@@ -26,7 +27,7 @@ use policy::{
 
 pub use limits::Limiter;
 pub use site::CurrentSite;
-pub use state::{AppState, CookiePolicy};
+pub use state::{AppState, CookiePolicy, Payments};
 pub use webhooks::signature as sms_signature;
 
 /// The whole web application for all clinics. Host → clinic resolution happens first (except
@@ -178,6 +179,41 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at("/bills", OWN_CARE, get(billing::patient::bills))
         .at("/bills/:id", OWN_CARE, get(billing::patient::bill))
         .at("/billing", BILLING, get(billing::staff::queue))
+        .at(
+            "/billing/payments/:id/refund",
+            BILLING,
+            get(billing::refund::form).post(billing::refund::refund),
+        )
+        .at("/admin/payments", ADMINISTRATION, get(billing::setup::page))
+        .at(
+            "/admin/payments/connect",
+            ADMINISTRATION,
+            post(billing::setup::connect),
+        )
+        .at(
+            "/admin/payments/refresh",
+            ADMINISTRATION,
+            get(billing::setup::refresh),
+        )
+        .at(
+            "/admin/payments/return",
+            ADMINISTRATION,
+            get(billing::setup::returned),
+        )
+        .at(
+            "/bills/:id/pay",
+            OWN_CARE,
+            get(billing::pay::form).post(billing::pay::start),
+        )
+        .at("/bills/:id/paid", OWN_CARE, get(billing::pay::returned))
+        .at(
+            "/pay",
+            PUBLIC,
+            get(billing::guest::form).post(billing::guest::open),
+        )
+        .at("/pay/checkout", PUBLIC, post(billing::guest::start))
+        .at("/pay/done", PUBLIC, get(billing::guest::done))
+        .at("/pay/code/:code", PUBLIC, get(billing::guest::link))
         .at(
             "/billing/patients/:id",
             BILLING,
@@ -523,6 +559,7 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             get(pages::undelivered::undelivered_page),
         )
         .at("/webhooks/sms", PUBLIC, post(webhooks::sms))
+        .at("/webhooks/stripe", PUBLIC, post(stripe_webhook::stripe))
         .at("/dev/mailbox", PUBLIC, get(pages::mailbox::mailbox))
         .at("/branding.css", PUBLIC, get(pages::assets::branding_css))
         .at("/branding/logo", PUBLIC, get(pages::assets::logo))

@@ -39,6 +39,10 @@ pub const REGISTER_PER_ADDRESS: Limit = Limit::per_hour("register-addr", 10);
 pub const REGISTER_PER_EMAIL: Limit = Limit::per_hour("register-email", 3);
 pub const PHONE_CODE_PER_PATIENT: Limit = Limit::per_hour("phone-code", 3);
 pub const INVITE_PER_PATIENT: Limit = Limit::per_hour("invite-patient", 3);
+/// Statement codes tried without signing in: enough for typos, far too few to guess one of
+/// 2^60 codes; the clinic-wide cap bounds guessing spread over many addresses.
+pub const PAY_CODE_PER_ADDRESS: Limit = Limit::per_hour("pay-code-addr", 20);
+pub const PAY_CODE_PER_CLINIC: Limit = Limit::per_hour("pay-code-clinic", 2000);
 
 /// How long until the limit lets another through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -60,7 +60,7 @@ pub async fn trace<E: Endpoint>(ep: Arc<E>, mut req: Request) -> poem::Result<Re
 /// trend's path names the test (`/results/trend/<LOINC>`): which test a patient had is health
 /// information. The log shows only the route.
 fn redact(path: &str) -> std::borrow::Cow<'_, str> {
-    for prefix in ["/invite/", "/reset/"] {
+    for prefix in ["/invite/", "/reset/", "/pay/code/"] {
         if path.starts_with(prefix) && path.len() > prefix.len() {
             return format!("{prefix}…").into();
         }
@@ -81,6 +81,7 @@ mod tests {
     fn link_tokens_never_reach_the_log() {
         assert_eq!(super::redact("/invite/abcDEF123"), "/invite/…");
         assert_eq!(super::redact("/reset/abc"), "/reset/…");
+        assert_eq!(super::redact("/pay/code/K7QFM2X9PA4D"), "/pay/code/…");
         assert_eq!(super::redact("/invite"), "/invite");
         assert_eq!(super::redact("/admin"), "/admin");
         assert_eq!(super::redact("/results/trend/2345-7"), "/results/trend/…");

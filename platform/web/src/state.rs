@@ -27,6 +27,16 @@ pub struct AppState {
     pub limiter: std::sync::Arc<crate::limits::Limiter>,
     /// The document store, sealed with each clinic's key.
     pub vault: portal_domain::documents::Vault,
+    /// Card payments: the platform's Stripe client and the secret its webhooks are signed
+    /// with. `None`: the deployment takes no card payments.
+    pub stripe: Option<Payments>,
+}
+
+/// The platform's Stripe client and webhook secret.
+#[derive(Clone)]
+pub struct Payments {
+    pub client: portal_stripe::Stripe,
+    pub webhook_secret: secrecy::SecretString,
 }
 
 impl AppState {

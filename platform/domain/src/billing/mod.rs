@@ -5,9 +5,14 @@
 //! audited; another patient's statement answers like a missing one.
 
 pub mod accounts;
+pub mod card;
+pub mod events;
+pub mod guest;
 pub mod lines;
 pub mod money;
 pub mod payments;
+pub mod refunds;
+pub mod setup;
 pub mod statements;
 
 pub use money::{Currency, Money, MoneyError};
@@ -33,6 +38,8 @@ pub enum BillingError {
     NotIssued,
     #[error("Nothing is due on this statement.")]
     NothingDue,
+    #[error("This clinic does not take card payments online yet.")]
+    CardsUnavailable,
     #[error("{message}")]
     Field {
         field: &'static str,

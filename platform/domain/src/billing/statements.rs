@@ -115,6 +115,8 @@ pub struct Statement {
     pub version: i32,
     pub void_reason: Option<String>,
     pub voided_at: Option<DateTime<Utc>>,
+    /// The code for paying without signing in, as printed (`K7QF-M2X9-PA4D`).
+    pub guest_code: Option<String>,
     pub lines: Vec<Line>,
     pub total_charges: Money,
     pub total_insurance: Money,
@@ -202,7 +204,7 @@ async fn read(
     let Some(head) = sqlx::query!(
         r#"SELECT s.id, s.number, s.patient_id, s.status, s.currency, s.issued_at, s.due_on,
                   s.issued_minor, s.created_at, s.version, s.void_reason, s.voided_at,
-                  p.given_name || ' ' || p.family_name AS "patient_name!",
+                  s.guest_code, p.given_name || ' ' || p.family_name AS "patient_name!",
                   coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e
                             WHERE e.statement_id = s.id), 0)::bigint AS "due!"
            FROM statements s JOIN patients p ON p.id = s.patient_id
@@ -280,6 +282,7 @@ async fn read(
         version: head.version,
         void_reason: head.void_reason,
         voided_at: head.voided_at,
+        guest_code: head.guest_code.as_deref().map(super::guest::display),
         total_charges: sum(|l| l.charge.minor),
         total_insurance: sum(|l| l.insurance_paid.minor),
         total_adjustments: sum(|l| l.adjustment.minor),
@@ -549,13 +552,15 @@ pub async fn issue(
     }
     sqlx::query!(
         "UPDATE statements SET status = 'issued', issued_minor = $2, issued_at = $3,
-                               issued_by = $4, due_on = $5, version = version + 1
+                               issued_by = $4, due_on = $5, guest_code = $6,
+                               version = version + 1
          WHERE id = $1",
         id.as_uuid(),
         totals.patient,
         now,
         scope.user_id().as_uuid(),
         due_on,
+        super::guest::new_code(),
     )
     .execute(tx.conn())
     .await?;

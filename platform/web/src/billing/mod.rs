@@ -3,7 +3,12 @@
 //! payments, voiding) and the patient's bills (`patient.rs`: `/bills`). The stores audit every
 //! read and write; another patient's statement answers 404.
 
+mod checkout;
+pub mod guest;
 pub mod patient;
+pub mod pay;
+pub mod refund;
+pub mod setup;
 pub mod staff;
 
 use chrono::{DateTime, Utc};
@@ -79,6 +84,9 @@ pub struct LineView {
 
 /// One payment, as words.
 pub struct PaymentView {
+    pub id: String,
+    /// A card payment with something left to refund.
+    pub refundable: bool,
     pub when: String,
     pub method: &'static str,
     pub amount: String,
@@ -94,6 +102,7 @@ pub struct StatementView {
     pub void: bool,
     pub version: i32,
     pub void_reason: String,
+    pub guest_code: String,
     pub lines: Vec<LineView>,
     pub total_charges: String,
     pub total_insurance: String,
@@ -114,6 +123,7 @@ impl StatementView {
             void: s.summary.status == Status::Void,
             version: s.version,
             void_reason: s.void_reason.clone().unwrap_or_default(),
+            guest_code: s.guest_code.clone().unwrap_or_default(),
             lines: s
                 .lines
                 .iter()
@@ -139,6 +149,10 @@ impl StatementView {
                 .payments
                 .iter()
                 .map(|p| PaymentView {
+                    id: p.id.to_string(),
+                    refundable: p.method == "card"
+                        && p.status == "succeeded"
+                        && p.amount.minor > p.refunded.minor,
                     when: when(p.at, tz),
                     method: p.method_label(),
                     amount: p.amount.to_string(),

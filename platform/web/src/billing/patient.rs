@@ -77,6 +77,8 @@ struct BillPage {
     chrome: Chrome,
     s: StatementView,
     call_us: String,
+    /// The clinic takes cards and something is due.
+    can_pay: bool,
 }
 
 /// `GET /bills/{id}`.
@@ -100,9 +102,18 @@ pub async fn bill(
         .await
         .map_err(db)?;
     let profile = ClinicProfile::load(&mut tx).await.map_err(db)?;
+    let cards = portal_domain::billing::setup::read(&mut tx)
+        .await
+        .map_err(db)?
+        .charges_enabled;
     tx.commit().await.map_err(db)?;
     let s = s.ok_or_else(not_found)?;
+    let can_pay = cards
+        && state.stripe.is_some()
+        && s.summary.status == statements::Status::Issued
+        && s.summary.due.minor > 0;
     render(&BillPage {
+        can_pay,
         s: StatementView::of(&s, tz),
         call_us: profile.call_us(chrome.tenant.display_name()),
         chrome,

@@ -219,6 +219,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "issued" => Some("Statement issued. The patient has been told a new statement is ready."),
         "voided" => Some("Statement voided."),
         "paid" => Some("Payment recorded."),
+        "refunded" => Some("Refunded. The amount is back on the patient's account."),
+        "refund_queued" => Some(
+            "The refund is recorded and on its way: Stripe could not be reached just now, so it will be sent again shortly.",
+        ),
         _ => None,
     }
 }

@@ -1,0 +1,121 @@
+// Card payments (issue 13) against the local Stripe stand-in (infra/stripe_fake.py, started by
+// infra/test): a clinic admin's Connect onboarding reaches "Enabled"; then, on a laptop and a
+// phone, billing issues a statement, the patient pays part of it by card on Stripe's page and
+// comes back to a confirmation, and someone without an account pays the rest with the code
+// from the statement. Every page of ours — and of the stand-in's — passes axe and the layout
+// checks. Runs on the demo clinic seeded by `portal demo`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  DESKTOP, SCREENS, checkPage, launch, localDate, navigate, newPage, screenshot, signIn, signOut, site,
+} from './helpers.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const ZONE = 'America/New_York';
+const stripe = process.env.PORTAL_TEST_STRIPE_URL;
+
+test('A clinic admin connects the clinic\'s Stripe account and onboarding reaches Enabled', async () => {
+  assert.ok(stripe, 'PORTAL_TEST_STRIPE_URL names the Stripe stand-in');
+  const ctx = await browser.newContext(DESKTOP.options);
+  const page = await signIn(ctx, 'sunrise', 'admin@sunrise.example');
+  await page.goto(`${site('sunrise')}/admin`);
+  await page.getByTestId('payments-link').click();
+  await page.waitForLoadState();
+  assert.equal(await page.getByTestId('payments-stage').textContent(), 'Not connected');
+  await checkPage(page, 'card payments, not connected');
+  await page.getByTestId('connect-stripe').click();
+  await page.waitForURL((u) => u.href.startsWith(stripe));
+  await checkPage(page, 'Stripe onboarding');
+  await page.getByRole('button', { name: 'Submit details' }).click();
+  await page.waitForURL(`${site('sunrise')}/admin/payments?done=returned`);
+  assert.equal(await page.getByTestId('payments-stage').textContent(), 'Enabled');
+  await checkPage(page, 'card payments, enabled');
+  await screenshot(page, 'payments-enabled');
+  await ctx.close();
+});
+
+// Billing issues a statement for Chloe Nguyen of `charge` and returns its number.
+async function issue(ctx, charge) {
+  const page = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
+  await navigate(page, 'Patients');
+  await page.getByLabel('Find a patient').fill('Nguyen');
+  await page.getByTestId('search-patients').click();
+  await page.getByTestId('patient-link').filter({ hasText: 'Nguyen, Chloe' }).click();
+  await page.getByTestId('patient-billing').click();
+  await page.getByTestId('start-statement').click();
+  await page.waitForLoadState();
+  await page.getByLabel('Date of service').fill(localDate(Date.now() - 86400000, ZONE));
+  await page.getByLabel('Service', { exact: true }).fill('New patient visit');
+  await page.getByLabel('Charge').fill(charge);
+  await page.getByTestId('add-line').click();
+  await page.waitForLoadState();
+  await page.getByTestId('issue').click();
+  await page.waitForLoadState();
+  await page.getByTestId('confirm-action').click();
+  await page.waitForLoadState();
+  const heading = await page.getByTestId('statement-heading').textContent();
+  await signOut(page);
+  await page.close();
+  return heading.match(/Statement (\d+)/)[1];
+}
+
+// On Stripe's page: a card, then Pay.
+async function payOnStripe(page, label) {
+  await page.waitForURL((u) => u.href.startsWith(stripe));
+  await checkPage(page, label);
+  await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay' }).click();
+}
+
+for (const screen of SCREENS) {
+  test(`A patient pays part of a statement by card; someone without an account pays the rest with its code (${screen.width} px)`, async () => {
+    const ctx = await browser.newContext(screen.options);
+    const number = await issue(ctx, '90.00');
+
+    const page = await signIn(ctx, 'sunrise', 'chloe.nguyen@sunrise.example');
+    await navigate(page, 'Bills');
+    await page.getByRole('link', { name: `Statement ${number}` }).click();
+    await page.waitForLoadState();
+    const code = await page.getByTestId('guest-code').textContent();
+    await checkPage(page, 'a statement with online payment');
+    await page.getByTestId('pay-online').click();
+    await page.waitForLoadState();
+    await checkPage(page, 'how much to pay');
+    await page.getByLabel('How much to pay now').fill('35');
+    await page.getByTestId('pay-continue').click();
+    await page.waitForLoadState();
+    assert.match(await page.getByTestId('confirm-question').textContent(), /Pay \$35\.00 to .+ for statement \d+\?/);
+    await checkPage(page, 'the check before paying');
+    await page.getByTestId('confirm-action').click();
+    await payOnStripe(page, 'Stripe checkout');
+    await page.waitForURL((u) => u.pathname.endsWith('/paid'));
+    assert.match(await page.getByTestId('payment-result').textContent(), /received your payment of \$35\.00/);
+    await checkPage(page, 'payment received');
+    await screenshot(page, `payment-received-${screen.name}`);
+    await page.getByTestId('payment-back').click();
+    await page.waitForLoadState();
+    assert.equal(await page.getByTestId('still-due').textContent(), '$55.00');
+    await signOut(page);
+
+    // Someone without an account, with the code from the statement.
+    const guest = await newPage(ctx);
+    await guest.goto(`${site('sunrise')}/pay`);
+    await checkPage(guest, 'pay a bill');
+    await guest.getByLabel('Payment code').fill(code.toLowerCase());
+    await guest.getByTestId('find-statement').click();
+    await guest.waitForLoadState();
+    assert.equal(await guest.getByTestId('guest-due').textContent(), '$55.00');
+    assert.doesNotMatch(await guest.locator('main').textContent(), /Chloe|Nguyen|New patient visit/);
+    await checkPage(guest, 'a statement by its code');
+    await screenshot(guest, `pay-by-code-${screen.name}`);
+    await guest.getByTestId('guest-pay').click();
+    await payOnStripe(guest, 'Stripe checkout for a guest');
+    await guest.waitForURL((u) => u.pathname === '/pay/done');
+    assert.match(await guest.getByTestId('payment-result').textContent(), /received your payment of \$55\.00/);
+    await checkPage(guest, 'a guest\'s payment received');
+    await ctx.close();
+  });
+}

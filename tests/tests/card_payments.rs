@@ -1,0 +1,620 @@
+//! Card payments end to end against the local Stripe fake (`infra/stripe_fake.py`): a clinic
+//! admin connects the clinic's Stripe account through onboarding; a patient pays part of a
+//! statement through Checkout and someone without an account pays the rest with the
+//! statement's code; webhooks are verified, kept once and applied by workers reading the
+//! object's current state, so events delivered twice and out of order pay nothing twice;
+//! Stripe answering 5xx after doing the work is retried with the same key (one Checkout page,
+//! not two); Stripe down leaves nothing charged and says so.
+
+use portal_domain::clock::Clock;
+use portal_domain::identity::Role;
+use portal_tests::stripe_fake::{StripeFake, WEBHOOK_SECRET};
+use portal_tests::{Browser, PASSWORD, TestApp};
+use serde_json::json;
+
+struct World {
+    app: TestApp,
+    stripe: StripeFake,
+    tenant: portal_tenants::Tenant,
+    host: String,
+    ana: portal_domain::ids::PatientId,
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A clinic with a patient (Ana), another (Ben), billing staff and an admin, a server with
+/// workers pointed at a fresh Stripe fake, whose webhooks reach the server's platform site.
+async fn world() -> World {
+    let stripe = StripeFake::start();
+    let app = TestApp::spawn_with_workers(stripe.env()).await;
+    stripe.set_clock(app.clock.now().timestamp()).await;
+    stripe
+        .deliver_to(app.addr, &app.db.config.base_domain)
+        .await;
+    let tenant = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&tenant, "Ana", "ana@example.com").await;
+    app.patient(&tenant, "Ben", "ben@example.com").await;
+    app.staff(&tenant, "billing@example.com", Role::Billing)
+        .await;
+    app.staff(&tenant, "admin@example.com", Role::ClinicAdmin)
+        .await;
+    World {
+        app,
+        stripe,
+        tenant,
+        host,
+        ana,
+    }
+}
+
+/// A plain HTTP client for Stripe's (the fake's) hosted pages.
+fn outside() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The admin connects the clinic's Stripe account and completes onboarding on Stripe's page.
+async fn onboard(w: &World) {
+    let mut admin = w.app.sign_in(&w.host, "admin@example.com", PASSWORD).await;
+    let (_, page) = admin.page("/admin/payments").await;
+    assert!(page.contains("Not connected"), "{page}");
+    let resp = admin.post_form("/admin/payments/connect", &[]).await;
+    assert_eq!(resp.status(), 303);
+    let onboarding = location(&resp);
+    assert!(
+        onboarding.starts_with(&w.stripe.url()),
+        "to Stripe: {onboarding}"
+    );
+    let (_, page) = admin.page("/admin/payments").await;
+    assert!(page.contains(">Pending<"), "{page}");
+    // On Stripe's page the admin submits the clinic's details; Stripe sends them back.
+    let resp = outside()
+        .post(&onboarding)
+        .form(&[("business_name", "Sunrise Family Medicine")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let back = location(&resp);
+    let path = back.split_once(&w.host).map(|(_, p)| p).unwrap_or(&back);
+    let path = path.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit());
+    assert_eq!(path, "/admin/payments/return");
+    let resp = admin.get(path).await;
+    assert_eq!(location(&resp), "/admin/payments?done=returned");
+    let (_, page) = admin.page("/admin/payments?done=returned").await;
+    assert!(page.contains(">Enabled<"), "{page}");
+}
+
+/// Billing issues a statement of `charge` for `patient`; returns its id.
+async fn statement(w: &World, patient: &portal_domain::ids::PatientId, charge: &str) -> String {
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let resp = staff
+        .post_form(&format!("/billing/patients/{patient}/statements"), &[])
+        .await;
+    let id = location(&resp)
+        .trim_start_matches("/billing/statements/")
+        .to_owned();
+    let day = (w.app.clock.now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let version = |page: &str| {
+        let at = page.find("name=\"version\" value=\"").unwrap() + 22;
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let (_, page) = staff.page(&format!("/billing/statements/{id}")).await;
+    let resp = staff
+        .post_form(
+            &format!("/billing/statements/{id}/lines"),
+            &[
+                ("version", &version(&page)),
+                ("service_date", &day),
+                ("description", "Office visit"),
+                ("code", "99213"),
+                ("charge", charge),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let (_, page) = staff.page(&format!("/billing/statements/{id}")).await;
+    let due = (w.app.clock.now() + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let resp = staff
+        .post_form(
+            &format!("/billing/statements/{id}/issue"),
+            &[
+                ("version", &version(&page)),
+                ("due_on", &due),
+                ("confirmed", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    id
+}
+
+/// The patient asks to pay `amount` and confirms; returns Stripe's Checkout address.
+async fn patient_checkout(b: &mut Browser, id: &str, amount: &str) -> reqwest::Response {
+    let resp = b
+        .post_form(&format!("/bills/{id}/pay"), &[("amount", amount)])
+        .await;
+    assert_eq!(resp.status(), 200, "asks first");
+    let ask = resp.text().await.unwrap();
+    assert!(ask.contains("Continue to payment"), "{ask}");
+    b.post_form(
+        &format!("/bills/{id}/pay"),
+        &[("amount", amount), ("confirmed", "1")],
+    )
+    .await
+}
+
+/// Pays on Stripe's Checkout page with `card`; returns where Stripe sends the browser.
+async fn pay_on_stripe(checkout: &str, card: &str) -> reqwest::Response {
+    outside()
+        .post(checkout)
+        .form(&[("card", card)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The path of an absolute URL on the clinic's site.
+fn path_of(url: &str) -> String {
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    after_scheme
+        .find('/')
+        .map(|i| after_scheme[i..].to_owned())
+        .unwrap_or_default()
+}
+
+/// (balance, sum of entries, entries) of the patient's account.
+async fn ledger(w: &World, patient: &portal_domain::ids::PatientId) -> (i64, i64, i64) {
+    let db = w.app.db.tenant_db().await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let row: (i64, i64, i64) = sqlx::query_as(
+        "SELECT a.balance_minor, coalesce(sum(e.amount_minor), 0)::bigint, count(e.id)
+         FROM billing_accounts a LEFT JOIN ledger_entries e ON e.account_id = a.id
+         WHERE a.patient_id = $1 GROUP BY a.id",
+    )
+    .bind(patient.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    row
+}
+
+/// The refund links on a statement's billing page, in payment order.
+async fn refund_links(staff: &mut Browser, id: &str) -> Vec<String> {
+    let (_, page) = staff.page(&format!("/billing/statements/{id}")).await;
+    page.match_indices("href=\"/billing/payments/")
+        .map(|(at, _)| {
+            let rest = &page[at + 6..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+async fn settled(w: &World) {
+    w.stripe.webhooks_idle().await;
+    assert_eq!(w.app.jobs_settled().await, 0, "no job may die");
+}
+
+#[tokio::test]
+async fn a_patient_pays_part_by_card_and_someone_without_an_account_pays_the_rest_by_code() {
+    let w = world().await;
+    onboard(&w).await;
+    let id = statement(&w, &w.ana, "100.00").await;
+
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let (_, bill) = ana.page(&format!("/bills/{id}")).await;
+    assert!(bill.contains("Pay online"), "{bill}");
+    // More than is due, nothing, or not a number: refused before anything is recorded.
+    for (amount, words) in [
+        ("100.01", "more than the $100.00 still due"),
+        ("0", "more than zero"),
+        ("-5", "in numbers"),
+    ] {
+        let resp = ana
+            .post_form(&format!("/bills/{id}/pay"), &[("amount", amount)])
+            .await;
+        assert_eq!(resp.status(), 422, "{amount}");
+        assert!(resp.text().await.unwrap().contains(words), "{amount}");
+    }
+    let resp = patient_checkout(&mut ana, &id, "40").await;
+    assert_eq!(resp.status(), 303);
+    let checkout = location(&resp);
+    assert!(checkout.starts_with(&w.stripe.url()), "{checkout}");
+    // A declined card charges nothing and stays on Stripe's page.
+    let resp = pay_on_stripe(&checkout, "4000 0000 0000 0002").await;
+    assert_eq!(resp.status(), 402);
+    let resp = pay_on_stripe(&checkout, "4242 4242 4242 4242").await;
+    assert_eq!(resp.status(), 303);
+    let back = path_of(&location(&resp));
+    assert!(
+        back.starts_with(&format!("/bills/{id}/paid?payment=pay_")),
+        "{back}"
+    );
+    let (status, page) = ana.page(&back).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("has received your payment of $40.00"),
+        "{page}"
+    );
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (6000, 6000, 2));
+    let (_, bill) = ana.page(&format!("/bills/{id}")).await;
+    assert!(bill.contains("Part paid"), "{bill}");
+    let marker = "data-testid=\"guest-code\">";
+    let code_at = bill.find(marker).unwrap() + marker.len();
+    let code = bill[code_at..code_at + 14].to_owned();
+
+    // Someone without an account: the code shows the amount due and the clinic, nothing else.
+    let mut guest = w.app.browser(&w.host);
+    let resp = guest.post_form("/pay", &[("code", "K7QF-M2X9-PA4D")]).await;
+    assert_eq!(resp.status(), 404);
+    let resp = guest
+        .post_form("/pay", &[("code", &code.to_lowercase())])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("$60.00"), "{page}");
+    for private in ["Ana", "Tester", "Office visit", "99213"] {
+        assert!(!page.contains(private), "the guest page shows {private}");
+    }
+    let resp = guest
+        .post_form("/pay/checkout", &[("code", &code), ("amount", "60.01")])
+        .await;
+    assert_eq!(resp.status(), 422);
+    let resp = guest
+        .post_form("/pay/checkout", &[("code", &code), ("amount", "60")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = pay_on_stripe(&location(&resp), "5555555555554444").await;
+    let back = path_of(&location(&resp));
+    assert!(back.starts_with("/pay/done?payment=pay_"), "{back}");
+    let (_, page) = guest.page(&back).await;
+    assert!(
+        page.contains("has received your payment of $60.00"),
+        "{page}"
+    );
+    assert!(!page.contains("Ana"));
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (0, 0, 3));
+    let resp = guest.post_form("/pay", &[("code", &code)]).await;
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("This statement is paid")
+    );
+    let (_, bill) = ana.page(&format!("/bills/{id}")).await;
+    assert!(
+        bill.contains(">Paid<") && !bill.contains("Pay online"),
+        "{bill}"
+    );
+    assert!(!bill.contains("/refund"), "patients get no refund link");
+
+    // Billing staff see both payments and refund part of the guest's; more than is left of it
+    // is refused, and the refund goes back onto the account once.
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let refunds = refund_links(&mut staff, &id).await;
+    assert_eq!(refunds.len(), 2, "two card payments");
+    let guests = &refunds[1];
+    let resp = staff.post_form(guests, &[("amount", "60.01")]).await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("more than the $60.00 that can be refunded")
+    );
+    let resp = staff
+        .post_form(guests, &[("amount", "15"), ("reason", "Duplicate lab fee")])
+        .await;
+    assert_eq!(resp.status(), 200, "asks first");
+    assert!(
+        resp.text()
+            .await
+            .unwrap()
+            .contains("Refund $15.00 to Ana Tester")
+    );
+    let resp = staff
+        .post_form(
+            guests,
+            &[
+                ("amount", "15"),
+                ("reason", "Duplicate lab fee"),
+                ("confirmed", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert!(
+        location(&resp).ends_with("?done=refunded"),
+        "{}",
+        location(&resp)
+    );
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (1500, 1500, 4));
+    let (_, page) = staff.page(guests).await;
+    assert!(page.contains("$45.00"), "what is left: {page}");
+    assert_eq!(w.stripe.objects("refund").await.len(), 1);
+
+    // Ben cannot pay (or see) Ana's statement.
+    let mut ben = w.app.sign_in(&w.host, "ben@example.com", PASSWORD).await;
+    assert_eq!(ben.page(&format!("/bills/{id}/pay")).await.0, 404);
+    let resp = ben
+        .post_form(
+            &format!("/bills/{id}/pay"),
+            &[("amount", "1"), ("confirmed", "1")],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_and_kept_once() {
+    let w = world().await;
+    onboard(&w).await;
+    let platform = w.app.db.config.base_domain.clone();
+    let events = w.stripe.read("/_fake/events").await;
+    let event = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "account.updated")
+        .cloned()
+        .expect("onboarding sent account.updated");
+    let body = event["body"].as_str().unwrap().to_owned();
+    let post = |body: String, signature: String| {
+        let app = &w.app;
+        let platform = platform.clone();
+        async move {
+            app.client
+                .post(format!("http://{}/webhooks/stripe", app.addr))
+                .header("host", platform)
+                .header("stripe-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let now = w.app.clock.now().timestamp();
+    let sign = |body: &str, t: i64, secret: &str| {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("t={t},v1={hex}")
+    };
+    // Unsigned, wrongly signed, tampered, too old: refused.
+    assert_eq!(post(body.clone(), String::new()).await, 400);
+    assert_eq!(
+        post(body.clone(), sign(&body, now, "whsec_wrong")).await,
+        400
+    );
+    let tampered = body.replace("account.updated", "payout.paid");
+    assert_eq!(post(tampered, sign(&body, now, WEBHOOK_SECRET)).await, 400);
+    assert_eq!(
+        post(body.clone(), sign(&body, now - 301, WEBHOOK_SECRET)).await,
+        400
+    );
+    // A rotated secret: the header carries the old and the new signature.
+    let both = format!(
+        "{},v1=00{}",
+        sign(&body, now, WEBHOOK_SECRET),
+        "ab".repeat(31)
+    );
+    assert_eq!(post(body.clone(), both).await, 200);
+    // The same event again (Stripe retries): kept once.
+    assert_eq!(
+        post(body.clone(), sign(&body, now, WEBHOOK_SECRET)).await,
+        200
+    );
+    settled(&w).await;
+    let db = w.app.db.tenant_db().await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM stripe_events WHERE id = $1")
+        .bind(event["id"].as_str().unwrap())
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(kept, 1);
+    // On a clinic's site, the endpoint is not there.
+    let status = w
+        .app
+        .client
+        .post(format!("http://{}/webhooks/stripe", w.app.addr))
+        .header("host", &w.host)
+        .header("stripe-signature", sign(&body, now, WEBHOOK_SECRET))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn events_delivered_twice_and_out_of_order_pay_each_payment_once() {
+    let w = world().await;
+    onboard(&w).await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    w.stripe.control("/_fake/webhooks/hold", json!({})).await;
+    let mut ids = Vec::new();
+    for charge in ["30", "45.50", "80"] {
+        let id = statement(&w, &w.ana, charge).await;
+        let resp = patient_checkout(&mut ana, &id, "25").await;
+        let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+        assert_eq!(resp.status(), 303);
+        // The patient closes the tab: only Stripe's events will settle it.
+        ids.push(id);
+    }
+    assert_eq!(
+        ledger(&w, &w.ana).await.2,
+        3,
+        "three charges, nothing paid yet"
+    );
+    let released = w
+        .stripe
+        .control(
+            "/_fake/webhooks/release",
+            json!({"shuffle": true, "twice": true, "seed": 7}),
+        )
+        .await;
+    assert!(released["released"].as_i64().unwrap() >= 12, "{released}");
+    settled(&w).await;
+    // 30 + 45.50 + 80 charged, 3 × 25 paid, each once.
+    assert_eq!(ledger(&w, &w.ana).await, (8050, 8050, 6));
+    for id in &ids {
+        let (_, bill) = ana.page(&format!("/bills/{id}")).await;
+        assert!(bill.contains("$25.00"), "{bill}");
+    }
+}
+
+#[tokio::test]
+async fn stripe_failing_after_doing_the_work_makes_one_page_and_stripe_down_charges_nothing() {
+    let w = world().await;
+    onboard(&w).await;
+    let id = statement(&w, &w.ana, "50").await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    w.stripe
+        .control(
+            "/_fake/faults",
+            json!({"method": "POST", "path": "/v1/checkout/sessions", "mode": "error_after", "count": 1}),
+        )
+        .await;
+    let resp = patient_checkout(&mut ana, &id, "50").await;
+    assert_eq!(
+        resp.status(),
+        303,
+        "the retry with the same key got the page"
+    );
+    let sessions = w.stripe.objects("checkout_session").await;
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one Checkout page, not two: {sessions:?}"
+    );
+    let requests = w.stripe.read("/_fake/requests").await;
+    let creates: Vec<_> = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "POST" && r["path"] == "/v1/checkout/sessions")
+        .cloned()
+        .collect();
+    assert_eq!(creates.len(), 2, "{creates:?}");
+    assert_eq!(creates[0]["idempotency_key"], creates[1]["idempotency_key"]);
+    let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+    assert_eq!(resp.status(), 303);
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (0, 0, 2));
+
+    // A refund whose answer is lost after Stripe made it: retried with the same key, one refund.
+    w.stripe
+        .control(
+            "/_fake/faults",
+            json!({"method": "POST", "path": "/v1/refunds", "mode": "error_after", "count": 1}),
+        )
+        .await;
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let link = refund_links(&mut staff, &id).await.remove(0);
+    let resp = staff
+        .post_form(&link, &[("amount", "10"), ("confirmed", "1")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    settled(&w).await;
+    assert_eq!(w.stripe.objects("refund").await.len(), 1);
+    assert_eq!(ledger(&w, &w.ana).await, (1000, 1000, 3));
+
+    // Stripe down for every attempt: nothing charged, and the patient is told so.
+    let id = statement(&w, &w.ana, "20").await;
+    w.stripe
+        .control(
+            "/_fake/faults",
+            json!({"method": "POST", "path": "/v1/checkout/sessions", "mode": "error_before", "count": 10}),
+        )
+        .await;
+    let resp = patient_checkout(&mut ana, &id, "20").await;
+    assert_eq!(resp.status(), 422);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("nothing was charged"), "{page}");
+    w.stripe.clear_faults().await;
+    assert_eq!(ledger(&w, &w.ana).await, (3000, 3000, 4));
+    let db = w.app.db.tenant_db().await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'pending'")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        pending, 0,
+        "the payment that never reached Stripe is closed"
+    );
+}
+
+#[tokio::test]
+async fn money_arriving_for_a_statement_voided_meanwhile_becomes_a_credit() {
+    let w = world().await;
+    onboard(&w).await;
+    let id = statement(&w, &w.ana, "70").await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let resp = patient_checkout(&mut ana, &id, "70").await;
+    let checkout = location(&resp);
+    // Billing voids the statement while the patient is on Stripe's page.
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let (_, page) = staff.page(&format!("/billing/statements/{id}")).await;
+    let at = page.find("name=\"version\" value=\"").unwrap() + 22;
+    let version = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let resp = staff
+        .post_form(
+            &format!("/billing/statements/{id}/void"),
+            &[
+                ("version", &version),
+                ("reason", "Billed in error"),
+                ("confirmed", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    let resp = pay_on_stripe(&checkout, "4242424242424242").await;
+    assert_eq!(resp.status(), 303);
+    settled(&w).await;
+    // Charge 70, void −70, payment −70: the money taken is a credit, not lost.
+    assert_eq!(ledger(&w, &w.ana).await, (-7000, -7000, 3));
+    let (_, bills) = ana.page("/bills").await;
+    assert!(bills.contains("Your credit"), "{bills}");
+}
