@@ -56,6 +56,7 @@ pub async fn start(
         Some(s) => Some(portal_web::Payments {
             client: s.client()?,
             webhook_secret: s.webhook_secret.clone(),
+            page_origins: portal_stripe::hosted_page_origins(&s.base_url),
         }),
         None => None,
     };

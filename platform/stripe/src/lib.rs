@@ -16,6 +16,22 @@ pub use client::{
     RefundState, Stripe, StripeSettings,
 };
 
+/// Where Stripe's own pages (Checkout, Connect onboarding) are, for a deployment whose API is
+/// at `base_url`: Stripe's hosts for Stripe's API, else the stand-in's own origin. Pages that
+/// send a browser there after a form allow these origins in their `form-action`.
+pub fn hosted_page_origins(base_url: &str) -> Vec<String> {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or_default();
+    if host == "api.stripe.com" {
+        return vec![
+            "https://checkout.stripe.com".to_owned(),
+            "https://connect.stripe.com".to_owned(),
+        ];
+    }
+    let scheme = base_url.split_once("://").map_or("https", |(s, _)| s);
+    vec![format!("{scheme}://{host}")]
+}
+
 /// Why a Stripe call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StripeError {
@@ -45,5 +61,20 @@ impl StripeError {
     /// Whether trying again later (with the same idempotency key) may succeed.
     pub fn is_temporary(&self) -> bool {
         matches!(self, StripeError::Unavailable(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stripe_pages_are_stripe_s_own_hosts_or_the_stand_in_s_origin() {
+        assert_eq!(
+            super::hosted_page_origins("https://api.stripe.com/"),
+            ["https://checkout.stripe.com", "https://connect.stripe.com"]
+        );
+        assert_eq!(
+            super::hosted_page_origins("http://127.0.0.1:12111"),
+            ["http://127.0.0.1:12111"]
+        );
     }
 }

@@ -34,6 +34,15 @@ pub use webhooks::signature as sms_signature;
 /// for health checks and shared assets), so every handler below sees a resolved site.
 pub fn app(state: AppState) -> impl Endpoint {
     let hsts = state.links.scheme == "https";
+    let origins = state
+        .stripe
+        .as_ref()
+        .map(|p| p.page_origins.clone())
+        .unwrap_or_default();
+    // Built from configuration (URL origins only), so it is a valid header; the strict policy
+    // without extra origins otherwise.
+    let csp = poem::http::HeaderValue::from_str(&security::csp(&origins))
+        .unwrap_or_else(|_| poem::http::HeaderValue::from_static(security::STRICT_CSP));
     let api = api::service();
     let docs = api.swagger_ui();
     let (pages, _) = pages(api.spec_endpoint()).into_parts();
@@ -57,7 +66,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         // Tracing inside the headers layer: it turns errors into (opaque) responses after
         // logging their cause, and every response, errors included, then gets the headers.
         .around(observe::trace)
-        .around(move |ep, req| security::headers(ep, req, hsts))
+        .around(move |ep, req| security::headers(ep, req, hsts, csp.clone()))
 }
 
 /// Every page route with its policy (`policy.rs`): a page cannot be added without one. The

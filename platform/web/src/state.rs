@@ -37,6 +37,8 @@ pub struct AppState {
 pub struct Payments {
     pub client: portal_stripe::Stripe,
     pub webhook_secret: secrecy::SecretString,
+    /// Origins of Stripe's own pages, which forms may lead to (`form-action`).
+    pub page_origins: Vec<String>,
 }
 
 impl AppState {
