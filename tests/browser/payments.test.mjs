@@ -116,6 +116,44 @@ for (const screen of SCREENS) {
     await guest.waitForURL((u) => u.pathname === '/pay/done');
     assert.match(await guest.getByTestId('payment-result').textContent(), /received your payment of \$55\.00/);
     await checkPage(guest, 'a guest\'s payment received');
+    await guest.close();
+
+    // Billing staff see both payments, refund part of one, and reconciliation finds
+    // everything matched.
+    const staff = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
+    await navigate(staff, 'Patients');
+    await staff.getByLabel('Find a patient').fill('Nguyen');
+    await staff.getByTestId('search-patients').click();
+    await staff.getByTestId('patient-link').filter({ hasText: 'Nguyen, Chloe' }).click();
+    await staff.getByTestId('patient-billing').click();
+    await staff.getByRole('link', { name: `Statement ${number}` }).click();
+    await staff.waitForLoadState();
+    assert.equal(await staff.getByTestId('payment').count(), 2);
+    await staff.getByTestId('refund-link').first().click();
+    await staff.waitForLoadState();
+    await checkPage(staff, 'a refund');
+    await staff.getByLabel('Amount to refund').fill('10');
+    await staff.getByLabel('Reason (optional)').fill('Courtesy discount');
+    await staff.getByTestId('refund-continue').click();
+    await staff.waitForLoadState();
+    assert.match(await staff.getByTestId('confirm-question').textContent(), /Refund \$10\.00 to Chloe Nguyen/);
+    await checkPage(staff, 'the check before refunding');
+    await staff.getByTestId('confirm-action').click();
+    await staff.waitForLoadState();
+    assert.match(await staff.getByTestId('notice').textContent(), /Refunded/);
+    assert.equal(await staff.getByTestId('still-due').textContent(), '$10.00');
+    await checkPage(staff, 'a statement after a refund');
+    await screenshot(staff, `billing-refunded-${screen.name}`);
+    await staff.goto(`${site('sunrise')}/billing/reconciliation`);
+    await staff.getByTestId('check-now').click();
+    await staff.waitForLoadState();
+    for (let i = 0; i < 100 && await staff.getByTestId('checked').textContent() === 'never'; i += 1) {
+      await staff.waitForTimeout(200);
+      await staff.reload();
+    }
+    await staff.getByTestId('all-matched').waitFor();
+    await checkPage(staff, 'reconciliation, everything matched');
+    await screenshot(staff, `billing-reconciliation-${screen.name}`);
     await ctx.close();
   });
 }

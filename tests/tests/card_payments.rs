@@ -247,6 +247,7 @@ async fn a_patient_pays_part_by_card_and_someone_without_an_account_pays_the_res
         back.starts_with(&format!("/bills/{id}/paid?payment=pay_")),
         "{back}"
     );
+    let ana_back = back.clone();
     let (status, page) = ana.page(&back).await;
     assert_eq!(status, 200);
     assert!(
@@ -291,6 +292,16 @@ async fn a_patient_pays_part_by_card_and_someone_without_an_account_pays_the_res
         "{page}"
     );
     assert!(!page.contains("Ana"));
+    // Only the browser that paid sees how it ended; a patient's own payment never shows here.
+    assert_eq!(w.app.browser(&w.host).page(&back).await.0, 404);
+    let ana_payment = ana_back.split("payment=").nth(1).unwrap().to_owned();
+    assert_eq!(
+        guest
+            .page(&format!("/pay/done?payment={ana_payment}"))
+            .await
+            .0,
+        404
+    );
     settled(&w).await;
     assert_eq!(ledger(&w, &w.ana).await, (0, 0, 3));
     let resp = guest.post_form("/pay", &[("code", &code)]).await;
@@ -334,22 +345,19 @@ async fn a_patient_pays_part_by_card_and_someone_without_an_account_pays_the_res
             .unwrap()
             .contains("Refund $15.00 to Ana Tester")
     );
-    let resp = staff
-        .post_form(
-            guests,
-            &[
-                ("amount", "15"),
-                ("reason", "Duplicate lab fee"),
-                ("confirmed", "1"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
-    assert!(
-        location(&resp).ends_with("?done=refunded"),
-        "{}",
-        location(&resp)
-    );
+    // The confirmation names its refund: sent twice (a double click), it refunds once.
+    let confirmed = [
+        ("amount", "15"),
+        ("reason", "Duplicate lab fee"),
+        ("refund", "rfd_01a22e4d35b8700090aef91396976de1"),
+        ("confirmed", "1"),
+    ];
+    for _ in 0..2 {
+        let resp = staff.post_form(guests, &confirmed).await;
+        assert_eq!(resp.status(), 303);
+        let to = location(&resp);
+        assert!(to.ends_with("?done=refunded"), "{to}");
+    }
     settled(&w).await;
     assert_eq!(ledger(&w, &w.ana).await, (1500, 1500, 4));
     let (_, page) = staff.page(guests).await;
@@ -617,4 +625,85 @@ async fn money_arriving_for_a_statement_voided_meanwhile_becomes_a_credit() {
     assert_eq!(ledger(&w, &w.ana).await, (-7000, -7000, 3));
     let (_, bills) = ana.page("/bills").await;
     assert!(bills.contains("Your credit"), "{bills}");
+}
+
+#[tokio::test]
+async fn reconciliation_recovers_a_lost_webhook_lists_what_does_not_match_and_payouts_add_up() {
+    let w = world().await;
+    onboard(&w).await;
+    let id = statement(&w, &w.ana, "50").await;
+    let account = w.stripe.objects("account").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Stripe's events for this payment are lost, and the patient closes the tab on Stripe's
+    // page: nothing tells the portal it was paid.
+    w.stripe.control("/_fake/webhooks/hold", json!({})).await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let resp = patient_checkout(&mut ana, &id, "50").await;
+    let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+    assert_eq!(resp.status(), 303);
+    // Someone charges a card on the clinic's account outside the portal.
+    let stray = reqwest::Client::new()
+        .post(format!("{}/v1/payment_intents", w.stripe.url()))
+        .bearer_auth(portal_tests::stripe_fake::SECRET_KEY)
+        .header("stripe-account", &account)
+        .form(&[
+            ("amount", "1234"),
+            ("currency", "usd"),
+            ("payment_method", "pm_card_visa"),
+            ("confirm", "true"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stray.status().is_success(),
+        "{}",
+        stray.text().await.unwrap()
+    );
+    assert_eq!(ledger(&w, &w.ana).await, (5000, 5000, 1));
+
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let (_, page) = staff.page("/billing/reconciliation").await;
+    assert!(page.contains(">never<"), "{page}");
+    let resp = staff.post_form("/billing/reconciliation/check", &[]).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(w.app.jobs_settled().await, 0);
+    assert_eq!(
+        ledger(&w, &w.ana).await,
+        (0, 0, 2),
+        "the lost payment is settled"
+    );
+    let (_, page) = staff.page("/billing/reconciliation").await;
+    assert_eq!(page.matches("data-testid=\"item\"").count(), 1, "{page}");
+    assert!(page.contains("Stripe payment with no statement"), "{page}");
+    assert!(page.contains("$12.34"), "{page}");
+
+    // The events arrive late after all: nothing is paid twice. Then Stripe pays out.
+    w.stripe
+        .control("/_fake/webhooks/release", json!({"twice": true}))
+        .await;
+    settled(&w).await;
+    w.stripe
+        .control("/_fake/payouts", json!({"account": account}))
+        .await;
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (0, 0, 2));
+    let (_, page) = staff.page("/billing/payouts").await;
+    assert!(page.contains("Adds up"), "{page}");
+    assert!(
+        page.contains("Ana Tester"),
+        "the payment is matched to its patient: {page}"
+    );
+    assert_eq!(
+        page.matches("data-testid=\"payout-line\"").count(),
+        2,
+        "{page}"
+    );
+    let (_, page) = staff.page("/billing/reconciliation").await;
+    assert_eq!(page.matches("data-testid=\"item\"").count(), 1, "{page}");
 }

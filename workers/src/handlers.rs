@@ -210,6 +210,7 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
         Job::StripeRefund { refund_id } => {
             crate::payments::send_refund(deps, &tenant, refund_id).await
         }
+        Job::StripeReconcile {} => crate::payments::reconcile_clinic(deps, &tenant).await,
         Job::Reminder {
             appointment_id,
             version,

@@ -129,6 +129,8 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
         stop_rx.clone(),
     ));
 
+    let stripe_sweep = tokio::spawn(payments::sweep(deps.clone(), stop_rx.clone()));
+
     let reconciler = tokio::spawn(reconcile::run(
         deps.pool.clone(),
         storage.clone(),
@@ -167,6 +169,7 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
     }
     let _ = relay.await;
     let _ = reconciler.await;
+    let _ = stripe_sweep.await;
     if let Some(s) = signups {
         let _ = s.await;
     }

@@ -5,7 +5,7 @@
 //! harmless.
 
 use portal_domain::audit::AuditContext;
-use portal_domain::billing::{BillingError, card, events, refunds, setup};
+use portal_domain::billing::{BillingError, card, events, payouts, reconcile, refunds, setup};
 use portal_domain::ids::RefundId;
 use portal_stripe::StripeError;
 use portal_tenants::Tenant;
@@ -69,15 +69,28 @@ pub(crate) async fn apply_event(
                     "payment event before any account".into(),
                 ));
             };
-            let mut tx;
-            if event.object_type == "checkout.session" {
-                let session = stripe.checkout(&account, &event.object_id).await?;
-                tx = deps.tenant_db.begin(tenant).await?;
-                card::apply_checkout(&mut tx, &ctx, &session, now).await?;
+            // Settled from the session (what the payer did) and mirrored from its intent (what
+            // Stripe holds, with its charge for matching payouts later).
+            let session = if event.object_type == "checkout.session" {
+                Some(stripe.checkout(&account, &event.object_id).await?)
             } else {
-                let intent = stripe.payment_intent(&account, &event.object_id).await?;
-                tx = deps.tenant_db.begin(tenant).await?;
-                card::apply_payment_intent(&mut tx, &ctx, &intent, now).await?;
+                None
+            };
+            let intent_id = match &session {
+                Some(s) => s.payment_intent.clone(),
+                None => Some(event.object_id.clone()),
+            };
+            let intent = match intent_id {
+                Some(id) => Some(stripe.payment_intent(&account, &id).await?),
+                None => None,
+            };
+            let mut tx = deps.tenant_db.begin(tenant).await?;
+            if let Some(s) = &session {
+                card::apply_checkout(&mut tx, &ctx, s, now).await?;
+            }
+            if let Some(i) = &intent {
+                card::apply_payment_intent(&mut tx, &ctx, i, now).await?;
+                reconcile::mirror(&mut tx, std::slice::from_ref(i), now).await?;
             }
             events::mark_applied(&mut tx, event_id, now).await?;
             tx.commit().await?;
@@ -90,13 +103,37 @@ pub(crate) async fn apply_event(
             };
             let state = stripe.refund_state(&account, &event.object_id).await?;
             let mut tx = deps.tenant_db.begin(tenant).await?;
-            if let Some(ours) = refunds::by_stripe_id(&mut tx, &state.id).await? {
+            if let Some(ours) = refunds::find(&mut tx, &state).await? {
                 refunds::finish(&mut tx, &ctx, ours, &state, now).await?;
             }
             events::mark_applied(&mut tx, event_id, now).await?;
             tx.commit().await?;
         }
-        // Kept for the record; disputes and payouts are applied by their own flows.
+        "payout" => {
+            let Some(account) = account else {
+                return Err(JobError::Permanent(
+                    "payout event before any account".into(),
+                ));
+            };
+            let payout = stripe.payout(&account, &event.object_id).await?;
+            let mut lines = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = stripe
+                    .payout_lines(&account, &payout.id, after.as_deref())
+                    .await?;
+                after = page.items.last().map(|l| l.id.clone());
+                lines.extend(page.items);
+                if !page.has_more || after.is_none() {
+                    break;
+                }
+            }
+            let mut tx = deps.tenant_db.begin(tenant).await?;
+            payouts::record(&mut tx, &payout, &lines, now).await?;
+            events::mark_applied(&mut tx, event_id, now).await?;
+            tx.commit().await?;
+        }
+        // Kept for the record; disputes are for a later change.
         _ => {
             let mut tx = deps.tenant_db.begin(tenant).await?;
             events::mark_applied(&mut tx, event_id, now).await?;
@@ -124,8 +161,9 @@ pub(crate) async fn send_refund(
         return Ok(());
     };
     let key = format!("refund-{}", p.refund);
+    let meta = std::collections::HashMap::from([("refund".to_owned(), p.refund.to_string())]);
     let state = match stripe
-        .refund(&account, &key, &p.payment_intent, p.amount.minor)
+        .refund(&account, &key, &p.payment_intent, p.amount.minor, meta)
         .await
     {
         Ok(s) => s,
@@ -147,5 +185,98 @@ pub(crate) async fn send_refund(
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// How far back the reconciliation job lists Stripe's payments.
+const RECONCILE_DAYS: i64 = 30;
+
+/// Compares the clinic's card payments with Stripe's list of the last 30 days: every
+/// PaymentIntent naming one of ours settles it if a webhook was lost (the same idempotent
+/// settling), and all are kept beside ours for the reconciliation view.
+pub(crate) async fn reconcile_clinic(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> {
+    let Some(stripe) = &deps.stripe else {
+        return Err(JobError::Permanent("no Stripe configuration".into()));
+    };
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let account = setup::read(&mut tx).await?.account;
+    tx.commit().await?;
+    let Some(account) = account else {
+        return Ok(());
+    };
+    let now = deps.clock.now();
+    let since = (now - chrono::Duration::days(RECONCILE_DAYS)).timestamp();
+    let ctx = AuditContext::default();
+    let mut after: Option<String> = None;
+    // At most 100 pages (10,000 payments) a run; a clinic with more is checked in slices by
+    // its newest payments, which are the ones a lost webhook leaves behind.
+    for _ in 0..100 {
+        let page = stripe
+            .payment_intents_since(&account, since, after.as_deref())
+            .await?;
+        let mut tx = deps.tenant_db.begin(tenant).await?;
+        for intent in &page.items {
+            card::apply_payment_intent(&mut tx, &ctx, intent, now).await?;
+        }
+        reconcile::mirror(&mut tx, &page.items, now).await?;
+        tx.commit().await?;
+        after = page.items.last().map(|i| i.id.clone());
+        if !page.has_more || after.is_none() {
+            break;
+        }
+    }
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    reconcile::mark_checked(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every hour (the first a minute after start), queues a comparison with Stripe for every
+/// clinic with a Stripe account, so a lost webhook is recovered within the hour even if nobody
+/// presses "Check with Stripe now". Several worker processes may each queue one; the job is
+/// idempotent.
+pub(crate) async fn sweep(
+    deps: std::sync::Arc<Deps>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut wait = std::time::Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        wait = std::time::Duration::from_secs(3600);
+        if deps.stripe.is_none() {
+            continue;
+        }
+        if let Err(e) = queue_all(&deps).await {
+            tracing::warn!(error = %e, "could not queue the Stripe reconciliation");
+        }
+    }
+}
+
+async fn queue_all(deps: &Deps) -> Result<(), JobError> {
+    let clinics: Vec<uuid::Uuid> =
+        sqlx::query_scalar!("SELECT tenant_id FROM control.stripe_accounts")
+            .fetch_all(&deps.pool)
+            .await?;
+    for id in clinics {
+        let tenant = deps
+            .clinics
+            .get(portal_tenants::TenantId::from_uuid(id))
+            .await
+            .map_err(|_| JobError::Retry("registry".into()))?;
+        let Some(tenant) = tenant.filter(|t| t.is_active()) else {
+            continue;
+        };
+        let mut tx = deps.tenant_db.begin(&tenant).await?;
+        portal_domain::jobs::enqueue(&mut tx, &portal_domain::jobs::Job::StripeReconcile {})
+            .await
+            .map_err(|_| JobError::Retry("queue".into()))?;
+        tx.commit().await?;
+    }
     Ok(())
 }

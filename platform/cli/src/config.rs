@@ -400,10 +400,19 @@ impl Config {
                 }
                 let base_url = get("PORTAL_STRIPE_BASE_URL")
                     .unwrap_or_else(|| "https://api.stripe.com/".to_owned());
-                if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+                // Plain http only to this machine (the local stand-in): the secret key must
+                // never cross a network unencrypted.
+                let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                    .iter()
+                    .any(|p| {
+                        base_url.strip_prefix(p).is_some_and(|rest| {
+                            rest.is_empty() || rest.starts_with(':') || rest.starts_with('/')
+                        })
+                    });
+                if !(base_url.starts_with("https://") || local) {
                     return Err(invalid(
                         "PORTAL_STRIPE_BASE_URL",
-                        "must be an http(s) URL".into(),
+                        "must be an https URL (plain http only to 127.0.0.1 or localhost)".into(),
                     ));
                 }
                 Some(StripeConfig {
@@ -585,6 +594,43 @@ mod tests {
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cret-pw"), "{debug}");
         assert!(!debug.contains("1+vFLT7K"), "{debug}");
+    }
+
+    #[test]
+    fn stripe_keys_come_in_pairs_and_never_travel_in_the_clear() {
+        let stripe = |base: &str| {
+            let mut v = vars(OK);
+            v.push(("PORTAL_STRIPE_SECRET_KEY".into(), "sk_test_abc".into()));
+            v.push(("PORTAL_STRIPE_WEBHOOK_SECRET".into(), "whsec_abc".into()));
+            v.push(("PORTAL_STRIPE_BASE_URL".into(), base.into()));
+            Config::from_vars(v)
+        };
+        let c = stripe("http://127.0.0.1:12111").ok();
+        assert!(c.as_ref().and_then(|c| c.stripe.as_ref()).is_some());
+        assert!(!format!("{c:?}").contains("sk_test_abc"));
+        assert!(stripe("https://api.stripe.com/").is_ok());
+        assert!(stripe("http://localhost:12111").is_ok());
+        for bad in [
+            "http://stripe.example.com",
+            "http://127.0.0.1.evil.example",
+            "ftp://x",
+        ] {
+            assert!(
+                matches!(
+                    stripe(bad),
+                    Err(ConfigError::Invalid {
+                        var: "PORTAL_STRIPE_BASE_URL",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            with(("PORTAL_STRIPE_SECRET_KEY", "sk_test_abc")).err(),
+            Some(ConfigError::Missing("PORTAL_STRIPE_WEBHOOK_SECRET"))
+        );
+        assert!(Config::from_vars(vars(OK)).is_ok_and(|c| c.stripe.is_none()));
     }
 
     #[test]

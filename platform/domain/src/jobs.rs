@@ -80,6 +80,10 @@ pub enum Job {
     /// Send a refund Stripe could not be reached for, again with the same key.
     #[serde(rename = "stripe.refund")]
     StripeRefund { refund_id: RefundId },
+    /// Compare the clinic's card payments with Stripe's list, settling any a lost webhook left
+    /// pending.
+    #[serde(rename = "stripe.reconcile")]
+    StripeReconcile {},
 }
 
 /// Which new-result notice: entered (visible now, or waiting by the patient's choice), or
@@ -128,6 +132,7 @@ impl Job {
             Job::StatementNotice { .. } => "statement.notice",
             Job::StripeEvent { .. } => "stripe.event",
             Job::StripeRefund { .. } => "stripe.refund",
+            Job::StripeReconcile {} => "stripe.reconcile",
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionPaymentIntentData, ProductData, RetrieveCheckoutSession,
 };
 use stripe_connect::account::{
@@ -114,6 +115,7 @@ pub struct RefundState {
     pub status: String,
     pub amount: i64,
     pub payment_intent: Option<String>,
+    pub metadata: HashMap<String, String>,
 }
 
 /// A payout.
@@ -333,8 +335,13 @@ impl Stripe {
                 line.quantity = Some(1);
                 let mut intent = CreateCheckoutSessionPaymentIntentData::new();
                 intent.metadata = Some(new.metadata.clone());
+                // Cards only: a delayed method (a bank debit) could end "complete, unpaid"
+                // days later, which a statement's payment page must not wait for.
                 let req = CreateCheckoutSession::new()
                     .mode(CheckoutSessionMode::Payment)
+                    .allowed_payment_method_types(vec![
+                        CreateCheckoutSessionAllowedPaymentMethodTypes::Card,
+                    ])
                     .line_items(vec![line])
                     .success_url(new.success_url.to_owned())
                     .cancel_url(new.cancel_url.to_owned())
@@ -409,13 +416,15 @@ impl Stripe {
         })
     }
 
-    /// Refunds `amount` of a payment (once per key).
+    /// Refunds `amount` of a payment (once per key); `metadata` names our refund, so an event
+    /// about it finds it even before its id was noted here.
     pub async fn refund(
         &self,
         account: &str,
         idempotency_key: &str,
         payment_intent: &str,
         amount: i64,
+        metadata: HashMap<String, String>,
     ) -> Result<RefundState, StripeError> {
         let strategy = key(idempotency_key)?;
         let r = self
@@ -423,7 +432,8 @@ impl Stripe {
                 let client = self.client.clone();
                 let req = CreateRefund::new()
                     .payment_intent(payment_intent.to_owned())
-                    .amount(amount);
+                    .amount(amount)
+                    .metadata(metadata.clone());
                 let (account, strategy) = (AccountId::from(account.to_owned()), strategy.clone());
                 async move {
                     req.customize()
@@ -514,6 +524,7 @@ fn refund_state(r: &stripe_shared::Refund) -> RefundState {
             .payment_intent
             .as_ref()
             .map(|p| p.id().as_str().to_owned()),
+        metadata: r.metadata.clone().unwrap_or_default(),
     }
 }
 

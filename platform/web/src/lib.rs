@@ -193,6 +193,21 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             BILLING,
             get(billing::refund::form).post(billing::refund::refund),
         )
+        .at(
+            "/billing/reconciliation",
+            BILLING,
+            get(billing::books::reconciliation),
+        )
+        .at(
+            "/billing/reconciliation/check",
+            BILLING,
+            post(billing::books::check),
+        )
+        .at(
+            "/billing/payouts",
+            BILLING,
+            get(billing::books::payouts_page),
+        )
         .at("/admin/payments", ADMINISTRATION, get(billing::setup::page))
         .at(
             "/admin/payments/connect",

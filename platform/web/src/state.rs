@@ -72,6 +72,24 @@ impl CookiePolicy {
         }
     }
 
+    /// A statement's payment code, from a `/pay/code/…` link (kept apart from emailed links).
+    pub fn pay_code_name(self) -> &'static str {
+        if self.secure {
+            "__Host-portal_paycode"
+        } else {
+            "portal_paycode"
+        }
+    }
+
+    /// The guest payment this browser started (only it may see how it ended).
+    pub fn paid_name(self) -> &'static str {
+        if self.secure {
+            "__Host-portal_paid"
+        } else {
+            "portal_paid"
+        }
+    }
+
     pub fn link_name(self) -> &'static str {
         if self.secure {
             "__Host-portal_link"

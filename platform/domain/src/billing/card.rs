@@ -15,6 +15,10 @@ use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::PatientScope;
 use crate::ids::{PatientId, PaymentId, StatementId};
 
+/// Stripe's smallest card charge (50 cents in dollars; the same number of minor units is
+/// asked of every currency).
+pub const MIN_CARD_MINOR: i64 = 50;
+
 /// Who is paying by card.
 pub enum Payer<'a> {
     /// The signed-in patient, for their own statement.
@@ -53,6 +57,15 @@ pub async fn start(
         return Err(BillingError::NotFound);
     }
     let amount = check_amount(amount_raw, &p)?;
+    if amount.minor < MIN_CARD_MINOR {
+        return Err(BillingError::field(
+            "amount",
+            format!(
+                "Card payments start at {}. Pay at least that, or pay at the desk.",
+                Money::new(MIN_CARD_MINOR, amount.currency)
+            ),
+        ));
+    }
     let number = sqlx::query_scalar!(
         "SELECT number FROM statements WHERE id = $1",
         statement.as_uuid()
@@ -140,13 +153,15 @@ pub struct CardPayment {
     pub amount: Money,
     pub checkout_session: Option<String>,
     pub failure: Option<String>,
+    /// `patient`, `guest` or `staff`.
+    pub payer: String,
 }
 
 /// A card payment by id (the return from Checkout names it).
 pub async fn payment(tx: &mut TenantTx, id: PaymentId) -> Result<Option<CardPayment>, sqlx::Error> {
     let row = sqlx::query!(
         "SELECT p.id, p.statement_id, a.patient_id, p.status, p.amount_minor, p.currency,
-                p.stripe_checkout_session, p.failure
+                p.stripe_checkout_session, p.failure, p.payer
          FROM payments p JOIN billing_accounts a ON a.id = p.account_id
          WHERE p.id = $1 AND p.method = 'card'",
         id.as_uuid()
@@ -164,7 +179,26 @@ pub async fn payment(tx: &mut TenantTx, id: PaymentId) -> Result<Option<CardPaym
         ),
         checkout_session: r.stripe_checkout_session,
         failure: r.failure,
+        payer: r.payer,
     }))
+}
+
+/// Audits that a payment's outcome was shown (to its payer, after Stripe's page).
+pub async fn seen(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    payment: &CardPayment,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        tx,
+        ctx,
+        now,
+        AuditEvent::new(Action::PaymentView, "payments")
+            .resource(payment.id)
+            .patient(payment.patient),
+    )
+    .await
 }
 
 /// What settling found.
@@ -258,6 +292,14 @@ async fn find(
     intent: Option<&str>,
     metadata: &std::collections::HashMap<String, String>,
 ) -> Result<Option<PaymentId>, sqlx::Error> {
+    // Defence in depth: an object made for another clinic (it names that clinic) is never
+    // matched here, whatever its other ids say.
+    if metadata
+        .get("clinic")
+        .is_some_and(|c| *c != tx.tenant_id().to_string())
+    {
+        return Ok(None);
+    }
     let by_meta = metadata
         .get("payment")
         .and_then(|p| PaymentId::parse(p))

@@ -11,6 +11,8 @@ pub mod guest;
 pub mod lines;
 pub mod money;
 pub mod payments;
+pub mod payouts;
+pub mod reconcile;
 pub mod refunds;
 pub mod setup;
 pub mod statements;

@@ -59,6 +59,36 @@ pub async fn refundable(
     }))
 }
 
+/// `refundable`, for a page that shows it (audited: the patient's name and payment).
+pub async fn view(
+    tx: &mut TenantTx,
+    scope: &BillingScope,
+    ctx: &AuditContext,
+    payment: PaymentId,
+    now: DateTime<Utc>,
+) -> Result<Option<Refundable>, sqlx::Error> {
+    let found = refundable(tx, scope, payment).await?;
+    if found.is_some() {
+        let patient = sqlx::query_scalar!(
+            "SELECT a.patient_id FROM payments p JOIN billing_accounts a ON a.id = p.account_id
+             WHERE p.id = $1",
+            payment.as_uuid()
+        )
+        .fetch_one(tx.conn())
+        .await?;
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::PaymentView, "payments")
+                .resource(payment)
+                .patient(PatientId::from_uuid(patient)),
+        )
+        .await?;
+    }
+    Ok(found)
+}
+
 /// A refund recorded and about to be sent to Stripe.
 #[derive(Debug, Clone)]
 pub struct RefundStart {
@@ -67,16 +97,21 @@ pub struct RefundStart {
     pub amount: Money,
 }
 
-/// Records a pending refund of `amount_raw` on a card payment.
+/// Records a pending refund of `amount_raw` on a card payment, under the id the confirmation
+/// page chose (so a form sent twice makes one refund: `Ok(None)` the second time), and queues
+/// a job that sends it to Stripe in two minutes if the request's own attempt has not settled
+/// it by then — so a refund is never left half-done by a crash or a closed connection.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     tx: &mut TenantTx,
     scope: &BillingScope,
     ctx: &AuditContext,
+    id: RefundId,
     payment: PaymentId,
     amount_raw: &str,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<RefundStart, BillingError> {
+) -> Result<Option<RefundStart>, BillingError> {
     let row = sqlx::query!(
         "SELECT p.stripe_payment_intent, p.currency, a.patient_id FROM payments p
          JOIN billing_accounts a ON a.id = p.account_id
@@ -113,11 +148,11 @@ pub async fn start(
             "Keep the reason to one line of at most 300 characters.",
         ));
     }
-    let id = RefundId::new();
-    sqlx::query!(
+    let made = sqlx::query!(
         "INSERT INTO refunds (id, payment_id, amount_minor, currency, status, reason, created_by,
                               created_at)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)",
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7)
+         ON CONFLICT (id) DO NOTHING",
         id.as_uuid(),
         payment.as_uuid(),
         amount.minor,
@@ -128,6 +163,17 @@ pub async fn start(
     )
     .execute(tx.conn())
     .await?;
+    if made.rows_affected() == 0 {
+        return Ok(None);
+    }
+    crate::jobs::enqueue_many(
+        tx,
+        &[(
+            crate::jobs::Job::StripeRefund { refund_id: id },
+            Some(now + chrono::Duration::minutes(2)),
+        )],
+    )
+    .await?;
     audit::record(
         tx,
         ctx,
@@ -137,11 +183,11 @@ pub async fn start(
             .patient(PatientId::from_uuid(row.patient_id)),
     )
     .await?;
-    Ok(RefundStart {
+    Ok(Some(RefundStart {
         refund: id,
         payment_intent: intent,
         amount,
-    })
+    }))
 }
 
 /// A pending refund's Stripe side, for sending it again (same key).
@@ -255,14 +301,17 @@ pub async fn fail(tx: &mut TenantTx, id: RefundId) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Our refund for a Stripe refund id.
-pub async fn by_stripe_id(
-    tx: &mut TenantTx,
-    stripe_refund: &str,
-) -> Result<Option<RefundId>, sqlx::Error> {
+/// Our refund for a Stripe refund: by its id, else by the id of ours its metadata names.
+pub async fn find(tx: &mut TenantTx, state: &RefundState) -> Result<Option<RefundId>, sqlx::Error> {
+    let ours = state
+        .metadata
+        .get("refund")
+        .and_then(|r| RefundId::parse(r))
+        .map(|r| r.as_uuid());
     Ok(sqlx::query_scalar!(
-        "SELECT id FROM refunds WHERE stripe_refund = $1",
-        stripe_refund
+        "SELECT id FROM refunds WHERE stripe_refund = $1 OR id = $2 LIMIT 1",
+        state.id,
+        ours
     )
     .fetch_optional(tx.conn())
     .await?

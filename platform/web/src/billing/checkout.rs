@@ -62,10 +62,17 @@ pub async fn launch(
         }
         Err(e) => {
             tracing::warn!(error = %e, payment = %start.payment, "Checkout could not be made");
-            card::abandon(&mut tx, start.payment, "Stripe could not be reached.")
+            let (stored, words) = match &e {
+                portal_stripe::StripeError::Refused { .. } => (
+                    "Stripe refused to start the payment.",
+                    "Card payment could not be started for this amount, and nothing was charged. Please pay at the desk or call the clinic.".to_owned(),
+                ),
+                _ => ("Stripe could not be reached.", unavailable_words()),
+            };
+            card::abandon(&mut tx, start.payment, stored)
                 .await
                 .map_err(crate::internal)?;
-            Err(unavailable_words())
+            Err(words)
         }
     };
     tx.commit().await.map_err(crate::internal)?;

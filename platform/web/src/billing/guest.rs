@@ -53,7 +53,7 @@ struct GuestPage {
 const CODE_COOKIE_KIND: &str = "pay.";
 
 fn stashed(req: &Request, state: &AppState) -> Option<String> {
-    crate::request::cookie(req, state.cookies.link_name())
+    crate::request::cookie(req, state.cookies.pay_code_name())
         .and_then(|v| v.strip_prefix(CODE_COOKIE_KIND).map(str::to_owned))
 }
 
@@ -74,7 +74,7 @@ pub async fn link(
             "set-cookie",
             state
                 .cookies
-                .set(state.cookies.link_name(), &value, Some(900)),
+                .set(state.cookies.pay_code_name(), &value, Some(900)),
         )
         .into_response())
 }
@@ -293,7 +293,22 @@ pub async fn start(
     };
     let success = format!("/pay/done?payment={}", started.payment);
     match checkout::launch(state, &chrome.tenant, &started, &success, "/pay").await? {
-        Ok(url) => Ok(see_other(&url)),
+        // Only this browser may see how the payment ended; the code is forgotten (someone
+        // else at this computer opening `/pay` sees nothing).
+        Ok(url) => Ok(see_other(&url)
+            .with_header(
+                "set-cookie",
+                state.cookies.set(
+                    state.cookies.paid_name(),
+                    &started.payment.to_string(),
+                    Some(3600),
+                ),
+            )
+            .with_header(
+                "set-cookie",
+                state.cookies.clear(state.cookies.pay_code_name()),
+            )
+            .into_response()),
         Err(words) => {
             let errors = FormErrors::one("amount", words);
             guest_page(state, chrome, &typed, &g, amount, errors).await
@@ -322,10 +337,19 @@ pub async fn done(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    let payment = card::payment(&mut tx, pid).await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let payment = payment.ok_or_else(super::not_found)?;
+    // A guest's payment, started in this browser: any other id answers like a missing one.
+    let started_here = crate::request::cookie(req, state.cookies.paid_name())
+        .is_some_and(|c| c == pid.to_string());
+    let payment = card::payment(&mut tx, pid)
+        .await
+        .map_err(db)?
+        .filter(|p| started_here && p.payer == "guest")
+        .ok_or_else(super::not_found)?;
     let ctx = audit_ctx(req, None);
+    card::seen(&mut tx, &ctx.automatic(), &payment, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     let payment = checkout::after_return(state, &chrome.tenant, &ctx, payment).await?;
     render(&ResultPage {
         status: payment.status.clone(),

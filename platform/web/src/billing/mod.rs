@@ -3,6 +3,7 @@
 //! payments, voiding) and the patient's bills (`patient.rs`: `/bills`). The stores audit every
 //! read and write; another patient's statement answers 404.
 
+pub mod books;
 mod checkout;
 pub mod guest;
 pub mod patient;

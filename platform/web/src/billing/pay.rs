@@ -248,12 +248,16 @@ pub async fn returned(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    let payment = card::payment(&mut tx, pid).await.map_err(db)?;
-    tx.commit().await.map_err(db)?;
-    let payment = payment
+    let payment = card::payment(&mut tx, pid)
+        .await
+        .map_err(db)?
         .filter(|p| p.patient == scope.patient_id() && p.statement == Some(id))
         .ok_or_else(not_found)?;
     let ctx = audit_ctx(req, Some(&me));
+    card::seen(&mut tx, &ctx, &payment, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
     let payment = checkout::after_return(state, &chrome.tenant, &ctx, payment).await?;
     render(&ResultPage {
         status: payment.status.clone(),

@@ -4,6 +4,8 @@
 //! Stripe says it succeeded. Stripe out of reach: the refund waits and a job sends it again
 //! with the same key.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
@@ -11,8 +13,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::refunds::{self, Refundable};
 use portal_domain::billing::{BillingError, Money, setup};
 use portal_domain::identity::scope::{BillingScope, SignedIn};
-use portal_domain::ids::PaymentId;
-use portal_domain::jobs::{self, Job};
+use portal_domain::ids::{PaymentId, RefundId};
 use portal_stripe::StripeError;
 
 use super::not_found;
@@ -81,14 +82,18 @@ async fn load(
     req: &Request,
     state: &AppState,
     chrome: &Chrome,
+    me: &SignedIn,
     scope: &BillingScope,
     raw: &str,
 ) -> poem::Result<Refundable> {
     let id = PaymentId::parse(raw).ok_or_else(not_found)?;
+    let ctx = audit_ctx(req, Some(me));
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    let r = refunds::refundable(&mut tx, scope, id).await.map_err(db)?;
+    let r = refunds::view(&mut tx, scope, &ctx, id, state.clock.now())
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     r.ok_or_else(not_found)
 }
@@ -100,11 +105,11 @@ pub async fn form(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, _, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match gate(req, state).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
-    let r = load(req, state, &chrome, &scope, &raw).await?;
+    let r = load(req, state, &chrome, &me, &scope, &raw).await?;
     let amount = r.left.plain();
     render(&page(
         chrome,
@@ -132,7 +137,7 @@ pub async fn refund(
     let Some(payments) = state.stripe.clone() else {
         return Err(not_found());
     };
-    let r = load(req, state, &chrome, &scope, &raw).await?;
+    let r = load(req, state, &chrome, &me, &scope, &raw).await?;
     let typed = field(&f, "amount").to_owned();
     let reason = field(&f, "reason").trim().to_owned();
     let refuse = |chrome: Chrome, field_name: &'static str, message: String| {
@@ -184,9 +189,11 @@ pub async fn refund(
                 "Stripe sends {amount} back to the card; it reaches the patient in 5 to 10 days. The amount goes back onto the patient's account."
             ),
             action: format!("/billing/payments/{}/refund", r.payment),
+            // The refund's id, chosen now: the same form sent twice makes one refund.
             hidden: vec![
                 ("amount", amount.plain()),
                 ("reason", reason.clone()),
+                ("refund", RefundId::new().to_string()),
                 ("confirmed", "1".to_owned()),
             ],
             confirm_label: "Refund".to_owned(),
@@ -200,12 +207,17 @@ pub async fn refund(
     }
     let ctx = audit_ctx(req, Some(&me));
     let now = state.clock.now();
+    let refund_id = RefundId::parse(field(&f, "refund")).unwrap_or_default();
+    let back = back_of(&r);
     let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-    let account = setup::read(&mut tx).await.map_err(db)?.account;
+    let Some(account) = setup::read(&mut tx).await.map_err(db)?.account else {
+        return Err(not_found());
+    };
     let started = refunds::start(
         &mut tx,
         &scope,
         &ctx,
+        refund_id,
         r.payment,
         &amount.plain(),
         &reason,
@@ -213,10 +225,12 @@ pub async fn refund(
     )
     .await;
     let started = match started {
-        Ok(s) => {
+        Ok(Some(s)) => {
             tx.commit().await.map_err(db)?;
             s
         }
+        // The same confirmation sent again: that refund is already on its way.
+        Ok(None) => return Ok(see_other(&format!("{back}?done=refunded"))),
         Err(BillingError::Database(e)) => return Err(db(e)),
         Err(BillingError::NotFound) => return Err(not_found()),
         Err(e) => {
@@ -224,9 +238,8 @@ pub async fn refund(
             return refuse(chrome, field_name, e.to_string());
         }
     };
-    let account = account.ok_or_else(not_found)?;
     let key = format!("refund-{}", started.refund);
-    let back = back_of(&r);
+    let meta = HashMap::from([("refund".to_owned(), started.refund.to_string())]);
     match payments
         .client
         .refund(
@@ -234,6 +247,7 @@ pub async fn refund(
             &key,
             &started.payment_intent,
             started.amount.minor,
+            meta,
         )
         .await
     {
@@ -245,18 +259,9 @@ pub async fn refund(
             tx.commit().await.map_err(db)?;
             Ok(see_other(&format!("{back}?done=refunded")))
         }
+        // Its job (queued with it) sends it again with the same key.
         Err(StripeError::Unavailable(why)) => {
-            tracing::warn!(refund = %started.refund, why, "refund queued: Stripe out of reach");
-            let mut tx = state.tenant_db.begin(&chrome.tenant).await.map_err(db)?;
-            jobs::enqueue(
-                &mut tx,
-                &Job::StripeRefund {
-                    refund_id: started.refund,
-                },
-            )
-            .await
-            .map_err(db)?;
-            tx.commit().await.map_err(db)?;
+            tracing::warn!(refund = %started.refund, why, "refund waits: Stripe out of reach");
             Ok(see_other(&format!("{back}?done=refund_queued")))
         }
         Err(e) => {

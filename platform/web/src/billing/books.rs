@@ -1,0 +1,247 @@
+//! Billing staff's books: the payouts with the payments inside each (`/billing/payouts`), and
+//! reconciliation (`/billing/reconciliation`): anything
+//! where the clinic's records and Stripe's disagree, each with what fixes it, and a button to
+//! check with Stripe now.
+
+use askama::Template;
+use poem::web::{Data, Form, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use portal_domain::billing::{payouts, reconcile};
+use portal_domain::identity::scope::{BillingScope, SignedIn};
+use portal_domain::jobs::{self, Job};
+use portal_domain::scheduling::clinic_tz;
+
+use super::not_found;
+use crate::AppState;
+use crate::auth::audit_ctx;
+use crate::csrf::check_form;
+use crate::pages::{Chrome, Gate, db, render, require_user, see_other, words};
+use crate::request::form_field as field;
+
+async fn gate(
+    req: &Request,
+    state: &AppState,
+) -> poem::Result<Result<(Chrome, SignedIn, BillingScope), Response>> {
+    match require_user(req, state, "billing").await? {
+        Gate::In(c, u) => {
+            let scope = u.billing().ok_or_else(not_found)?;
+            Ok(Ok((c, u, scope)))
+        }
+        Gate::Out(r) => Ok(Err(r)),
+    }
+}
+
+struct ItemView {
+    label: &'static str,
+    action: &'static str,
+    reference: String,
+    amount: String,
+    other: String,
+    patient: String,
+    statement_href: String,
+    statement: String,
+    refund_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "billing_reconciliation.html")]
+struct ReconciliationPage {
+    chrome: Chrome,
+    items: Vec<ItemView>,
+    checked: String,
+    connected: bool,
+    notice: Option<&'static str>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// `GET /billing/reconciliation`.
+#[handler]
+pub async fn reconciliation(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Query(q): Query<Done>,
+) -> poem::Result<Response> {
+    let (chrome, me, scope) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let tz = clinic_tz(&chrome.tenant);
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let (items, checked) = reconcile::items(&mut tx, &scope, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    let connected = portal_domain::billing::setup::read(&mut tx)
+        .await
+        .map_err(db)?
+        .account
+        .is_some();
+    tx.commit().await.map_err(db)?;
+    render(&ReconciliationPage {
+        items: items
+            .iter()
+            .map(|i| ItemView {
+                label: i.kind.label(),
+                action: i.kind.action(),
+                reference: i.reference.clone(),
+                amount: i.amount.to_string(),
+                other: i.other.map(|o| o.to_string()).unwrap_or_default(),
+                patient: i.patient_name.clone().unwrap_or_default(),
+                statement_href: i
+                    .statement
+                    .map(|s| {
+                        format!(
+                            "/billing/statements/{}",
+                            portal_domain::ids::StatementId::from_uuid(s)
+                        )
+                    })
+                    .unwrap_or_default(),
+                statement: i
+                    .statement_number
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                refund_href: match (i.kind, i.payment) {
+                    (reconcile::Kind::PaidOnVoid, Some(p)) => {
+                        format!("/billing/payments/{p}/refund")
+                    }
+                    _ => String::new(),
+                },
+            })
+            .collect(),
+        checked: checked.map_or_else(
+            || "never".to_owned(),
+            |t| {
+                t.with_timezone(&tz)
+                    .format("%a %-d %b %Y, %-I:%M %p")
+                    .to_string()
+            },
+        ),
+        connected,
+        notice: match q.done.as_deref() {
+            Some("checking") => {
+                Some("Checking with Stripe. Reload this page in a minute to see the result.")
+            }
+            _ => None,
+        },
+        chrome,
+    })
+    .map(IntoResponse::into_response)
+}
+
+/// `POST /billing/reconciliation/check`: queues a comparison with Stripe now.
+#[handler]
+pub async fn check(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    check_form(req, field(&f, "csrf"))?;
+    let (chrome, _, _) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    jobs::enqueue(&mut tx, &Job::StripeReconcile {})
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(see_other("/billing/reconciliation?done=checking"))
+}
+
+struct PayoutLineView {
+    kind: String,
+    amount: String,
+    fee: String,
+    net: String,
+    patient: String,
+    statement: String,
+    statement_href: String,
+}
+
+struct PayoutView {
+    id: String,
+    amount: String,
+    arrival: String,
+    status: String,
+    adds_up: bool,
+    lines: Vec<PayoutLineView>,
+}
+
+#[derive(Template)]
+#[template(path = "billing_payouts.html")]
+struct PayoutsPage {
+    chrome: Chrome,
+    payouts: Vec<PayoutView>,
+}
+
+fn kind_words(kind: &str) -> String {
+    match kind {
+        "charge" | "payment" => "Card payment".to_owned(),
+        "refund" | "payment_refund" => "Refund".to_owned(),
+        "adjustment" => "Adjustment (dispute)".to_owned(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// `GET /billing/payouts`.
+#[handler]
+pub async fn payouts_page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me, scope) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let list = payouts::recent(&mut tx, &scope, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    render(&PayoutsPage {
+        payouts: list
+            .iter()
+            .map(|p| PayoutView {
+                id: p.id.clone(),
+                amount: p.amount.to_string(),
+                arrival: words::date(p.arrival),
+                status: p.status.clone(),
+                adds_up: p.adds_up,
+                lines: p
+                    .lines
+                    .iter()
+                    .map(|l| PayoutLineView {
+                        kind: kind_words(&l.kind),
+                        amount: l.amount.to_string(),
+                        fee: l.fee.to_string(),
+                        net: l.net.to_string(),
+                        patient: l.patient_name.clone().unwrap_or_default(),
+                        statement: l
+                            .statement_number
+                            .map(|n| n.to_string())
+                            .unwrap_or_default(),
+                        statement_href: l
+                            .statement
+                            .map(|s| {
+                                format!(
+                                    "/billing/statements/{}",
+                                    portal_domain::ids::StatementId::from_uuid(s)
+                                )
+                            })
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        chrome,
+    })
+    .map(IntoResponse::into_response)
+}
