@@ -706,4 +706,37 @@ async fn reconciliation_recovers_a_lost_webhook_lists_what_does_not_match_and_pa
     );
     let (_, page) = staff.page("/billing/reconciliation").await;
     assert_eq!(page.matches("data-testid=\"item\"").count(), 1, "{page}");
+
+    // The books: every payment as CSV, with its statement, patient and payout.
+    let resp = staff.get("/billing/payments.csv").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = resp.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "a header and Ana's payment: {csv}");
+    assert!(
+        rows[0].starts_with("date,statement,patient,method"),
+        "{csv}"
+    );
+    assert!(
+        rows[1].contains(",Ana Tester,card,patient,succeeded,USD,50.00,0.00,"),
+        "{csv}"
+    );
+    assert!(
+        rows[1].ends_with(&format!(",{}", payout_of(&w).await)),
+        "{csv}"
+    );
+}
+
+/// The one payout the stand-in made.
+async fn payout_of(w: &World) -> String {
+    w.stripe.objects("payout").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

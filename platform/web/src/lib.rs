@@ -208,6 +208,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             BILLING,
             get(billing::books::payouts_page),
         )
+        .at(
+            "/billing/payments.csv",
+            BILLING,
+            get(billing::books::payments_csv),
+        )
         .at("/admin/payments", ADMINISTRATION, get(billing::setup::page))
         .at(
             "/admin/payments/connect",

@@ -193,3 +193,71 @@ pub async fn record_offline(
     .await?;
     Ok((id, amount))
 }
+
+/// One payment in the export.
+#[derive(Debug, Clone)]
+pub struct ExportRow {
+    pub at: DateTime<Utc>,
+    pub statement_number: Option<i64>,
+    pub patient_name: String,
+    pub method: String,
+    pub payer: String,
+    pub status: String,
+    pub amount: Money,
+    pub refunded: Money,
+    pub reference: Option<String>,
+    pub stripe_payment_intent: Option<String>,
+    pub stripe_charge: Option<String>,
+    pub payout: Option<String>,
+    pub patient: PatientId,
+}
+
+/// Every payment (newest first, up to 50,000) with its statement, patient, Stripe ids and the
+/// payout that paid it out, for the billing office's books. Audited per patient shown.
+pub async fn export(
+    tx: &mut TenantTx,
+    _scope: &BillingScope,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<Vec<ExportRow>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT coalesce(p.succeeded_at, p.created_at) AS "at!", s.number AS "number?",
+                  pt.given_name || ' ' || pt.family_name AS "name!", a.patient_id, p.method,
+                  p.payer, p.status, p.amount_minor, p.refunded_minor, p.currency, p.reference,
+                  p.stripe_payment_intent, p.stripe_charge,
+                  (SELECT l.payout_id FROM payout_lines l WHERE l.payment_id = p.id
+                   AND l.kind IN ('charge', 'payment') LIMIT 1) AS payout
+           FROM payments p
+           JOIN billing_accounts a ON a.id = p.account_id
+           JOIN patients pt ON pt.id = a.patient_id
+           LEFT JOIN statements s ON s.id = p.statement_id
+           ORDER BY p.created_at DESC, p.id DESC
+           LIMIT 50000"#
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    let out: Vec<ExportRow> = rows
+        .into_iter()
+        .map(|r| {
+            let currency = Currency::parse(&r.currency).unwrap_or(Currency::USD);
+            ExportRow {
+                at: r.at,
+                statement_number: r.number,
+                patient_name: r.name,
+                method: r.method,
+                payer: r.payer,
+                status: r.status,
+                amount: Money::new(r.amount_minor, currency),
+                refunded: Money::new(r.refunded_minor, currency),
+                reference: r.reference,
+                stripe_payment_intent: r.stripe_payment_intent,
+                stripe_charge: r.stripe_charge,
+                payout: r.payout,
+                patient: PatientId::from_uuid(r.patient_id),
+            }
+        })
+        .collect();
+    let shown: Vec<PatientId> = out.iter().map(|r| r.patient).collect();
+    audit::record_list(tx, ctx, now, Action::PaymentList, "payments", shown).await?;
+    Ok(out)
+}

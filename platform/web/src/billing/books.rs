@@ -245,3 +245,55 @@ pub async fn payouts_page(req: &Request, Data(state): Data<&AppState>) -> poem::
     })
     .map(IntoResponse::into_response)
 }
+
+/// `GET /billing/payments.csv`: every payment, for the clinic's books. Typed text (names,
+/// references) is quoted and never read as a formula; amounts are plain numbers.
+#[handler]
+pub async fn payments_csv(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me, scope) = match gate(req, state).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let tz = portal_domain::scheduling::clinic_tz(&chrome.tenant);
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let rows = portal_domain::billing::payments::export(&mut tx, &scope, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let text = crate::pages::admin::csv_field;
+    let mut out = String::from(
+        "date,statement,patient,method,payer,status,currency,amount,refunded,reference,stripe_payment_intent,stripe_charge,payout\n",
+    );
+    for r in &rows {
+        let line = [
+            r.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            r.statement_number
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            text(&r.patient_name),
+            r.method.clone(),
+            r.payer.clone(),
+            r.status.clone(),
+            r.amount.currency.to_string(),
+            r.amount.plain(),
+            r.refunded.plain(),
+            text(r.reference.as_deref().unwrap_or_default()),
+            r.stripe_payment_intent.clone().unwrap_or_default(),
+            r.stripe_charge.clone().unwrap_or_default(),
+            r.payout.clone().unwrap_or_default(),
+        ];
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    Ok(out
+        .with_content_type("text/csv; charset=utf-8")
+        .with_header(
+            "content-disposition",
+            "attachment; filename=\"payments.csv\"",
+        )
+        .with_header("cache-control", "no-store")
+        .into_response())
+}

@@ -408,7 +408,7 @@ const TRAIL_PAGE: i64 = 50;
 const CSV_MAX_ROWS: i64 = 50_000;
 
 /// A CSV field: quoted when it needs to be, and never read as a formula by a spreadsheet.
-fn csv_field(raw: &str) -> String {
+pub(crate) fn csv_field(raw: &str) -> String {
     let v = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{raw}")
     } else {
