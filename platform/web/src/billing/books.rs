@@ -7,29 +7,15 @@ use askama::Template;
 use poem::web::{Data, Form, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::{payouts, reconcile};
-use portal_domain::identity::scope::{BillingScope, SignedIn};
+use portal_domain::identity::scope::SignedIn;
 use portal_domain::jobs::{self, Job};
 use portal_domain::scheduling::clinic_tz;
 
-use super::not_found;
 use crate::AppState;
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
-use crate::pages::{Chrome, Gate, db, render, require_user, see_other, words};
+use crate::pages::{Chrome, db, render, see_other, words};
 use crate::request::form_field as field;
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, BillingScope), Response>> {
-    match require_user(req, state, "billing").await? {
-        Gate::In(c, u) => {
-            let scope = u.billing().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
 
 struct ItemView {
     label: &'static str,
@@ -65,7 +51,7 @@ pub async fn reconciliation(
     Data(state): Data<&AppState>,
     Query(q): Query<Done>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -142,7 +128,7 @@ pub async fn check(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, _, _) = match gate(req, state).await? {
+    let (chrome, _, _) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -194,7 +180,7 @@ fn kind_words(kind: &str) -> String {
 /// `GET /billing/payouts`.
 #[handler]
 pub async fn payouts_page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -250,7 +236,7 @@ pub async fn payouts_page(req: &Request, Data(state): Data<&AppState>) -> poem::
 /// references) is quoted and never read as a formula; amounts are plain numbers.
 #[handler]
 pub async fn payments_csv(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };

@@ -22,6 +22,32 @@ fn not_found() -> poem::Error {
     poem::Error::from(poem::error::NotFoundError)
 }
 
+/// The signed-in person with the scope a billing page needs (`scope` picks it: billing staff,
+/// the patient, an administrator), or a redirect to sign in; another role's session is 404.
+async fn gate<S>(
+    req: &poem::Request,
+    state: &crate::AppState,
+    current: &'static str,
+    scope: impl FnOnce(&portal_domain::identity::scope::SignedIn) -> Option<S>,
+) -> poem::Result<
+    Result<
+        (
+            crate::pages::Chrome,
+            portal_domain::identity::scope::SignedIn,
+            S,
+        ),
+        poem::Response,
+    >,
+> {
+    match crate::pages::require_user(req, state, current).await? {
+        crate::pages::Gate::In(c, u) => {
+            let s = scope(&u).ok_or_else(not_found)?;
+            Ok(Ok((c, u, s)))
+        }
+        crate::pages::Gate::Out(r) => Ok(Err(r)),
+    }
+}
+
 fn when(t: DateTime<Utc>, tz: Tz) -> String {
     words::date(t.with_timezone(&tz).date_naive())
 }

@@ -7,27 +7,14 @@ use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::{accounts, statements};
 use portal_domain::clinic::ClinicProfile;
-use portal_domain::identity::scope::{PatientScope, SignedIn};
+use portal_domain::identity::scope::SignedIn;
 use portal_domain::ids::StatementId;
 use portal_domain::scheduling::clinic_tz;
 
 use super::{StatementView, SummaryView, not_found};
 use crate::AppState;
 use crate::auth::audit_ctx;
-use crate::pages::{Chrome, Gate, db, render, require_user};
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, PatientScope), Response>> {
-    match require_user(req, state, "bills").await? {
-        Gate::In(c, u) => {
-            let scope = u.patient().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
+use crate::pages::{Chrome, db, render};
 
 #[derive(Template)]
 #[template(path = "bills.html")]
@@ -44,7 +31,7 @@ struct BillsPage {
 /// `GET /bills`.
 #[handler]
 pub async fn bills(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -88,7 +75,7 @@ pub async fn bill(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };

@@ -17,21 +17,8 @@ use crate::AppState;
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::pages::confirm::ConfirmAction;
-use crate::pages::{Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other};
+use crate::pages::{Chrome, FormErrors, db, render, render_status, see_other};
 use crate::request::form_field as field;
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, PatientScope), Response>> {
-    match require_user(req, state, "bills").await? {
-        Gate::In(c, u) => {
-            let scope = u.patient().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "bill_pay.html")]
@@ -91,7 +78,7 @@ pub async fn form(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -113,7 +100,7 @@ pub async fn start(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -235,7 +222,7 @@ pub async fn returned(
     Path(raw): Path<String>,
     Query(q): Query<Returned>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };

@@ -21,21 +21,8 @@ use crate::AppState;
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::pages::confirm::ConfirmAction;
-use crate::pages::{Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other};
+use crate::pages::{Chrome, FormErrors, db, render, render_status, see_other};
 use crate::request::form_field as field;
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, BillingScope), Response>> {
-    match require_user(req, state, "billing").await? {
-        Gate::In(c, u) => {
-            let scope = u.billing().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "billing_refund.html")]
@@ -105,7 +92,7 @@ pub async fn form(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -130,7 +117,7 @@ pub async fn refund(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };

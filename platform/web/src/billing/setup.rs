@@ -10,27 +10,14 @@ use askama::Template;
 use poem::web::{Data, Form, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::setup::{self, Stage};
-use portal_domain::identity::scope::{AdminScope, SignedIn};
+use portal_domain::identity::scope::SignedIn;
 
 use super::not_found;
 use crate::AppState;
 use crate::auth::audit_ctx;
 use crate::csrf::check_form;
-use crate::pages::{Chrome, Gate, db, render, require_user, see_other};
+use crate::pages::{Chrome, db, render, see_other};
 use crate::request::form_field as field;
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, AdminScope), Response>> {
-    match require_user(req, state, "admin").await? {
-        Gate::In(c, u) => {
-            let scope = u.admin().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "admin_payments.html")]
@@ -58,7 +45,7 @@ pub async fn page(
     Data(state): Data<&AppState>,
     Query(q): Query<Done>,
 ) -> poem::Result<Response> {
-    let (chrome, _, _) = match gate(req, state).await? {
+    let (chrome, _, _) = match super::gate(req, state, "admin", SignedIn::admin).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -125,7 +112,7 @@ pub async fn connect(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, admin) = match gate(req, state).await? {
+    let (chrome, me, admin) = match super::gate(req, state, "admin", SignedIn::admin).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -170,7 +157,7 @@ pub async fn connect(
 /// `GET /admin/payments/refresh`: Stripe's link expired; a new one.
 #[handler]
 pub async fn refresh(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, _, _) = match gate(req, state).await? {
+    let (chrome, _, _) = match super::gate(req, state, "admin", SignedIn::admin).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -199,7 +186,7 @@ pub async fn refresh(req: &Request, Data(state): Data<&AppState>) -> poem::Resul
 /// `GET /admin/payments/return`: back from Stripe; reads the account's state again.
 #[handler]
 pub async fn returned(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, _, _) = match gate(req, state).await? {
+    let (chrome, _, _) = match super::gate(req, state, "admin", SignedIn::admin).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };

@@ -22,23 +22,8 @@ use crate::auth::audit_ctx;
 use crate::csrf::check_form;
 use crate::pages::confirm::ConfirmAction;
 use crate::pages::scheduling_view::today;
-use crate::pages::{
-    Chrome, FormErrors, Gate, db, render, render_status, require_user, see_other, words,
-};
+use crate::pages::{Chrome, FormErrors, db, render, render_status, see_other, words};
 use crate::request::form_field as field;
-
-async fn gate(
-    req: &Request,
-    state: &AppState,
-) -> poem::Result<Result<(Chrome, SignedIn, BillingScope), Response>> {
-    match require_user(req, state, "billing").await? {
-        Gate::In(c, u) => {
-            let scope = u.billing().ok_or_else(not_found)?;
-            Ok(Ok((c, u, scope)))
-        }
-        Gate::Out(r) => Ok(Err(r)),
-    }
-}
 
 #[derive(Template)]
 #[template(path = "billing_queue.html")]
@@ -52,7 +37,7 @@ struct QueuePage {
 /// `GET /billing`: drafts to finish and statements still owed, oldest due first.
 #[handler]
 pub async fn queue(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -118,7 +103,7 @@ pub async fn account(
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -171,7 +156,7 @@ pub async fn start(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -284,7 +269,7 @@ pub async fn statement(
     Path(raw): Path<String>,
     Query(q): Query<Done>,
 ) -> poem::Result<Response> {
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -344,7 +329,7 @@ pub async fn add_line(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -419,7 +404,7 @@ pub async fn remove_line(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -472,7 +457,7 @@ pub async fn issue(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -614,7 +599,7 @@ pub async fn void(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
@@ -709,7 +694,7 @@ pub async fn record_payment(
     Form(f): Form<Vec<(String, String)>>,
 ) -> poem::Result<Response> {
     check_form(req, field(&f, "csrf"))?;
-    let (chrome, me, scope) = match gate(req, state).await? {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
         Err(r) => return Ok(r),
     };
