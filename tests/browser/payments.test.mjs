@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DESKTOP, SCREENS, checkPage, launch, localDate, navigate, newPage, screenshot, signIn, signOut, site,
+  DESKTOP, SCREENS, checkPage, launch, localDate, navigate, newPage, platform, screenshot, signIn, signOut, site,
 } from './helpers.mjs';
 
 let browser;
@@ -98,6 +98,23 @@ for (const screen of SCREENS) {
     await page.getByTestId('payment-back').click();
     await page.waitForLoadState();
     assert.equal(await page.getByTestId('still-due').textContent(), '$55.00');
+    // The receipt: beside the payment, printed by the workers, and an email that says only
+    // that a payment arrived.
+    await page.getByTestId('receipt-link').click();
+    await page.waitForLoadState();
+    await page.locator('[data-testid="document-state"][data-status="ready"]').waitFor({ timeout: 30000 });
+    assert.match(await page.locator('h1').textContent(), /Payment receipt/);
+    await checkPage(page, 'a payment receipt');
+    let told = false;
+    for (let i = 0; i < 100 && !told; i++) {
+      await page.goto(`${platform}/dev/mailbox?to=${encodeURIComponent('chloe.nguyen@sunrise.example')}`);
+      const mail = await page.locator('main').textContent();
+      told = mail.includes('We received a payment');
+      if (told) assert.doesNotMatch(mail, /\$35|New patient visit/);
+      else await page.waitForTimeout(200);
+    }
+    assert.ok(told, 'a payment-received email arrived');
+    await page.goto(`${site('sunrise')}/`);
     await signOut(page);
 
     // Someone without an account, with the code from the statement.

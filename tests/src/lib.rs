@@ -3,6 +3,7 @@
 //! application role) and a fresh Redis key prefix. Dropping it stops the server and removes
 //! the database and the roles it created.
 
+pub mod bills;
 pub mod scheduling;
 pub mod stripe_fake;
 pub mod twilio_fake;
@@ -826,4 +827,17 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The text of a PDF, as poppler's `pdftotext` reads it.
+pub fn pdftotext(pdf: &[u8]) -> String {
+    let path = std::env::temp_dir().join(format!("portal-doc-{}.pdf", uuid::Uuid::new_v4()));
+    std::fs::write(&path, pdf).expect("a temporary file");
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) must be installed");
+    std::fs::remove_file(&path).ok();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

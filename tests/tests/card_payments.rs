@@ -502,7 +502,17 @@ async fn events_delivered_twice_and_out_of_order_pay_each_payment_once() {
     for id in &ids {
         let (_, bill) = ana.page(&format!("/bills/{id}")).await;
         assert!(bill.contains("$25.00"), "{bill}");
+        assert_eq!(
+            bill.matches("data-testid=\"receipt-link\"").count(),
+            1,
+            "one receipt per payment: {bill}"
+        );
     }
+    let told = portal_tests::read_emails(&w.app.mail_dir)
+        .into_iter()
+        .filter(|e| e.to == "ana@example.com" && e.subject.starts_with("Payment received"))
+        .count();
+    assert_eq!(told, 3, "one payment-received email per payment");
 }
 
 #[tokio::test]

@@ -5,11 +5,10 @@
 //! a store that is down fails uploads clearly and marks renders failed, ready to try again.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use portal_domain::clock::Clock;
 use portal_domain::identity::Role;
-use portal_tests::{PASSWORD, TestApp};
+use portal_tests::{PASSWORD, TestApp, pdftotext};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
@@ -42,18 +41,6 @@ async fn vaccinate(app: &TestApp, tenant: &portal_tenants::Tenant, patient: uuid
         .unwrap();
     }
     tx.commit().await.unwrap();
-}
-
-fn pdftotext(pdf: &[u8]) -> String {
-    let path = std::env::temp_dir().join(format!("portal-doc-{}.pdf", uuid::Uuid::new_v4()));
-    std::fs::write(&path, pdf).unwrap();
-    let out = Command::new("pdftotext")
-        .arg(&path)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils) must be installed");
-    std::fs::remove_file(&path).ok();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Every file under the document store's directory, with its bytes.

@@ -1,9 +1,11 @@
 //! "You have a new statement": by email or text, one job per channel, with no amount and no
 //! service in it — only the clinic's name and a link to sign in. A statement voided before
-//! the notice went out sends nothing.
+//! the notice went out sends nothing. "We received a payment": by email, when a payment was
+//! taken, pointing to its receipt (a PDF in the portal) without saying the amount.
 
+use portal_domain::billing::print::receipt_notice_target;
 use portal_domain::billing::statements::for_notice;
-use portal_domain::ids::{JobId, StatementId};
+use portal_domain::ids::{JobId, PaymentId, StatementId};
 use portal_domain::jobs::{Channel, Job};
 use portal_tenants::Tenant;
 
@@ -57,5 +59,35 @@ pub(crate) async fn notice(
             deps.mailer.send(message).await?;
         }
     }
+    Ok(())
+}
+
+pub(crate) async fn receipt_notice(
+    deps: &Deps,
+    tenant: &Tenant,
+    payment: PaymentId,
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let to = receipt_notice_target(&mut tx, payment, now).await?;
+    tx.commit().await?;
+    let Some(to) = to else {
+        return Ok(());
+    };
+    let name = tenant.display_name();
+    let email = ActionEmail {
+        branding: branding(deps, tenant),
+        subject: format!("Payment received — {name}"),
+        heading: "We received a payment".to_owned(),
+        intro: format!(
+            "{name} received a payment on one of your statements. Thank you. \
+             Its receipt is in your portal, with your bills."
+        ),
+        action_label: "Sign in to see your receipt".to_owned(),
+        action_url: deps.links.clinic(tenant.slug(), "/bills"),
+        note: "For your privacy this message never says what was paid or for what.".to_owned(),
+    };
+    let message = mail::build(&deps.mailer_from, &to, &email, &[])?;
+    deps.mailer.send(message).await?;
     Ok(())
 }

@@ -204,6 +204,9 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             statement_id,
             channel,
         } => crate::billing::notice(deps, &tenant, env.id, &job, statement_id, channel).await,
+        Job::PaymentReceipt { payment_id } => {
+            crate::billing::receipt_notice(deps, &tenant, payment_id).await
+        }
         Job::StripeEvent { event_id } => {
             crate::payments::apply_event(deps, &tenant, &event_id).await
         }

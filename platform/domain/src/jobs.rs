@@ -5,7 +5,7 @@
 use portal_tenants::{TenantId, TenantTx};
 
 use crate::ids::{
-    AppointmentId, DocumentId, JobId, OfferId, PatientId, RefundId, StatementId, UserId,
+    AppointmentId, DocumentId, JobId, OfferId, PatientId, PaymentId, RefundId, StatementId, UserId,
 };
 
 /// Everything the pipeline can do. The serialized tag is the job's stable name.
@@ -73,6 +73,10 @@ pub enum Job {
         statement_id: StatementId,
         channel: Channel,
     },
+    /// Tell the patient (by email) that a payment was received and its receipt is in the
+    /// portal, with no amount in the message.
+    #[serde(rename = "payment.receipt")]
+    PaymentReceipt { payment_id: PaymentId },
     /// Apply a Stripe event kept by the webhook: read the object's current state from Stripe
     /// and bring the clinic's payments (or payments set-up) up to date with it.
     #[serde(rename = "stripe.event")]
@@ -130,6 +134,7 @@ impl Job {
             Job::DocumentRender { .. } => "document.render",
             Job::BlobSweep { .. } => "blob.sweep",
             Job::StatementNotice { .. } => "statement.notice",
+            Job::PaymentReceipt { .. } => "payment.receipt",
             Job::StripeEvent { .. } => "stripe.event",
             Job::StripeRefund { .. } => "stripe.refund",
             Job::StripeReconcile {} => "stripe.reconcile",

@@ -187,6 +187,27 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at("/bills", OWN_CARE, get(billing::patient::bills))
         .at("/bills/:id", OWN_CARE, get(billing::patient::bill))
+        .at("/bills/:id/pdf", OWN_CARE, post(billing::printing::own_pdf))
+        .at(
+            "/billing/statements/:id/pdf",
+            BILLING,
+            post(billing::printing::staff_pdf),
+        )
+        .at(
+            "/billing/patients/:id/documents/:doc",
+            BILLING,
+            get(billing::printing::staff_document),
+        )
+        .at(
+            "/billing/patients/:id/documents/:doc/download",
+            BILLING,
+            get(billing::printing::staff_download),
+        )
+        .at(
+            "/billing/patients/:id/documents/:doc/retry",
+            BILLING,
+            post(billing::printing::staff_retry),
+        )
         .at("/billing", BILLING, get(billing::staff::queue))
         .at(
             "/billing/payments/:id/refund",

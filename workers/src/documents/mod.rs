@@ -4,11 +4,12 @@
 pub mod render;
 
 use portal_domain::audit::{self, Action, AuditContext, AuditEvent};
-use portal_domain::documents::printout::{self, Letterhead, PrintoutError};
+use portal_domain::billing::print::{self, PayLinks};
+use portal_domain::documents::printout::{self, Letterhead, PrintoutError, Section};
 use portal_domain::documents::store::{self, Stored};
 use portal_domain::documents::{MediaType, VaultError, vault};
 use portal_domain::ids::DocumentId;
-use portal_domain::record::chart;
+use portal_domain::record::chart::{self, Chart};
 use portal_domain::scheduling::clinic_tz;
 use portal_tenants::{Registry, Tenant};
 use sha2::{Digest, Sha256};
@@ -48,6 +49,12 @@ impl From<RenderError> for JobError {
     }
 }
 
+/// What a document prints from.
+enum Source {
+    Chart(Box<Chart>, Option<String>),
+    Bills(Vec<Section>),
+}
+
 pub(crate) async fn render_job(
     deps: &Deps,
     tenant: &Tenant,
@@ -62,12 +69,29 @@ pub(crate) async fn render_job(
         tx.commit().await?;
         return Ok(());
     };
-    let chart = chart::for_printout(&mut tx, &ctx, task.patient, now).await?;
-    let template = match task.kind {
-        portal_domain::documents::Kind::ReferralLetter => {
-            Some(portal_domain::documents::letters::referral_template(&mut tx).await?)
-        }
-        _ => None,
+    let tz = clinic_tz(tenant);
+    // Statements and receipts print from the bills; everything else from the chart.
+    let source = if task.kind.is_billing() {
+        let links = PayLinks {
+            bills: deps.links.clinic(tenant.slug(), "/bills"),
+            guest: deps.links.clinic(tenant.slug(), "/pay"),
+        };
+        let subject = task
+            .subject
+            .ok_or_else(|| JobError::Permanent("a bill document without its subject".into()))?;
+        let sections = print::sections(&mut tx, task.kind, subject, &links, tz)
+            .await?
+            .ok_or_else(|| JobError::Permanent("what the document prints is gone".into()))?;
+        Source::Bills(sections)
+    } else {
+        let chart = chart::for_printout(&mut tx, &ctx, task.patient, now).await?;
+        let template = match task.kind {
+            portal_domain::documents::Kind::ReferralLetter => {
+                Some(portal_domain::documents::letters::referral_template(&mut tx).await?)
+            }
+            _ => None,
+        };
+        Source::Chart(Box::new(chart), template)
     };
     let person = match printout::person(&mut tx, task.patient).await {
         Ok(p) => p,
@@ -104,19 +128,24 @@ pub(crate) async fn render_job(
         colour: tenant.branding().primary_color.clone(),
         logo: logo_format,
     };
-    let printout = printout::build(
-        task.kind,
-        letterhead,
-        person,
-        &chart,
-        printout::Extra {
-            visit: task.visit,
-            letter: template.as_deref().zip(task.referral.as_ref()),
-        },
-        now,
-        clinic_tz(tenant),
-    )
-    .map_err(|e| JobError::Permanent(e.to_string()))?;
+    let printout = match source {
+        Source::Bills(sections) => {
+            printout::assemble(task.kind, letterhead, person, sections, now, tz)
+        }
+        Source::Chart(chart, template) => printout::build(
+            task.kind,
+            letterhead,
+            person,
+            &chart,
+            printout::Extra {
+                visit: task.subject,
+                letter: template.as_deref().zip(task.referral.as_ref()),
+            },
+            now,
+            tz,
+        )
+        .map_err(|e| JobError::Permanent(e.to_string()))?,
+    };
     let data = serde_json::to_vec(&printout)
         .map_err(|_| JobError::Permanent("document data could not be encoded".into()))?;
     let pdf = deps

@@ -70,6 +70,7 @@ actions! {
     StatementList = "statement.list" => "Listed statements",
     StatementNotice = "statement.notice" => "Sent a new-statement notice",
     PaymentRecord = "payment.record" => "Recorded a payment",
+    ReceiptNotice = "payment.receipt_notice" => "Sent a payment-received notice",
     PaymentStart = "payment.start" => "Started a card payment",
     RefundStart = "refund.start" => "Started a refund",
     RefundDone = "refund.done" => "Refunded a payment",

@@ -408,5 +408,6 @@ async fn settle(
             .patient(PatientId::from_uuid(row.patient_id)),
     )
     .await?;
+    super::print::queue_receipt(tx, ctx, id, PatientId::from_uuid(row.patient_id), now).await?;
     Ok(Settled::Paid)
 }

@@ -12,6 +12,7 @@ pub mod lines;
 pub mod money;
 pub mod payments;
 pub mod payouts;
+pub mod print;
 pub mod reconcile;
 pub mod refunds;
 pub mod setup;
@@ -66,6 +67,18 @@ impl BillingError {
         match self {
             BillingError::Field { field, .. } => Some(field),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::documents::store::DocumentError> for BillingError {
+    /// Only queueing a receipt reaches here, which can fail only in the database or the queue.
+    fn from(e: crate::documents::store::DocumentError) -> Self {
+        use crate::documents::store::DocumentError as D;
+        match e {
+            D::Database(e) => BillingError::Database(e),
+            D::Queue(e) => BillingError::Queue(e),
+            _ => BillingError::NotFound,
         }
     }
 }

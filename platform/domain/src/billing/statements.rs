@@ -12,7 +12,7 @@ use super::money::{Currency, Money};
 use super::{BillingError, accounts};
 use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::{BillingScope, PatientScope};
-use crate::ids::{PatientId, PaymentId, StatementId};
+use crate::ids::{DocumentId, PatientId, PaymentId, StatementId};
 use crate::jobs::{self, Channel, Job};
 
 /// Where a statement is in its life.
@@ -94,6 +94,8 @@ pub struct PaymentLine {
     pub refunded: Money,
     pub reference: Option<String>,
     pub at: DateTime<Utc>,
+    /// Its receipt (a PDF document of the patient), once taken.
+    pub receipt: Option<DocumentId>,
 }
 
 impl PaymentLine {
@@ -196,7 +198,7 @@ pub async fn work_queue(
 }
 
 /// One statement whole. `patient` limits it to that patient's (and hides drafts).
-async fn read(
+pub(crate) async fn read(
     tx: &mut TenantTx,
     id: StatementId,
     patient: Option<PatientId>,
@@ -240,9 +242,12 @@ async fn read(
     })
     .collect();
     let payments: Vec<PaymentLine> = sqlx::query!(
-        "SELECT id, method, payer, status, amount_minor, refunded_minor, reference,
-                coalesce(succeeded_at, created_at) AS \"at!\"
-         FROM payments WHERE statement_id = $1 ORDER BY created_at, id",
+        r#"SELECT p.id, p.method, p.payer, p.status, p.amount_minor, p.refunded_minor,
+                  p.reference, coalesce(p.succeeded_at, p.created_at) AS "at!",
+                  d.id AS "receipt?"
+           FROM payments p
+           LEFT JOIN documents d ON d.kind = 'receipt' AND d.subject_id = p.id
+           WHERE p.statement_id = $1 ORDER BY p.created_at, p.id"#,
         id.as_uuid()
     )
     .fetch_all(tx.conn())
@@ -257,6 +262,7 @@ async fn read(
         refunded: money(r.refunded_minor),
         reference: r.reference,
         at: r.at,
+        receipt: r.receipt.map(DocumentId::from_uuid),
     })
     .collect();
     let sum = |f: fn(&Line) -> i64| money(lines.iter().map(f).sum());

@@ -10,6 +10,8 @@ pub enum Kind {
     VisitSummary,
     RecordSummary,
     ReferralLetter,
+    Statement,
+    Receipt,
     InsuranceCard,
     OutsideRecords,
     Other,
@@ -27,6 +29,9 @@ impl Kind {
     pub const UPLOADS: [Kind; 3] = [Kind::InsuranceCard, Kind::OutsideRecords, Kind::Other];
     /// Documents only staff make (with fields they fill in).
     pub const STAFF_MADE: [Kind; 1] = [Kind::ReferralLetter];
+    /// Printed from the bills, never from the health record: a statement (asked for on its
+    /// page) and a payment's receipt (made when the payment is taken).
+    pub const BILLING: [Kind; 2] = [Kind::Statement, Kind::Receipt];
 
     pub fn code(self) -> &'static str {
         match self {
@@ -35,6 +40,8 @@ impl Kind {
             Kind::VisitSummary => "visit_summary",
             Kind::RecordSummary => "record_summary",
             Kind::ReferralLetter => "referral_letter",
+            Kind::Statement => "statement",
+            Kind::Receipt => "receipt",
             Kind::InsuranceCard => "insurance_card",
             Kind::OutsideRecords => "outside_records",
             Kind::Other => "other",
@@ -45,6 +52,7 @@ impl Kind {
         Kind::GENERATED
             .into_iter()
             .chain(Kind::STAFF_MADE)
+            .chain(Kind::BILLING)
             .chain(Kind::UPLOADS)
             .find(|k| k.code() == code)
     }
@@ -57,6 +65,8 @@ impl Kind {
             Kind::VisitSummary => "Visit summary",
             Kind::RecordSummary => "Health record summary",
             Kind::ReferralLetter => "Referral letter",
+            Kind::Statement => "Statement",
+            Kind::Receipt => "Payment receipt",
             Kind::InsuranceCard => "Insurance card",
             Kind::OutsideRecords => "Records from elsewhere",
             Kind::Other => "Other document",
@@ -75,13 +85,22 @@ impl Kind {
                 "Your whole record: conditions, allergies, medicines, vaccines, results and visits."
             }
             Kind::ReferralLetter => "A letter to another clinician, in the clinic's words.",
+            Kind::Statement => "A statement to print or keep, with the code for paying it.",
+            Kind::Receipt => "What was paid, when and how.",
             Kind::InsuranceCard | Kind::OutsideRecords | Kind::Other => "",
         }
     }
 
     /// Printed by the workers (not uploaded).
     pub fn is_generated(self) -> bool {
-        Kind::GENERATED.contains(&self) || Kind::STAFF_MADE.contains(&self)
+        Kind::GENERATED.contains(&self)
+            || Kind::STAFF_MADE.contains(&self)
+            || Kind::BILLING.contains(&self)
+    }
+
+    /// Printed from the bills (its subject is a statement or a payment).
+    pub fn is_billing(self) -> bool {
+        Kind::BILLING.contains(&self)
     }
 
     /// Made only by staff, from fields they fill in.
@@ -149,6 +168,7 @@ mod tests {
         for k in Kind::GENERATED
             .into_iter()
             .chain(Kind::STAFF_MADE)
+            .chain(Kind::BILLING)
             .chain(Kind::UPLOADS)
         {
             assert_eq!(Kind::parse(k.code()), Some(k));

@@ -262,22 +262,39 @@ pub fn build(
                 allergies(chart),
             ]
         }
-        Kind::InsuranceCard | Kind::OutsideRecords | Kind::Other => Vec::new(),
+        // Printed from the bills (`billing::print`), never from the chart.
+        Kind::Statement
+        | Kind::Receipt
+        | Kind::InsuranceCard
+        | Kind::OutsideRecords
+        | Kind::Other => Vec::new(),
     };
+    Ok(assemble(kind, clinic, patient, sections, now, tz))
+}
+
+/// A printout of `kind` with these sections, stamped with when it was made and its digest.
+pub fn assemble(
+    kind: Kind,
+    clinic: Letterhead,
+    patient: Person,
+    sections: Vec<Section>,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Printout {
     let mut printout = Printout {
         title: kind.label().to_owned(),
         clinic,
         patient,
         generated: format!(
             "{} ({})",
-            local(now).format("%a %-d %b %Y, %-I:%M %p"),
+            now.with_timezone(&tz).format("%a %-d %b %Y, %-I:%M %p"),
             tz.name()
         ),
         sections,
         digest: String::new(),
     };
     printout.digest = digest(&printout);
-    Ok(printout)
+    printout
 }
 
 /// Hex SHA-256 of the printout's JSON with the digest field empty.

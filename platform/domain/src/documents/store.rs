@@ -113,11 +113,12 @@ async fn rows(
 ) -> Result<Vec<Document>, sqlx::Error> {
     let rows = sqlx::query_as!(
         Row,
-        r#"SELECT d.id, d.kind, d.status, d.origin, (u.role = 'patient') AS "by_patient!",
+        r#"SELECT d.id, d.kind, d.status, d.origin,
+                  coalesce(u.role = 'patient', false) AS "by_patient!",
                   d.note, d.media_type, d.size_bytes, d.pages, d.content_digest, d.created_at,
                   d.ready_at, d.failure, e.starts_at AS "visit_at?"
            FROM documents d
-           JOIN users u ON u.id = d.requested_by
+           LEFT JOIN users u ON u.id = d.requested_by
            LEFT JOIN encounters e ON e.id = d.subject_id AND e.patient_id = d.patient_id
            WHERE d.patient_id = $1 AND d.removed_at IS NULL
              AND ($2::uuid IS NULL OR d.id = $2)
@@ -148,7 +149,7 @@ async fn list(
     Ok(docs)
 }
 
-async fn one(
+pub(crate) async fn one(
     tx: &mut TenantTx,
     ctx: &AuditContext,
     patient: PatientId,
@@ -280,7 +281,8 @@ pub async fn request(
     now: DateTime<Utc>,
 ) -> Result<DocumentId, DocumentError> {
     let staff = matches!(who, Requester::Staff(..));
-    if !kind.is_generated() || (kind.staff_made() && !staff) {
+    // Statements and receipts are asked for through the bills (`billing::print`).
+    if !kind.is_generated() || kind.is_billing() || (kind.staff_made() && !staff) {
         return Err(DocumentError::NotGenerated);
     }
     let letter = match (kind.staff_made(), subject.referral) {
@@ -322,6 +324,18 @@ pub async fn request(
     )
     .execute(tx.conn())
     .await?;
+    queued(tx, ctx, id, patient, now).await?;
+    Ok(id)
+}
+
+/// The render job and the audit row of a document just queued.
+async fn queued(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    id: DocumentId,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<(), DocumentError> {
     jobs::enqueue(tx, &Job::DocumentRender { document_id: id }).await?;
     audit::record(
         tx,
@@ -332,7 +346,48 @@ pub async fn request(
             .patient(patient),
     )
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// Queues a statement's or a receipt's PDF (`subject`: the statement or the payment, already
+/// checked to be the patient's by the caller). `by`: who asked (`None`: the clinic's system,
+/// for a receipt). A second receipt for one payment is not made: `None`.
+pub(crate) async fn request_billing(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    patient: PatientId,
+    kind: Kind,
+    subject: uuid::Uuid,
+    by: Option<UserId>,
+    now: DateTime<Utc>,
+) -> Result<Option<DocumentId>, DocumentError> {
+    if !kind.is_billing() {
+        return Err(DocumentError::NotGenerated);
+    }
+    if by.is_some() {
+        room_for_one_more(tx, patient).await?;
+    }
+    let id = DocumentId::new();
+    let inserted = sqlx::query!(
+        "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, requested_by,
+                                created_at)
+         VALUES ($1, $2, 'generated', $3, $4, 'queued', $5, $6)
+         ON CONFLICT DO NOTHING",
+        id.as_uuid(),
+        patient.as_uuid(),
+        kind.code(),
+        subject,
+        by.map(|u| u.as_uuid()),
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
+    queued(tx, ctx, id, patient, now).await?;
+    Ok(Some(id))
 }
 
 /// Queues a failed document again (a new render job), as its "Try again" button does.
@@ -343,7 +398,17 @@ pub async fn retry(
     id: DocumentId,
     now: DateTime<Utc>,
 ) -> Result<(), DocumentError> {
-    let patient = who.patient();
+    retry_of(tx, who.patient(), ctx, id, now).await
+}
+
+/// [`retry`] of a document of `patient` (the caller has checked who may).
+pub(crate) async fn retry_of(
+    tx: &mut TenantTx,
+    patient: PatientId,
+    ctx: &AuditContext,
+    id: DocumentId,
+    now: DateTime<Utc>,
+) -> Result<(), DocumentError> {
     let status = sqlx::query_scalar!(
         "SELECT status FROM documents
          WHERE id = $1 AND patient_id = $2 AND removed_at IS NULL FOR UPDATE",
@@ -385,7 +450,7 @@ pub struct Download {
     pub filename: String,
 }
 
-async fn download(
+pub(crate) async fn download(
     tx: &mut TenantTx,
     ctx: &AuditContext,
     patient: PatientId,
@@ -552,7 +617,9 @@ pub struct RenderTask {
     pub id: DocumentId,
     pub patient: PatientId,
     pub kind: Kind,
-    pub visit: Option<uuid::Uuid>,
+    /// What it prints: the visit of a visit summary, the statement of a statement, the
+    /// payment of a receipt.
+    pub subject: Option<uuid::Uuid>,
     pub referral: Option<super::letters::Referral>,
 }
 
@@ -575,7 +642,7 @@ pub async fn start_render(
             id,
             patient: PatientId::from_uuid(r.patient_id),
             kind: Kind::parse(&r.kind)?,
-            visit: r.subject_id,
+            subject: r.subject_id,
             referral: r.letter.and_then(|l| serde_json::from_value(l).ok()),
         })
     }))

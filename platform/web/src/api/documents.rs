@@ -237,7 +237,8 @@ impl DocumentsApi {
         let Some(scope) = me.patient() else {
             return Ok(CreateResponse::Unauthorized(unauthorized()));
         };
-        let Some(kind) = Kind::parse(&body.kind).filter(|k| k.is_generated() && !k.staff_made())
+        let Some(kind) = Kind::parse(&body.kind)
+            .filter(|k| k.is_generated() && !k.staff_made() && !k.is_billing())
         else {
             return Ok(CreateResponse::Invalid(ErrorBody::new(
                 "unknown_kind",

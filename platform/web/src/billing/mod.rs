@@ -8,6 +8,7 @@ mod checkout;
 pub mod guest;
 pub mod patient;
 pub mod pay;
+pub mod printing;
 pub mod refund;
 pub mod setup;
 pub mod staff;
@@ -120,6 +121,8 @@ pub struct PaymentView {
     pub refunded: String,
     pub reference: String,
     pub status: String,
+    /// Its receipt's document id, once made.
+    pub receipt: String,
 }
 
 /// A whole statement, as words.
@@ -189,6 +192,7 @@ impl StatementView {
                         String::new()
                     },
                     reference: p.reference.clone().unwrap_or_default(),
+                    receipt: p.receipt.map(|d| d.to_string()).unwrap_or_default(),
                     status: match p.status.as_str() {
                         "succeeded" => "Received",
                         "pending" => "Processing",

@@ -249,7 +249,7 @@ async fn own_list_page(
 /// What a request form sends.
 fn requested_kind(body: &[(String, String)]) -> Result<(Kind, Option<uuid::Uuid>), FormErrors> {
     let kind = Kind::parse(field(body, "kind"))
-        .filter(|k| k.is_generated() && !k.staff_made())
+        .filter(|k| k.is_generated() && !k.staff_made() && !k.is_billing())
         .ok_or_else(|| FormErrors::one("request", "Choose a document to make."))?;
     let visit = uuid::Uuid::try_parse(field(body, "visit")).ok();
     Ok((kind, visit))
@@ -310,12 +310,12 @@ pub async fn request(
 
 #[derive(Template)]
 #[template(path = "document.html")]
-struct DocPage {
-    chrome: Chrome,
-    zone: String,
-    doc: DocView,
-    back_href: String,
-    back_label: String,
+pub(crate) struct DocPage {
+    pub chrome: Chrome,
+    pub zone: String,
+    pub doc: DocView,
+    pub back_href: String,
+    pub back_label: String,
 }
 
 fn parse_id(raw: &str) -> poem::Result<DocumentId> {

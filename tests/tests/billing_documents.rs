@@ -1,0 +1,197 @@
+//! Statements and receipts on paper, end to end on the real server, job pipeline and typst:
+//! a payment taken at the desk sends the patient a "payment received" email with no amount in
+//! it and puts a receipt PDF beside the payment; the patient prints their statement with the
+//! code for paying it; billing staff print any issued statement to post and reach a patient's
+//! statements and receipts, never the patient's other documents or another patient's.
+
+use std::collections::HashMap;
+
+use portal_domain::identity::Role;
+use portal_tests::bills::{issued_statement, pay, today};
+use portal_tests::{Browser, PASSWORD, TestApp, pdftotext, read_emails};
+
+/// The path a POST redirected to.
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The first `href` on `page` that starts with `prefix`.
+fn href(page: &str, prefix: &str) -> Option<String> {
+    let at = page.find(&format!("href=\"{prefix}"))? + "href=\"".len();
+    let rest = &page[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The document at `path` once the workers have printed it: its page says it is ready, and
+/// its download is a PDF, returned as text.
+async fn printed(app: &TestApp, b: &mut Browser, path: &str) -> String {
+    assert_eq!(app.jobs_settled().await, 0, "no job died");
+    let (status, page) = b.page(path).await;
+    assert_eq!(status, 200, "{path}: {page}");
+    assert!(page.contains("data-status=\"ready\""), "{page}");
+    let resp = b.get(&format!("{path}/download")).await;
+    assert_eq!(resp.status(), 200);
+    let disposition = resp.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!disposition.contains("Ana"), "{disposition}");
+    let bytes = resp.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"%PDF"));
+    pdftotext(&bytes)
+}
+
+#[tokio::test]
+async fn a_desk_payment_brings_a_receipt_and_statements_print_with_their_code() {
+    let app = TestApp::spawn_with_workers(HashMap::new()).await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    let ben = app.patient(&sunrise, "Ben", "ben@example.com").await;
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let id = issued_statement(
+        &app,
+        &mut staff,
+        &ana.to_string(),
+        &[("Office visit", "99213", "180", "60", "20")],
+    )
+    .await;
+    let day = today(&app);
+    let (status, page) = pay(
+        &mut staff,
+        &id,
+        &[
+            ("amount", "40"),
+            ("method", "cheque"),
+            ("reference", "1042"),
+            ("received_on", &day),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    assert_eq!(app.jobs_settled().await, 0);
+
+    // The email says a payment arrived and where the receipt is, never what or how much.
+    let emails: Vec<_> = read_emails(&app.mail_dir)
+        .into_iter()
+        .filter(|e| e.to == "ana@example.com" && e.subject.contains("Payment received"))
+        .collect();
+    assert_eq!(emails.len(), 1, "one receipt email");
+    let email = &emails[0];
+    for secret in ["40", "$", "Office visit", "99213", "1042", "cheque"] {
+        assert!(
+            !email.text.contains(secret) && !email.html.contains(secret),
+            "{secret:?} in the email: {}",
+            email.text
+        );
+    }
+    assert!(email.link().ends_with("/bills"), "{}", email.link());
+
+    // The receipt sits beside the payment on the patient's statement.
+    let mut patient = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    let (_, bill) = patient.page(&format!("/bills/{id}")).await;
+    let receipt = href(&bill, "/documents/").expect("a receipt link beside the payment");
+    let text = printed(&app, &mut patient, &receipt).await;
+    for expected in [
+        "Payment receipt",
+        "Ana",
+        "$40.00",
+        "Cheque (1042)",
+        "1001",
+        "$60.00 is still due on statement 1001",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+
+    // The patient prints the statement: services, totals, what is due and how to pay.
+    let resp = patient.post_form(&format!("/bills/{id}/pdf"), &[]).await;
+    assert_eq!(resp.status(), 303);
+    let doc = location(&resp);
+    assert!(doc.starts_with("/documents/"), "{doc}");
+    let text = printed(&app, &mut patient, &doc).await;
+    let (_, staff_page) = staff.page(&format!("/billing/statements/{id}")).await;
+    let code_at = staff_page.find("data-testid=\"guest-code\">").unwrap() + 25;
+    let code = &staff_page[code_at..code_at + 14];
+    for expected in [
+        "Statement 1001",
+        "Office visit",
+        "99213",
+        "$180.00",
+        "$60.00",
+        "$20.00",
+        "$40.00",
+        "Amount due",
+        code,
+        "/pay",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing:\n{text}");
+    }
+
+    // Another patient's statement answers like a missing one.
+    let mut other = app.sign_in(&host, "ben@example.com", PASSWORD).await;
+    let resp = other.post_form(&format!("/bills/{id}/pdf"), &[]).await;
+    assert_eq!(resp.status(), 404);
+
+    // Billing staff print it to post, and see the receipt from the statement's page.
+    let resp = staff
+        .post_form(&format!("/billing/statements/{id}/pdf"), &[])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let staff_doc = location(&resp);
+    assert!(
+        staff_doc.starts_with(&format!("/billing/patients/{ana}/documents/")),
+        "{staff_doc}"
+    );
+    let text = printed(&app, &mut staff, &staff_doc).await;
+    assert!(
+        text.contains("Statement 1001") && text.contains(code),
+        "{text}"
+    );
+    let (_, staff_page) = staff.page(&format!("/billing/statements/{id}")).await;
+    let staff_receipt = href(&staff_page, &format!("/billing/patients/{ana}/documents/"))
+        .expect("the receipt linked for billing staff");
+    assert!(
+        printed(&app, &mut staff, &staff_receipt)
+            .await
+            .contains("$40.00")
+    );
+
+    // Never the patient's other documents, nor through another patient's path.
+    let resp = patient
+        .post_form("/documents", &[("kind", "medication_list")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let medicines = location(&resp);
+    let medicines_id = medicines.rsplit('/').next().unwrap();
+    app.jobs_settled().await;
+    for path in [
+        format!("/billing/patients/{ana}/documents/{medicines_id}"),
+        format!("/billing/patients/{ana}/documents/{medicines_id}/download"),
+        format!(
+            "/billing/patients/{ben}{}",
+            &staff_doc[format!("/billing/patients/{ana}").len()..]
+        ),
+    ] {
+        let (status, _) = staff.page(&path).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let resp = staff
+        .post_form(
+            &format!("/billing/patients/{ana}/documents/{medicines_id}/retry"),
+            &[],
+        )
+        .await;
+    assert_eq!(resp.status(), 404);
+
+    // A statement's PDF cannot be asked for as a record document, by page or API.
+    let resp = patient
+        .post_form("/documents", &[("kind", "statement")])
+        .await;
+    assert_ne!(resp.status(), 303);
+}
