@@ -24,7 +24,7 @@ account; `Idempotency-Key` on POSTs is honoured per account+key):
     POST /v1/checkout/sessions, GET /v1/checkout/sessions/{id}, POST .../{id}/expire,
     POST /v1/payment_intents, GET /v1/payment_intents[/{id}], GET /v1/charges/{id},
     POST /v1/refunds, GET /v1/refunds[/{id}], GET /v1/payouts[/{id}],
-    GET /v1/balance_transactions[/{id}], GET /v1/disputes/{id}
+    GET /v1/balance_transactions[/{id}], GET /v1/disputes/{id}, POST /v1/disputes/{id}/close
 Hosted pages (what a browser sees instead of Stripe's):
     GET/POST /checkout/{cs_id}          test-mode checkout (test cards only)
     GET/POST /connect/onboard/{link}    test-mode Connect onboarding
@@ -32,6 +32,8 @@ Fake-only control endpoints (JSON, no auth):
     GET|POST /_fake/clock {"now": ts} | {"advance": s}   fake clock for `created` and signatures
     POST /_fake/payouts {"account"}       pay out unpaid balance transactions (payout.paid)
     POST /_fake/disputes {"payment_intent", "reason"?}   charge.dispute.created
+    POST /_fake/disputes/{id}/decide {"status": "won"|"lost"}   the bank decides (won: funds
+                                          reinstated); charge.dispute.closed
     POST /_fake/onboard {"account"}       same as submitting the onboarding page
     POST /_fake/payment_methods {"payment_method", "card"}   make a saved card behave like another
     GET|POST|DELETE /_fake/faults         {"method","path"(trailing * = prefix),"mode":
@@ -740,12 +742,14 @@ API_ROUTES = [
     ("GET", r"/v1/balance_transactions", "list_balance_transactions"),
     ("GET", r"/v1/balance_transactions/(?P<oid>[^/]+)", "retrieve_balance_transaction"),
     ("GET", r"/v1/disputes/(?P<oid>[^/]+)", "retrieve_dispute"),
+    ("POST", r"/v1/disputes/(?P<oid>[^/]+)/close", "close_dispute"),
 ]
 CONTROL_ROUTES = [
     ("GET", r"/_fake/clock", "ctl_get_clock"),
     ("POST", r"/_fake/clock", "ctl_set_clock"),
     ("POST", r"/_fake/payouts", "ctl_payout"),
     ("POST", r"/_fake/disputes", "ctl_dispute"),
+    ("POST", r"/_fake/disputes/(?P<oid>[^/]+)/decide", "ctl_decide_dispute"),
     ("POST", r"/_fake/onboard", "ctl_onboard"),
     ("POST", r"/_fake/payment_methods", "ctl_set_card"),
     ("GET", r"/_fake/faults", "ctl_list_faults"),
@@ -853,7 +857,7 @@ class StripeFake:
                     with self.lock:
                         handler = getattr(self, name)
                         if area == "ctl":
-                            return handler(query, body)
+                            return handler(query, body, **match.groupdict())
                         return handler(body=body, **match.groupdict())
         if path.startswith("/v1/"):
             return json_response(404, StripeError(
@@ -1418,6 +1422,31 @@ class StripeFake:
     def retrieve_dispute(self, req: ApiRequest, oid: str) -> dict:
         return self.get("dispute", oid, req.account, "dispute")
 
+    def close_dispute(self, req: ApiRequest, oid: str) -> dict:
+        """Accepting a dispute: it is lost at once (the funds stay withdrawn)."""
+        dispute = self.get("dispute", oid, req.account, "dispute")
+        if dispute["status"] in ("won", "lost"):
+            raise StripeError(400, f"This dispute is already closed ({dispute['status']}).",
+                              code="dispute_already_closed")
+        self.decide_dispute(dispute, "lost", req)
+        return dispute
+
+    def decide_dispute(self, dispute: dict, status: str, req: ApiRequest | None) -> None:
+        account = self.owner[dispute["id"]]
+        if status == "won":
+            now = self.clock.now()
+            charge = self.objects["charge"][dispute["charge"]]
+            txn = build_balance_transaction(dispute["amount"], -DISPUTE_FEE, dispute["currency"],
+                                            dispute["id"], "adjustment", "dispute_reversal",
+                                            f"Chargeback reversal for {charge['id']}", now)
+            self.add("balance_transaction", txn, account, payout=None)
+            dispute["balance_transactions"].append(snapshot(txn))
+            dispute["status"] = "won"
+            self.emit("charge.dispute.funds_reinstated", dispute, account, req)
+        else:
+            dispute["status"] = "lost"
+        self.emit("charge.dispute.closed", dispute, account, req)
+
     def create_payout(self, account: str | None, arrival: int | None) -> dict:
         pending = [t for t in self.owned("balance_transaction", account)
                    if self.private[t["id"]]["payout"] is None]
@@ -1505,6 +1534,20 @@ class StripeFake:
         def run():
             data = self.json_body(body)
             return self.create_dispute(data.get("payment_intent", ""), data.get("reason", "fraudulent"))
+        return self.control(run)
+
+    def ctl_decide_dispute(self, query, body, oid) -> Response:
+        def run():
+            status = self.json_body(body).get("status", "")
+            if status not in ("won", "lost"):
+                raise StripeError(400, "status must be won or lost")
+            dispute = self.objects["dispute"].get(oid)
+            if dispute is None:
+                raise not_found("dispute", oid, "dispute")
+            if dispute["status"] in ("won", "lost"):
+                raise StripeError(400, f"This dispute is already closed ({dispute['status']}).")
+            self.decide_dispute(dispute, status, None)
+            return dispute
         return self.control(run)
 
     def ctl_onboard(self, query, body) -> Response:

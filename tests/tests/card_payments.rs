@@ -750,3 +750,158 @@ async fn payout_of(w: &World) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// The PaymentIntent of the patient's card payment on statement `id`.
+async fn intent_of(w: &World, id: &str) -> String {
+    let db = w.app.db.tenant_db().await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let pi: String = sqlx::query_scalar(
+        "SELECT stripe_payment_intent FROM payments
+         WHERE statement_id = $1 AND status = 'succeeded'",
+    )
+    .bind(
+        portal_domain::ids::StatementId::parse(id)
+            .expect("a statement id")
+            .as_uuid(),
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    pi
+}
+
+/// A statement of `charge` paid in full by card by Ana, settled; its id and PaymentIntent.
+async fn paid_by_card(w: &World, ana: &mut Browser, charge: &str) -> (String, String) {
+    let id = statement(w, &w.ana, charge).await;
+    let resp = patient_checkout(ana, &id, charge).await;
+    let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+    assert_eq!(resp.status(), 303);
+    settled(w).await;
+    let pi = intent_of(w, &id).await;
+    (id, pi)
+}
+
+#[tokio::test]
+async fn disputes_are_listed_and_one_lost_or_accepted_puts_the_amount_back_on_the_account_once() {
+    let w = world().await;
+    onboard(&w).await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let (lost, lost_pi) = paid_by_card(&w, &mut ana, "60").await;
+    let (won, won_pi) = paid_by_card(&w, &mut ana, "25").await;
+    let (accepted, accepted_pi) = paid_by_card(&w, &mut ana, "40").await;
+    assert_eq!(ledger(&w, &w.ana).await, (0, 0, 6), "three paid in full");
+    let (_, page) = staff.page("/billing/disputes").await;
+    assert!(page.contains("No disputes"), "{page}");
+
+    let mut ids = Vec::new();
+    for pi in [&lost_pi, &won_pi, &accepted_pi] {
+        let d = w
+            .stripe
+            .control(
+                "/_fake/disputes",
+                json!({"payment_intent": pi, "reason": "fraudulent"}),
+            )
+            .await;
+        ids.push(d["id"].as_str().unwrap().to_owned());
+    }
+    settled(&w).await;
+    let (_, page) = staff.page("/billing/disputes").await;
+    assert_eq!(page.matches("data-testid=\"dispute\"").count(), 3, "{page}");
+    assert_eq!(page.matches("Needs an answer").count(), 3, "{page}");
+    assert!(
+        page.contains("Ana Tester") && page.contains("$60.00"),
+        "{page}"
+    );
+    assert!(
+        page.contains("did not pay"),
+        "the bank's reason in words: {page}"
+    );
+    let (_, rec) = staff.page("/billing/reconciliation").await;
+    assert_eq!(
+        rec.matches("Disputed by the cardholder").count(),
+        3,
+        "{rec}"
+    );
+    assert_eq!(
+        ledger(&w, &w.ana).await,
+        (0, 0, 6),
+        "open disputes owe nothing yet"
+    );
+
+    // The bank decides: the events arrive twice and out of order.
+    w.stripe.control("/_fake/webhooks/hold", json!({})).await;
+    w.stripe
+        .control(
+            &format!("/_fake/disputes/{}/decide", ids[0]),
+            json!({"status": "lost"}),
+        )
+        .await;
+    w.stripe
+        .control(
+            &format!("/_fake/disputes/{}/decide", ids[1]),
+            json!({"status": "won"}),
+        )
+        .await;
+    w.stripe
+        .control(
+            "/_fake/webhooks/release",
+            json!({"shuffle": true, "twice": true, "seed": 11}),
+        )
+        .await;
+    settled(&w).await;
+    assert_eq!(
+        ledger(&w, &w.ana).await,
+        (6000, 6000, 7),
+        "the lost $60 is owed again, once; the won one changes nothing"
+    );
+    let (_, bill) = ana.page(&format!("/bills/{lost}")).await;
+    assert!(bill.contains("taken back by the card"), "{bill}");
+    assert!(bill.contains("$60.00"), "{bill}");
+    let (_, bill) = ana.page(&format!("/bills/{won}")).await;
+    assert!(!bill.contains("taken back"), "{bill}");
+
+    // Billing staff accept the third after a check; Stripe's own event for it changes
+    // nothing more.
+    let resp = staff
+        .post_form(&format!("/billing/disputes/{}/accept", ids[2]), &[])
+        .await;
+    assert_eq!(resp.status(), 200, "asks first");
+    assert!(resp.text().await.unwrap().contains("s dispute of $40.00?"));
+    let resp = staff
+        .post_form(
+            &format!("/billing/disputes/{}/accept", ids[2]),
+            &[("confirmed", "1")],
+        )
+        .await;
+    assert_eq!(location(&resp), "/billing/disputes?done=accepted");
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (10000, 10000, 8));
+    let (_, page) = staff.page("/billing/disputes").await;
+    assert_eq!(
+        page.matches("Lost: the money went back").count(),
+        2,
+        "{page}"
+    );
+    assert_eq!(page.matches("Won: the money stays").count(), 1, "{page}");
+    assert!(!page.contains("data-testid=\"accept-dispute\""), "{page}");
+    let (_, rec) = staff.page("/billing/reconciliation").await;
+    assert!(!rec.contains("Disputed by the cardholder"), "{rec}");
+    // Accepting again does nothing (it is closed); a made-up id neither.
+    for id in [ids[2].as_str(), "dp_made_up"] {
+        let resp = staff
+            .post_form(
+                &format!("/billing/disputes/{id}/accept"),
+                &[("confirmed", "1")],
+            )
+            .await;
+        assert_eq!(location(&resp), "/billing/disputes");
+    }
+    assert_eq!(ledger(&w, &w.ana).await, (10000, 10000, 8));
+    let (_, bill) = ana.page(&format!("/bills/{accepted}")).await;
+    assert!(bill.contains("$40.00 taken back by the card"), "{bill}");
+}

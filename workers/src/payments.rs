@@ -5,7 +5,9 @@
 //! harmless.
 
 use portal_domain::audit::AuditContext;
-use portal_domain::billing::{BillingError, card, events, payouts, reconcile, refunds, setup};
+use portal_domain::billing::{
+    BillingError, card, disputes, events, payouts, reconcile, refunds, setup,
+};
 use portal_domain::ids::RefundId;
 use portal_stripe::StripeError;
 use portal_tenants::Tenant;
@@ -133,7 +135,19 @@ pub(crate) async fn apply_event(
             events::mark_applied(&mut tx, event_id, now).await?;
             tx.commit().await?;
         }
-        // Kept for the record; disputes are for a later change.
+        "dispute" => {
+            let Some(account) = account else {
+                return Err(JobError::Permanent(
+                    "dispute event before any account".into(),
+                ));
+            };
+            let state = stripe.dispute(&account, &event.object_id).await?;
+            let mut tx = deps.tenant_db.begin(tenant).await?;
+            disputes::apply(&mut tx, &ctx, &state, None, now).await?;
+            events::mark_applied(&mut tx, event_id, now).await?;
+            tx.commit().await?;
+        }
+        // Kept for the record.
         _ => {
             let mut tx = deps.tenant_db.begin(tenant).await?;
             events::mark_applied(&mut tx, event_id, now).await?;

@@ -16,6 +16,7 @@ use stripe_connect::account::{
 };
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_core::balance_transaction::ListBalanceTransaction;
+use stripe_core::dispute::{CloseDispute, RetrieveDispute};
 use stripe_core::payment_intent::{ListPaymentIntent, RetrievePaymentIntent};
 use stripe_core::payout::RetrievePayout;
 use stripe_core::refund::{CreateRefund, RetrieveRefund};
@@ -126,6 +127,23 @@ pub struct PayoutState {
     pub currency: String,
     pub status: String,
     pub arrival_date: i64,
+}
+
+/// A dispute (chargeback) as read back.
+#[derive(Debug, Clone)]
+pub struct DisputeState {
+    pub id: String,
+    pub amount: i64,
+    /// Upper-case ISO 4217.
+    pub currency: String,
+    /// `needs_response`, `under_review`, `won`, `lost`, `warning_*`, `prevented`.
+    pub status: String,
+    /// The bank's reason code, such as `fraudulent` or `product_not_received`.
+    pub reason: String,
+    pub payment_intent: Option<String>,
+    /// When evidence is due (unix seconds), while it can still be answered.
+    pub evidence_due_by: Option<i64>,
+    pub created: i64,
 }
 
 /// One balance transaction of a payout.
@@ -477,6 +495,43 @@ impl Stripe {
         })
     }
 
+    pub async fn dispute(&self, account: &str, id: &str) -> Result<DisputeState, StripeError> {
+        let d = self
+            .retrying("dispute", || {
+                let client = self.client.clone();
+                let req = RetrieveDispute::new(id.to_owned());
+                let account = AccountId::from(account.to_owned());
+                async move { req.customize().account_id(account).send(&client).await }
+            })
+            .await?;
+        Ok(dispute_state(&d))
+    }
+
+    /// Accepts a dispute (it is lost: the payer keeps the money). Retried with one key, so a
+    /// lost answer does not matter.
+    pub async fn accept_dispute(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> Result<DisputeState, StripeError> {
+        let strategy = key(&format!("accept-{id}"))?;
+        let d = self
+            .retrying("accept_dispute", || {
+                let client = self.client.clone();
+                let req = CloseDispute::new(id.to_owned());
+                let (account, strategy) = (AccountId::from(account.to_owned()), strategy.clone());
+                async move {
+                    req.customize()
+                        .account_id(account)
+                        .request_strategy(strategy)
+                        .send(&client)
+                        .await
+                }
+            })
+            .await?;
+        Ok(dispute_state(&d))
+    }
+
     /// One page of the balance transactions a payout paid out.
     pub async fn payout_lines(
         &self,
@@ -512,6 +567,22 @@ impl Stripe {
                 .collect(),
             has_more: list.has_more,
         })
+    }
+}
+
+fn dispute_state(d: &stripe_shared::Dispute) -> DisputeState {
+    DisputeState {
+        id: d.id.as_str().to_owned(),
+        amount: d.amount,
+        currency: upper(&d.currency),
+        status: d.status.as_str().to_owned(),
+        reason: d.reason.clone(),
+        payment_intent: d
+            .payment_intent
+            .as_ref()
+            .map(|p| p.id().as_str().to_owned()),
+        evidence_due_by: d.evidence_details.due_by,
+        created: d.created,
     }
 }
 

@@ -12,8 +12,8 @@ mod client;
 pub mod webhook;
 
 pub use client::{
-    AccountState, BalanceLine, CheckoutState, NewCheckout, Page, PaymentState, PayoutState,
-    RefundState, Stripe, StripeSettings,
+    AccountState, BalanceLine, CheckoutState, DisputeState, NewCheckout, Page, PaymentState,
+    PayoutState, RefundState, Stripe, StripeSettings,
 };
 
 /// Where Stripe's own pages (Checkout, Connect onboarding) are, for a deployment whose API is

@@ -224,6 +224,12 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             BILLING,
             post(billing::books::check),
         )
+        .at("/billing/disputes", BILLING, get(billing::disputes::list))
+        .at(
+            "/billing/disputes/:id/accept",
+            BILLING,
+            post(billing::disputes::accept),
+        )
         .at(
             "/billing/payouts",
             BILLING,

@@ -63,6 +63,7 @@ impl Entry {
             "payment" => "Payment",
             "refund" => "Refund",
             "void" => "Statement voided",
+            "chargeback" => "Payment taken back by the card's bank",
             _ => "Entry",
         }
     }

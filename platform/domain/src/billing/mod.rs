@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod card;
+pub mod disputes;
 pub mod events;
 pub mod guest;
 pub mod lines;

@@ -101,6 +101,8 @@ pub enum Kind {
     PayoutOff,
     /// A statement paid beyond what it asked (two payers at once, say).
     Overpaid,
+    /// A cardholder disputes a payment and the clinic has not answered yet.
+    DisputeOpen,
 }
 
 impl Kind {
@@ -114,6 +116,7 @@ impl Kind {
             Kind::RefundStuck => "Refund not confirmed",
             Kind::PayoutOff => "Payout does not add up",
             Kind::Overpaid => "Paid more than was due",
+            Kind::DisputeOpen => "Disputed by the cardholder",
         }
     }
 
@@ -138,6 +141,9 @@ impl Kind {
                 "Open the payout in Stripe: a fee, dispute or adjustment is missing here."
             }
             Kind::Overpaid => "Refund the difference from one of the statement's card payments.",
+            Kind::DisputeOpen => {
+                "Answer it with evidence in the clinic's Stripe dashboard before it is due, or accept it under Disputes (the patient then owes it again)."
+            }
         }
     }
 }
@@ -235,6 +241,16 @@ pub async fn items(
              CROSS JOIN LATERAL (SELECT coalesce(sum(e.amount_minor), 0)::bigint AS due
                                  FROM ledger_entries e WHERE e.statement_id = s.id) d
              WHERE s.status = 'issued' AND d.due < 0
+           UNION ALL
+             SELECT 'dispute_open', dp.id, dp.amount_minor, dp.currency::text, NULL,
+                    a.patient_id, pt.given_name || ' ' || pt.family_name, s.id, s.number, p.id,
+                    dp.opened_at
+             FROM disputes dp
+             LEFT JOIN payments p ON p.id = dp.payment_id
+             LEFT JOIN billing_accounts a ON a.id = p.account_id
+             LEFT JOIN patients pt ON pt.id = a.patient_id
+             LEFT JOIN statements s ON s.id = p.statement_id
+             WHERE dp.status IN ('needs_response', 'warning_needs_response')
            ) x
            ORDER BY at DESC
            LIMIT 500"#,
@@ -258,6 +274,7 @@ pub async fn items(
                     "currency_differs" => Kind::CurrencyDiffers,
                     "refund_stuck" => Kind::RefundStuck,
                     "overpaid" => Kind::Overpaid,
+                    "dispute_open" => Kind::DisputeOpen,
                     _ => Kind::PayoutOff,
                 },
                 reference: r.reference,

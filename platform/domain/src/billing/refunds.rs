@@ -33,7 +33,8 @@ pub async fn refundable(
     let r = sqlx::query!(
         r#"SELECT p.statement_id, s.number AS "number?", p.amount_minor, p.currency,
                   pt.given_name || ' ' || pt.family_name AS "name!",
-                  p.amount_minor - coalesce((SELECT sum(r.amount_minor) FROM refunds r
+                  p.amount_minor - p.disputed_minor
+                    - coalesce((SELECT sum(r.amount_minor) FROM refunds r
                       WHERE r.payment_id = p.id AND r.status IN ('pending', 'succeeded')), 0)::bigint
                       AS "left!"
            FROM payments p

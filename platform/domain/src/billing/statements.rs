@@ -92,6 +92,8 @@ pub struct PaymentLine {
     pub status: String,
     pub amount: Money,
     pub refunded: Money,
+    /// Taken back by a dispute the clinic lost.
+    pub disputed: Money,
     pub reference: Option<String>,
     pub at: DateTime<Utc>,
     /// Its receipt (a PDF document of the patient), once taken.
@@ -243,7 +245,7 @@ pub(crate) async fn read(
     .collect();
     let payments: Vec<PaymentLine> = sqlx::query!(
         r#"SELECT p.id, p.method, p.payer, p.status, p.amount_minor, p.refunded_minor,
-                  p.reference, coalesce(p.succeeded_at, p.created_at) AS "at!",
+                  p.disputed_minor, p.reference, coalesce(p.succeeded_at, p.created_at) AS "at!",
                   d.id AS "receipt?"
            FROM payments p
            LEFT JOIN documents d ON d.kind = 'receipt' AND d.subject_id = p.id
@@ -260,6 +262,7 @@ pub(crate) async fn read(
         status: r.status,
         amount: money(r.amount_minor),
         refunded: money(r.refunded_minor),
+        disputed: money(r.disputed_minor),
         reference: r.reference,
         at: r.at,
         receipt: r.receipt.map(DocumentId::from_uuid),
@@ -269,7 +272,7 @@ pub(crate) async fn read(
     let paid = payments
         .iter()
         .filter(|p| p.status == "succeeded")
-        .map(|p| p.amount.minor - p.refunded.minor)
+        .map(|p| p.amount.minor - p.refunded.minor - p.disputed.minor)
         .sum();
     Ok(Some(Statement {
         summary: StatementSummary {

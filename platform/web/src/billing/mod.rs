@@ -5,6 +5,7 @@
 
 pub mod books;
 mod checkout;
+pub mod disputes;
 pub mod guest;
 pub mod patient;
 pub mod pay;
@@ -119,6 +120,8 @@ pub struct PaymentView {
     pub method: &'static str,
     pub amount: String,
     pub refunded: String,
+    /// Taken back by a lost dispute.
+    pub disputed: String,
     pub reference: String,
     pub status: String,
     /// Its receipt's document id, once made.
@@ -182,12 +185,17 @@ impl StatementView {
                     id: p.id.to_string(),
                     refundable: p.method == "card"
                         && p.status == "succeeded"
-                        && p.amount.minor > p.refunded.minor,
+                        && p.amount.minor > p.refunded.minor + p.disputed.minor,
                     when: when(p.at, tz),
                     method: p.method_label(),
                     amount: p.amount.to_string(),
                     refunded: if p.refunded.minor > 0 {
                         p.refunded.to_string()
+                    } else {
+                        String::new()
+                    },
+                    disputed: if p.disputed.minor > 0 {
+                        p.disputed.to_string()
                     } else {
                         String::new()
                     },
