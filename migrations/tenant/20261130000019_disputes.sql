@@ -33,3 +33,6 @@ CREATE UNIQUE INDEX ledger_one_chargeback ON ledger_entries (dispute_id) WHERE k
 -- A payment's part taken back by a lost dispute, beside what was refunded.
 ALTER TABLE payments ADD COLUMN disputed_minor bigint NOT NULL DEFAULT 0
     CHECK (disputed_minor >= 0);
+-- Money refunded and money taken back by a bank never add up to more than was paid.
+ALTER TABLE payments ADD CONSTRAINT payments_returned_check
+    CHECK (refunded_minor + disputed_minor <= amount_minor);

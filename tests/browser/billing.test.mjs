@@ -78,6 +78,22 @@ for (const screen of SCREENS) {
     await navigate(page, 'Billing');
     await page.getByRole('link', { name: `Statement ${number}` }).waitFor();
     await checkPage(page, 'the work queue with a statement owed');
+    // The day/month summary counts the desk payment; its chart has a table beside it.
+    await page.getByTestId('summary-link').click();
+    await page.waitForLoadState();
+    assert.notEqual(await page.getByTestId('total-received').textContent(), '$0.00');
+    assert.ok(await page.getByTestId('summary-row').count() >= 1);
+    assert.equal(await page.locator('[data-bar="billed"]').count(), 30);
+    await checkPage(page, 'the billing summary by day');
+    await screenshot(page, `billing-summary-${screen.name}`);
+    await page.getByTestId('by-month').click();
+    await page.waitForLoadState();
+    assert.equal(await page.locator('[data-bar="billed"]').count(), 12);
+    await checkPage(page, 'the billing summary by month');
+    await navigate(page, 'Billing');
+    await page.getByTestId('disputes-link').click();
+    await page.waitForLoadState();
+    await checkPage(page, 'disputes');
     await signOut(page);
 
     // The patient finds it under Bills.

@@ -461,3 +461,80 @@ async fn a_change_made_against_an_older_page_is_refused_and_the_newer_one_shown(
     );
     assert_eq!(ledger(&app, &sunrise).await, vec![(0, 0, 0)]);
 }
+
+#[tokio::test]
+async fn the_summary_adds_up_what_was_billed_and_received_by_day_and_month() {
+    let app = TestApp::spawn().await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let (_, page) = staff.page("/billing/summary").await;
+    assert!(
+        page.contains("Nothing was billed, received or refunded"),
+        "{page}"
+    );
+    assert_eq!(page.matches("data-bar=\"billed\"").count(), 30, "{page}");
+    assert!(
+        page.contains("data-testid=\"total-billed\">$0.00<"),
+        "{page}"
+    );
+    let id = issued_statement(
+        &app,
+        &mut staff,
+        &ana.to_string(),
+        &[("Office visit", "99213", "180", "60", "20")],
+    )
+    .await;
+    let day = today(&app);
+    let (status, _) = pay(
+        &mut staff,
+        &id,
+        &[
+            ("amount", "30.25"),
+            ("method", "cash"),
+            ("received_on", &day),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    for by in ["day", "month"] {
+        let (status, page) = staff.page(&format!("/billing/summary?by={by}")).await;
+        assert_eq!(status, 200);
+        let bars = if by == "day" { 30 } else { 12 };
+        assert_eq!(page.matches("data-bar=\"received\"").count(), bars);
+        assert_eq!(
+            page.matches("data-testid=\"summary-row\"").count(),
+            1,
+            "only the period with something in it: {page}"
+        );
+        assert!(
+            page.contains("data-testid=\"total-billed\">$100.00<"),
+            "{page}"
+        );
+        assert!(
+            page.contains("data-testid=\"total-received\">$30.25<"),
+            "{page}"
+        );
+        assert!(page.contains("data-testid=\"total-net\">$30.25<"), "{page}");
+        // The newest period holds it all, in the table and as the chart's last bars.
+        let first_row = &page[page.find("data-testid=\"summary-row\"").unwrap()..];
+        let first_row = &first_row[..first_row.find("</tr>").unwrap()];
+        assert!(
+            first_row.contains("$100.00") && first_row.contains("$30.25"),
+            "{first_row}"
+        );
+        assert_eq!(
+            page.matches("data-bar=\"billed\" data-value=\"10000\"")
+                .count(),
+            1
+        );
+        assert_eq!(
+            page.matches("data-bar=\"received\" data-value=\"3025\"")
+                .count(),
+            1
+        );
+    }
+}

@@ -741,6 +741,25 @@ async fn reconciliation_recovers_a_lost_webhook_lists_what_does_not_match_and_pa
         rows[1].ends_with(&format!(",{}", payout_of(&w).await)),
         "{csv}"
     );
+
+    // And the payouts: one row per transaction inside, the payment's matched to its patient.
+    let resp = staff.get("/billing/payouts.csv").await;
+    assert_eq!(resp.status(), 200);
+    let csv = resp.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 3, "a header and the payout's two lines: {csv}");
+    let payout = payout_of(&w).await;
+    assert!(
+        rows[1..]
+            .iter()
+            .all(|r| r.starts_with(&format!("{payout},"))),
+        "{csv}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",yes,charge,USD,50.00,") && r.ends_with(",Ana Tester")),
+        "{csv}"
+    );
 }
 
 /// The one payout the stand-in made.
@@ -832,6 +851,12 @@ async fn disputes_are_listed_and_one_lost_or_accepted_puts_the_amount_back_on_th
         (0, 0, 6),
         "open disputes owe nothing yet"
     );
+    for id in [&lost, &won, &accepted] {
+        assert!(
+            refund_links(&mut staff, id).await.is_empty(),
+            "money in dispute is not refunded by the clinic"
+        );
+    }
 
     // The bank decides: the events arrive twice and out of order.
     w.stripe.control("/_fake/webhooks/hold", json!({})).await;
@@ -864,6 +889,12 @@ async fn disputes_are_listed_and_one_lost_or_accepted_puts_the_amount_back_on_th
     assert!(bill.contains("$60.00"), "{bill}");
     let (_, bill) = ana.page(&format!("/bills/{won}")).await;
     assert!(!bill.contains("taken back"), "{bill}");
+    assert_eq!(
+        refund_links(&mut staff, &won).await.len(),
+        1,
+        "a dispute won leaves the payment the clinic's to refund"
+    );
+    assert!(refund_links(&mut staff, &lost).await.is_empty());
 
     // Billing staff accept the third after a check; Stripe's own event for it changes
     // nothing more.

@@ -225,6 +225,12 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             post(billing::books::check),
         )
         .at("/billing/disputes", BILLING, get(billing::disputes::list))
+        .at("/billing/summary", BILLING, get(billing::summary::page))
+        .at(
+            "/billing/payouts.csv",
+            BILLING,
+            get(billing::books::payouts_csv),
+        )
         .at(
             "/billing/disputes/:id/accept",
             BILLING,

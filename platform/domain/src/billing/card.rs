@@ -409,5 +409,8 @@ async fn settle(
     )
     .await?;
     super::print::queue_receipt(tx, ctx, id, PatientId::from_uuid(row.patient_id), now).await?;
+    if let Some(intent) = intent {
+        super::disputes::relink(tx, ctx, intent, now).await?;
+    }
     Ok(Settled::Paid)
 }

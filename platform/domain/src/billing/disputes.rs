@@ -13,8 +13,13 @@ use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::identity::scope::BillingScope;
 use crate::ids::{PatientId, PaymentId, UserId};
 
-/// Stripe's statuses in which the clinic can still answer.
+/// Stripe's statuses in which the clinic can still answer (an inquiry, `warning_*`, is not
+/// yet a chargeback: closing one moves no money).
 const OPEN: [&str; 2] = ["needs_response", "warning_needs_response"];
+/// The one status in which accepting gives the money back (a chargeback awaiting an answer).
+const ACCEPTABLE: &str = "needs_response";
+/// Decided: nothing changes them any more.
+const CLOSED: [&str; 4] = ["won", "lost", "warning_closed", "prevented"];
 
 fn at(secs: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_opt(secs, 0).single()
@@ -33,11 +38,16 @@ pub async fn apply(
     let payment = match &d.payment_intent {
         Some(pi) => {
             sqlx::query!(
-                "SELECT p.id, p.account_id, p.statement_id, p.currency, p.amount_minor,
-                        p.refunded_minor, p.disputed_minor, a.patient_id
-                 FROM payments p JOIN billing_accounts a ON a.id = p.account_id
-                 WHERE p.stripe_payment_intent = $1 AND p.method = 'card'
-                 FOR UPDATE OF p",
+                r#"SELECT p.id, p.account_id, p.statement_id, p.currency, a.patient_id,
+                          p.amount_minor - p.disputed_minor
+                            - coalesce((SELECT sum(r.amount_minor) FROM refunds r
+                                        WHERE r.payment_id = p.id
+                                          AND r.status IN ('pending', 'succeeded')), 0)::bigint
+                            AS "left!"
+                   FROM payments p JOIN billing_accounts a ON a.id = p.account_id
+                   WHERE p.stripe_payment_intent = $1 AND p.method = 'card'
+                     AND p.status = 'succeeded'
+                   FOR UPDATE OF p"#,
                 pi
             )
             .fetch_optional(tx.conn())
@@ -55,7 +65,10 @@ pub async fn apply(
          ON CONFLICT (id) DO UPDATE
          SET payment_id = coalesce(disputes.payment_id, EXCLUDED.payment_id),
              amount_minor = EXCLUDED.amount_minor, reason = EXCLUDED.reason,
-             status = EXCLUDED.status, evidence_due_by = EXCLUDED.evidence_due_by,
+             -- A decided dispute stays decided: an older read applied late cannot reopen it.
+             status = CASE WHEN disputes.status = ANY($12) THEN disputes.status
+                           ELSE EXCLUDED.status END,
+             evidence_due_by = EXCLUDED.evidence_due_by,
              updated_at = EXCLUDED.updated_at,
              accepted_by = coalesce(disputes.accepted_by, EXCLUDED.accepted_by)",
         d.id,
@@ -69,6 +82,7 @@ pub async fn apply(
         at(d.created).unwrap_or(now),
         now,
         accepted_by.map(|u| u.as_uuid()),
+        &CLOSED.map(str::to_owned),
     )
     .execute(tx.conn())
     .await?;
@@ -76,9 +90,15 @@ pub async fn apply(
         return Ok(());
     };
     let patient = PatientId::from_uuid(p.patient_id);
+    // Stripe's word is the clinic's system's; an acceptance is the person's.
+    let who = if accepted_by.is_some() {
+        ctx.clone()
+    } else {
+        ctx.automatic()
+    };
     audit::record(
         tx,
-        &ctx.automatic(),
+        &who,
         now,
         AuditEvent::new(Action::DisputeRecord, "payments")
             .resource(PaymentId::from_uuid(p.id))
@@ -95,15 +115,17 @@ pub async fn apply(
     )
     .fetch_one(tx.conn())
     .await?;
-    let take = amount.min(p.amount_minor - p.refunded_minor - p.disputed_minor);
+    // Never more than is left of the payment after its refunds (pending ones too: Stripe
+    // will not take back money it is already sending back) and earlier disputes.
+    let take = amount.min(p.left);
     if entered || take <= 0 {
         return Ok(());
     }
     sqlx::query!(
         "INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency,
                                      statement_id, payment_id, dispute_id, balance_after_minor,
-                                     created_at)
-         VALUES ($1, $2, 0, 'chargeback', $3, $4, $5, $6, $7, 0, $8)",
+                                     created_by, created_at)
+         VALUES ($1, $2, 0, 'chargeback', $3, $4, $5, $6, $7, 0, $8, $9)",
         uuid::Uuid::now_v7(),
         p.account_id,
         take,
@@ -111,6 +133,7 @@ pub async fn apply(
         p.statement_id,
         p.id,
         d.id,
+        accepted_by.map(|u| u.as_uuid()),
         now,
     )
     .execute(tx.conn())
@@ -142,9 +165,14 @@ pub struct Dispute {
 }
 
 impl Dispute {
-    /// The clinic can still answer it (or accept it).
+    /// The clinic can still answer it.
     pub fn open(&self) -> bool {
         OPEN.contains(&self.status.as_str())
+    }
+
+    /// Accepting it here gives the money back (an inquiry is answered in Stripe instead).
+    pub fn acceptable(&self) -> bool {
+        self.status == ACCEPTABLE
     }
 
     pub fn status_label(&self) -> &'static str {
@@ -231,9 +259,9 @@ pub async fn list(
 /// longer open.
 pub async fn acceptable(tx: &mut TenantTx, id: &str) -> Result<Option<Money>, sqlx::Error> {
     let row = sqlx::query!(
-        "SELECT amount_minor, currency FROM disputes WHERE id = $1 AND status = ANY($2)",
+        "SELECT amount_minor, currency FROM disputes WHERE id = $1 AND status = $2",
         id,
-        &OPEN.map(str::to_owned)
+        ACCEPTABLE
     )
     .fetch_optional(tx.conn())
     .await?;
@@ -266,4 +294,36 @@ pub async fn record_accept(
         event = event.patient(PatientId::from_uuid(p));
     }
     audit::record(tx, ctx, now, event).await
+}
+
+/// Links the disputes Stripe told us of before we knew their payment (a webhook missed until
+/// reconciliation settled it) to the payment just settled, and applies the decided ones, so a
+/// dispute lost meanwhile still enters the ledger.
+pub(crate) async fn relink(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    intent: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let waiting = sqlx::query!(
+        "SELECT id, amount_minor, currency, reason, status, evidence_due_by, opened_at
+         FROM disputes WHERE payment_intent = $1 AND payment_id IS NULL",
+        intent
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    for d in waiting {
+        let state = DisputeState {
+            id: d.id,
+            amount: d.amount_minor,
+            currency: d.currency,
+            status: d.status,
+            reason: d.reason,
+            payment_intent: Some(intent.to_owned()),
+            evidence_due_by: d.evidence_due_by.map(|t| t.timestamp()),
+            created: d.opened_at.timestamp(),
+        };
+        apply(tx, ctx, &state, None, now).await?;
+    }
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod refunds;
 pub mod setup;
 pub mod statements;
+pub mod summary;
 
 pub use money::{Currency, Money, MoneyError};
 

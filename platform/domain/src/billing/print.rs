@@ -236,7 +236,7 @@ async fn statement(
     });
     sections.push(Section {
         heading: "Payments".into(),
-        columns: ["Date", "How", "Amount", "Refunded"]
+        columns: ["Date", "How", "Amount", "Refunded", "Taken back"]
             .map(String::from)
             .to_vec(),
         rows: s
@@ -250,6 +250,11 @@ async fn statement(
                     p.amount.to_string(),
                     if p.refunded.minor > 0 {
                         p.refunded.to_string()
+                    } else {
+                        String::new()
+                    },
+                    if p.disputed.minor > 0 {
+                        p.disputed.to_string()
                     } else {
                         String::new()
                     },
@@ -319,7 +324,8 @@ async fn receipt(
     tz: Tz,
 ) -> Result<Option<Vec<Section>>, sqlx::Error> {
     let Some(p) = sqlx::query!(
-        r#"SELECT p.method, p.amount_minor, p.refunded_minor, p.currency, p.reference,
+        r#"SELECT p.method, p.amount_minor, p.refunded_minor, p.disputed_minor, p.currency,
+                  p.reference,
                   p.received_on, coalesce(p.succeeded_at, p.created_at) AS "at!",
                   s.number, s.status AS statement_status,
                   coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e
@@ -361,6 +367,15 @@ async fn receipt(
         said.push(words(
             "Refunded",
             format!("{} of this payment was refunded.", money(p.refunded_minor)),
+        ));
+    }
+    if p.disputed_minor > 0 {
+        said.push(words(
+            "Taken back",
+            format!(
+                "{} of this payment was taken back by the card's bank after a dispute.",
+                money(p.disputed_minor)
+            ),
         ));
     }
     let left = if p.statement_status == "void" {

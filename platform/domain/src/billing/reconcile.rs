@@ -103,6 +103,8 @@ pub enum Kind {
     Overpaid,
     /// A cardholder disputes a payment and the clinic has not answered yet.
     DisputeOpen,
+    /// A dispute of a payment this clinic has no record of (yet).
+    DisputeUnmatched,
 }
 
 impl Kind {
@@ -117,6 +119,7 @@ impl Kind {
             Kind::PayoutOff => "Payout does not add up",
             Kind::Overpaid => "Paid more than was due",
             Kind::DisputeOpen => "Disputed by the cardholder",
+            Kind::DisputeUnmatched => "Dispute of an unknown payment",
         }
     }
 
@@ -143,6 +146,9 @@ impl Kind {
             Kind::Overpaid => "Refund the difference from one of the statement's card payments.",
             Kind::DisputeOpen => {
                 "Answer it with evidence in the clinic's Stripe dashboard before it is due, or accept it under Disputes (the patient then owes it again)."
+            }
+            Kind::DisputeUnmatched => {
+                "Check with Stripe now: once the payment is found here the dispute joins it. If Stripe has no statement for it either, find it in the clinic's Stripe dashboard."
             }
         }
     }
@@ -202,13 +208,15 @@ pub async fn items(
                     OR sp.status <> 'succeeded' OR sp.received_minor <> p.amount_minor)
            UNION ALL
              SELECT 'paid_on_void', coalesce(p.stripe_payment_intent, p.id::text),
-                    p.amount_minor - p.refunded_minor, p.currency::text, NULL, a.patient_id,
+                    p.amount_minor - p.refunded_minor - p.disputed_minor, p.currency::text,
+                    NULL, a.patient_id,
                     pt.given_name || ' ' || pt.family_name, s.id, s.number, p.id, p.succeeded_at
              FROM payments p
              JOIN statements s ON s.id = p.statement_id AND s.status = 'void'
              JOIN billing_accounts a ON a.id = p.account_id
              JOIN patients pt ON pt.id = a.patient_id
-             WHERE p.status = 'succeeded' AND p.amount_minor > p.refunded_minor
+             WHERE p.status = 'succeeded'
+               AND p.amount_minor > p.refunded_minor + p.disputed_minor
            UNION ALL
              SELECT 'currency_differs', coalesce(p.stripe_payment_intent, p.id::text),
                     p.amount_minor, p.currency::text, NULL, a.patient_id,
@@ -251,6 +259,10 @@ pub async fn items(
              LEFT JOIN patients pt ON pt.id = a.patient_id
              LEFT JOIN statements s ON s.id = p.statement_id
              WHERE dp.status IN ('needs_response', 'warning_needs_response')
+           UNION ALL
+             SELECT 'dispute_unmatched', dp.id, dp.amount_minor, dp.currency::text, NULL, NULL,
+                    NULL, NULL, NULL, NULL, dp.opened_at
+             FROM disputes dp WHERE dp.payment_id IS NULL
            ) x
            ORDER BY at DESC
            LIMIT 500"#,
@@ -275,6 +287,7 @@ pub async fn items(
                     "refund_stuck" => Kind::RefundStuck,
                     "overpaid" => Kind::Overpaid,
                     "dispute_open" => Kind::DisputeOpen,
+                    "dispute_unmatched" => Kind::DisputeUnmatched,
                     _ => Kind::PayoutOff,
                 },
                 reference: r.reference,

@@ -42,7 +42,10 @@ pub async fn refundable(
            JOIN patients pt ON pt.id = a.patient_id
            LEFT JOIN statements s ON s.id = p.statement_id
            WHERE p.id = $1 AND p.method = 'card' AND p.status = 'succeeded'
-             AND p.stripe_payment_intent IS NOT NULL"#,
+             AND p.stripe_payment_intent IS NOT NULL
+             -- Money in dispute is the bank's to return, not ours (Stripe refuses too).
+             AND NOT EXISTS (SELECT 1 FROM disputes d WHERE d.payment_id = p.id
+                             AND d.status NOT IN ('won', 'warning_closed', 'prevented'))"#,
         payment.as_uuid()
     )
     .fetch_optional(tx.conn())

@@ -94,6 +94,8 @@ pub struct PaymentLine {
     pub refunded: Money,
     /// Taken back by a dispute the clinic lost.
     pub disputed: Money,
+    /// A cardholder disputes it (not won): it cannot be refunded.
+    pub in_dispute: bool,
     pub reference: Option<String>,
     pub at: DateTime<Utc>,
     /// Its receipt (a PDF document of the patient), once taken.
@@ -246,7 +248,10 @@ pub(crate) async fn read(
     let payments: Vec<PaymentLine> = sqlx::query!(
         r#"SELECT p.id, p.method, p.payer, p.status, p.amount_minor, p.refunded_minor,
                   p.disputed_minor, p.reference, coalesce(p.succeeded_at, p.created_at) AS "at!",
-                  d.id AS "receipt?"
+                  d.id AS "receipt?",
+                  EXISTS (SELECT 1 FROM disputes dp WHERE dp.payment_id = p.id
+                          AND dp.status NOT IN ('won', 'warning_closed', 'prevented'))
+                    AS "in_dispute!"
            FROM payments p
            LEFT JOIN documents d ON d.kind = 'receipt' AND d.subject_id = p.id
            WHERE p.statement_id = $1 ORDER BY p.created_at, p.id"#,
@@ -263,6 +268,7 @@ pub(crate) async fn read(
         amount: money(r.amount_minor),
         refunded: money(r.refunded_minor),
         disputed: money(r.disputed_minor),
+        in_dispute: r.in_dispute,
         reference: r.reference,
         at: r.at,
         receipt: r.receipt.map(DocumentId::from_uuid),

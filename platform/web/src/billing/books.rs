@@ -283,3 +283,56 @@ pub async fn payments_csv(req: &Request, Data(state): Data<&AppState>) -> poem::
         .with_header("cache-control", "no-store")
         .into_response())
 }
+
+/// `GET /billing/payouts.csv`: the newest payouts, one row per transaction inside each (the
+/// payment's statement and patient where it is one of ours), for the books. Audited per
+/// patient named.
+#[handler]
+pub async fn payouts_csv(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let list = payouts::recent(&mut tx, &scope, &ctx, state.clock.now())
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let text = crate::pages::admin::csv_field;
+    let mut out = String::from(
+        "payout,arrival_date,payout_status,payout_amount,adds_up,kind,currency,amount,fee,net,statement,patient\n",
+    );
+    for p in &list {
+        for l in &p.lines {
+            let line = [
+                p.id.clone(),
+                p.arrival.format("%Y-%m-%d").to_string(),
+                p.status.clone(),
+                p.amount.plain(),
+                if p.adds_up { "yes" } else { "no" }.to_owned(),
+                l.kind.clone(),
+                l.amount.currency.to_string(),
+                l.amount.plain(),
+                l.fee.plain(),
+                l.net.plain(),
+                l.statement_number
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                text(l.patient_name.as_deref().unwrap_or_default()),
+            ];
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+    }
+    Ok(out
+        .with_content_type("text/csv; charset=utf-8")
+        .with_header(
+            "content-disposition",
+            "attachment; filename=\"payouts.csv\"",
+        )
+        .with_header("cache-control", "no-store")
+        .into_response())
+}

@@ -26,7 +26,7 @@ struct DisputeView {
     amount: String,
     reason: String,
     status: &'static str,
-    open: bool,
+    acceptable: bool,
     due: String,
     opened: String,
     patient: String,
@@ -77,7 +77,7 @@ async fn page(
             amount: d.amount.to_string(),
             reason: d.reason_label(),
             status: d.status_label(),
-            open: d.open(),
+            acceptable: d.acceptable(),
             due: d
                 .evidence_due_by
                 .filter(|_| d.open())

@@ -3,6 +3,7 @@
 //! payments, voiding) and the patient's bills (`patient.rs`: `/bills`). The stores audit every
 //! read and write; another patient's statement answers 404.
 
+mod bars_svg;
 pub mod books;
 mod checkout;
 pub mod disputes;
@@ -13,6 +14,7 @@ pub mod printing;
 pub mod refund;
 pub mod setup;
 pub mod staff;
+pub mod summary;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -185,6 +187,7 @@ impl StatementView {
                     id: p.id.to_string(),
                     refundable: p.method == "card"
                         && p.status == "succeeded"
+                        && !p.in_dispute
                         && p.amount.minor > p.refunded.minor + p.disputed.minor,
                     when: when(p.at, tz),
                     method: p.method_label(),
