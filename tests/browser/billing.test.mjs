@@ -91,6 +91,11 @@ for (const screen of SCREENS) {
     assert.equal(await page.locator('[data-bar="billed"]').count(), 12);
     await checkPage(page, 'the billing summary by month');
     await navigate(page, 'Billing');
+    await page.getByTestId('payments-link').click();
+    await page.waitForLoadState();
+    assert.ok(await page.getByTestId('payment-row').count() >= 1);
+    await checkPage(page, 'payments');
+    await navigate(page, 'Billing');
     await page.getByTestId('disputes-link').click();
     await page.waitForLoadState();
     await checkPage(page, 'disputes');
@@ -107,6 +112,29 @@ for (const screen of SCREENS) {
     assert.match(await patient.getByTestId('lines').textContent(), /Office visit, established patient/);
     await checkPage(patient, 'a statement, as the patient sees it');
     await screenshot(patient, `bill-${screen.name}`);
+    // Their insurance: a refused form says why, then a saved one shows.
+    await navigate(patient, 'Bills');
+    await patient.getByTestId('insurance-link').click();
+    await patient.waitForLoadState();
+    await checkPage(patient, 'the patient\'s insurance');
+    // The first screen adds it; the next changes what the first added.
+    const add = patient.getByTestId('add-primary');
+    await (await add.count() > 0 ? add : patient.getByTestId('change-primary')).click();
+    await patient.waitForLoadState();
+    await checkPage(patient, 'the insurance form');
+    await patient.getByLabel('Insurance company').fill('');
+    await patient.getByTestId('save-insurance').click();
+    await patient.waitForLoadState();
+    assert.match(await patient.locator('.error-summary').textContent(), /Enter the insurance company/);
+    await checkPage(patient, 'insurance refused');
+    await patient.getByLabel('Insurance company').fill('Aetna');
+    await patient.getByLabel('Member ID').fill(`W${screen.width}77`);
+    await patient.getByLabel('Name of the insured person').fill('Ben Okafor');
+    await patient.getByTestId('save-insurance').click();
+    await patient.waitForLoadState();
+    assert.match(await patient.getByTestId('coverage-primary').textContent(), /Aetna/);
+    await checkPage(patient, 'insurance saved');
+    await screenshot(patient, `insurance-${screen.name}`);
     await ctx.close();
   });
 }

@@ -841,3 +841,11 @@ pub fn pdftotext(pdf: &[u8]) -> String {
     std::fs::remove_file(&path).ok();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The smallest whole PNG (one pixel), for uploads.
+pub const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
+    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 13, b'I', b'D', b'A', b'T',
+    0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, b'I', b'E', b'N',
+    b'D', 0xAE, 0x42, 0x60, 0x82,
+];

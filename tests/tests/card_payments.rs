@@ -742,6 +742,20 @@ async fn reconciliation_recovers_a_lost_webhook_lists_what_does_not_match_and_pa
         "{csv}"
     );
 
+    // On screen: the newest payments with their statements.
+    let (_, page) = staff.page("/billing/payments").await;
+    assert_eq!(
+        page.matches("data-testid=\"payment-row\"").count(),
+        1,
+        "{page}"
+    );
+    assert!(
+        page.contains("Ana Tester")
+            && page.contains("The patient, online")
+            && page.contains("$50.00"),
+        "{page}"
+    );
+
     // And the payouts: one row per transaction inside, the payment's matched to its patient.
     let resp = staff.get("/billing/payouts.csv").await;
     assert_eq!(resp.status(), 200);

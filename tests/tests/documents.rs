@@ -8,17 +8,10 @@ use std::collections::HashMap;
 
 use portal_domain::clock::Clock;
 use portal_domain::identity::Role;
-use portal_tests::{PASSWORD, TestApp, pdftotext};
+use portal_tests::{PASSWORD, PNG, TestApp, pdftotext};
 use reqwest::Method;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
-
-const PNG: &[u8] = &[
-    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0,
-    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1F, 0x15, 0xC4, 0x89, 0, 0, 0, 13, b'I', b'D', b'A', b'T',
-    0x78, 0x9C, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0D, 0x0A, 0x2D, 0xB4, 0, 0, 0, 0, b'I', b'E', b'N',
-    b'D', 0xAE, 0x42, 0x60, 0x82,
-];
 
 /// Gives the patient two vaccines, straight into the record.
 async fn vaccinate(app: &TestApp, tenant: &portal_tenants::Tenant, patient: uuid::Uuid) {

@@ -188,6 +188,17 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at("/bills", OWN_CARE, get(billing::patient::bills))
         .at("/bills/:id", OWN_CARE, get(billing::patient::bill))
         .at("/bills/:id/pdf", OWN_CARE, post(billing::printing::own_pdf))
+        .at("/bills/insurance", OWN_CARE, get(billing::insurance::list))
+        .at(
+            "/bills/insurance/:rank",
+            OWN_CARE,
+            get(billing::insurance::edit).post(billing::insurance::save),
+        )
+        .at(
+            "/billing/patients/:id/insurance/:coverage/verify",
+            BILLING,
+            post(billing::insurance::verify),
+        )
         .at(
             "/billing/statements/:id/pdf",
             BILLING,
@@ -226,6 +237,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at("/billing/disputes", BILLING, get(billing::disputes::list))
         .at("/billing/summary", BILLING, get(billing::summary::page))
+        .at(
+            "/billing/payments",
+            BILLING,
+            get(billing::books::payments_page),
+        )
         .at(
             "/billing/payouts.csv",
             BILLING,

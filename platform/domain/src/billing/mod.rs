@@ -9,6 +9,7 @@ pub mod card;
 pub mod disputes;
 pub mod events;
 pub mod guest;
+pub mod insurance;
 pub mod lines;
 pub mod money;
 pub mod payments;

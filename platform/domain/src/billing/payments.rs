@@ -211,18 +211,32 @@ pub struct ExportRow {
     pub stripe_charge: Option<String>,
     pub payout: Option<String>,
     pub patient: PatientId,
+    pub id: PaymentId,
+    pub statement: Option<StatementId>,
 }
 
 /// Every payment (newest first, up to 50,000) with its statement, patient, Stripe ids and the
 /// payout that paid it out, for the billing office's books. Audited per patient shown.
 pub async fn export(
     tx: &mut TenantTx,
-    _scope: &BillingScope,
+    scope: &BillingScope,
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<Vec<ExportRow>, sqlx::Error> {
+    newest(tx, scope, ctx, 50_000, now).await
+}
+
+/// The newest `limit` payments, as [`export`] describes them, for the console's list.
+pub async fn newest(
+    tx: &mut TenantTx,
+    _scope: &BillingScope,
+    ctx: &AuditContext,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<ExportRow>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT coalesce(p.succeeded_at, p.created_at) AS "at!", s.number AS "number?",
+        r#"SELECT p.id, s.id AS "statement_id?",
+                  coalesce(p.succeeded_at, p.created_at) AS "at!", s.number AS "number?",
                   pt.given_name || ' ' || pt.family_name AS "name!", a.patient_id, p.method,
                   p.payer, p.status, p.amount_minor, p.refunded_minor, p.currency, p.reference,
                   p.stripe_payment_intent, p.stripe_charge,
@@ -233,7 +247,8 @@ pub async fn export(
            JOIN patients pt ON pt.id = a.patient_id
            LEFT JOIN statements s ON s.id = p.statement_id
            ORDER BY p.created_at DESC, p.id DESC
-           LIMIT 50000"#
+           LIMIT $1"#,
+        limit
     )
     .fetch_all(tx.conn())
     .await?;
@@ -255,6 +270,8 @@ pub async fn export(
                 stripe_charge: r.stripe_charge,
                 payout: r.payout,
                 patient: PatientId::from_uuid(r.patient_id),
+                id: PaymentId::from_uuid(r.id),
+                statement: r.statement_id.map(StatementId::from_uuid),
             }
         })
         .collect();

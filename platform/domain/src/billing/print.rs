@@ -394,8 +394,8 @@ async fn receipt(
     Ok(Some(sections))
 }
 
-/// Is `id` a statement's or receipt's PDF of `patient`? Billing staff reach only those, never
-/// the patient's other documents.
+/// Is `id` a statement's or receipt's PDF of `patient`, or a photo of their insurance card?
+/// Billing staff reach only those, never the patient's other documents.
 async fn is_bill_document(
     tx: &mut TenantTx,
     patient: PatientId,
@@ -404,7 +404,8 @@ async fn is_bill_document(
     sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM documents
                           WHERE id = $1 AND patient_id = $2
-                            AND kind IN ('statement', 'receipt')) AS "found!""#,
+                            AND kind IN ('statement', 'receipt', 'insurance_card'))
+                  AS "found!""#,
         id.as_uuid(),
         patient.as_uuid()
     )

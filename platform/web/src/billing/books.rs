@@ -336,3 +336,87 @@ pub async fn payouts_csv(req: &Request, Data(state): Data<&AppState>) -> poem::R
         .with_header("cache-control", "no-store")
         .into_response())
 }
+
+struct PaymentRow {
+    when: String,
+    patient: String,
+    statement: String,
+    statement_href: String,
+    method: &'static str,
+    payer: &'static str,
+    status: &'static str,
+    amount: String,
+    refunded: String,
+}
+
+#[derive(Template)]
+#[template(path = "billing_payments.html")]
+struct PaymentsPage {
+    chrome: Chrome,
+    payments: Vec<PaymentRow>,
+}
+
+/// `GET /billing/payments`: the newest 200 payments, every method, with their statements.
+#[handler]
+pub async fn payments_page(req: &Request, Data(state): Data<&AppState>) -> poem::Result<Response> {
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let tz = clinic_tz(&chrome.tenant);
+    let ctx = audit_ctx(req, Some(&me));
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let rows =
+        portal_domain::billing::payments::newest(&mut tx, &scope, &ctx, 200, state.clock.now())
+            .await
+            .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    render(&PaymentsPage {
+        payments: rows
+            .iter()
+            .map(|r| PaymentRow {
+                when: r
+                    .at
+                    .with_timezone(&tz)
+                    .format("%a %-d %b %Y, %-I:%M %p")
+                    .to_string(),
+                patient: r.patient_name.clone(),
+                statement: r
+                    .statement_number
+                    .map(|n| n.to_string())
+                    .unwrap_or_default(),
+                statement_href: r
+                    .statement
+                    .map(|s| format!("/billing/statements/{s}"))
+                    .unwrap_or_default(),
+                method: match r.method.as_str() {
+                    "card" => "Card",
+                    "cash" => "Cash",
+                    "cheque" => "Cheque",
+                    _ => "Other",
+                },
+                payer: match r.payer.as_str() {
+                    "patient" => "The patient, online",
+                    "guest" => "Someone with the code",
+                    _ => "At the desk",
+                },
+                status: match r.status.as_str() {
+                    "succeeded" => "Received",
+                    "pending" => "Processing",
+                    "failed" => "Failed",
+                    _ => "Cancelled",
+                },
+                amount: r.amount.to_string(),
+                refunded: if r.refunded.minor > 0 {
+                    r.refunded.to_string()
+                } else {
+                    String::new()
+                },
+            })
+            .collect(),
+        chrome,
+    })
+    .map(IntoResponse::into_response)
+}

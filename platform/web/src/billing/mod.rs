@@ -8,6 +8,7 @@ pub mod books;
 mod checkout;
 pub mod disputes;
 pub mod guest;
+pub mod insurance;
 pub mod patient;
 pub mod pay;
 pub mod printing;

@@ -89,6 +89,8 @@ struct EntryView {
 #[template(path = "billing_account.html")]
 struct AccountPage {
     chrome: Chrome,
+    insurance: Vec<super::insurance::StaffCoverage>,
+    notice: Option<&'static str>,
     patient_id: String,
     patient: String,
     balance: String,
@@ -96,12 +98,18 @@ struct AccountPage {
     entries: Vec<EntryView>,
 }
 
-/// `GET /billing/patients/{id}`: balance, statements and the ledger.
+#[derive(serde::Deserialize)]
+pub struct AccountDone {
+    done: Option<String>,
+}
+
+/// `GET /billing/patients/{id}`: balance, statements, insurance and the ledger.
 #[handler]
 pub async fn account(
     req: &Request,
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
+    Query(q): Query<AccountDone>,
 ) -> poem::Result<Response> {
     let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
         Ok(x) => x,
@@ -117,8 +125,20 @@ pub async fn account(
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;
+    let insurance =
+        super::insurance::for_account(&mut tx, &scope, &ctx, patient, tz, state.clock.now())
+            .await
+            .map_err(db)?;
     tx.commit().await.map_err(db)?;
     render(&AccountPage {
+        insurance,
+        notice: match q.done.as_deref() {
+            Some("verified") => Some("The insurance is marked verified."),
+            Some("changed") => Some(
+                "The patient changed this insurance since you opened the page. Check it again as it is now.",
+            ),
+            _ => None,
+        },
         patient_id: patient.to_string(),
         patient: acct.patient_name.clone(),
         balance: acct.balance.to_string(),
