@@ -538,3 +538,73 @@ async fn the_summary_adds_up_what_was_billed_and_received_by_day_and_month() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_patient_reads_their_bills_over_the_api_and_nobody_elses() {
+    let app = TestApp::spawn().await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    app.patient(&sunrise, "Ben", "ben@example.com").await;
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let id = issued_statement(
+        &app,
+        &mut staff,
+        &ana.to_string(),
+        &[("Office visit", "99213", "180", "60", "20")],
+    )
+    .await;
+    let day = today(&app);
+    let (status, _) = pay(
+        &mut staff,
+        &id,
+        &[("amount", "40"), ("method", "cash"), ("received_on", &day)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    // A draft never shows.
+    let resp = staff
+        .post_form(&format!("/billing/patients/{ana}/statements"), &[])
+        .await;
+    let draft = statement_of(&resp);
+
+    let mut patient = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    let resp = patient.get("/api/v1/bills").await;
+    assert_eq!(resp.status(), 200);
+    let bills: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(bills["balance"]["minor"], 6000, "{bills}");
+    assert_eq!(bills["balance"]["display"], "$60.00");
+    assert_eq!(bills["statements"].as_array().unwrap().len(), 1, "{bills}");
+    assert_eq!(bills["statements"][0]["id"], id.as_str());
+    assert_eq!(bills["statements"][0]["status"], "issued");
+    let resp = patient.get(&format!("/api/v1/bills/{id}")).await;
+    assert_eq!(resp.status(), 200);
+    let s: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(s["lines"][0]["code"], "99213", "{s}");
+    assert_eq!(s["lines"][0]["patient"]["minor"], 10000);
+    assert_eq!(s["payments"][0]["method"], "cash");
+    assert_eq!(s["payments"][0]["amount"]["minor"], 4000);
+    assert!(s["payments"][0]["receipt_document_id"].is_string(), "{s}");
+    assert!(s["payment_code"].is_string(), "still owed: {s}");
+    for missing in [
+        draft.as_str(),
+        "stm_00000000000000000000000000000000",
+        "nonsense",
+    ] {
+        let resp = patient.get(&format!("/api/v1/bills/{missing}")).await;
+        assert_eq!(resp.status(), 404, "{missing}");
+    }
+    let mut other = app.sign_in(&host, "ben@example.com", PASSWORD).await;
+    let resp = other.get(&format!("/api/v1/bills/{id}")).await;
+    assert_eq!(
+        resp.status(),
+        404,
+        "another patient's statement is missing to Ben"
+    );
+    let ben: serde_json::Value = other.get("/api/v1/bills").await.json().await.unwrap();
+    assert_eq!(ben["statements"].as_array().unwrap().len(), 0, "{ben}");
+    // Billing staff are not patients: the patient API is not theirs (the role's refusal).
+    assert_eq!(staff.get("/api/v1/bills").await.status(), 403);
+}

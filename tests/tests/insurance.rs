@@ -12,13 +12,16 @@ use reqwest::multipart::{Form, Part};
 
 /// Uploads a card photo as the patient; returns its document id.
 async fn upload_card(b: &mut Browser) -> String {
-    let form = Form::new().text("category", "insurance_card").part(
-        "file",
-        Part::bytes(PNG.to_vec())
-            .file_name("card.png")
-            .mime_str("image/png")
-            .unwrap(),
-    );
+    let form = Form::new()
+        .text("category", "insurance_card")
+        .text("note", "Rash on my arm again, for my doctor")
+        .part(
+            "file",
+            Part::bytes(PNG.to_vec())
+                .file_name("card.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
     let resp = b.post_multipart("/documents/upload", form).await;
     assert_eq!(resp.status(), 303);
     // The newest document is listed first; "upload" is the upload page's link.
@@ -85,6 +88,11 @@ async fn the_patient_gives_their_insurance_and_billing_staff_verify_it() {
         assert_eq!(resp.status(), 422, "{field}");
         let text = resp.text().await.unwrap();
         assert!(text.contains(words), "{field}: {text}");
+        assert!(
+            text.contains(&format!("href=\"#{field}\""))
+                && text.contains(&format!("id=\"{field}\"")),
+            "the summary links to the field: {text}"
+        );
     }
     let (_, page) = patient.page("/bills/insurance").await;
     assert_eq!(page.matches("None given.").count(), 2, "nothing half-saved");
@@ -106,6 +114,11 @@ async fn the_patient_gives_their_insurance_and_billing_staff_verify_it() {
     let front = format!("/billing/patients/{ana}/documents/{photo}");
     assert!(account.contains(&front), "{account}");
     assert_eq!(staff.get(&format!("{front}/download")).await.status(), 200);
+    let (_, card_page) = staff.page(&front).await;
+    assert!(
+        !card_page.contains("for my doctor"),
+        "the patient's note to their care team stays with them: {card_page}"
+    );
     let resp = staff
         .get(&format!(
             "/billing/patients/{ana}/documents/{bens_photo}/download"
@@ -136,6 +149,12 @@ async fn the_patient_gives_their_insurance_and_billing_staff_verify_it() {
     assert_eq!(resp.status(), 404);
     let resp = staff.post_form(&verify, &[("version", "1")]).await;
     assert_eq!(resp.status(), 303);
+    // Pressed twice: the second is the same verification, not "changed by the patient".
+    let resp = staff.post_form(&verify, &[("version", "1")]).await;
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/billing/patients/{ana}?done=verified#insurance").as_str()
+    );
     let (_, page) = patient.page("/bills/insurance").await;
     assert!(page.contains("data-testid=\"verified\">Yes<"), "{page}");
 
@@ -143,7 +162,7 @@ async fn the_patient_gives_their_insurance_and_billing_staff_verify_it() {
     let resp = patient
         .post_form("/bills/insurance/primary", &coverage(&photo, "NEW999", "1"))
         .await;
-    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.status(), 409);
     let text = resp.text().await.unwrap();
     assert!(text.contains("changed since you opened"), "{text}");
     assert!(
@@ -180,4 +199,28 @@ async fn the_patient_gives_their_insurance_and_billing_staff_verify_it() {
     // Ben sees none of it.
     let (_, page) = other.page("/bills/insurance").await;
     assert!(!page.contains("Blue Cross") && page.matches("None given.").count() == 2);
+}
+
+#[tokio::test]
+async fn two_first_saves_at_once_keep_one_and_tell_the_other() {
+    let app = TestApp::spawn().await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    app.patient(&sunrise, "Ana", "ana@example.com").await;
+    let mut one = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    let mut two = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    let first = coverage("", "AAA111", "");
+    let second = coverage("", "BBB222", "");
+    let (a, b) = tokio::join!(
+        one.post_form("/bills/insurance/primary", &first),
+        two.post_form("/bills/insurance/primary", &second),
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409], "one saved, the other told");
+    let (_, page) = one.page("/bills/insurance").await;
+    assert!(
+        page.contains("AAA111") != page.contains("BBB222"),
+        "exactly one was kept: {page}"
+    );
 }

@@ -158,6 +158,8 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::POST, "/v1/me/phone-verification/resend", OWN_CARE),
     (Method::GET, "/v1/undelivered-messages", SCHEDULING),
     (Method::GET, "/v1/record", OWN_CHART),
+    (Method::GET, "/v1/bills", OWN_CARE),
+    (Method::GET, "/v1/bills/{id}", OWN_CARE),
     (Method::GET, "/v1/documents", OWN_CARE),
     (Method::POST, "/v1/documents", OWN_CARE),
     (Method::POST, "/v1/documents/uploads", UPLOAD),

@@ -324,6 +324,15 @@ pub async fn save_own(
         })?;
     let front = photo(tx, patient, &input.front, "front").await?;
     let back = photo(tx, patient, &input.back, "back").await?;
+    // The patient's row, locked: two first saves at once (no coverage row yet to lock) run
+    // one after the other, and the second finds the first's and is refused as stale.
+    sqlx::query!(
+        "SELECT id FROM patients WHERE id = $1 FOR UPDATE",
+        patient.as_uuid()
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(BillingError::NotFound)?;
     let current = sqlx::query!(
         "SELECT id, version FROM insurance_coverages
          WHERE patient_id = $1 AND rank = $2 FOR UPDATE",
@@ -401,13 +410,23 @@ pub async fn verify(
     now: DateTime<Utc>,
 ) -> Result<(), BillingError> {
     let current = sqlx::query!(
-        "SELECT version FROM insurance_coverages WHERE id = $1 AND patient_id = $2 FOR UPDATE",
+        r#"SELECT c.version, c.verified_at IS NOT NULL AS "verified!",
+                  (SELECT h.change FROM insurance_history h
+                   WHERE h.coverage_id = c.id AND h.version = c.version) AS last_change
+           FROM insurance_coverages c WHERE c.id = $1 AND c.patient_id = $2 FOR UPDATE OF c"#,
         coverage,
         patient.as_uuid()
     )
     .fetch_optional(tx.conn())
     .await?
     .ok_or(BillingError::NotFound)?;
+    // The same button pressed twice: the only change since is that verification.
+    if current.version == seen + 1
+        && current.verified
+        && current.last_change.as_deref() == Some("verified")
+    {
+        return Ok(());
+    }
     if current.version != seen {
         return Err(BillingError::Stale);
     }

@@ -37,6 +37,15 @@ impl Status {
         }
     }
 
+    /// As stored and as the API says it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Issued => "issued",
+            Status::Void => "void",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Status::Draft => "Draft",

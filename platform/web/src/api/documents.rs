@@ -29,8 +29,9 @@ use crate::{AppState, internal};
 #[derive(Debug, Object)]
 pub struct DocumentOut {
     pub id: String,
-    /// `immunization_record`, `medication_list`, `visit_summary`, `record_summary`; for
-    /// uploads `insurance_card`, `outside_records` or `other`.
+    /// `immunization_record`, `medication_list`, `visit_summary`, `record_summary`,
+    /// `referral_letter`, `statement`, `receipt`; for uploads `insurance_card`,
+    /// `outside_records` or `other`.
     pub kind: String,
     pub title: String,
     /// `queued`, `rendering`, `ready` or `failed`.

@@ -2,6 +2,7 @@
 //! `/api/docs`). Every error, including the framework's own, has the shape of [`error::ErrorBody`].
 
 mod appointments;
+mod bills;
 mod caller;
 mod clinic;
 mod documents;
@@ -19,6 +20,8 @@ use poem_openapi::{OpenApiService, Tags};
 enum ApiTags {
     /// Booking, moving and cancelling visits.
     Appointments,
+    /// The patient's bills: balance, statements, payments.
+    Bills,
     /// The clinic whose site this is.
     Clinic,
     /// Documents: PDFs of the record prepared by workers, and uploads.
@@ -35,6 +38,7 @@ enum ApiTags {
 
 type Apis = (
     appointments::AppointmentsApi,
+    bills::BillsApi,
     clinic::ClinicApi,
     documents::DocumentsApi,
     fhir::FhirApi,
@@ -48,6 +52,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             appointments::AppointmentsApi,
+            bills::BillsApi,
             clinic::ClinicApi,
             documents::DocumentsApi,
             fhir::FhirApi,

@@ -85,6 +85,8 @@ struct InsuranceForm {
     errors: FormErrors,
     photos: Vec<(String, String)>,
     relationships: Vec<(&'static str, &'static str)>,
+    /// Someone else changed it since the form was shown: it is shown as it is now.
+    conflict: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -158,6 +160,7 @@ async fn form_page(
     state: &AppState,
     rank: Rank,
     refused: Option<(Option<Input>, FormErrors)>,
+    conflict: bool,
 ) -> poem::Result<Response> {
     let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
@@ -178,11 +181,25 @@ async fn form_page(
     let photos = insurance::card_photos(&mut tx, &scope).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     let current = found.iter().find(|c| c.rank == rank);
-    let status = if refused.is_some() {
+    let status = if conflict {
+        StatusCode::CONFLICT
+    } else if refused.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
+    // The photos on file are offered even when older than the newest twenty, so saving
+    // another change never drops one unseen.
+    let mut photos: Vec<(String, String)> = photos
+        .into_iter()
+        .map(|(id, at)| (id.to_string(), format!("Photo uploaded {}", when(at, tz))))
+        .collect();
+    for kept in current.iter().flat_map(|c| [c.front, c.back]).flatten() {
+        let kept = kept.to_string();
+        if !photos.iter().any(|(id, _)| *id == kept) {
+            photos.push((kept, "The photo on file".to_owned()));
+        }
+    }
     let as_now = || {
         current.map(typed_of).unwrap_or_else(|| Input {
             relationship: "self".into(),
@@ -202,11 +219,9 @@ async fn form_page(
             version: current.map(|c| c.version.to_string()).unwrap_or_default(),
             typed,
             errors,
-            photos: photos
-                .into_iter()
-                .map(|(id, at)| (id.to_string(), format!("Photo uploaded {}", when(at, tz))))
-                .collect(),
+            photos,
             relationships: RELATIONSHIPS.to_vec(),
+            conflict,
         },
         status,
     )
@@ -220,7 +235,7 @@ pub async fn edit(
     Path(raw): Path<String>,
 ) -> poem::Result<Response> {
     let rank = Rank::parse(&raw).ok_or_else(not_found)?;
-    form_page(req, state, rank, None).await
+    form_page(req, state, rank, None, false).await
 }
 
 /// `POST /bills/insurance/{rank}`: adds or changes that coverage.
@@ -270,11 +285,7 @@ pub async fn save(
         Err(BillingError::Stale) => {
             drop(tx);
             // The newer version is shown, with what was typed not put over it.
-            let errors = FormErrors::one(
-                "payer",
-                "This insurance was changed since you opened the form. It is shown as it is now; make your change again.",
-            );
-            form_page(req, state, rank, Some((None, errors))).await
+            form_page(req, state, rank, None, true).await
         }
         Err(e) => {
             drop(tx);
@@ -284,6 +295,7 @@ pub async fn save(
                 state,
                 rank,
                 Some((Some(input), FormErrors::one(name, e.to_string()))),
+                false,
             )
             .await
         }

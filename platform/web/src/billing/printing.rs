@@ -113,7 +113,7 @@ pub async fn staff_document(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    let doc = print::document_for_billing(
+    let mut doc = print::document_for_billing(
         &mut tx,
         &scope,
         &audit_ctx(req, Some(&me)),
@@ -124,6 +124,8 @@ pub async fn staff_document(
     .await
     .map_err(db)?
     .ok_or_else(not_found)?;
+    // An upload's note is the patient's words to their care team, not billing's to read.
+    doc.note.clear();
     tx.commit().await.map_err(db)?;
     let base = format!("/billing/patients/{patient}/documents");
     render(&DocPage {
