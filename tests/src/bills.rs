@@ -3,7 +3,34 @@
 
 use portal_domain::clock::Clock;
 
-use crate::{Browser, TestApp};
+use portal_domain::identity::Role;
+use portal_domain::ids::PatientId;
+use portal_tenants::Tenant;
+
+use crate::{Browser, PASSWORD, TestApp};
+
+/// The usual start: the Sunrise clinic with a patient (Ana) and billing staff, signed in.
+pub struct Desk {
+    pub sunrise: Tenant,
+    pub host: String,
+    pub ana: PatientId,
+    pub staff: Browser,
+}
+
+pub async fn desk(app: &TestApp) -> Desk {
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    Desk {
+        sunrise,
+        host,
+        ana,
+        staff,
+    }
+}
 
 /// The statement a POST redirected to, from its `Location`.
 pub fn statement_of(resp: &reqwest::Response) -> String {

@@ -9,18 +9,20 @@ use std::collections::HashMap;
 
 use portal_domain::clock::Clock;
 use portal_domain::identity::Role;
-use portal_tests::bills::{add_line, issued_statement, ledger, pay, statement_of, today, version};
+use portal_tests::bills::{
+    Desk, add_line, desk, issued_statement, ledger, pay, statement_of, today, version,
+};
 use portal_tests::{PASSWORD, TestApp};
 
 #[tokio::test]
 async fn billing_staff_issue_a_statement_and_the_patient_is_told_without_what_or_how_much() {
     let app = TestApp::spawn_with_workers(HashMap::new()).await;
-    let sunrise = app.clinic("sunrise").await;
-    let host = app.host("sunrise");
-    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
-    app.staff(&sunrise, "billing@example.com", Role::Billing)
-        .await;
-    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let Desk {
+        sunrise,
+        host,
+        ana,
+        mut staff,
+    } = desk(&app).await;
 
     // Billing starts on its work queue.
     let resp = staff.get("/").await;
@@ -174,12 +176,12 @@ async fn billing_staff_issue_a_statement_and_the_patient_is_told_without_what_or
 #[tokio::test]
 async fn desk_payments_are_more_than_zero_and_never_more_than_is_due() {
     let app = TestApp::spawn().await;
-    let sunrise = app.clinic("sunrise").await;
-    let host = app.host("sunrise");
-    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
-    app.staff(&sunrise, "billing@example.com", Role::Billing)
-        .await;
-    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let Desk {
+        sunrise,
+        host,
+        ana,
+        mut staff,
+    } = desk(&app).await;
     let id = issued_statement(
         &app,
         &mut staff,
@@ -305,12 +307,12 @@ async fn desk_payments_are_more_than_zero_and_never_more_than_is_due() {
 #[tokio::test]
 async fn the_database_keeps_the_ledger_append_only_and_its_balance_the_sum_of_its_entries() {
     let app = TestApp::spawn().await;
-    let sunrise = app.clinic("sunrise").await;
-    let host = app.host("sunrise");
-    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
-    app.staff(&sunrise, "billing@example.com", Role::Billing)
-        .await;
-    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let Desk {
+        sunrise,
+        host: _,
+        ana,
+        mut staff,
+    } = desk(&app).await;
     issued_statement(
         &app,
         &mut staff,
@@ -423,12 +425,12 @@ async fn nobody_reaches_another_patients_or_another_clinics_statements() {
 #[tokio::test]
 async fn a_change_made_against_an_older_page_is_refused_and_the_newer_one_shown() {
     let app = TestApp::spawn().await;
-    let sunrise = app.clinic("sunrise").await;
-    let host = app.host("sunrise");
-    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
-    app.staff(&sunrise, "billing@example.com", Role::Billing)
-        .await;
-    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let Desk {
+        sunrise,
+        host: _,
+        ana,
+        mut staff,
+    } = desk(&app).await;
     let resp = staff
         .post_form(&format!("/billing/patients/{ana}/statements"), &[])
         .await;
@@ -465,12 +467,12 @@ async fn a_change_made_against_an_older_page_is_refused_and_the_newer_one_shown(
 #[tokio::test]
 async fn the_summary_adds_up_what_was_billed_and_received_by_day_and_month() {
     let app = TestApp::spawn().await;
-    let sunrise = app.clinic("sunrise").await;
-    let host = app.host("sunrise");
-    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
-    app.staff(&sunrise, "billing@example.com", Role::Billing)
-        .await;
-    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let Desk {
+        sunrise: _,
+        host: _,
+        ana,
+        mut staff,
+    } = desk(&app).await;
     let (_, page) = staff.page("/billing/summary").await;
     assert!(
         page.contains("Nothing was billed, received or refunded"),
