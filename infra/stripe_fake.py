@@ -895,7 +895,10 @@ class StripeFake:
         raw_body = body.decode("utf-8", "replace")
         scope = (entry["account"] or "", entry["idempotency_key"])
         stored = self.idempotency.get(scope) if method == "POST" and entry["idempotency_key"] else None
-        fingerprint = (method, path, raw_body)
+        # Stripe compares the parameters, not their order in the body (a map such as
+        # `metadata` may be sent in any order).
+        fingerprint = (method, path, json.dumps(parse_params(raw_body), sort_keys=True)
+                       if method == "POST" else raw_body)
         if stored is not None:
             if stored["fingerprint"] != fingerprint:
                 err = StripeError(400, "Keys for idempotent requests can only be used with the same "

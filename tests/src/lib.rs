@@ -4,6 +4,7 @@
 //! the database and the roles it created.
 
 pub mod bills;
+pub mod cards;
 pub mod scheduling;
 pub mod stripe_fake;
 pub mod twilio_fake;

@@ -214,6 +214,10 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             crate::payments::send_refund(deps, &tenant, refund_id).await
         }
         Job::StripeReconcile {} => crate::payments::reconcile_clinic(deps, &tenant).await,
+        Job::Autopay {} => crate::autopay::run(deps, &tenant).await,
+        Job::AutopayFailed { payment_id } => {
+            crate::autopay::failed_notice(deps, &tenant, payment_id).await
+        }
         Job::Reminder {
             appointment_id,
             version,

@@ -4,6 +4,7 @@
 //! jobs that keep failing as *dead*, visible to `portal jobs dead` and retried by
 //! `portal jobs retry`.
 
+mod autopay;
 mod billing;
 pub mod dead;
 mod delivery;

@@ -287,9 +287,14 @@ async fn queue_all(deps: &Deps) -> Result<(), JobError> {
             continue;
         };
         let mut tx = deps.tenant_db.begin(&tenant).await?;
-        portal_domain::jobs::enqueue(&mut tx, &portal_domain::jobs::Job::StripeReconcile {})
-            .await
-            .map_err(|_| JobError::Retry("queue".into()))?;
+        for job in [
+            portal_domain::jobs::Job::StripeReconcile {},
+            portal_domain::jobs::Job::Autopay {},
+        ] {
+            portal_domain::jobs::enqueue(&mut tx, &job)
+                .await
+                .map_err(|_| JobError::Retry("queue".into()))?;
+        }
         tx.commit().await?;
     }
     Ok(())

@@ -124,6 +124,11 @@ typed_id!(
     RefundId,
     "rfd"
 );
+typed_id!(
+    /// A statement's payment plan: its amount due in instalments on dates.
+    PlanId,
+    "plan"
+);
 
 #[cfg(test)]
 mod tests {

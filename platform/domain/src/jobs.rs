@@ -77,6 +77,12 @@ pub enum Job {
     /// portal, with no amount in the message.
     #[serde(rename = "payment.receipt")]
     PaymentReceipt { payment_id: PaymentId },
+    /// Charge the saved cards of the clinic's payment plans whose instalments fall due today.
+    #[serde(rename = "billing.autopay")]
+    Autopay {},
+    /// Tell the patient (by email, with no amount) that an automatic plan payment failed.
+    #[serde(rename = "autopay.failed")]
+    AutopayFailed { payment_id: PaymentId },
     /// Apply a Stripe event kept by the webhook: read the object's current state from Stripe
     /// and bring the clinic's payments (or payments set-up) up to date with it.
     #[serde(rename = "stripe.event")]
@@ -135,6 +141,8 @@ impl Job {
             Job::BlobSweep { .. } => "blob.sweep",
             Job::StatementNotice { .. } => "statement.notice",
             Job::PaymentReceipt { .. } => "payment.receipt",
+            Job::Autopay {} => "billing.autopay",
+            Job::AutopayFailed { .. } => "autopay.failed",
             Job::StripeEvent { .. } => "stripe.event",
             Job::StripeRefund { .. } => "stripe.refund",
             Job::StripeReconcile {} => "stripe.reconcile",

@@ -7,8 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-    CreateCheckoutSessionPaymentIntentData, ProductData, RetrieveCheckoutSession,
+    CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, ProductData, RetrieveCheckoutSession,
 };
 use stripe_connect::account::{
     CreateAccount, CreateAccountCapabilities, CreateAccountCapabilitiesCardPayments,
@@ -17,7 +18,9 @@ use stripe_connect::account::{
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_core::balance_transaction::ListBalanceTransaction;
 use stripe_core::dispute::{CloseDispute, RetrieveDispute};
-use stripe_core::payment_intent::{ListPaymentIntent, RetrievePaymentIntent};
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentOffSession, ListPaymentIntent, RetrievePaymentIntent,
+};
 use stripe_core::payout::RetrievePayout;
 use stripe_core::refund::{CreateRefund, RetrieveRefund};
 use stripe_shared::{AccountId, ApiErrorsType, CheckoutSessionMode};
@@ -76,6 +79,22 @@ pub struct NewCheckout<'a> {
     /// The portal's payment id, also in `metadata`.
     pub reference: &'a str,
     pub metadata: HashMap<String, String>,
+    /// Keep the card (with a new Stripe customer) for charges later without the payer
+    /// present: a payment plan's automatic instalments.
+    pub save_card: bool,
+}
+
+/// A charge of a card the payer saved earlier, made without them present.
+pub struct SavedCardCharge<'a> {
+    pub account: &'a str,
+    pub idempotency_key: &'a str,
+    pub amount_minor: i64,
+    /// ISO 4217, any case.
+    pub currency: &'a str,
+    pub customer: &'a str,
+    pub payment_method: &'a str,
+    pub description: &'a str,
+    pub metadata: HashMap<String, String>,
 }
 
 /// A Checkout Session as read back.
@@ -106,6 +125,9 @@ pub struct PaymentState {
     pub metadata: HashMap<String, String>,
     pub latest_charge: Option<String>,
     pub created: i64,
+    /// The Stripe customer and card, when the card was kept for later.
+    pub customer: Option<String>,
+    pub payment_method: Option<String>,
 }
 
 /// A refund as read back.
@@ -353,6 +375,10 @@ impl Stripe {
                 line.quantity = Some(1);
                 let mut intent = CreateCheckoutSessionPaymentIntentData::new();
                 intent.metadata = Some(new.metadata.clone());
+                if new.save_card {
+                    intent.setup_future_usage =
+                        Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
+                }
                 // Cards only: a delayed method (a bank debit) could end "complete, unpaid"
                 // days later, which a statement's payment page must not wait for.
                 let req = CreateCheckoutSession::new()
@@ -366,6 +392,11 @@ impl Stripe {
                     .client_reference_id(new.reference.to_owned())
                     .metadata(new.metadata.clone())
                     .payment_intent_data(intent);
+                let req = if new.save_card {
+                    req.customer_creation(CreateCheckoutSessionCustomerCreation::Always)
+                } else {
+                    req
+                };
                 let (client, strategy) = (self.client.clone(), strategy.clone());
                 let account = AccountId::from(new.account.to_owned());
                 async move {
@@ -403,6 +434,38 @@ impl Stripe {
                 let req = RetrievePaymentIntent::new(id.to_owned());
                 let account = AccountId::from(account.to_owned());
                 async move { req.customize().account_id(account).send(&client).await }
+            })
+            .await?;
+        Ok(payment_state(&p))
+    }
+
+    /// Charges a saved card now, without its holder present (once per key). A declined card
+    /// is `StripeError::Declined`; a card whose bank wants the holder to confirm comes back as
+    /// an intent that did not succeed.
+    pub async fn charge_saved_card(
+        &self,
+        charge: SavedCardCharge<'_>,
+    ) -> Result<PaymentState, StripeError> {
+        let strategy = key(charge.idempotency_key)?;
+        let cur = currency(charge.currency)?;
+        let p = self
+            .retrying("charge_saved_card", || {
+                let req = CreatePaymentIntent::new(charge.amount_minor, cur.clone())
+                    .customer(charge.customer.to_owned())
+                    .payment_method(charge.payment_method.to_owned())
+                    .confirm(true)
+                    .off_session(CreatePaymentIntentOffSession::Bool(true))
+                    .description(charge.description.to_owned())
+                    .metadata(charge.metadata.clone());
+                let (client, strategy) = (self.client.clone(), strategy.clone());
+                let account = AccountId::from(charge.account.to_owned());
+                async move {
+                    req.customize()
+                        .account_id(account)
+                        .request_strategy(strategy)
+                        .send(&client)
+                        .await
+                }
             })
             .await?;
         Ok(payment_state(&p))
@@ -645,5 +708,10 @@ fn payment_state(p: &stripe_shared::PaymentIntent) -> PaymentState {
         metadata: p.metadata.clone(),
         latest_charge: p.latest_charge.as_ref().map(|c| c.id().as_str().to_owned()),
         created: p.created,
+        customer: p.customer.as_ref().map(|c| c.id().as_str().to_owned()),
+        payment_method: p
+            .payment_method
+            .as_ref()
+            .map(|m| m.id().as_str().to_owned()),
     }
 }

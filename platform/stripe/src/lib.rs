@@ -13,7 +13,7 @@ pub mod webhook;
 
 pub use client::{
     AccountState, BalanceLine, CheckoutState, DisputeState, NewCheckout, Page, PaymentState,
-    PayoutState, RefundState, Stripe, StripeSettings,
+    PayoutState, RefundState, SavedCardCharge, Stripe, StripeSettings,
 };
 
 /// Where Stripe's own pages (Checkout, Connect onboarding) are, for a deployment whose API is

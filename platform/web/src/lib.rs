@@ -285,6 +285,11 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         )
         .at("/bills/:id/paid", OWN_CARE, get(billing::pay::returned))
         .at(
+            "/bills/:id/autopay/off",
+            OWN_CARE,
+            post(billing::plans::autopay_off),
+        )
+        .at(
             "/pay",
             PUBLIC,
             get(billing::guest::form).post(billing::guest::open),
@@ -331,6 +336,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
             "/billing/statements/:id/payments",
             BILLING,
             post(billing::staff::record_payment),
+        )
+        .at(
+            "/billing/statements/:id/plan",
+            BILLING,
+            post(billing::plans::create),
+        )
+        .at(
+            "/billing/statements/:id/plan/end",
+            BILLING,
+            post(billing::plans::end),
         )
         .at(
             "/documents",

@@ -34,6 +34,9 @@ pub struct CardStart {
     pub account: String,
     pub amount: Money,
     pub statement_number: i64,
+    /// Stripe is to keep the card for the statement's plan's automatic payments
+    /// (`plans::save_card_with`).
+    pub saves_card: bool,
 }
 
 /// Records a pending card payment of `amount_raw` toward a statement. Refused when the clinic
@@ -105,6 +108,7 @@ pub async fn start(
         account,
         amount,
         statement_number: number,
+        saves_card: false,
     })
 }
 
@@ -265,7 +269,7 @@ pub async fn apply_payment_intent(
     match intent.status.as_str() {
         "succeeded" => {
             let received = intent.amount_received;
-            settle(
+            let settled = settle(
                 tx,
                 ctx,
                 id,
@@ -274,7 +278,17 @@ pub async fn apply_payment_intent(
                 &intent.currency,
                 now,
             )
-            .await
+            .await?;
+            super::plans::take_card(
+                tx,
+                ctx,
+                id,
+                intent.customer.as_deref(),
+                intent.payment_method.as_deref(),
+                now,
+            )
+            .await?;
+            Ok(settled)
         }
         "canceled" => {
             close(tx, id, "canceled", "The payment was cancelled.").await?;

@@ -5,6 +5,7 @@
 //! audited; another patient's statement answers like a missing one.
 
 pub mod accounts;
+pub mod autopay;
 pub mod card;
 pub mod disputes;
 pub mod events;
@@ -14,6 +15,7 @@ pub mod lines;
 pub mod money;
 pub mod payments;
 pub mod payouts;
+pub mod plans;
 pub mod print;
 pub mod reconcile;
 pub mod refunds;

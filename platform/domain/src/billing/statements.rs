@@ -140,6 +140,8 @@ pub struct Statement {
     pub total_patient: Money,
     pub paid: Money,
     pub payments: Vec<PaymentLine>,
+    /// Its active payment plan, if it has one.
+    pub plan: Option<super::plans::Plan>,
 }
 
 /// Statements, newest first: one patient's (`Some`), or every patient's (`None`, the billing
@@ -283,6 +285,7 @@ pub(crate) async fn read(
         receipt: r.receipt.map(DocumentId::from_uuid),
     })
     .collect();
+    let plan = super::plans::active(tx, id, head.due).await?;
     let sum = |f: fn(&Line) -> i64| money(lines.iter().map(f).sum());
     let paid = payments
         .iter()
@@ -314,6 +317,7 @@ pub(crate) async fn read(
         lines,
         paid: money(paid),
         payments,
+        plan,
     }))
 }
 
@@ -676,6 +680,7 @@ pub async fn void(
     )
     .execute(tx.conn())
     .await?;
+    super::plans::end_with_statement(tx, id, scope.user_id(), now).await?;
     if let Some(charged) = charged {
         sqlx::query!(
             "INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency,

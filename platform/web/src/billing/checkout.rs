@@ -46,6 +46,7 @@ pub async fn launch(
             cancel_url: &cancel,
             reference: &start.payment.to_string(),
             metadata,
+            save_card: start.saves_card,
         })
         .await;
     let mut tx = state

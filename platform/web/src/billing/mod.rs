@@ -11,6 +11,7 @@ pub mod guest;
 pub mod insurance;
 pub mod patient;
 pub mod pay;
+pub mod plans;
 pub mod printing;
 pub mod refund;
 pub mod setup;
@@ -149,11 +150,13 @@ pub struct StatementView {
     /// "Up to $60.00." for the desk payment's amount.
     pub pay_hint: String,
     pub payments: Vec<PaymentView>,
+    pub plan: Option<plans::PlanView>,
 }
 
 impl StatementView {
-    pub fn of(s: &Statement, tz: Tz) -> Self {
+    pub fn of(s: &Statement, tz: Tz, today: chrono::NaiveDate) -> Self {
         StatementView {
+            plan: s.plan.as_ref().map(|p| plans::PlanView::of(p, tz, today)),
             summary: SummaryView::of(&s.summary, tz),
             draft: s.summary.status == Status::Draft,
             void: s.summary.status == Status::Void,
@@ -191,7 +194,11 @@ impl StatementView {
                         && !p.in_dispute
                         && p.amount.minor > p.refunded.minor + p.disputed.minor,
                     when: when(p.at, tz),
-                    method: p.method_label(),
+                    method: if p.payer == "autopay" {
+                        "Card (automatic)"
+                    } else {
+                        p.method_label()
+                    },
                     amount: p.amount.to_string(),
                     refunded: if p.refunded.minor > 0 {
                         p.refunded.to_string()

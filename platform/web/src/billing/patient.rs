@@ -3,7 +3,7 @@
 //! patient's statement is 404.
 
 use askama::Template;
-use poem::web::{Data, Path};
+use poem::web::{Data, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::{accounts, statements};
 use portal_domain::clinic::ClinicProfile;
@@ -14,6 +14,7 @@ use portal_domain::scheduling::clinic_tz;
 use super::{StatementView, SummaryView, not_found};
 use crate::AppState;
 use crate::auth::audit_ctx;
+use crate::pages::scheduling_view::today;
 use crate::pages::{Chrome, db, render};
 
 #[derive(Template)]
@@ -66,6 +67,12 @@ struct BillPage {
     call_us: String,
     /// The clinic takes cards and something is due.
     can_pay: bool,
+    notice: Option<&'static str>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
 }
 
 /// `GET /bills/{id}`.
@@ -74,6 +81,7 @@ pub async fn bill(
     req: &Request,
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
+    Query(q): Query<Done>,
 ) -> poem::Result<Response> {
     let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
@@ -99,9 +107,14 @@ pub async fn bill(
         && state.stripe.is_some()
         && s.summary.status == statements::Status::Issued
         && s.summary.due.minor > 0;
+    let notice = match q.done.as_deref() {
+        Some("autopay_off") => Some("Automatic payments are off. Pay each instalment by its date."),
+        _ => None,
+    };
     render(&BillPage {
         can_pay,
-        s: StatementView::of(&s, tz),
+        notice,
+        s: StatementView::of(&s, tz, today(tz, state.clock.now())),
         call_us: profile.call_us(chrome.tenant.display_name()),
         chrome,
     })

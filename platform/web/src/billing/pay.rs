@@ -8,7 +8,7 @@ use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::card::{self, Payer};
-use portal_domain::billing::{BillingError, Money, setup, statements};
+use portal_domain::billing::{BillingError, Money, plans, setup, statements};
 use portal_domain::identity::scope::{PatientScope, SignedIn};
 use portal_domain::ids::{PaymentId, StatementId};
 
@@ -29,6 +29,23 @@ struct PayPage {
     due: String,
     amount: String,
     errors: FormErrors,
+    /// The statement has a payment plan whose automatic payments this card could take on.
+    offer_autopay: bool,
+    autopay: bool,
+}
+
+/// Whether the card paid now may be saved for the plan's automatic payments: there is a plan,
+/// and it has no saved card, or its card was declined.
+fn can_save_card(s: &statements::Statement) -> bool {
+    s.plan
+        .as_ref()
+        .is_some_and(|p| p.autopay.as_ref().is_none_or(|a| a.declined.is_some()))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PayQuery {
+    /// `1`: pay the plan's next instalment (the amount is what is left of it).
+    instalment: Option<String>,
 }
 
 /// The patient's statement if it can take a card payment now: theirs, issued, something due,
@@ -59,10 +76,13 @@ fn pay_page(
     chrome: Chrome,
     s: &statements::Statement,
     amount: String,
+    autopay: bool,
     errors: FormErrors,
 ) -> PayPage {
     PayPage {
         chrome,
+        offer_autopay: can_save_card(s),
+        autopay,
         id: s.summary.id.to_string(),
         number: s.summary.number,
         due: s.summary.due.to_string(),
@@ -77,6 +97,7 @@ pub async fn form(
     req: &Request,
     Data(state): Data<&AppState>,
     Path(raw): Path<String>,
+    Query(q): Query<PayQuery>,
 ) -> poem::Result<Response> {
     let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
         Ok(x) => x,
@@ -86,8 +107,22 @@ pub async fn form(
     let Some(s) = payable_statement(req, state, &chrome, &me, &scope, id).await? else {
         return Ok(see_other(&format!("/bills/{id}")));
     };
-    let amount = s.summary.due.plain();
-    render(&pay_page(chrome, &s, amount, FormErrors::default())).map(IntoResponse::into_response)
+    let next = s.plan.as_ref().and_then(|p| p.next_unpaid());
+    let amount = match (q.instalment.as_deref(), next) {
+        (Some("1"), Some(i)) => {
+            Money::new(i.left().minor.min(s.summary.due.minor), s.currency).plain()
+        }
+        _ => s.summary.due.plain(),
+    };
+    let autopay = q.instalment.as_deref() == Some("1") && can_save_card(&s);
+    render(&pay_page(
+        chrome,
+        &s,
+        amount,
+        autopay,
+        FormErrors::default(),
+    ))
+    .map(IntoResponse::into_response)
 }
 
 /// `POST /bills/{id}/pay`: checks the amount and asks; confirmed, records the payment and goes
@@ -109,12 +144,14 @@ pub async fn start(
         return Ok(see_other(&format!("/bills/{id}")));
     };
     let typed = field(&f, "amount").to_owned();
+    let autopay = field(&f, "autopay") == "1" && can_save_card(&s);
     let refuse = |chrome: Chrome, message: String| {
         render_status(
             &pay_page(
                 chrome,
                 &s,
                 typed.clone(),
+                autopay,
                 FormErrors::one("amount", message),
             ),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,16 +179,29 @@ pub async fn start(
                 "Pay {amount} to {clinic} for statement {}?",
                 s.summary.number
             ),
-            details: vec![
-                ("Statement", s.summary.number.to_string()),
-                ("Still due", s.summary.due.to_string()),
-                ("You pay now", amount.to_string()),
-            ],
+            details: {
+                let mut d = vec![
+                    ("Statement", s.summary.number.to_string()),
+                    ("Still due", s.summary.due.to_string()),
+                    ("You pay now", amount.to_string()),
+                ];
+                if autopay {
+                    d.push((
+                        "Automatic payments",
+                        "Stripe keeps this card, and it is charged each following instalment on its due date".to_owned(),
+                    ));
+                }
+                d
+            },
             consequence: format!(
                 "Next you enter your card on Stripe's secure payment page. {clinic} never sees your card number."
             ),
             action: format!("/bills/{id}/pay"),
-            hidden: vec![("amount", amount.plain()), ("confirmed", "1".to_owned())],
+            hidden: vec![
+                ("amount", amount.plain()),
+                ("autopay", if autopay { "1" } else { "" }.to_owned()),
+                ("confirmed", "1".to_owned()),
+            ],
             confirm_label: "Continue to payment".to_owned(),
             danger: false,
             back: format!("/bills/{id}"),
@@ -173,9 +223,15 @@ pub async fn start(
     )
     .await;
     let started = match started {
-        Ok(s) => {
+        Ok(mut started) => {
+            if let Some(plan) = s.plan.as_ref().filter(|_| autopay) {
+                plans::save_card_with(&mut tx, started.payment, plan.id)
+                    .await
+                    .map_err(db)?;
+                started.saves_card = true;
+            }
             tx.commit().await.map_err(db)?;
-            s
+            started
         }
         Err(BillingError::NotFound) => return Err(not_found()),
         Err(BillingError::Database(e)) => return Err(db(e)),

@@ -195,11 +195,14 @@ pub async fn start(
 
 /// What was typed into the statement page's forms, kept when one is refused.
 #[derive(Default)]
-struct Typed {
-    line: LineInput,
-    due_on: String,
-    reason: String,
-    payment: OfflineInput,
+pub(super) struct Typed {
+    pub line: LineInput,
+    pub due_on: String,
+    pub reason: String,
+    pub payment: OfflineInput,
+    /// A payment plan's number of instalments and first due date.
+    pub plan_count: String,
+    pub plan_first: String,
 }
 
 #[derive(Template)]
@@ -224,6 +227,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "issued" => Some("Statement issued. The patient has been told a new statement is ready."),
         "voided" => Some("Statement voided."),
         "paid" => Some("Payment recorded."),
+        "plan" => Some("Payment plan set up. The patient sees its instalments with the statement."),
+        "plan_ended" => Some("Payment plan ended. What is still due stays due."),
         "refunded" => Some("Refunded. The amount is back on the patient's account."),
         "refund_queued" => Some(
             "The refund is recorded and on its way: Stripe could not be reached just now, so it will be sent again shortly.",
@@ -267,8 +272,20 @@ async fn statement_page(
     if typed.line.service_date.is_empty() {
         typed.line.service_date = today.format("%Y-%m-%d").to_string();
     }
+    if typed.plan_count.is_empty() {
+        typed.plan_count = "3".to_owned();
+    }
+    if typed.plan_first.is_empty() {
+        typed.plan_first = s
+            .summary
+            .due_on
+            .filter(|d| *d >= today)
+            .unwrap_or(today + Duration::days(30))
+            .format("%Y-%m-%d")
+            .to_string();
+    }
     let page = StatementPage {
-        s: StatementView::of(&s, tz),
+        s: StatementView::of(&s, tz, today),
         errors,
         notice,
         typed,
@@ -312,7 +329,7 @@ pub async fn statement(
 /// A refused change: the statement's page again with the problem and what was typed. Another
 /// clinic's or a made-up statement is 404; a database failure a server error.
 #[allow(clippy::too_many_arguments)]
-async fn refused(
+pub(super) async fn refused(
     req: &Request,
     state: &AppState,
     chrome: Chrome,
