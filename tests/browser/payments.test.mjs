@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DESKTOP, SCREENS, checkPage, launch, localDate, navigate, newPage, platform, screenshot, signIn, signOut, site,
+  DESKTOP, PHONE, SCREENS, checkPage, launch, localDate, navigate, newPage, platform, screenshot, signIn, signOut, site,
 } from './helpers.mjs';
 
 let browser;
@@ -37,13 +37,14 @@ test('A clinic admin connects the clinic\'s Stripe account and onboarding reache
   await ctx.close();
 });
 
-// Billing issues a statement for Chloe Nguyen of `charge` and returns its number.
-async function issue(ctx, charge) {
+// Billing issues a statement of `charge` for a patient (Chloe Nguyen unless named) and returns
+// its number.
+async function issue(ctx, charge, family = 'Nguyen', listed = 'Nguyen, Chloe') {
   const page = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
   await navigate(page, 'Patients');
-  await page.getByLabel('Find a patient').fill('Nguyen');
+  await page.getByLabel('Find a patient').fill(family);
   await page.getByTestId('search-patients').click();
-  await page.getByTestId('patient-link').filter({ hasText: 'Nguyen, Chloe' }).click();
+  await page.getByTestId('patient-link').filter({ hasText: listed }).click();
   await page.getByTestId('patient-billing').click();
   await page.getByTestId('start-statement').click();
   await page.waitForLoadState();
@@ -174,3 +175,67 @@ for (const screen of SCREENS) {
     await ctx.close();
   });
 }
+
+test('Billing staff set up a payment plan; the patient pays the first instalment, saves the card, and later turns automatic payments off (phone)', async () => {
+  const ctx = await browser.newContext(PHONE.options);
+  const number = await issue(ctx, '120.00', 'Lima', 'Lima, Ana');
+  const staff = await signIn(ctx, 'sunrise', 'billing@sunrise.example');
+  await navigate(staff, 'Patients');
+  await staff.getByLabel('Find a patient').fill('Lima');
+  await staff.getByTestId('search-patients').click();
+  await staff.getByTestId('patient-link').filter({ hasText: 'Lima, Ana' }).click();
+  await staff.getByTestId('patient-billing').click();
+  await staff.getByRole('link', { name: `Statement ${number}` }).click();
+  await staff.waitForLoadState();
+  await checkPage(staff, 'a statement before its payment plan');
+  // A plan of one instalment is refused with the reason beside the field.
+  await staff.getByLabel('Number of instalments').fill('1');
+  await staff.getByTestId('set-up-plan').click();
+  await staff.waitForLoadState();
+  assert.match(await staff.locator('#count-error').textContent(), /between 2 and 24/);
+  await checkPage(staff, 'a payment plan refused');
+  await staff.getByLabel('Number of instalments').fill('4');
+  await staff.getByTestId('set-up-plan').click();
+  await staff.waitForLoadState();
+  assert.match(await staff.getByTestId('notice').textContent(), /Payment plan set up/);
+  assert.equal(await staff.getByTestId('instalment').count(), 4);
+  await checkPage(staff, 'a statement with a payment plan');
+  await signOut(staff);
+
+  const page = await signIn(ctx, 'sunrise', 'ana.lima@sunrise.example');
+  await navigate(page, 'Bills');
+  await page.getByRole('link', { name: `Statement ${number}` }).click();
+  await page.waitForLoadState();
+  await checkPage(page, 'a statement with instalments');
+  await page.getByTestId('pay-instalment').click();
+  await page.waitForLoadState();
+  assert.equal(await page.getByLabel('How much to pay now').inputValue(), '30.00');
+  assert.ok(await page.getByTestId('autopay').isChecked(), 'saving the card is offered, ticked');
+  await checkPage(page, 'paying an instalment');
+  await page.getByTestId('pay-continue').click();
+  await page.waitForLoadState();
+  assert.match(await page.locator('main').textContent(), /charged each following instalment on its due date/);
+  await checkPage(page, 'the check before paying an instalment');
+  await page.getByTestId('confirm-action').click();
+  await payOnStripe(page, 'Stripe checkout saving the card');
+  await page.waitForURL((u) => u.pathname.endsWith('/paid'));
+  await page.getByTestId('payment-back').click();
+  await page.waitForLoadState();
+  // The card is taken for the plan once Stripe's event about the payment is applied.
+  for (let i = 0; i < 100 && await page.getByTestId('autopay-on').count() === 0; i += 1) {
+    await page.waitForTimeout(200);
+    await page.reload();
+  }
+  assert.match(await page.getByTestId('autopay-on').textContent(), /Automatic payments are on/);
+  assert.equal(await page.getByTestId('still-due').textContent(), '$90.00');
+  await checkPage(page, 'a plan with automatic payments');
+  await screenshot(page, 'payment-plan-phone');
+  await page.getByTestId('autopay-stop').click();
+  await page.waitForLoadState();
+  await checkPage(page, 'the check before turning automatic payments off');
+  await page.getByTestId('confirm-action').click();
+  await page.waitForLoadState();
+  assert.match(await page.getByTestId('notice').textContent(), /Automatic payments are off/);
+  assert.match(await page.getByTestId('autopay-off').textContent(), /Automatic payments are off/);
+  await ctx.close();
+});
