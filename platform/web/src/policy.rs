@@ -82,6 +82,10 @@ pub const FHIR_IMPORT: Policy = Policy {
     ..Policy::of(Access::Key)
 };
 
+/// A call from a clinic's own system: public to the guard, the handler checks the clinic API
+/// key.
+pub const KEY: Policy = Policy::of(Access::Key);
+
 /// A patient's upload: their own care, with room for a 10 MB file and the form around it.
 pub const UPLOAD: Policy = Policy {
     max_body: crate::pages::documents::UPLOAD_BODY,
@@ -172,6 +176,7 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::GET, "/v1/record/visits", OWN_CHART),
     // The key is checked by the handler (a clinic API key, not a session).
     (Method::POST, "/fhir/R4", FHIR_IMPORT),
+    (Method::POST, "/v1/billing/statements", KEY),
 ];
 
 /// Whether a concrete path matches a template whose `{name}` or `:name` segments stand for

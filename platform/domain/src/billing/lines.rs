@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use super::money::{Currency, Money};
 
 /// One line as typed into the form (or sent to the API).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct LineInput {
     /// `YYYY-MM-DD`.
     pub service_date: String,

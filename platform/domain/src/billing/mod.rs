@@ -10,6 +10,7 @@ pub mod card;
 pub mod disputes;
 pub mod events;
 pub mod guest;
+pub mod imports;
 pub mod insurance;
 pub mod lines;
 pub mod money;

@@ -566,7 +566,31 @@ pub async fn issue(
     due_on: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Money, BillingError> {
-    let locked = lock(tx, id, Some(seen_version)).await?;
+    issue_as(
+        tx,
+        ctx,
+        id,
+        Some(seen_version),
+        due_on,
+        Some(scope.user_id()),
+        now,
+    )
+    .await
+}
+
+/// Issues a draft for a person (`by`) or for the clinic's billing system through the API
+/// (`None`, the key is on the statement).
+pub(crate) async fn issue_as(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    id: StatementId,
+    seen_version: Option<i32>,
+    due_on: NaiveDate,
+    by: Option<crate::ids::UserId>,
+    now: DateTime<Utc>,
+) -> Result<Money, BillingError> {
+    let by = by.map(|u| u.as_uuid());
+    let locked = lock(tx, id, seen_version).await?;
     draft_only(&locked)?;
     let totals = sqlx::query!(
         "SELECT count(*) AS \"lines!\", coalesce(sum(patient_minor), 0)::bigint AS \"patient!\"
@@ -586,7 +610,7 @@ pub async fn issue(
         id.as_uuid(),
         totals.patient,
         now,
-        scope.user_id().as_uuid(),
+        by,
         due_on,
         super::guest::new_code(),
     )
@@ -603,7 +627,7 @@ pub async fn issue(
             totals.patient,
             locked.currency.as_str(),
             id.as_uuid(),
-            scope.user_id().as_uuid(),
+            by,
             now,
         )
         .execute(tx.conn())

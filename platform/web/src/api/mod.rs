@@ -13,6 +13,7 @@ mod reminders;
 pub(crate) use reminders::{Resend, after_save, may_change_number, resend as resend_phone_code};
 mod sessions;
 mod signup;
+mod statement_imports;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -46,6 +47,7 @@ type Apis = (
     reminders::RemindersApi,
     sessions::SessionsApi,
     signup::SignupApi,
+    statement_imports::StatementImportApi,
 );
 
 pub fn service() -> OpenApiService<Apis, ()> {
@@ -60,6 +62,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             reminders::RemindersApi,
             sessions::SessionsApi,
             signup::SignupApi,
+            statement_imports::StatementImportApi,
         ),
         "Patient portal API",
         env!("CARGO_PKG_VERSION"),
