@@ -1,0 +1,388 @@
+//! Billing benchmark (a benchmark, not a test). Two figures, in one run:
+//! 1. Stripe webhook events processed per second: 10,000 `payment_intent.succeeded` events of
+//!    real objects in the Stripe stand-in, each delivered twice in a shuffled order (fixed
+//!    seed) to `POST /webhooks/stripe` with the real signature scheme, 16 at a time; counted
+//!    from the first delivery until every payment is applied (verified, stored, read back from
+//!    Stripe by a worker, settled in the ledger) and the pipeline is idle. The final ledger is
+//!    then compared, account by account, with a reference model of what it must hold.
+//! 2. The reconciliation page's latency at 100,000 card payments, p99 at 4 connections, beside
+//!    `GET /api/v1/me` at 4 connections in the same run (wrk).
+//!
+//! Run with `infra/bench billing`; method and figures go in docs/BENCHMARKS.md.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use portal_domain::clock::{Clock, SystemClock};
+use portal_domain::identity::Role;
+use portal_tests::cards::{World, onboard};
+use portal_tests::stripe_fake::{SECRET_KEY, StripeFake, WEBHOOK_SECRET};
+use portal_tests::{PASSWORD, TestApp};
+use sha2::Sha256;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small fixed-seed generator (xorshift64*), so the shuffle is the same every run.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+}
+
+fn signature(body: &[u8], t: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("hmac key");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+struct Wrk {
+    rps: f64,
+    p99_ms: f64,
+}
+
+fn parse_ms(v: &str) -> f64 {
+    let v = v.trim();
+    if let Some(x) = v.strip_suffix("us") {
+        x.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
+    } else if let Some(x) = v.strip_suffix("ms") {
+        x.parse().unwrap_or(f64::NAN)
+    } else if let Some(x) = v.strip_suffix('s') {
+        x.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
+    } else {
+        f64::NAN
+    }
+}
+
+fn wrk(url: &str, seconds: u32, env: &[(&str, String)], script: &str) -> Wrk {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c4", &format!("-d{seconds}s"), "--latency", "-s", script, url])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("run wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{text}");
+    assert!(!text.contains("Non-2xx"), "the benchmark saw error responses");
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Requests/sec");
+    let p99_ms = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(parse_ms)
+        .unwrap_or(f64::NAN);
+    Wrk { rps, p99_ms }
+}
+
+/// A connection of the database owner in the clinic's schema (bench set-up only).
+async fn owner_in(
+    app: &TestApp,
+    schema: &str,
+) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+    let mut conn = app.db.admin.acquire().await.expect("conn");
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
+        .execute(&mut *conn)
+        .await
+        .expect("search_path");
+    conn
+}
+
+async fn run(conn: &mut sqlx::PgConnection, q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>) {
+    q.execute(conn).await.expect("set-up statement");
+}
+
+#[tokio::main]
+async fn main() {
+    let events_wanted: usize = env_or("BENCH_EVENTS", 10_000);
+    let patients: usize = env_or("BENCH_PATIENTS", 100);
+    let payments_total: usize = env_or("BENCH_PAYMENTS", 100_000);
+    let seconds: u32 = env_or("BENCH_SECONDS", 15);
+
+    let stripe = StripeFake::start();
+    let app = TestApp::spawn_with(HashMap::from([
+        ("PORTAL_STRIPE_SECRET_KEY", SECRET_KEY.to_owned()),
+        ("PORTAL_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("PORTAL_STRIPE_BASE_URL", stripe.url()),
+        ("PORTAL_JOB_CONCURRENCY", env_or("BENCH_CONCURRENCY", 16usize).to_string()),
+        ("PORTAL_JOB_MAX_ATTEMPTS", "8".to_owned()),
+    ]))
+    .await;
+    // The server's clock is the harness's manual clock: keep it at real time (signatures are
+    // checked against it).
+    let clock = app.clock.clone();
+    clock.set(SystemClock.now());
+    let ticker = tokio::spawn(async move {
+        loop {
+            let lag = SystemClock.now() - clock.now();
+            if lag > chrono::Duration::zero() {
+                clock.advance(lag);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let tenant = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&tenant, "Ana", "ana@example.com").await;
+    app.staff(&tenant, "billing@example.com", Role::Billing).await;
+    app.staff(&tenant, "admin@example.com", Role::ClinicAdmin).await;
+    let w = World {
+        app,
+        stripe,
+        tenant,
+        host,
+        ana,
+    };
+    onboard(&w).await;
+    let account = w.stripe.objects("account").await[0]["id"]
+        .as_str()
+        .expect("account id")
+        .to_owned();
+    let schema = w.tenant.schema_name().to_owned();
+
+    let mut db = owner_in(&w.app, &schema).await;
+    println!("== set-up: {patients} patients, {events_wanted} issued statements with a pending card payment each");
+    let pids: Vec<uuid::Uuid> = (0..patients).map(|_| uuid::Uuid::now_v7()).collect();
+    run(&mut db, sqlx::query("INSERT INTO patients (id, given_name, family_name, date_of_birth, created_at)
+          SELECT id, 'Pat', 'Bench' || n, '1984-03-27', now() FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)").bind(&pids)).await;
+    run(&mut db, sqlx::query("INSERT INTO billing_accounts (id, patient_id, currency, created_at)
+          SELECT gen_random_uuid(), id, 'USD', now() FROM unnest($1::uuid[]) AS t(id)").bind(&pids)).await;
+    // Statement i: patient i % P, charge 50.00 + (37 i mod 200.00); its card payment leaves
+    // 0–40.00 of it due.
+    let charge = |i: usize| 5_000 + (i as i64 * 3_700) % 20_000;
+    let paid = |i: usize| charge(i) - (i as i64 % 5) * 1_000;
+    let sids: Vec<uuid::Uuid> = (0..events_wanted).map(|_| uuid::Uuid::now_v7()).collect();
+    let payids: Vec<uuid::Uuid> = (0..events_wanted).map(|_| uuid::Uuid::now_v7()).collect();
+    let owners: Vec<uuid::Uuid> = (0..events_wanted).map(|i| pids[i % patients]).collect();
+    let charges: Vec<i64> = (0..events_wanted).map(charge).collect();
+    let amounts: Vec<i64> = (0..events_wanted).map(paid).collect();
+    run(&mut db, sqlx::query("INSERT INTO statements (id, account_id, patient_id, status, currency, due_on, issued_minor, issued_at, created_at)
+          SELECT s.id, a.id, s.patient, 'issued', 'USD', current_date + 30, s.charge, now(), now()
+          FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS s(id, patient, charge)
+          JOIN billing_accounts a ON a.patient_id = s.patient").bind(&sids).bind(&owners).bind(&charges)).await;
+    run(&mut db, sqlx::query("INSERT INTO statement_lines (id, statement_id, position, service_date, description, code, charge_minor)
+          SELECT gen_random_uuid(), id, 1, current_date - 1, 'Office visit', '99213', issued_minor FROM statements")).await;
+    run(&mut db, sqlx::query("INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency, statement_id, balance_after_minor, created_at)
+          SELECT gen_random_uuid(), account_id, 0, 'charge', issued_minor, 'USD', id, 0, now() FROM statements ORDER BY id")).await;
+    run(&mut db, sqlx::query("INSERT INTO payments (id, account_id, statement_id, method, status, amount_minor, currency, payer, created_at)
+          SELECT p.id, s.account_id, s.id, 'card', 'pending', p.amount, 'USD', 'patient', now()
+          FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS p(id, statement, amount)
+          JOIN statements s ON s.id = p.statement").bind(&payids).bind(&sids).bind(&amounts)).await;
+
+    println!("== set-up: {events_wanted} PaymentIntents made on the clinic's account in the Stripe stand-in");
+    let client = reqwest::Client::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut made = tokio::task::JoinSet::new();
+    for (i, pay) in payids.iter().enumerate() {
+        let (client, sem, url, account) = (client.clone(), sem.clone(), w.stripe.url(), account.clone());
+        let form = vec![
+            ("amount", amounts[i].to_string()),
+            ("currency", "usd".to_owned()),
+            ("payment_method", "pm_card_visa".to_owned()),
+            ("confirm", "true".to_owned()),
+            ("metadata[payment]", portal_domain::ids::PaymentId::from_uuid(*pay).to_string()),
+            ("metadata[clinic]", w.tenant.id().to_string()),
+        ];
+        made.spawn(async move {
+            let _permit = sem.acquire().await.expect("permit");
+            let resp = client
+                .post(format!("{url}/v1/payment_intents"))
+                .bearer_auth(SECRET_KEY)
+                .header("Stripe-Account", account)
+                .form(&form)
+                .send()
+                .await
+                .expect("stand-in");
+            assert!(resp.status().is_success(), "{}", resp.status());
+        });
+    }
+    while made.join_next().await.is_some() {}
+    let events = w.stripe.read("/_fake/events").await["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let bodies: Vec<Arc<Vec<u8>>> = events
+        .iter()
+        .filter(|e| e["type"] == "payment_intent.succeeded")
+        .map(|e| Arc::new(e["body"].as_str().expect("body").as_bytes().to_vec()))
+        .collect();
+    assert_eq!(bodies.len(), events_wanted);
+    let mut deliveries: Vec<Arc<Vec<u8>>> = bodies.iter().chain(bodies.iter()).cloned().collect();
+    Seeded(0x5EED_1234_ABCD_0001).shuffle(&mut deliveries);
+
+    println!("== {} deliveries ({} events, each twice, shuffled), 16 at a time", deliveries.len(), bodies.len());
+    let deps = portal::work::deps(&w.app.db.config, w.app.clock.clone(), Some(w.app.addr.port()))
+        .await
+        .expect("worker deps");
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(portal_workers::run(deps, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let start = Instant::now();
+    let queue = Arc::new(std::sync::Mutex::new(deliveries));
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (client, queue, clock) = (client.clone(), queue.clone(), w.app.clock.clone());
+        let url = format!("http://{}/webhooks/stripe", w.app.addr);
+        let platform = w.app.db.config.base_domain.clone();
+        senders.spawn(async move {
+            loop {
+                let Some(body) = queue.lock().expect("queue").pop() else {
+                    return;
+                };
+                let resp = client
+                    .post(&url)
+                    .header("host", &platform)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .header("stripe-signature", signature(&body, clock.now().timestamp()))
+                    .body(body.to_vec())
+                    .send()
+                    .await
+                    .expect("webhook");
+                assert!(resp.status().is_success(), "webhook answered {}", resp.status());
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let received = start.elapsed();
+    loop {
+        let pending: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{schema}\".payments WHERE status = 'pending'"
+        )))
+        .fetch_one(&w.app.db.admin)
+        .await
+        .expect("count");
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let applied = start.elapsed();
+    let dead = w.app.jobs_settled().await;
+    let idle = start.elapsed();
+    assert_eq!(dead, 0, "no job may die");
+    println!(
+        "all deliveries answered in {:.2} s ({:.0} deliveries/s); every payment applied after {:.2} s: {:.0} events/s; pipeline idle after {:.2} s ({:.0} events/s)",
+        received.as_secs_f64(),
+        (2 * events_wanted) as f64 / received.as_secs_f64(),
+        applied.as_secs_f64(),
+        events_wanted as f64 / applied.as_secs_f64(),
+        idle.as_secs_f64(),
+        events_wanted as f64 / idle.as_secs_f64(),
+    );
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+
+    // The reference model: per patient, the charges of their statements less their payments,
+    // and two entries per statement.
+    let mut model: HashMap<uuid::Uuid, (i64, i64)> = HashMap::new();
+    for i in 0..events_wanted {
+        let m = model.entry(pids[i % patients]).or_default();
+        m.0 += charges[i] - amounts[i];
+        m.1 += 2;
+    }
+    let rows: Vec<(uuid::Uuid, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT a.patient_id, a.balance_minor, a.entries, coalesce(sum(e.amount_minor), 0)::bigint, count(e.id)
+         FROM \"{schema}\".billing_accounts a LEFT JOIN \"{schema}\".ledger_entries e ON e.account_id = a.id
+         WHERE a.patient_id = ANY($1) GROUP BY a.id"
+    )))
+    .bind(&pids)
+    .fetch_all(&w.app.db.admin)
+    .await
+    .expect("ledger");
+    assert_eq!(rows.len(), patients);
+    for (patient, balance, entries, sum, count) in &rows {
+        let (want_balance, want_entries) = model[patient];
+        assert_eq!((*balance, *sum), (want_balance, want_balance), "balance of {patient}");
+        assert_eq!((*entries, *count), (want_entries, want_entries), "entries of {patient}");
+    }
+    println!("the ledger equals the reference model: {patients} accounts, {} entries, every balance exact", 2 * events_wanted);
+
+    let more = payments_total.saturating_sub(events_wanted);
+    println!("== reconciliation at {payments_total} card payments: {more} more, settled and mirrored");
+    run(&mut db, sqlx::query("INSERT INTO payments (id, account_id, statement_id, method, status, amount_minor, currency, payer, stripe_payment_intent, created_at, succeeded_at)
+          SELECT gen_random_uuid(), s.account_id, s.id, 'card', 'succeeded', 100 + n % 900, 'USD', 'patient',
+                 'pi_bench' || n, now() - (n || ' minutes')::interval, now() - (n || ' minutes')::interval
+          FROM generate_series(1, $1) AS n
+          CROSS JOIN (SELECT array_agg(id ORDER BY id) AS ids, array_agg(account_id ORDER BY id) AS accounts FROM statements) a
+          CROSS JOIN LATERAL (SELECT a.ids[1 + n % $2] AS id, a.accounts[1 + n % $2] AS account_id) s").bind(more as i64).bind(events_wanted as i64)).await;
+    run(&mut db, sqlx::query("INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency, statement_id, payment_id, balance_after_minor, created_at)
+          SELECT gen_random_uuid(), account_id, 0, 'payment', -amount_minor, 'USD', statement_id, id, 0, succeeded_at
+          FROM payments p WHERE stripe_payment_intent LIKE 'pi_bench%' ORDER BY id")).await;
+    // Stripe's side: every one mirrored as it is, but 25 that differ and 25 Stripe has alone.
+    run(&mut db, sqlx::query("INSERT INTO stripe_payments (id, status, amount_minor, received_minor, currency, payment_id, created, seen_at)
+          SELECT stripe_payment_intent, 'succeeded', amount_minor,
+                 amount_minor + CASE WHEN right(stripe_payment_intent, 4) = '0000' THEN 1 ELSE 0 END,
+                 'USD', id, succeeded_at, now()
+          FROM payments WHERE stripe_payment_intent LIKE 'pi_bench%'
+          UNION ALL
+          SELECT 'pi_only' || n, 'succeeded', 5000, 5000, 'USD', NULL, now(), now()
+          FROM generate_series(1, 25) AS n")).await;
+    run(&mut db, sqlx::query("UPDATE payment_settings SET reconciled_at = now()")).await;
+    let tables = ["payments", "stripe_payments", "ledger_entries", "statements", "billing_accounts", "patients", "refunds", "disputes", "payouts"];
+    for t in tables {
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE \"{schema}\".{t}")))
+            .execute(&w.app.db.admin)
+            .await
+            .expect("vacuum");
+    }
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM \"{schema}\".payments WHERE method = 'card'"
+    )))
+    .fetch_one(&w.app.db.admin)
+    .await
+    .expect("count");
+    println!("{count} card payments");
+
+    let staff = w.app.sign_in(&w.host, "billing@example.com", PASSWORD).await;
+    let patient = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let cookie = |b: &portal_tests::Browser| {
+        format!("__Host-portal_session={}", b.session_token().expect("session"))
+    };
+    let base = format!("http://{}", w.app.addr);
+    let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/bench");
+    let page_env = vec![
+        ("BENCH_COOKIE", cookie(&staff)),
+        ("BENCH_HOST", w.host.clone()),
+        ("BENCH_PATH", "/billing/reconciliation".to_owned()),
+    ];
+    let me_env = vec![("BENCH_COOKIE", cookie(&patient)), ("BENCH_HOST", w.host.clone())];
+    println!("== warm-up");
+    wrk(&format!("{base}/billing/reconciliation"), 3, &page_env, &format!("{bench}/page.lua"));
+    wrk(&format!("{base}/api/v1/me"), 3, &me_env, &format!("{bench}/me.lua"));
+    println!("== GET /billing/reconciliation, 4 connections");
+    let rec = wrk(&format!("{base}/billing/reconciliation"), seconds, &page_env, &format!("{bench}/page.lua"));
+    println!("== GET /api/v1/me, 4 connections");
+    let me = wrk(&format!("{base}/api/v1/me"), seconds, &me_env, &format!("{bench}/me.lua"));
+    println!(
+        "reconciliation at {count} payments: {:.0} req/s, p99 {:.1} ms; /api/v1/me: {:.0} req/s, p99 {:.2} ms",
+        rec.rps, rec.p99_ms, me.rps, me.p99_ms
+    );
+    ticker.abort();
+}
