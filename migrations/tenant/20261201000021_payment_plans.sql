@@ -44,8 +44,11 @@ CREATE TABLE plan_instalments (
 );
 
 -- A payment started to save its card for a plan's autopay: when it succeeds with a saved
--- card, the plan takes that card.
-ALTER TABLE payments ADD COLUMN saves_card_for uuid NULL REFERENCES payment_plans (id);
+-- card, the plan takes that card, once (`card_taken_at`): reading the same payment again
+-- later (a repeated webhook, the reconciliation job) never turns autopay back on after the
+-- patient turned it off, nor brings back an older card.
+ALTER TABLE payments ADD COLUMN saves_card_for uuid NULL REFERENCES payment_plans (id),
+                     ADD COLUMN card_taken_at timestamptz NULL;
 
 -- Each automatic charge: one per instalment and card, so a worker run twice (or two workers)
 -- never charges an instalment twice, and a declined card is not tried again until the
@@ -60,6 +63,11 @@ CREATE TABLE autopay_attempts (
     payment_method  text NOT NULL,
     payment_id      uuid NOT NULL UNIQUE REFERENCES payments (id),
     created_at      timestamptz NOT NULL,
+    -- When it was first sent to Stripe (NULL: never; it is re-checked before it is, and
+    -- cancelled if it no longer fits), and until when one worker has it in hand, so two
+    -- workers never send it at once.
+    sent_at         timestamptz NULL,
+    sending_until   timestamptz NULL,
     PRIMARY KEY (plan_id, seq, payment_method),
     FOREIGN KEY (plan_id, seq) REFERENCES plan_instalments (plan_id, seq)
 );

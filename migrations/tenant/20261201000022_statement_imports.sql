@@ -26,7 +26,7 @@ BEGIN
       FROM billing_accounts WHERE id = NEW.id;
     SELECT coalesce(sum(amount_minor), 0), count(*) INTO total, counted
       FROM ledger_entries WHERE account_id = NEW.id;
-    IF now_balance <> total OR now_entries <> counted THEN
+    IF now_balance IS DISTINCT FROM total OR now_entries IS DISTINCT FROM counted THEN
         RAISE EXCEPTION 'account balance % is not the sum of its entries %', now_balance, total
             USING ERRCODE = 'check_violation';
     END IF;

@@ -210,7 +210,8 @@ test('Billing staff set up a payment plan; the patient pays the first instalment
   await page.getByTestId('pay-instalment').click();
   await page.waitForLoadState();
   assert.equal(await page.getByLabel('How much to pay now').inputValue(), '30.00');
-  assert.ok(await page.getByTestId('autopay').isChecked(), 'saving the card is offered, ticked');
+  assert.ok(!await page.getByTestId('autopay').isChecked(), 'saving the card is offered, not ticked');
+  await page.getByTestId('autopay').check();
   await checkPage(page, 'paying an instalment');
   await page.getByTestId('pay-continue').click();
   await page.waitForLoadState();

@@ -146,6 +146,12 @@ async fn a_statement_sent_by_the_billing_system_is_issued_once_and_bad_ones_are_
     assert_eq!(v["code"], "external_id_reused");
     assert_eq!(statements_of(&app, &d.sunrise).await, 1);
 
+    // Sent again after its due date passed (a retry a month late): still the same one.
+    app.clock.set(app.clock.now() + chrono::Duration::days(40));
+    let (st, late) = send(&app, &d.host, Some(&k), &body).await;
+    assert_eq!(st, 200, "{late}");
+    assert_eq!(late["id"], made["id"]);
+
     // Bad input: every problem with where it is; nothing written.
     let mut bad = statement(&app, "INV-1002");
     bad["currency"] = json!("EUR");

@@ -28,32 +28,38 @@ pub(crate) async fn run(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> {
     let mut unreachable = false;
     for c in charges {
         let key = c.idempotency_key();
-        let description = format!(
-            "Statement {} — {} (payment plan)",
-            c.statement_number,
-            tenant.display_name()
-        );
-        let answer = stripe
-            .charge_saved_card(SavedCardCharge {
-                account: &c.account,
-                idempotency_key: &key,
-                amount_minor: c.amount.minor,
-                currency: c.amount.currency.as_str(),
-                customer: &c.customer,
-                payment_method: &c.payment_method,
-                description: &description,
-                metadata: HashMap::from([
-                    ("payment".to_owned(), c.payment.to_string()),
-                    ("clinic".to_owned(), tenant.id().to_string()),
-                ]),
-            })
-            .await;
+        // Only stored facts go into the request, so a resend under the same key is the same
+        // request (a renamed clinic would otherwise make Stripe refuse the key).
+        let description = format!("Statement {} (payment plan)", c.statement_number);
+        let answer = match &c.intent {
+            Some(intent) => stripe.payment_intent(&c.account, intent).await,
+            None => {
+                stripe
+                    .charge_saved_card(SavedCardCharge {
+                        account: &c.account,
+                        idempotency_key: &key,
+                        amount_minor: c.amount.minor,
+                        currency: c.amount.currency.as_str(),
+                        customer: &c.customer,
+                        payment_method: &c.payment_method,
+                        description: &description,
+                        metadata: HashMap::from([
+                            ("payment".to_owned(), c.payment.to_string()),
+                            ("clinic".to_owned(), tenant.id().to_string()),
+                        ]),
+                    })
+                    .await
+            }
+        };
         let failed_words;
         let outcome = match &answer {
             Ok(intent) => Outcome::Intent(intent),
             Err(e) if e.is_temporary() => {
                 // Left pending: the next try sends the same request under the same key.
                 tracing::warn!(error = %e, payment = %c.payment, "autopay charge not answered");
+                let mut tx = deps.tenant_db.begin(tenant).await?;
+                autopay::release(&mut tx, c.payment).await?;
+                tx.commit().await?;
                 unreachable = true;
                 continue;
             }

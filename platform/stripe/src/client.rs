@@ -229,6 +229,10 @@ fn classify(e: stripe::StripeError) -> StripeError {
                 }
             } else if status == 429 {
                 StripeError::Unavailable("rate limited".to_owned())
+            } else if status == 409 {
+                // The same idempotency key is in use by a request still running (another
+                // worker's): its outcome will be there to read shortly.
+                StripeError::Unavailable("idempotency key in use".to_owned())
             } else {
                 StripeError::Refused {
                     status,

@@ -81,13 +81,24 @@ fn parse_ms(v: &str) -> f64 {
 
 fn wrk(url: &str, seconds: u32, env: &[(&str, String)], script: &str) -> Wrk {
     let out = Command::new("wrk")
-        .args(["-t2", "-c4", &format!("-d{seconds}s"), "--latency", "-s", script, url])
+        .args([
+            "-t2",
+            "-c4",
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+            script,
+            url,
+        ])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("run wrk (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     println!("{text}");
-    assert!(!text.contains("Non-2xx"), "the benchmark saw error responses");
+    assert!(
+        !text.contains("Non-2xx"),
+        "the benchmark saw error responses"
+    );
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))
@@ -102,19 +113,21 @@ fn wrk(url: &str, seconds: u32, env: &[(&str, String)], script: &str) -> Wrk {
 }
 
 /// A connection of the database owner in the clinic's schema (bench set-up only).
-async fn owner_in(
-    app: &TestApp,
-    schema: &str,
-) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
+async fn owner_in(app: &TestApp, schema: &str) -> sqlx::pool::PoolConnection<sqlx::Postgres> {
     let mut conn = app.db.admin.acquire().await.expect("conn");
-    sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO \"{schema}\"")))
-        .execute(&mut *conn)
-        .await
-        .expect("search_path");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET search_path TO \"{schema}\""
+    )))
+    .execute(&mut *conn)
+    .await
+    .expect("search_path");
     conn
 }
 
-async fn run(conn: &mut sqlx::PgConnection, q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>) {
+async fn run(
+    conn: &mut sqlx::PgConnection,
+    q: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) {
     q.execute(conn).await.expect("set-up statement");
 }
 
@@ -130,7 +143,10 @@ async fn main() {
         ("PORTAL_STRIPE_SECRET_KEY", SECRET_KEY.to_owned()),
         ("PORTAL_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ("PORTAL_STRIPE_BASE_URL", stripe.url()),
-        ("PORTAL_JOB_CONCURRENCY", env_or("BENCH_CONCURRENCY", 16usize).to_string()),
+        (
+            "PORTAL_JOB_CONCURRENCY",
+            env_or("BENCH_CONCURRENCY", 16usize).to_string(),
+        ),
         ("PORTAL_JOB_MAX_ATTEMPTS", "8".to_owned()),
     ]))
     .await;
@@ -150,8 +166,10 @@ async fn main() {
     let tenant = app.clinic("sunrise").await;
     let host = app.host("sunrise");
     let ana = app.patient(&tenant, "Ana", "ana@example.com").await;
-    app.staff(&tenant, "billing@example.com", Role::Billing).await;
-    app.staff(&tenant, "admin@example.com", Role::ClinicAdmin).await;
+    app.staff(&tenant, "billing@example.com", Role::Billing)
+        .await;
+    app.staff(&tenant, "admin@example.com", Role::ClinicAdmin)
+        .await;
     let w = World {
         app,
         stripe,
@@ -167,12 +185,21 @@ async fn main() {
     let schema = w.tenant.schema_name().to_owned();
 
     let mut db = owner_in(&w.app, &schema).await;
-    println!("== set-up: {patients} patients, {events_wanted} issued statements with a pending card payment each");
+    println!(
+        "== set-up: {patients} patients, {events_wanted} issued statements with a pending card payment each"
+    );
     let pids: Vec<uuid::Uuid> = (0..patients).map(|_| uuid::Uuid::now_v7()).collect();
     run(&mut db, sqlx::query("INSERT INTO patients (id, given_name, family_name, date_of_birth, created_at)
           SELECT id, 'Pat', 'Bench' || n, '1984-03-27', now() FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)").bind(&pids)).await;
-    run(&mut db, sqlx::query("INSERT INTO billing_accounts (id, patient_id, currency, created_at)
-          SELECT gen_random_uuid(), id, 'USD', now() FROM unnest($1::uuid[]) AS t(id)").bind(&pids)).await;
+    run(
+        &mut db,
+        sqlx::query(
+            "INSERT INTO billing_accounts (id, patient_id, currency, created_at)
+          SELECT gen_random_uuid(), id, 'USD', now() FROM unnest($1::uuid[]) AS t(id)",
+        )
+        .bind(&pids),
+    )
+    .await;
     // Statement i: patient i % P, charge 50.00 + (37 i mod 200.00); its card payment leaves
     // 0–40.00 of it due.
     let charge = |i: usize| 5_000 + (i as i64 * 3_700) % 20_000;
@@ -195,18 +222,24 @@ async fn main() {
           FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS p(id, statement, amount)
           JOIN statements s ON s.id = p.statement").bind(&payids).bind(&sids).bind(&amounts)).await;
 
-    println!("== set-up: {events_wanted} PaymentIntents made on the clinic's account in the Stripe stand-in");
+    println!(
+        "== set-up: {events_wanted} PaymentIntents made on the clinic's account in the Stripe stand-in"
+    );
     let client = reqwest::Client::new();
     let sem = Arc::new(tokio::sync::Semaphore::new(8));
     let mut made = tokio::task::JoinSet::new();
     for (i, pay) in payids.iter().enumerate() {
-        let (client, sem, url, account) = (client.clone(), sem.clone(), w.stripe.url(), account.clone());
+        let (client, sem, url, account) =
+            (client.clone(), sem.clone(), w.stripe.url(), account.clone());
         let form = vec![
             ("amount", amounts[i].to_string()),
             ("currency", "usd".to_owned()),
             ("payment_method", "pm_card_visa".to_owned()),
             ("confirm", "true".to_owned()),
-            ("metadata[payment]", portal_domain::ids::PaymentId::from_uuid(*pay).to_string()),
+            (
+                "metadata[payment]",
+                portal_domain::ids::PaymentId::from_uuid(*pay).to_string(),
+            ),
             ("metadata[clinic]", w.tenant.id().to_string()),
         ];
         made.spawn(async move {
@@ -236,10 +269,18 @@ async fn main() {
     let mut deliveries: Vec<Arc<Vec<u8>>> = bodies.iter().chain(bodies.iter()).cloned().collect();
     Seeded(0x5EED_1234_ABCD_0001).shuffle(&mut deliveries);
 
-    println!("== {} deliveries ({} events, each twice, shuffled), 16 at a time", deliveries.len(), bodies.len());
-    let deps = portal::work::deps(&w.app.db.config, w.app.clock.clone(), Some(w.app.addr.port()))
-        .await
-        .expect("worker deps");
+    println!(
+        "== {} deliveries ({} events, each twice, shuffled), 16 at a time",
+        deliveries.len(),
+        bodies.len()
+    );
+    let deps = portal::work::deps(
+        &w.app.db.config,
+        w.app.clock.clone(),
+        Some(w.app.addr.port()),
+    )
+    .await
+    .expect("worker deps");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(portal_workers::run(deps, async move {
         let _ = stop_rx.wait_for(|s| *s).await;
@@ -260,12 +301,19 @@ async fn main() {
                     .post(&url)
                     .header("host", &platform)
                     .header("content-type", "application/json; charset=utf-8")
-                    .header("stripe-signature", signature(&body, clock.now().timestamp()))
+                    .header(
+                        "stripe-signature",
+                        signature(&body, clock.now().timestamp()),
+                    )
                     .body(body.to_vec())
                     .send()
                     .await
                     .expect("webhook");
-                assert!(resp.status().is_success(), "webhook answered {}", resp.status());
+                assert!(
+                    resp.status().is_success(),
+                    "webhook answered {}",
+                    resp.status()
+                );
             }
         });
     }
@@ -319,13 +367,26 @@ async fn main() {
     assert_eq!(rows.len(), patients);
     for (patient, balance, entries, sum, count) in &rows {
         let (want_balance, want_entries) = model[patient];
-        assert_eq!((*balance, *sum), (want_balance, want_balance), "balance of {patient}");
-        assert_eq!((*entries, *count), (want_entries, want_entries), "entries of {patient}");
+        assert_eq!(
+            (*balance, *sum),
+            (want_balance, want_balance),
+            "balance of {patient}"
+        );
+        assert_eq!(
+            (*entries, *count),
+            (want_entries, want_entries),
+            "entries of {patient}"
+        );
     }
-    println!("the ledger equals the reference model: {patients} accounts, {} entries, every balance exact", 2 * events_wanted);
+    println!(
+        "the ledger equals the reference model: {patients} accounts, {} entries, every balance exact",
+        2 * events_wanted
+    );
 
     let more = payments_total.saturating_sub(events_wanted);
-    println!("== reconciliation at {payments_total} card payments: {more} more, settled and mirrored");
+    println!(
+        "== reconciliation at {payments_total} card payments: {more} more, settled and mirrored"
+    );
     run(&mut db, sqlx::query("INSERT INTO payments (id, account_id, statement_id, method, status, amount_minor, currency, payer, stripe_payment_intent, created_at, succeeded_at)
           SELECT gen_random_uuid(), s.account_id, s.id, 'card', 'succeeded', 100 + n % 900, 'USD', 'patient',
                  'pi_bench' || n, now() - (n || ' minutes')::interval, now() - (n || ' minutes')::interval
@@ -344,13 +405,29 @@ async fn main() {
           UNION ALL
           SELECT 'pi_only' || n, 'succeeded', 5000, 5000, 'USD', NULL, now(), now()
           FROM generate_series(1, 25) AS n")).await;
-    run(&mut db, sqlx::query("UPDATE payment_settings SET reconciled_at = now()")).await;
-    let tables = ["payments", "stripe_payments", "ledger_entries", "statements", "billing_accounts", "patients", "refunds", "disputes", "payouts"];
+    run(
+        &mut db,
+        sqlx::query("UPDATE payment_settings SET reconciled_at = now()"),
+    )
+    .await;
+    let tables = [
+        "payments",
+        "stripe_payments",
+        "ledger_entries",
+        "statements",
+        "billing_accounts",
+        "patients",
+        "refunds",
+        "disputes",
+        "payouts",
+    ];
     for t in tables {
-        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE \"{schema}\".{t}")))
-            .execute(&w.app.db.admin)
-            .await
-            .expect("vacuum");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "VACUUM ANALYZE \"{schema}\".{t}"
+        )))
+        .execute(&w.app.db.admin)
+        .await
+        .expect("vacuum");
     }
     let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) FROM \"{schema}\".payments WHERE method = 'card'"
@@ -360,10 +437,16 @@ async fn main() {
     .expect("count");
     println!("{count} card payments");
 
-    let staff = w.app.sign_in(&w.host, "billing@example.com", PASSWORD).await;
+    let staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
     let patient = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
     let cookie = |b: &portal_tests::Browser| {
-        format!("__Host-portal_session={}", b.session_token().expect("session"))
+        format!(
+            "__Host-portal_session={}",
+            b.session_token().expect("session")
+        )
     };
     let base = format!("http://{}", w.app.addr);
     let bench = concat!(env!("CARGO_MANIFEST_DIR"), "/bench");
@@ -372,14 +455,37 @@ async fn main() {
         ("BENCH_HOST", w.host.clone()),
         ("BENCH_PATH", "/billing/reconciliation".to_owned()),
     ];
-    let me_env = vec![("BENCH_COOKIE", cookie(&patient)), ("BENCH_HOST", w.host.clone())];
+    let me_env = vec![
+        ("BENCH_COOKIE", cookie(&patient)),
+        ("BENCH_HOST", w.host.clone()),
+    ];
     println!("== warm-up");
-    wrk(&format!("{base}/billing/reconciliation"), 3, &page_env, &format!("{bench}/page.lua"));
-    wrk(&format!("{base}/api/v1/me"), 3, &me_env, &format!("{bench}/me.lua"));
+    wrk(
+        &format!("{base}/billing/reconciliation"),
+        3,
+        &page_env,
+        &format!("{bench}/page.lua"),
+    );
+    wrk(
+        &format!("{base}/api/v1/me"),
+        3,
+        &me_env,
+        &format!("{bench}/me.lua"),
+    );
     println!("== GET /billing/reconciliation, 4 connections");
-    let rec = wrk(&format!("{base}/billing/reconciliation"), seconds, &page_env, &format!("{bench}/page.lua"));
+    let rec = wrk(
+        &format!("{base}/billing/reconciliation"),
+        seconds,
+        &page_env,
+        &format!("{bench}/page.lua"),
+    );
     println!("== GET /api/v1/me, 4 connections");
-    let me = wrk(&format!("{base}/api/v1/me"), seconds, &me_env, &format!("{bench}/me.lua"));
+    let me = wrk(
+        &format!("{base}/api/v1/me"),
+        seconds,
+        &me_env,
+        &format!("{bench}/me.lua"),
+    );
     println!(
         "reconciliation at {count} payments: {:.0} req/s, p99 {:.1} ms; /api/v1/me: {:.0} req/s, p99 {:.2} ms",
         rec.rps, rec.p99_ms, me.rps, me.p99_ms

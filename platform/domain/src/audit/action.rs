@@ -78,6 +78,7 @@ actions! {
     AutopayOff = "autopay.off" => "Turned off automatic plan payments",
     AutopayCharge = "autopay.charge" => "Charged a saved card for a plan instalment",
     AutopayNotice = "autopay.notice" => "Sent an automatic-payment failure notice",
+    AutopayDeclined = "autopay.declined" => "An automatic plan payment did not go through",
     RefundStart = "refund.start" => "Started a refund",
     RefundDone = "refund.done" => "Refunded a payment",
     DisputeRecord = "dispute.record" => "Recorded a card dispute from Stripe",

@@ -29,6 +29,9 @@ pub struct Charge {
     pub payment_method: String,
     pub amount: Money,
     pub statement_number: i64,
+    /// The PaymentIntent Stripe made for it, once an answer named one: it is read back
+    /// rather than asked for again.
+    pub intent: Option<String>,
 }
 
 impl Charge {
@@ -54,13 +57,16 @@ pub async fn due_charges(
                   pl.autopay_customer AS "customer!", pl.autopay_payment_method AS "card!",
                   coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e
                             WHERE e.statement_id = s.id), 0)::bigint AS "due!",
-                  EXISTS (SELECT 1 FROM autopay_attempts a JOIN payments p ON p.id = a.payment_id
-                          WHERE a.plan_id = pl.id AND p.status = 'pending') AS "in_flight!"
+                  EXISTS (SELECT 1 FROM payments p
+                          WHERE p.statement_id = s.id AND p.status = 'pending'
+                            AND (p.payer = 'autopay' OR p.created_at > $1::timestamptz - interval '1 day'))
+                    AS "in_flight!"
            FROM payment_plans pl JOIN statements s ON s.id = pl.statement_id
            WHERE pl.status = 'active' AND pl.autopay_payment_method IS NOT NULL
              AND s.status = 'issued'
            ORDER BY pl.id
-           FOR UPDATE OF pl"#
+           FOR UPDATE OF pl"#,
+        now,
     )
     .fetch_all(tx.conn())
     .await?;
@@ -130,20 +136,69 @@ pub async fn due_charges(
         )
         .await?;
     }
+    // Every charge still waiting that no other worker has in hand (a lease), locked so two
+    // runs never take the same one.
     let waiting = sqlx::query!(
-        "SELECT p.id, p.amount_minor, p.currency, a.customer, a.payment_method, s.number
-         FROM autopay_attempts a
-         JOIN payments p ON p.id = a.payment_id
-         JOIN statements s ON s.id = p.statement_id
-         WHERE p.status = 'pending'
-         ORDER BY a.created_at"
+        r#"SELECT p.id, p.amount_minor, p.currency, p.stripe_payment_intent, a.customer,
+                  a.payment_method, a.sent_at, s.number, s.status AS statement_status,
+                  pl.status AS plan_status, pl.autopay_payment_method,
+                  coalesce((SELECT sum(e.amount_minor) FROM ledger_entries e
+                            WHERE e.statement_id = s.id), 0)::bigint AS "due!"
+           FROM autopay_attempts a
+           JOIN payments p ON p.id = a.payment_id
+           JOIN statements s ON s.id = p.statement_id
+           JOIN payment_plans pl ON pl.id = a.plan_id
+           WHERE p.status = 'pending' AND (a.sending_until IS NULL OR a.sending_until < $1)
+           ORDER BY a.created_at
+           FOR UPDATE OF a SKIP LOCKED"#,
+        now,
     )
     .fetch_all(tx.conn())
     .await?;
-    Ok(waiting
-        .into_iter()
-        .map(|w| Charge {
-            payment: PaymentId::from_uuid(w.id),
+    let mut charges = Vec::new();
+    for w in waiting {
+        let payment = PaymentId::from_uuid(w.id);
+        let fits = w.plan_status == "active"
+            && w.autopay_payment_method.as_deref() == Some(w.payment_method.as_str())
+            && w.statement_status == "issued"
+            && w.amount_minor <= w.due;
+        match w.sent_at {
+            // Never sent, and no longer right (the plan ended, autopay was turned off or the
+            // card changed, the statement was voided or paid meanwhile): dropped, not sent.
+            None if !fits => {
+                sqlx::query!(
+                    "UPDATE payments SET status = 'canceled',
+                            failure = 'No longer due when it was to be charged.'
+                     WHERE id = $1 AND status = 'pending'",
+                    w.id
+                )
+                .execute(tx.conn())
+                .await?;
+                continue;
+            }
+            // Sent a day ago and never answered with an intent: Stripe may have forgotten the
+            // key, so asking again could charge twice. Left to reconciliation, which finds the
+            // charge by our payment id in its metadata if Stripe made one.
+            Some(sent)
+                if w.stripe_payment_intent.is_none()
+                    && now - sent > chrono::Duration::hours(23) =>
+            {
+                tracing::warn!(payment = %payment, "autopay charge unanswered for a day; left to reconciliation");
+                continue;
+            }
+            _ => {}
+        }
+        sqlx::query!(
+            "UPDATE autopay_attempts SET sent_at = coalesce(sent_at, $2),
+                    sending_until = $2 + interval '2 minutes'
+             WHERE payment_id = $1",
+            w.id,
+            now,
+        )
+        .execute(tx.conn())
+        .await?;
+        charges.push(Charge {
+            payment,
             account: account.clone(),
             customer: w.customer,
             payment_method: w.payment_method,
@@ -152,8 +207,22 @@ pub async fn due_charges(
                 Currency::parse(&w.currency).unwrap_or(Currency::USD),
             ),
             statement_number: w.number,
-        })
-        .collect())
+            intent: w.stripe_payment_intent,
+        });
+    }
+    Ok(charges)
+}
+
+/// Hands a charge back after Stripe could not be reached, so the job's next try (not only
+/// once the lease runs out) sends it again.
+pub async fn release(tx: &mut TenantTx, payment: PaymentId) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE autopay_attempts SET sending_until = NULL WHERE payment_id = $1",
+        payment.as_uuid()
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// How Stripe answered an automatic charge.
@@ -173,6 +242,17 @@ pub async fn finish(
     now: DateTime<Utc>,
 ) -> Result<(), BillingError> {
     let ctx = AuditContext::default();
+    if let Outcome::Intent(intent) = &outcome {
+        // Noted at once, so a later run reads this intent back instead of asking again.
+        sqlx::query!(
+            "UPDATE payments SET stripe_payment_intent = coalesce(stripe_payment_intent, $2)
+             WHERE id = $1",
+            payment.as_uuid(),
+            intent.id,
+        )
+        .execute(tx.conn())
+        .await?;
+    }
     let failure = match outcome {
         Outcome::Intent(intent) if intent.status == "succeeded" => {
             card::apply_payment_intent(tx, &ctx, intent, now).await?;
@@ -186,14 +266,25 @@ pub async fn finish(
         Outcome::Failed(words) => words,
     };
     let failed = sqlx::query_scalar!(
-        "UPDATE payments SET status = 'failed', failure = $2
-         WHERE id = $1 AND status = 'pending' RETURNING id",
+        "UPDATE payments p SET status = 'failed', failure = $2
+         FROM billing_accounts a
+         WHERE p.id = $1 AND p.status = 'pending' AND a.id = p.account_id
+         RETURNING a.patient_id",
         payment.as_uuid(),
         failure,
     )
     .fetch_optional(tx.conn())
     .await?;
-    if failed.is_some() {
+    if let Some(patient) = failed {
+        audit::record(
+            tx,
+            &ctx,
+            now,
+            AuditEvent::new(Action::AutopayDeclined, "payments")
+                .resource(payment)
+                .patient(PatientId::from_uuid(patient)),
+        )
+        .await?;
         jobs::enqueue(
             tx,
             &Job::AutopayFailed {

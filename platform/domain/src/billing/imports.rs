@@ -112,7 +112,50 @@ pub async fn import(
             "Give the statement's id in your system: 1 to 64 characters on one line.".into(),
         ));
     }
+    if !problems.is_empty() {
+        return Err(ImportError::Invalid(problems));
+    }
     let currency = super::clinic_currency(tx).await?;
+    // A send of a statement made before is answered with it, whatever day it is now (its due
+    // date may have passed since): looked up first, under a lock on the id in this clinic, so
+    // two sends at once make one.
+    let digest = digest(input);
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('statement-import:' || $1 || ':' || $2, 0))",
+        tx.tenant_id().to_string(),
+        external
+    )
+    .execute(tx.conn())
+    .await?;
+    if let Some(found) = sqlx::query!(
+        "SELECT id, number, patient_id, import_digest, issued_minor, due_on FROM statements
+         WHERE external_id = $1",
+        external
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    {
+        let id = StatementId::from_uuid(found.id);
+        if found.import_digest.as_deref() != Some(digest.as_str()) {
+            return Err(ImportError::Conflict { existing: id });
+        }
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::StatementView, "statements")
+                .resource(id)
+                .patient(PatientId::from_uuid(found.patient_id)),
+        )
+        .await?;
+        return Ok(Imported {
+            id,
+            number: found.number,
+            created: false,
+            issued: Money::new(found.issued_minor.unwrap_or(0), currency),
+            due_on: found.due_on.unwrap_or(today),
+        });
+    }
     if !input
         .currency
         .trim()
@@ -174,33 +217,6 @@ pub async fn import(
     let Some(patient) = patient else {
         return Err(ImportError::UnknownPatient);
     };
-    let digest = digest(input);
-    sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('statement-import:' || $1, 0))",
-        external
-    )
-    .execute(tx.conn())
-    .await?;
-    if let Some(found) = sqlx::query!(
-        "SELECT id, number, import_digest, issued_minor, due_on FROM statements
-         WHERE external_id = $1",
-        external
-    )
-    .fetch_optional(tx.conn())
-    .await?
-    {
-        let id = StatementId::from_uuid(found.id);
-        if found.import_digest.as_deref() != Some(digest.as_str()) {
-            return Err(ImportError::Conflict { existing: id });
-        }
-        return Ok(Imported {
-            id,
-            number: found.number,
-            created: false,
-            issued: Money::new(found.issued_minor.unwrap_or(0), currency),
-            due_on: found.due_on.unwrap_or(due_on),
-        });
-    }
     let Some((account, currency)) = accounts::ensure(tx, patient, now).await? else {
         return Err(ImportError::UnknownPatient);
     };

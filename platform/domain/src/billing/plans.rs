@@ -86,16 +86,17 @@ impl Plan {
             .find(|i| i.paid.minor < i.amount.minor)
     }
 
-    /// What autopay takes on `today`: the first unpaid instalment due by then, and what is
-    /// left of every instalment due by then (a missed one is caught up with the next).
+    /// What autopay takes on `today`: the latest instalment due by then (a charge is tried
+    /// once per instalment date and card), and what is left of every instalment due by then,
+    /// so a declined one is caught up on the next date.
     pub fn owed_by(&self, today: NaiveDate) -> Option<(i32, i64)> {
         let due: Vec<&Instalment> = self
             .instalments
             .iter()
             .filter(|i| i.due_on <= today && i.paid.minor < i.amount.minor)
             .collect();
-        let first = due.first()?;
-        Some((first.seq, due.iter().map(|i| i.left().minor).sum()))
+        let latest = due.last()?;
+        Some((latest.seq, due.iter().map(|i| i.left().minor).sum()))
     }
 }
 
@@ -162,16 +163,22 @@ pub(crate) async fn active(
     .collect();
     let autopay = match (&p.autopay_payment_method, p.autopay_since) {
         (Some(card), Some(since)) => {
-            let declined = sqlx::query_scalar!(
-                "SELECT coalesce(p.failure, 'The payment did not go through.') AS \"failure!\"
+            // Only the card's latest charge counts: a decline followed by a success is over.
+            let declined = sqlx::query!(
+                "SELECT p.status, p.failure
                  FROM autopay_attempts a JOIN payments p ON p.id = a.payment_id
-                 WHERE a.plan_id = $1 AND a.payment_method = $2 AND p.status = 'failed'
+                 WHERE a.plan_id = $1 AND a.payment_method = $2
                  ORDER BY a.created_at DESC LIMIT 1",
                 p.id,
                 card,
             )
             .fetch_optional(tx.conn())
-            .await?;
+            .await?
+            .filter(|l| l.status == "failed")
+            .map(|l| {
+                l.failure
+                    .unwrap_or_else(|| "The payment did not go through.".to_owned())
+            });
             Some(Autopay { since, declined })
         }
         _ => None,
@@ -333,20 +340,34 @@ pub async fn end(
 /// A voided statement's plan ends with it (called by `statements::void`).
 pub(crate) async fn end_with_statement(
     tx: &mut TenantTx,
+    ctx: &AuditContext,
     statement: StatementId,
+    patient: crate::ids::PatientId,
     by: crate::ids::UserId,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+    let ended = sqlx::query_scalar!(
         "UPDATE payment_plans SET status = 'ended', ended_at = $2, ended_by = $3,
                 end_reason = 'The statement was voided.', version = version + 1
-         WHERE statement_id = $1 AND status = 'active'",
+         WHERE statement_id = $1 AND status = 'active'
+         RETURNING id",
         statement.as_uuid(),
         now,
         by.as_uuid(),
     )
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
+    if let Some(plan) = ended {
+        audit::record(
+            tx,
+            ctx,
+            now,
+            AuditEvent::new(Action::PlanEnd, "payment_plans")
+                .resource(PlanId::from_uuid(plan))
+                .patient(patient),
+        )
+        .await?;
+    }
     Ok(())
 }
 
@@ -369,7 +390,7 @@ pub async fn save_card_with(
 
 /// After a card payment succeeded: if it was made to save its card for a plan, and Stripe
 /// kept the card (a customer and a payment method), the plan's autopay uses it from now on.
-/// Idempotent: the same card again changes nothing.
+/// Once per payment: the same payment read again changes nothing.
 pub(crate) async fn take_card(
     tx: &mut TenantTx,
     ctx: &AuditContext,
@@ -381,13 +402,20 @@ pub(crate) async fn take_card(
     let (Some(customer), Some(card)) = (customer, payment_method) else {
         return Ok(());
     };
+    // Once per payment: the payment is marked as it hands its card over, so reading it again
+    // (a repeated event, the reconciliation job) changes nothing.
     let taken = sqlx::query!(
-        "UPDATE payment_plans pl
+        "WITH p AS (
+             UPDATE payments SET card_taken_at = $4
+             WHERE id = $1 AND status = 'succeeded' AND payer = 'patient'
+               AND saves_card_for IS NOT NULL AND card_taken_at IS NULL
+             RETURNING saves_card_for, statement_id, account_id)
+         UPDATE payment_plans pl
          SET autopay_customer = $2, autopay_payment_method = $3, autopay_since = $4,
              version = pl.version + 1
-         FROM payments p JOIN billing_accounts a ON a.id = p.account_id
-         WHERE p.id = $1 AND p.status = 'succeeded' AND pl.id = p.saves_card_for
-           AND pl.status = 'active' AND pl.autopay_payment_method IS DISTINCT FROM $3
+         FROM p JOIN billing_accounts a ON a.id = p.account_id
+         WHERE pl.id = p.saves_card_for AND pl.statement_id = p.statement_id
+           AND pl.status = 'active'
          RETURNING pl.id, a.patient_id",
         payment.as_uuid(),
         customer,
@@ -500,6 +528,6 @@ mod tests {
         // Nothing due yet before the second date; on the third, both the rest of the second
         // and the whole third.
         assert_eq!(plan.owed_by(day("2027-02-09")), None);
-        assert_eq!(plan.owed_by(day("2027-03-10")), Some((2, 9_000)));
+        assert_eq!(plan.owed_by(day("2027-03-10")), Some((3, 9_000)));
     }
 }

@@ -704,7 +704,7 @@ pub async fn void(
     )
     .execute(tx.conn())
     .await?;
-    super::plans::end_with_statement(tx, id, scope.user_id(), now).await?;
+    super::plans::end_with_statement(tx, ctx, id, locked.patient, scope.user_id(), now).await?;
     if let Some(charged) = charged {
         sqlx::query!(
             "INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency,

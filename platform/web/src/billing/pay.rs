@@ -114,15 +114,9 @@ pub async fn form(
         }
         _ => s.summary.due.plain(),
     };
-    let autopay = q.instalment.as_deref() == Some("1") && can_save_card(&s);
-    render(&pay_page(
-        chrome,
-        &s,
-        amount,
-        autopay,
-        FormErrors::default(),
-    ))
-    .map(IntoResponse::into_response)
+    // Saving the card is offered, never ticked for the patient: it is their choice.
+    render(&pay_page(chrome, &s, amount, false, FormErrors::default()))
+        .map(IntoResponse::into_response)
 }
 
 /// `POST /bills/{id}/pay`: checks the amount and asks; confirmed, records the payment and goes

@@ -234,11 +234,12 @@ pub async fn autopay_off(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
+    // Another patient's statement is 404, asked or confirmed.
+    let s = statements::own(&mut tx, &scope, &ctx, id, now)
+        .await
+        .map_err(db)?
+        .ok_or_else(not_found)?;
     if field(&f, "confirmed") != "1" {
-        let s = statements::own(&mut tx, &scope, &ctx, id, now)
-            .await
-            .map_err(db)?
-            .ok_or_else(not_found)?;
         tx.commit().await.map_err(db)?;
         if s.plan.as_ref().is_none_or(|p| p.autopay.is_none()) {
             return Ok(see_other(&format!("/bills/{id}")));
