@@ -478,13 +478,16 @@ impl Config {
         })
     }
 
+    /// The app's connection. JIT compilation is off: the portal's statements are short, and
+    /// a mis-estimated one (a union over a clinic's payments) was compiled for a second on
+    /// every call, five times its run (docs/BENCHMARKS.md, bills).
     pub fn database_options(&self) -> Result<PgConnectOptions, ConfigError> {
-        PgConnectOptions::from_str(self.database_url.expose_secret()).map_err(|e| {
-            ConfigError::Invalid {
+        PgConnectOptions::from_str(self.database_url.expose_secret())
+            .map(|o| o.options([("jit", "off")]))
+            .map_err(|e| ConfigError::Invalid {
                 var: "PORTAL_DATABASE_URL",
                 reason: e.to_string(),
-            }
-        })
+            })
     }
 
     /// The admin connection, required by commands that change the control plane.

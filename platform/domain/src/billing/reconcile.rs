@@ -180,7 +180,23 @@ pub async fn items(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Item>, Option<DateTime<Utc>>), sqlx::Error> {
     let rows = sqlx::query!(
-        r#"WITH checked AS (SELECT reconciled_at FROM payment_settings)
+        r#"WITH checked AS (SELECT reconciled_at FROM payment_settings),
+           -- The card payments that differ from Stripe, found first over the two tables
+           -- alone (the rest is joined to the few found, not to every payment).
+           differs AS MATERIALIZED (
+             SELECT p.id, p.account_id, p.statement_id, p.stripe_payment_intent,
+                    p.amount_minor, p.currency, p.succeeded_at, sp.id AS sp_id,
+                    sp.status AS sp_status, sp.received_minor
+             FROM payments p
+             LEFT JOIN stripe_payments sp ON sp.id = p.stripe_payment_intent
+             CROSS JOIN checked
+             WHERE p.method = 'card' AND p.status = 'succeeded'
+               AND ((sp.id IS NULL AND checked.reconciled_at > p.succeeded_at)
+                    OR sp.status <> 'succeeded' OR sp.received_minor <> p.amount_minor)),
+           -- What is due on each statement, from the ledger in one pass.
+           dues AS (
+             SELECT statement_id, sum(amount_minor)::bigint AS due FROM ledger_entries
+             WHERE statement_id IS NOT NULL GROUP BY statement_id)
            SELECT kind AS "kind!", reference AS "reference!", amount AS "amount!",
                   currency AS "currency!", other, patient_id, patient_name, statement_id,
                   statement_number, payment_id, at AS "at!"
@@ -192,20 +208,15 @@ pub async fn items(
              FROM stripe_payments sp
              WHERE sp.status = 'succeeded' AND sp.payment_id IS NULL
            UNION ALL
-             SELECT CASE WHEN sp.id IS NULL OR sp.status <> 'succeeded' THEN 'not_paid_at_stripe'
-                         ELSE 'amount_differs' END,
-                    p.stripe_payment_intent, p.amount_minor, p.currency::text, sp.received_minor,
-                    a.patient_id, pt.given_name || ' ' || pt.family_name, s.id, s.number, p.id,
-                    p.succeeded_at
-             FROM payments p
-             JOIN billing_accounts a ON a.id = p.account_id
+             SELECT CASE WHEN m.sp_id IS NULL OR m.sp_status <> 'succeeded'
+                         THEN 'not_paid_at_stripe' ELSE 'amount_differs' END,
+                    m.stripe_payment_intent, m.amount_minor, m.currency::text, m.received_minor,
+                    a.patient_id, pt.given_name || ' ' || pt.family_name, s.id, s.number, m.id,
+                    m.succeeded_at
+             FROM differs m
+             JOIN billing_accounts a ON a.id = m.account_id
              JOIN patients pt ON pt.id = a.patient_id
-             LEFT JOIN statements s ON s.id = p.statement_id
-             LEFT JOIN stripe_payments sp ON sp.id = p.stripe_payment_intent
-             CROSS JOIN checked
-             WHERE p.method = 'card' AND p.status = 'succeeded'
-               AND ((sp.id IS NULL AND checked.reconciled_at > p.succeeded_at)
-                    OR sp.status <> 'succeeded' OR sp.received_minor <> p.amount_minor)
+             LEFT JOIN statements s ON s.id = m.statement_id
            UNION ALL
              SELECT 'paid_on_void', coalesce(p.stripe_payment_intent, p.id::text),
                     p.amount_minor - p.refunded_minor - p.disputed_minor, p.currency::text,
@@ -244,10 +255,9 @@ pub async fn items(
              SELECT 'overpaid', 'Statement ' || s.number, -d.due, s.currency::text, NULL,
                     s.patient_id, pt.given_name || ' ' || pt.family_name, s.id, s.number, NULL,
                     s.issued_at
-             FROM statements s
+             FROM dues d
+             JOIN statements s ON s.id = d.statement_id
              JOIN patients pt ON pt.id = s.patient_id
-             CROSS JOIN LATERAL (SELECT coalesce(sum(e.amount_minor), 0)::bigint AS due
-                                 FROM ledger_entries e WHERE e.statement_id = s.id) d
              WHERE s.status = 'issued' AND d.due < 0
            UNION ALL
              SELECT 'dispute_open', dp.id, dp.amount_minor, dp.currency::text, NULL,
