@@ -6,7 +6,9 @@
 use chrono::NaiveDate;
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::billing::imports::{self, Identifier, ImportError, Imported, StatementImport};
 use portal_domain::billing::lines::LineInput;
@@ -82,6 +84,41 @@ pub struct ProblemsOut {
     pub problems: Vec<ProblemOut>,
 }
 
+/// The statement's JSON, read as bytes and parsed only once the key is checked: a caller
+/// without a key of this clinic learns nothing, not even what the body should hold. The spec
+/// still shows the statement's schema.
+pub struct StatementBody(Vec<u8>);
+
+impl Payload for StatementBody {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .split(';')
+            .next()
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <StatementImportIn as Type>::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        <StatementImportIn as Type>::register(registry);
+    }
+}
+
+impl ParsePayload for StatementBody {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut poem::RequestBody) -> poem::Result<Self> {
+        use poem::FromRequest;
+        Ok(Self(<Vec<u8>>::from_request(request, body).await?))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(StatementBody,);
+
 #[derive(ApiResponse)]
 pub enum ImportResponse {
     /// Made and issued; the patient is told a statement is ready (with no amount).
@@ -90,6 +127,9 @@ pub enum ImportResponse {
     /// Sent before with the same content: the statement already made.
     #[oai(status = 200)]
     Existing(Json<StatementImportedOut>),
+    /// Not JSON, or not of the statement's shape (a key of this clinic was sent).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
     /// No key, a revoked key, or another clinic's key. Nothing was written.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -160,7 +200,7 @@ impl StatementImportApi {
         &self,
         req: &Request,
         Data(state): Data<&AppState>,
-        body: Json<StatementImportIn>,
+        body: StatementBody,
     ) -> poem::Result<ImportResponse> {
         let unauthorized = || {
             ImportResponse::Unauthorized(ErrorBody::new(
@@ -186,7 +226,20 @@ impl StatementImportApi {
         else {
             return Ok(unauthorized());
         };
-        let input = into_domain(body.0);
+        let parsed = serde_json::from_slice::<serde_json::Value>(&body.0)
+            .map_err(|e| e.to_string())
+            .and_then(|v| {
+                StatementImportIn::parse_from_json(Some(v)).map_err(|e| e.into_message())
+            });
+        let input = match parsed {
+            Ok(b) => into_domain(b),
+            Err(why) => {
+                return Ok(ImportResponse::BadRequest(ErrorBody::new(
+                    "invalid_body",
+                    format!("The body is not a statement: {why}"),
+                )));
+            }
+        };
         let today = now.with_timezone(&clinic_tz(&tenant)).date_naive();
         let ctx = audit_ctx(req, None);
         match imports::import(&mut tx, &scope, &ctx, &input, today, now).await {
