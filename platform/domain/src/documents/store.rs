@@ -624,14 +624,17 @@ pub struct RenderTask {
 }
 
 /// Marks the document as being prepared; `None` when there is nothing to do (it is ready
-/// already, removed, or gone).
+/// already, failed, removed, or gone). A failed document is prepared again only after the
+/// person asks (`retry` queues it): a late run of a job already given up on (its lease ran out
+/// while it worked, under load) must not turn "failed" back into a spinner for ever.
 pub async fn start_render(
     tx: &mut TenantTx,
     id: DocumentId,
 ) -> Result<Option<RenderTask>, sqlx::Error> {
     let row = sqlx::query!(
         "UPDATE documents SET status = 'rendering', attempts = attempts + 1
-         WHERE id = $1 AND origin = 'generated' AND status <> 'ready' AND removed_at IS NULL
+         WHERE id = $1 AND origin = 'generated' AND status IN ('queued', 'rendering')
+           AND removed_at IS NULL
          RETURNING patient_id, kind, subject_id, letter",
         id.as_uuid()
     )
