@@ -3,6 +3,7 @@
 //! application role) and a fresh Redis key prefix. Dropping it stops the server and removes
 //! the database and the roles it created.
 
+pub mod bench;
 pub mod bills;
 pub mod cards;
 pub mod scheduling;

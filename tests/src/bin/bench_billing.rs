@@ -11,13 +11,13 @@
 //! Run with `infra/bench billing`; method and figures go in docs/BENCHMARKS.md.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use portal_domain::clock::{Clock, SystemClock};
 use portal_domain::identity::Role;
+use portal_tests::bench::wrk;
 use portal_tests::cards::{World, onboard};
 use portal_tests::stripe_fake::{SECRET_KEY, StripeFake, WEBHOOK_SECRET};
 use portal_tests::{PASSWORD, TestApp};
@@ -59,57 +59,6 @@ fn signature(body: &[u8], t: i64) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("t={t},v1={hex}")
-}
-
-struct Wrk {
-    rps: f64,
-    p99_ms: f64,
-}
-
-fn parse_ms(v: &str) -> f64 {
-    let v = v.trim();
-    if let Some(x) = v.strip_suffix("us") {
-        x.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
-    } else if let Some(x) = v.strip_suffix("ms") {
-        x.parse().unwrap_or(f64::NAN)
-    } else if let Some(x) = v.strip_suffix('s') {
-        x.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
-    } else {
-        f64::NAN
-    }
-}
-
-fn wrk(url: &str, seconds: u32, env: &[(&str, String)], script: &str) -> Wrk {
-    let out = Command::new("wrk")
-        .args([
-            "-t2",
-            "-c4",
-            &format!("-d{seconds}s"),
-            "--latency",
-            "-s",
-            script,
-            url,
-        ])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("run wrk (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    println!("{text}");
-    assert!(
-        !text.contains("Non-2xx"),
-        "the benchmark saw error responses"
-    );
-    let rps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Requests/sec");
-    let p99_ms = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("99%"))
-        .map(parse_ms)
-        .unwrap_or(f64::NAN);
-    Wrk { rps, p99_ms }
 }
 
 /// A connection of the database owner in the clinic's schema (bench set-up only).
@@ -482,29 +431,33 @@ async fn main() {
     println!("== warm-up");
     wrk(
         &format!("{base}/billing/reconciliation"),
+        4,
         3,
         &page_env,
-        &format!("{bench}/page.lua"),
+        Some(&format!("{bench}/page.lua")),
     );
     wrk(
         &format!("{base}/api/v1/me"),
+        4,
         3,
         &me_env,
-        &format!("{bench}/me.lua"),
+        Some(&format!("{bench}/me.lua")),
     );
     println!("== GET /billing/reconciliation, 4 connections");
     let rec = wrk(
         &format!("{base}/billing/reconciliation"),
+        4,
         seconds,
         &page_env,
-        &format!("{bench}/page.lua"),
+        Some(&format!("{bench}/page.lua")),
     );
     println!("== GET /api/v1/me, 4 connections");
     let me = wrk(
         &format!("{base}/api/v1/me"),
+        4,
         seconds,
         &me_env,
-        &format!("{bench}/me.lua"),
+        Some(&format!("{bench}/me.lua")),
     );
     println!(
         "reconciliation at {count} payments: {:.0} req/s, p99 {:.1} ms; /api/v1/me: {:.0} req/s, p99 {:.2} ms",
