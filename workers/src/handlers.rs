@@ -90,11 +90,14 @@ async fn attempts_until_done(
                         j.max_attempts(deps.config.max_attempts)
                     });
                 let last = matches!(e, JobError::Permanent(_)) || attempts + 1 >= max as i32;
+                // What giving up means to people (a document shown as failed) is recorded
+                // before the delivery is marked dead: whoever waits for the job to end then
+                // finds its outcome, never a document still "preparing" behind a dead job.
+                if last && let Err(e) = gave_up(deps, job).await {
+                    tracing::warn!(job = %job.id, error = %e, "could not record the job's failure");
+                }
                 attempts = delivery::failed(&deps.pool, job, &e.to_string(), last).await?;
                 if last {
-                    if let Err(e) = gave_up(deps, job).await {
-                        tracing::warn!(job = %job.id, error = %e, "could not record the job's failure");
-                    }
                     tracing::error!(job = %job.id, kind = %job.kind, attempts, error = %e, "job is dead");
                     return Err(Box::new(AbortError::new(e)));
                 }
