@@ -210,8 +210,8 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
         Job::PaymentReceipt { payment_id } => {
             crate::billing::receipt_notice(deps, &tenant, payment_id).await
         }
-        Job::StripeEvent { event_id } => {
-            crate::payments::apply_event(deps, &tenant, &event_id).await
+        Job::StripeInbox {} | Job::StripeEvent { .. } => {
+            crate::stripe_inbox::drain(deps, &tenant).await
         }
         Job::StripeRefund { refund_id } => {
             crate::payments::send_refund(deps, &tenant, refund_id).await

@@ -18,6 +18,7 @@ mod relay;
 mod reminders;
 mod results;
 mod signups;
+mod stripe_inbox;
 pub mod sms;
 mod texting;
 

@@ -1,13 +1,9 @@
-//! Stripe events, applied: the webhook kept the event and queued this job; here the object it
-//! names is read again from Stripe (its current state, so duplicates and out-of-order events
-//! cannot move a payment backwards) and the clinic's payments — or its payments set-up — are
-//! brought up to date. Settling is idempotent (`billing::card`), so a job run twice is
-//! harmless.
+//! Stripe beyond its events (those are `stripe_inbox`): refunds sent again, the hourly
+//! comparison of the clinic's card payments with Stripe's list, and the sweep that queues it.
+//! Settling is idempotent (`billing::card`), so a job run twice is harmless.
 
 use portal_domain::audit::AuditContext;
-use portal_domain::billing::{
-    BillingError, card, disputes, events, payouts, reconcile, refunds, setup,
-};
+use portal_domain::billing::{BillingError, card, reconcile, refunds, setup};
 use portal_domain::ids::RefundId;
 use portal_stripe::StripeError;
 use portal_tenants::Tenant;
@@ -38,123 +34,6 @@ impl From<BillingError> for JobError {
             other => JobError::Permanent(format!("billing: {other:?}")),
         }
     }
-}
-
-pub(crate) async fn apply_event(
-    deps: &Deps,
-    tenant: &Tenant,
-    event_id: &str,
-) -> Result<(), JobError> {
-    let Some(stripe) = &deps.stripe else {
-        return Err(JobError::Permanent("no Stripe configuration".into()));
-    };
-    let mut tx = deps.tenant_db.begin(tenant).await?;
-    let event = events::stored(&mut tx, event_id).await?;
-    let account = setup::read(&mut tx).await?.account;
-    tx.commit().await?;
-    let Some(event) = event.filter(|e| !e.applied) else {
-        return Ok(());
-    };
-    let now = deps.clock.now();
-    let ctx = AuditContext::default();
-    match event.object_type.as_str() {
-        "account" => {
-            let state = stripe.account(&event.object_id).await?;
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            setup::refresh(&mut tx, &state, now).await?;
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-        "checkout.session" | "payment_intent" => {
-            let Some(account) = account else {
-                return Err(JobError::Permanent(
-                    "payment event before any account".into(),
-                ));
-            };
-            // Settled from the session (what the payer did) and mirrored from its intent (what
-            // Stripe holds, with its charge for matching payouts later).
-            let session = if event.object_type == "checkout.session" {
-                Some(stripe.checkout(&account, &event.object_id).await?)
-            } else {
-                None
-            };
-            let intent_id = match &session {
-                Some(s) => s.payment_intent.clone(),
-                None => Some(event.object_id.clone()),
-            };
-            let intent = match intent_id {
-                Some(id) => Some(stripe.payment_intent(&account, &id).await?),
-                None => None,
-            };
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            if let Some(s) = &session {
-                card::apply_checkout(&mut tx, &ctx, s, now).await?;
-            }
-            if let Some(i) = &intent {
-                card::apply_payment_intent(&mut tx, &ctx, i, now).await?;
-                reconcile::mirror(&mut tx, std::slice::from_ref(i), now).await?;
-            }
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-        "refund" => {
-            let Some(account) = account else {
-                return Err(JobError::Permanent(
-                    "refund event before any account".into(),
-                ));
-            };
-            let state = stripe.refund_state(&account, &event.object_id).await?;
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            if let Some(ours) = refunds::find(&mut tx, &state).await? {
-                refunds::finish(&mut tx, &ctx, ours, &state, now).await?;
-            }
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-        "payout" => {
-            let Some(account) = account else {
-                return Err(JobError::Permanent(
-                    "payout event before any account".into(),
-                ));
-            };
-            let payout = stripe.payout(&account, &event.object_id).await?;
-            let mut lines = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = stripe
-                    .payout_lines(&account, &payout.id, after.as_deref())
-                    .await?;
-                after = page.items.last().map(|l| l.id.clone());
-                lines.extend(page.items);
-                if !page.has_more || after.is_none() {
-                    break;
-                }
-            }
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            payouts::record(&mut tx, &payout, &lines, now).await?;
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-        "dispute" => {
-            let Some(account) = account else {
-                return Err(JobError::Permanent(
-                    "dispute event before any account".into(),
-                ));
-            };
-            let state = stripe.dispute(&account, &event.object_id).await?;
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            disputes::apply(&mut tx, &ctx, &state, None, now).await?;
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-        // Kept for the record.
-        _ => {
-            let mut tx = deps.tenant_db.begin(tenant).await?;
-            events::mark_applied(&mut tx, event_id, now).await?;
-            tx.commit().await?;
-        }
-    }
-    Ok(())
 }
 
 /// Sends a refund that could not reach Stripe again, with the same key (so a refund Stripe did
@@ -287,7 +166,10 @@ async fn queue_all(deps: &Deps) -> Result<(), JobError> {
             continue;
         };
         let mut tx = deps.tenant_db.begin(&tenant).await?;
+        // A drain too: an event whose webhook died between keeping it and queueing its drain
+        // is applied within the hour.
         for job in [
+            portal_domain::jobs::Job::StripeInbox {},
             portal_domain::jobs::Job::StripeReconcile {},
             portal_domain::jobs::Job::Autopay {},
         ] {

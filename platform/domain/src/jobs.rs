@@ -83,8 +83,12 @@ pub enum Job {
     /// Tell the patient (by email, with no amount) that an automatic plan payment failed.
     #[serde(rename = "autopay.failed")]
     AutopayFailed { payment_id: PaymentId },
-    /// Apply a Stripe event kept by the webhook: read the object's current state from Stripe
-    /// and bring the clinic's payments (or payments set-up) up to date with it.
+    /// Apply the clinic's waiting Stripe events, a batch at a time, in Stripe's order, and
+    /// bring its payments (or payments set-up) up to date with them (`billing::events`).
+    #[serde(rename = "stripe.inbox")]
+    StripeInbox {},
+    /// What the webhook queued for each event before the drain: run as a drain, so jobs
+    /// queued before an upgrade still apply their events.
     #[serde(rename = "stripe.event")]
     StripeEvent { event_id: String },
     /// Send a refund Stripe could not be reached for, again with the same key.
@@ -143,6 +147,7 @@ impl Job {
             Job::PaymentReceipt { .. } => "payment.receipt",
             Job::Autopay {} => "billing.autopay",
             Job::AutopayFailed { .. } => "autopay.failed",
+            Job::StripeInbox {} => "stripe.inbox",
             Job::StripeEvent { .. } => "stripe.event",
             Job::StripeRefund { .. } => "stripe.refund",
             Job::StripeReconcile {} => "stripe.reconcile",

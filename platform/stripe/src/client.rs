@@ -112,8 +112,9 @@ pub struct CheckoutState {
     pub metadata: HashMap<String, String>,
 }
 
-/// A PaymentIntent as read back.
-#[derive(Debug, Clone)]
+/// A PaymentIntent as read back, or as a signed event carried it (kept with the event as
+/// JSON, hence serde).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentState {
     pub id: String,
     /// Stripe's status: `succeeded`, `processing`, `requires_payment_method`, `canceled`, …
@@ -702,7 +703,7 @@ fn checkout_state(s: &stripe_shared::CheckoutSession) -> CheckoutState {
     }
 }
 
-fn payment_state(p: &stripe_shared::PaymentIntent) -> PaymentState {
+pub(crate) fn payment_state(p: &stripe_shared::PaymentIntent) -> PaymentState {
     PaymentState {
         id: p.id.as_str().to_owned(),
         status: p.status.as_str().to_owned(),

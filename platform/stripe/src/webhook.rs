@@ -1,11 +1,18 @@
 //! Webhook signatures: `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "t.body">[,v1=…]`
 //! verified on the raw body by async-stripe (any `v1` may match, so a secret can be rotated;
 //! the time must be within five minutes of ours, which the caller passes in: time is a
-//! parameter). Only the event's head is kept — which event, of what kind, for which connected
-//! account and which object: the handler reads the object's current state from Stripe rather
-//! than trusting an event's copy, so events delivered twice or out of order do no harm.
+//! parameter). What the portal keeps of an event is its head — which event, of what kind, for
+//! which connected account and which object — and, for a PaymentIntent's events, the intent
+//! as the event carried it. That copy is Stripe's own word (the signature covers it), and a
+//! PaymentIntent only ever moves forward to a final state (`succeeded`, `canceled`), so an
+//! older copy applied after a newer one changes nothing: it is applied as it came. Reading
+//! each intent back instead would cap a clinic at Stripe's rate limit (about 100 requests a
+//! second in live mode). Every other object is read back from Stripe when applied.
 
-use stripe_webhook::{Webhook, WebhookError};
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+
+use crate::PaymentState;
+use crate::client::payment_state;
 
 /// What the portal keeps of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +27,9 @@ pub struct EventHead {
     /// `data.object.object`: `checkout.session`, `payment_intent`, `charge`, `account`, …
     pub object_type: String,
     pub created: i64,
+    /// The PaymentIntent as the event carried it (its events only; `None` also when this
+    /// library version could not read it, and the intent is then read back).
+    pub intent: Option<PaymentState>,
 }
 
 /// Why an event was refused.
@@ -44,9 +54,28 @@ pub fn verify(
     match Webhook::construct_event_with_timestamp(payload, header, secret, now) {
         // The signature and time were checked before parsing; an event whose object the
         // library's model does not know (a newer API version) is still Stripe's own.
-        Ok(_) | Err(WebhookError::BadParse(_)) => head(payload),
+        Ok(event) => Ok(EventHead {
+            intent: intent_of(&event.data.object),
+            ..head(payload)?
+        }),
+        Err(WebhookError::BadParse(_)) => head(payload),
         Err(WebhookError::BadTimestamp(_)) => Err(SignatureError::Stale),
         Err(_) => Err(SignatureError::BadSignature),
+    }
+}
+
+fn intent_of(object: &EventObject) -> Option<PaymentState> {
+    use EventObject as E;
+    match object {
+        E::PaymentIntentAmountCapturableUpdated(p)
+        | E::PaymentIntentCanceled(p)
+        | E::PaymentIntentCreated(p)
+        | E::PaymentIntentPartiallyFunded(p)
+        | E::PaymentIntentPaymentFailed(p)
+        | E::PaymentIntentProcessing(p)
+        | E::PaymentIntentRequiresAction(p)
+        | E::PaymentIntentSucceeded(p) => Some(payment_state(p)),
+        _ => None,
     }
 }
 
@@ -66,6 +95,7 @@ fn head(payload: &str) -> Result<EventHead, SignatureError> {
             .get("created")
             .and_then(|c| c.as_i64())
             .ok_or(SignatureError::NotAnEvent)?,
+        intent: None,
     })
 }
 

@@ -2,7 +2,8 @@
 //! every clinic's Connect events. The signature is checked on the raw body (any `v1` may match,
 //! so the secret can be rotated; signed within five minutes of our clock); the event names its
 //! connected account, which names its clinic; the event is kept in that clinic's schema once
-//! (by its id) with a job that applies it, and the answer goes back at once. An event for an
+//! (by its id), the clinic's drain job is queued if none is waiting, and the answer goes back
+//! at once. An event for an
 //! account no clinic has is acknowledged and dropped: Stripe would otherwise retry it for days.
 
 use poem::http::StatusCode;
@@ -66,6 +67,11 @@ pub async fn stripe(
     let new = events::receive(&mut tx, &head, now)
         .await
         .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    // After the event is committed, not with it (see `events::ensure_drain`). A failure here
+    // answers 500: Stripe delivers again, the event is found kept, and this step runs again.
+    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+    events::ensure_drain(&mut tx).await.map_err(internal)?;
     tx.commit().await.map_err(internal)?;
     tracing::info!(event = %head.id, kind = %head.kind, new, "Stripe event kept");
     Ok(StatusCode::OK.into_response())

@@ -12,12 +12,33 @@ use crate::audit::{self, Action, AuditContext};
 use crate::identity::scope::BillingScope;
 use crate::ids::{PatientId, PaymentId};
 
+/// A PaymentIntent's final states: it never leaves them.
+fn is_final(status: &str) -> bool {
+    matches!(status, "succeeded" | "canceled")
+}
+
 /// Keeps Stripe's view of these PaymentIntents, and notes each one's charge on our payment.
+/// Copies carried by events may be older than what is kept: a final state is never replaced
+/// by one that is not, and of one intent seen twice in `intents` the later (or final) copy
+/// counts.
 pub async fn mirror(
     tx: &mut TenantTx,
     intents: &[PaymentState],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let mut latest: Vec<&PaymentState> = Vec::with_capacity(intents.len());
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for i in intents {
+        match at.get(i.id.as_str()) {
+            Some(&k) if is_final(&latest[k].status) && !is_final(&i.status) => {}
+            Some(&k) => latest[k] = i,
+            None => {
+                at.insert(&i.id, latest.len());
+                latest.push(i);
+            }
+        }
+    }
+    let intents = latest;
     if intents.is_empty() {
         return Ok(());
     }
@@ -55,6 +76,8 @@ pub async fn mirror(
                  received_minor = EXCLUDED.received_minor,
                  payment_id = coalesce(EXCLUDED.payment_id, stripe_payments.payment_id),
                  seen_at = EXCLUDED.seen_at
+             WHERE stripe_payments.status NOT IN ('succeeded', 'canceled')
+                OR EXCLUDED.status IN ('succeeded', 'canceled')
          )
          UPDATE payments p SET stripe_charge = i.charge
          FROM i WHERE p.id = i.ours AND i.charge IS NOT NULL AND p.stripe_charge IS NULL",

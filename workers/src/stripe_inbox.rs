@@ -1,0 +1,246 @@
+//! The clinic's Stripe events, applied: the webhook kept them and queued this drain, which
+//! takes the waiting events a batch at a time in Stripe's order, reads from Stripe what each
+//! needs (a PaymentIntent's event carries the intent, signed, and is applied as it came; any
+//! other object is read again for its current state, so duplicates and out-of-order events
+//! cannot move it backwards), then applies the whole batch in one transaction. Settling is
+//! idempotent (`billing::card`), so an event applied twice is harmless.
+//!
+//! Faults: Stripe unreachable (or the database) stops the drain after what it applied, and
+//! the job is retried with backoff. An event that cannot be applied (Stripe refuses to show
+//! its object, a payment event before the clinic has an account, a billing rule refuses it)
+//! is marked failed with a code and the drain goes past it; the hourly comparison with Stripe
+//! settles any payment such an event left behind. One failing event in a batch rolls the
+//! batch back, which is then applied an event at a time, so the others are not held up.
+
+use std::collections::HashSet;
+
+use futures::StreamExt;
+use portal_domain::audit::AuditContext;
+use portal_domain::billing::events::{self, Pending};
+use portal_domain::billing::{card, disputes, payouts, reconcile, refunds, setup};
+use portal_stripe::{
+    AccountState, BalanceLine, CheckoutState, DisputeState, PaymentState, PayoutState,
+    RefundState, Stripe,
+};
+use portal_tenants::Tenant;
+
+use crate::Deps;
+use crate::handlers::JobError;
+
+/// Events applied in one transaction: large enough that a burst is a few transactions, small
+/// enough that a transaction holds its locks for tens of milliseconds.
+const BATCH: i64 = 100;
+
+/// Stripe reads in flight at once while a batch is prepared (events that are not a
+/// PaymentIntent's: account, refund, payout, dispute, Checkout).
+const READS_AT_ONCE: usize = 8;
+
+/// What applying one event needs, read from Stripe before the applying transaction opens
+/// (no transaction waits on Stripe).
+enum Fetched {
+    Account(AccountState),
+    Payment {
+        session: Option<CheckoutState>,
+        intent: Option<PaymentState>,
+    },
+    Refund(RefundState),
+    Payout(PayoutState, Vec<BalanceLine>),
+    Dispute(DisputeState),
+    /// Kept for the record only.
+    Nothing,
+}
+
+pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> {
+    let Some(stripe) = &deps.stripe else {
+        return Err(JobError::Permanent("no Stripe configuration".into()));
+    };
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    events::drain_started(&mut tx).await?;
+    let account = setup::read(&mut tx).await?.account;
+    tx.commit().await?;
+    loop {
+        let mut tx = deps.tenant_db.begin(tenant).await?;
+        let batch = events::pending(&mut tx, BATCH).await?;
+        tx.commit().await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Collected first and boxed: a stream over a borrowing closure trips the compiler's
+        // `Send` check of the job's future, and the Stripe client's futures are deep types
+        // whose `Send` check overflows in the crates that spawn the workers.
+        let reads: Vec<futures::future::BoxFuture<'_, Result<Fetched, JobError>>> = batch
+            .iter()
+            .map(|e| Box::pin(fetch(stripe, account.as_deref(), e)) as _)
+            .collect();
+        let reads: Vec<Result<Fetched, JobError>> = futures::stream::iter(reads)
+            .buffered(READS_AT_ONCE)
+            .collect()
+            .await;
+        // Applied in order up to the first event Stripe could not be asked about for now;
+        // the rest wait for the job's next attempt.
+        let mut ready = Vec::new();
+        let mut stopped = None;
+        for (event, read) in batch.iter().zip(reads) {
+            match read {
+                Ok(f) => ready.push((event, Ok(f))),
+                Err(JobError::Permanent(why)) => ready.push((event, Err(why))),
+                Err(other) => {
+                    stopped = Some(other);
+                    break;
+                }
+            }
+        }
+        let taken = match apply(deps, tenant, &ready).await {
+            Err(JobError::Permanent(_)) if ready.len() > 1 => {
+                let mut taken = 0;
+                for one in &ready {
+                    taken += match apply(deps, tenant, std::slice::from_ref(one)).await {
+                        Err(JobError::Permanent(why)) => {
+                            give_up(deps, tenant, one.0, &why).await?;
+                            1
+                        }
+                        other => other?,
+                    };
+                }
+                taken
+            }
+            Err(JobError::Permanent(why)) if ready.len() == 1 => {
+                give_up(deps, tenant, ready[0].0, &why).await?;
+                1
+            }
+            other => other?,
+        };
+        if let Some(e) = stopped {
+            return Err(e);
+        }
+        // Every event of the batch was taken by another drain running beside this one: it
+        // goes on with them.
+        if taken == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads what `event` needs from Stripe. `Permanent`: the event cannot be applied.
+async fn fetch(
+    stripe: &Stripe,
+    account: Option<&str>,
+    event: &Pending,
+) -> Result<Fetched, JobError> {
+    let connected = || {
+        account.ok_or_else(|| {
+            JobError::Permanent(format!("{} event before any account", event.object_type))
+        })
+    };
+    Ok(match event.object_type.as_str() {
+        "account" => Fetched::Account(stripe.account(&event.object_id).await?),
+        "payment_intent" => match &event.intent {
+            Some(intent) => Fetched::Payment {
+                session: None,
+                intent: Some(intent.clone()),
+            },
+            None => Fetched::Payment {
+                session: None,
+                intent: Some(stripe.payment_intent(connected()?, &event.object_id).await?),
+            },
+        },
+        // Settled from the session (what the payer did) and mirrored from its intent (what
+        // Stripe holds, with its charge for matching payouts later).
+        "checkout.session" => {
+            let account = connected()?;
+            let session = stripe.checkout(account, &event.object_id).await?;
+            let intent = match &session.payment_intent {
+                Some(id) => Some(stripe.payment_intent(account, id).await?),
+                None => None,
+            };
+            Fetched::Payment {
+                session: Some(session),
+                intent,
+            }
+        }
+        "refund" => Fetched::Refund(stripe.refund_state(connected()?, &event.object_id).await?),
+        "payout" => {
+            let account = connected()?;
+            let payout = stripe.payout(account, &event.object_id).await?;
+            let mut lines = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = stripe
+                    .payout_lines(account, &payout.id, after.as_deref())
+                    .await?;
+                after = page.items.last().map(|l| l.id.clone());
+                lines.extend(page.items);
+                if !page.has_more || after.is_none() {
+                    break;
+                }
+            }
+            Fetched::Payout(payout, lines)
+        }
+        "dispute" => Fetched::Dispute(stripe.dispute(connected()?, &event.object_id).await?),
+        _ => Fetched::Nothing,
+    })
+}
+
+/// Applies `events` in one transaction (those another drain has not taken meanwhile); an
+/// event whose read was refused is marked failed in the same transaction. How many were
+/// taken.
+async fn apply(
+    deps: &Deps,
+    tenant: &Tenant,
+    events: &[(&Pending, Result<Fetched, String>)],
+) -> Result<usize, JobError> {
+    let now = deps.clock.now();
+    let ctx = AuditContext::default();
+    let ids: Vec<String> = events.iter().map(|(e, _)| e.id.clone()).collect();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let mine: HashSet<String> = events::lock(&mut tx, &ids).await?.into_iter().collect();
+    let mut applied = Vec::with_capacity(mine.len());
+    let mut intents = Vec::new();
+    for (event, fetched) in events {
+        if !mine.contains(&event.id) {
+            continue;
+        }
+        match fetched {
+            Err(why) => {
+                tracing::warn!(event = %event.id, kind = %event.kind, failure = %why, "a Stripe event could not be applied");
+                events::mark_failed(&mut tx, &event.id, why).await?;
+                continue;
+            }
+            Ok(Fetched::Account(state)) => setup::refresh(&mut tx, state, now).await?,
+            Ok(Fetched::Payment { session, intent }) => {
+                if let Some(s) = session {
+                    card::apply_checkout(&mut tx, &ctx, s, now).await?;
+                }
+                if let Some(i) = intent {
+                    card::apply_payment_intent(&mut tx, &ctx, i, now).await?;
+                    intents.push(i.clone());
+                }
+            }
+            Ok(Fetched::Refund(state)) => {
+                if let Some(ours) = refunds::find(&mut tx, state).await? {
+                    refunds::finish(&mut tx, &ctx, ours, state, now).await?;
+                }
+            }
+            Ok(Fetched::Payout(payout, lines)) => {
+                payouts::record(&mut tx, payout, lines, now).await?;
+            }
+            Ok(Fetched::Dispute(state)) => {
+                disputes::apply(&mut tx, &ctx, state, None, now).await?;
+            }
+            Ok(Fetched::Nothing) => {}
+        }
+        applied.push(event.id.clone());
+    }
+    reconcile::mirror(&mut tx, &intents, now).await?;
+    events::mark_applied(&mut tx, &applied, now).await?;
+    tx.commit().await?;
+    Ok(mine.len())
+}
+
+async fn give_up(deps: &Deps, tenant: &Tenant, event: &Pending, why: &str) -> Result<(), JobError> {
+    tracing::warn!(event = %event.id, kind = %event.kind, failure = %why, "a Stripe event could not be applied");
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    events::mark_failed(&mut tx, &event.id, why).await?;
+    tx.commit().await?;
+    Ok(())
+}
