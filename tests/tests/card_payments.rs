@@ -1,8 +1,9 @@
 //! Card payments end to end against the local Stripe fake (`infra/stripe_fake.py`): a clinic
 //! admin connects the clinic's Stripe account through onboarding; a patient pays part of a
 //! statement through Checkout and someone without an account pays the rest with the
-//! statement's code; webhooks are verified, kept once and applied by workers reading the
-//! object's current state, so events delivered twice and out of order pay nothing twice;
+//! statement's code; webhooks are verified, kept once and applied in batches by the clinic's
+//! drain job, so events delivered twice and out of order pay nothing twice, and an event that
+//! cannot be applied is set aside without holding up the others;
 //! Stripe answering 5xx after doing the work is retried with the same key (one Checkout page,
 //! not two); Stripe down leaves nothing charged and says so.
 
@@ -749,4 +750,88 @@ async fn disputes_are_listed_and_one_lost_or_accepted_puts_the_amount_back_on_th
     assert_eq!(ledger(&w, &w.ana).await, (10000, 10000, 8));
     let (_, bill) = ana.page(&format!("/bills/{accepted}")).await;
     assert!(bill.contains("$40.00 taken back by the card"), "{bill}");
+}
+
+#[tokio::test]
+async fn an_event_stripe_will_not_show_is_set_aside_and_the_others_are_applied() {
+    let w = world().await;
+    onboard(&w).await;
+    let account = w.stripe.objects("account").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Signed by Stripe's secret, for the clinic's account, naming a refund Stripe has never
+    // made: reading it back is refused (404).
+    let now = w.app.clock.now().timestamp();
+    let body = json!({
+        "id": "evt_unknown_refund", "object": "event", "type": "refund.updated",
+        "account": account, "created": now, "livemode": false, "pending_webhooks": 1,
+        "data": {"object": {"id": "re_never_made", "object": "refund"}}
+    })
+    .to_string();
+    let signature = {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{now}.{body}").as_bytes());
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("t={now},v1={hex}")
+    };
+    let status = w
+        .app
+        .client
+        .post(format!("http://{}/webhooks/stripe", w.app.addr))
+        .header("host", w.app.db.config.base_domain.clone())
+        .header("stripe-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    // A payment after it is settled by its own events all the same.
+    let id = statement(&w, &w.ana, "60").await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    let resp = patient_checkout(&mut ana, &id, "60").await;
+    let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+    assert_eq!(resp.status(), 303);
+    settled(&w).await;
+    assert_eq!(ledger(&w, &w.ana).await, (0, 0, 2), "charged and paid");
+    let db = w.app.db.tenant_db().await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let (failure, applied): (Option<String>, bool) = sqlx::query_as(
+        "SELECT failure, applied_at IS NOT NULL FROM stripe_events WHERE id = 'evt_unknown_refund'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM stripe_events WHERE applied_at IS NULL AND failure IS NULL",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    // The payment's PaymentIntent events carried the intent, kept to apply as it came.
+    let (carried, without): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE snapshot->>'status' = 'succeeded'),
+                count(*) FILTER (WHERE snapshot IS NULL)
+         FROM stripe_events WHERE object_type = 'payment_intent'",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((carried, without), (1, 0));
+    assert!(!applied);
+    assert!(
+        failure
+            .as_deref()
+            .is_some_and(|f| f.starts_with("stripe refused: 404")),
+        "{failure:?}"
+    );
+    assert_eq!(waiting, 0, "every other event was applied");
 }

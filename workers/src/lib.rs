@@ -18,8 +18,8 @@ mod relay;
 mod reminders;
 mod results;
 mod signups;
-mod stripe_inbox;
 pub mod sms;
+mod stripe_inbox;
 mod texting;
 
 use std::sync::Arc;

@@ -19,8 +19,8 @@ use portal_domain::audit::AuditContext;
 use portal_domain::billing::events::{self, Pending};
 use portal_domain::billing::{card, disputes, payouts, reconcile, refunds, setup};
 use portal_stripe::{
-    AccountState, BalanceLine, CheckoutState, DisputeState, PaymentState, PayoutState,
-    RefundState, Stripe,
+    AccountState, BalanceLine, CheckoutState, DisputeState, PaymentState, PayoutState, RefundState,
+    Stripe,
 };
 use portal_tenants::Tenant;
 
@@ -141,7 +141,11 @@ async fn fetch(
             },
             None => Fetched::Payment {
                 session: None,
-                intent: Some(stripe.payment_intent(connected()?, &event.object_id).await?),
+                intent: Some(
+                    stripe
+                        .payment_intent(connected()?, &event.object_id)
+                        .await?,
+                ),
             },
         },
         // Settled from the session (what the payer did) and mirrored from its intent (what

@@ -2,9 +2,10 @@
 //! 1. Stripe webhook events processed per second: 10,000 `payment_intent.succeeded` events of
 //!    real objects in the Stripe stand-in, each delivered twice in a shuffled order (fixed
 //!    seed) to `POST /webhooks/stripe` with the real signature scheme, 16 at a time; counted
-//!    from the first delivery until every payment is applied (verified, stored, read back from
-//!    Stripe by a worker, settled in the ledger) and the pipeline is idle. The final ledger is
-//!    then compared, account by account, with a reference model of what it must hold.
+//!    from the first delivery until every event is applied (verified, stored, applied by the
+//!    clinic's drain job, its payment settled in the ledger). Then, how long until every
+//!    receipt (a PDF) is ready and every receipt email sent. The final ledger is compared,
+//!    account by account, with a reference model of what it must hold.
 //! 2. The reconciliation page's latency at 100,000 card payments, p99 at 4 connections, beside
 //!    `GET /api/v1/me` at 4 connections in the same run (wrk).
 //!
@@ -281,6 +282,13 @@ async fn main() {
         if unapplied == 0 && events as usize == events_wanted {
             break;
         }
+        let failed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM \"{schema}\".stripe_events WHERE failure IS NOT NULL"
+        )))
+        .fetch_one(&w.app.db.admin)
+        .await
+        .expect("count");
+        assert_eq!(failed, 0, "no event may fail");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let applied = start.elapsed();
@@ -304,6 +312,32 @@ async fn main() {
         applied.as_secs_f64(),
         events_wanted as f64 / applied.as_secs_f64(),
     );
+    // The receipts follow: every receipt PDF ready and every receipt email sent (at most ten
+    // minutes; a longer wait is reported as not done).
+    let until = Instant::now() + Duration::from_secs(600);
+    let receipts_done = loop {
+        let (ready, sent): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM \"{schema}\".documents WHERE kind = 'receipt' AND status = 'ready'),
+                    (SELECT count(*) FROM control.job_deliveries WHERE kind = 'payment.receipt' AND status = 'done')"
+        )))
+        .fetch_one(&w.app.db.admin)
+        .await
+        .expect("count");
+        if ready as usize >= events_wanted && sent as usize >= events_wanted {
+            break Some(start.elapsed());
+        }
+        if Instant::now() > until {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    match receipts_done {
+        Some(t) => println!(
+            "every receipt PDF ready and receipt email sent after {:.2} s",
+            t.as_secs_f64()
+        ),
+        None => println!("receipts: not all ready within ten minutes"),
+    }
     let _ = stop_tx.send(true);
     let _ = worker.await;
 

@@ -48,13 +48,12 @@ pub async fn receive(
 /// the check and the commit would miss the event.) Also called for a second delivery, so an
 /// event whose first delivery died before this step is still applied.
 pub async fn ensure_drain(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> {
-    let flipped = sqlx::query!(
-        "UPDATE stripe_inbox SET drain_queued = true WHERE NOT drain_queued"
-    )
-    .execute(tx.conn())
-    .await?
-    .rows_affected()
-        == 1;
+    let flipped =
+        sqlx::query!("UPDATE stripe_inbox SET drain_queued = true WHERE NOT drain_queued")
+            .execute(tx.conn())
+            .await?
+            .rows_affected()
+            == 1;
     if flipped {
         jobs::enqueue(tx, &Job::StripeInbox {}).await?;
     }
