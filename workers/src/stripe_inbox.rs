@@ -2,8 +2,9 @@
 //! takes the waiting events a batch at a time in Stripe's order, reads from Stripe what each
 //! needs (a PaymentIntent's event carries the intent, signed, and is applied as it came; any
 //! other object is read again for its current state, so duplicates and out-of-order events
-//! cannot move it backwards), then applies the whole batch in one transaction. Settling is
-//! idempotent (`billing::card`), so an event applied twice is harmless.
+//! cannot move it backwards), then applies the whole batch in one transaction. Four lanes run
+//! side by side, each with the events of its own billing accounts (`events::pending`).
+//! Settling is idempotent (`billing::card`), so an event applied twice is harmless.
 //!
 //! Faults: Stripe unreachable (or the database) stops the drain after what it applied, and
 //! the job is retried with backoff. An event that cannot be applied (Stripe refuses to show
@@ -31,7 +32,12 @@ use crate::handlers::JobError;
 /// enough that a transaction holds its locks for tens of milliseconds.
 const BATCH: i64 = 100;
 
-/// Stripe reads in flight at once while a batch is prepared (events that are not a
+/// Lanes drained side by side (each its own billing accounts, so they do not wait on each
+/// other's locks): a batch's statements are round trips, and one lane alone leaves the
+/// database and the cores idle between them.
+const LANES: i64 = 4;
+
+/// Stripe reads in flight at once (in each lane) while a batch is prepared (events that are not a
 /// PaymentIntent's: account, refund, payout, dispute, Checkout).
 const READS_AT_ONCE: usize = 8;
 
@@ -59,8 +65,34 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
     let account = setup::read(&mut tx).await?.account;
     tx.commit().await?;
     loop {
+        let lanes: Vec<futures::future::BoxFuture<'_, Result<(), JobError>>> = (0..LANES)
+            .map(|k| Box::pin(lane(deps, tenant, stripe, account.as_deref(), k)) as _)
+            .collect();
+        for done in futures::future::join_all(lanes).await {
+            done?;
+        }
+        // The last look, under the inbox lock: an event kept meanwhile is applied now, or
+        // its webhook queues the next drain (`events::receive`).
         let mut tx = deps.tenant_db.begin(tenant).await?;
-        let batch = events::pending(&mut tx, BATCH).await?;
+        let finished = events::nothing_waiting(&mut tx).await?;
+        tx.commit().await?;
+        if finished {
+            return Ok(());
+        }
+    }
+}
+
+/// Drains lane `k`: its events a batch at a time until none waits.
+async fn lane(
+    deps: &Deps,
+    tenant: &Tenant,
+    stripe: &Stripe,
+    account: Option<&str>,
+    k: i64,
+) -> Result<(), JobError> {
+    loop {
+        let mut tx = deps.tenant_db.begin(tenant).await?;
+        let batch = events::pending(&mut tx, BATCH, k, LANES).await?;
         tx.commit().await?;
         if batch.is_empty() {
             return Ok(());
@@ -70,7 +102,7 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
         // whose `Send` check overflows in the crates that spawn the workers.
         let reads: Vec<futures::future::BoxFuture<'_, Result<Fetched, JobError>>> = batch
             .iter()
-            .map(|e| Box::pin(fetch(stripe, account.as_deref(), e)) as _)
+            .map(|e| Box::pin(fetch(stripe, account, e)) as _)
             .collect();
         let reads: Vec<Result<Fetched, JobError>> = futures::stream::iter(reads)
             .buffered(READS_AT_ONCE)

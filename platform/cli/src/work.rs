@@ -60,7 +60,7 @@ pub async fn deps(
         renderer: portal_workers::documents::Renderer::new(
             std::thread::available_parallelism().map_or(1, usize::from),
             config.render_timeout,
-        ),
+        )?,
         tenant_db: TenantDb::new(pool.clone()),
         clinics,
         pool,

@@ -251,7 +251,7 @@ async fn main() {
         .init();
     let n: usize = env_or("BENCH_RENDERS", 100);
     let total: usize = env_or("BENCH_DOCUMENTS", 300);
-    let renderer = Renderer::new(1, Duration::from_secs(60));
+    let renderer = Renderer::new(1, Duration::from_secs(60)).expect("renderer");
 
     println!("== typst, {n} renders each (after 5 warm-up), one at a time");
     let docs = [

@@ -40,7 +40,7 @@ impl From<RenderError> for JobError {
     fn from(e: RenderError) -> Self {
         match e {
             // The machine may have been busy: another attempt may finish in time.
-            RenderError::Timeout(_) => JobError::Retry(e.to_string()),
+            RenderError::Timeout(_) | RenderError::Threads(_) => JobError::Retry(e.to_string()),
             // The same template and data would fail the same way again.
             RenderError::Compile(_) | RenderError::Pdf(_) | RenderError::Panicked => {
                 JobError::Permanent(e.to_string())

@@ -1,8 +1,12 @@
 //! PDFs with typst, in-process. The renderer's world is closed: it serves the one template it
 //! is given as `/main.typ`, the document's data as `/data.json`, the clinic's logo as `/logo`
 //! and the embedded fonts — nothing else. Any other path or URL a template (or anything in
-//! the data) names is refused, never read. A compile runs on a blocking thread, a few at a
-//! time, and is abandoned (marked failed) when it runs past its time.
+//! the data) names is refused, never read. A compile runs on one of the renderer's own threads
+//! (one per core), which yield the processor to everything else: they run at the lowest
+//! priority (`SCHED_BATCH`, nice 19), so a burst of PDFs — a receipt for every payment of a
+//! busy hour — takes the CPU that requests, webhooks and payments leave, not theirs, and all of
+//! it when the machine is otherwise idle. A compile is abandoned (marked failed) when it runs
+//! past its time.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -26,6 +30,8 @@ pub enum RenderError {
     Timeout(Duration),
     #[error("the render crashed")]
     Panicked,
+    #[error("the render threads could not be started: {0}")]
+    Threads(String),
 }
 
 /// A rendered document.
@@ -66,8 +72,28 @@ struct Shared {
 #[derive(Clone)]
 pub struct Renderer {
     shared: Arc<Shared>,
+    threads: Arc<rayon::ThreadPool>,
     permits: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+}
+
+/// What the render threads are called (`/proc/<pid>/task/*/comm`, `top -H`).
+pub const THREAD_NAME: &str = "pdf-render";
+
+/// Lowers the calling thread's priority below everything else the process does. A machine
+/// that does not allow it (another OS) renders at normal priority, and says so once a thread.
+fn yield_to_requests() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Min,
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+    ) {
+        tracing::warn!(error = ?e, "PDF rendering runs at normal priority");
+    }
 }
 
 impl std::fmt::Debug for Renderer {
@@ -79,23 +105,35 @@ impl std::fmt::Debug for Renderer {
 }
 
 impl Renderer {
-    /// At most `concurrency` compiles at once, each abandoned after `timeout`.
-    pub fn new(concurrency: usize, timeout: Duration) -> Self {
+    /// At most `concurrency` compiles at once (on as many low-priority threads), each
+    /// abandoned after `timeout`.
+    pub fn new(concurrency: usize, timeout: Duration) -> Result<Self, RenderError> {
         let mut fonts = FontStore::new();
         fonts.extend(typst_kit::fonts::embedded());
-        Self {
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(concurrency.max(1))
+            .thread_name(|i| format!("{THREAD_NAME}-{i}"))
+            .start_handler(|_| yield_to_requests())
+            // A compile that panics drops its answer: the caller gets `Panicked`, and the
+            // thread goes on (rayon's default is to abort the process).
+            .panic_handler(|_| {})
+            .build()
+            .map_err(|e| RenderError::Threads(e.to_string()))?;
+        Ok(Self {
             shared: Arc::new(Shared {
                 fonts,
                 library: LazyHash::new(Library::builder().build()),
             }),
+            threads: Arc::new(threads),
             permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
             timeout,
-        }
+        })
     }
 
     /// Compiles `template` with `data` (JSON, read by the template as `/data.json`) and an
-    /// optional logo, on a blocking thread. A compile that runs past the timeout is abandoned:
-    /// its thread keeps its permit until it ends, so runaway compiles cannot pile up.
+    /// optional logo, on a render thread. A compile that runs past the timeout is abandoned:
+    /// its thread keeps its permit until it ends, so runaway compiles cannot pile up (and a
+    /// permit held means a render thread free, so the timeout counts the compile only).
     pub async fn render(
         &self,
         template: &str,
@@ -111,9 +149,10 @@ impl Renderer {
             .map_err(|_| RenderError::Panicked)?;
         let shared = self.shared.clone();
         let template = template.to_owned();
-        let job = tokio::task::spawn_blocking(move || {
+        let (answer, job) = tokio::sync::oneshot::channel();
+        self.threads.spawn(move || {
             let _permit = permit;
-            compile(&shared, template, data, logo, created)
+            let _ = answer.send(compile(&shared, template, data, logo, created));
         });
         match tokio::time::timeout(self.timeout, job).await {
             Err(_) => Err(RenderError::Timeout(self.timeout)),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::*;
 
 fn renderer(timeout: Duration) -> Renderer {
-    Renderer::new(2, timeout)
+    Renderer::new(2, timeout).unwrap()
 }
 
 fn created() -> chrono::DateTime<chrono::Utc> {
@@ -142,4 +142,52 @@ async fn a_render_that_runs_too_long_is_abandoned_and_reported() {
         .render(endless, b"{}".to_vec(), None, created())
         .await;
     assert!(matches!(out, Err(RenderError::Timeout(_))), "{out:?}");
+}
+
+/// The nice value and scheduling policy of each render thread of this process, read from
+/// `/proc` (fields 19 and 41 of a task's `stat`, counted after its name).
+fn render_threads() -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with(THREAD_NAME) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+            continue; // it ended meanwhile
+        };
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        found.push((fields[19 - 3].to_owned(), fields[41 - 3].to_owned()));
+    }
+    found
+}
+
+#[tokio::test]
+async fn renders_run_on_threads_that_give_way_to_everything_else() {
+    let r = renderer(Duration::from_secs(60));
+    r.render(
+        crate::documents::TEMPLATE,
+        data("Ana Lima", "Influenza, seasonal"),
+        None,
+        created(),
+    )
+    .await
+    .unwrap();
+    // Other tests of this process start renderers too; a thread just started may not have
+    // lowered itself yet, so look again for a moment before concluding.
+    let mut threads = render_threads();
+    for _ in 0..50 {
+        if threads.len() >= 2 && threads.iter().all(|t| t == &("19".into(), "3".into())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        threads = render_threads();
+    }
+    assert!(threads.len() >= 2, "{threads:?}");
+    for (nice, policy) in &threads {
+        assert_eq!(nice, "19", "the lowest priority");
+        assert_eq!(policy, "3", "SCHED_BATCH");
+    }
 }

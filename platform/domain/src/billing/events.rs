@@ -1,31 +1,61 @@
 //! Stripe events for a clinic: kept once by their id (a second delivery is a no-op), so the
 //! webhook answers at once, and applied in Stripe's order by the clinic's drain job
-//! (`workers::payments::drain`), a batch at a time. A burst queues one drain job, not one job
-//! per event: the webhook queues it only when none is waiting (`stripe_inbox.drain_queued`).
+//! (`workers::stripe_inbox`), a batch at a time in a few lanes. A burst queues one drain job,
+//! not one job per event: the webhook queues it only when none is waiting
+//! (`stripe_inbox.drain_queued`).
 
 use chrono::{DateTime, Utc};
 use portal_stripe::PaymentState;
 use portal_stripe::webhook::EventHead;
 use portal_tenants::TenantTx;
 
+use crate::ids::PaymentId;
 use crate::jobs::{self, Job};
 
-/// Keeps a verified event (with the PaymentIntent it carried, if any). `false`: it was
-/// already kept. The caller commits, then calls [`ensure_drain`].
+/// Keeps a verified event (with the PaymentIntent it carried, if any) and queues the
+/// clinic's drain job unless one is already waiting to start; the caller commits. `true`: the
+/// event was new (`false`: a second delivery, a no-op, though it too queues a drain if none
+/// waits, so an event whose first delivery died before its commit's drain is applied).
+///
+/// Why the lock: the drain job clears `drain_queued` before it looks for events, so a flag
+/// found set means a drain that has not looked yet and will see this event — unless this
+/// transaction commits only after that drain's last look. So every webhook holds the clinic's
+/// inbox lock shared until it commits, taken in a statement of its own *before* the flag is
+/// read (a statement reads what was committed when it began), and the drain takes it
+/// exclusively for its last look ([`nothing_waiting`]): it waits for every webhook that may
+/// have seen the flag set, and any later one sees it cleared and queues the next drain.
 pub async fn receive(
     tx: &mut TenantTx,
     head: &EventHead,
     now: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, jobs::EnqueueError> {
     let snapshot = head
         .intent
         .as_ref()
         .and_then(|i| serde_json::to_value(i).ok());
-    let kept = sqlx::query!(
-        "INSERT INTO stripe_events (id, kind, object_id, object_type, created, received_at,
-                                    snapshot)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (id) DO NOTHING",
+    let payment_ref = head
+        .intent
+        .as_ref()
+        .and_then(|i| i.metadata.get("payment"))
+        .and_then(|p| PaymentId::parse(p))
+        .map(|p| p.as_uuid());
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('stripe_inbox ' || current_schema(), 0))"
+    )
+    .execute(tx.conn())
+    .await?;
+    let r = sqlx::query!(
+        r#"WITH kept AS (
+               INSERT INTO stripe_events (id, kind, object_id, object_type, created,
+                                          received_at, snapshot, payment_ref)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (id) DO NOTHING
+               RETURNING 1
+           ), flipped AS (
+               UPDATE stripe_inbox SET drain_queued = true WHERE NOT drain_queued RETURNING 1
+           )
+           SELECT EXISTS (SELECT 1 FROM kept) AS "kept!",
+                  EXISTS (SELECT 1 FROM flipped) AS "flipped!""#,
         head.id,
         head.kind,
         head.object_id,
@@ -33,31 +63,31 @@ pub async fn receive(
         head.created,
         now,
         snapshot,
+        payment_ref,
     )
-    .execute(tx.conn())
-    .await?
-    .rows_affected()
-        == 1;
-    Ok(kept)
-}
-
-/// Queues the clinic's drain job unless one is already waiting to start. Called in its own
-/// transaction *after* the event's has committed: the drain job clears the flag before it
-/// looks for events, so a flag found set means a drain that has not yet looked, and will see
-/// the committed event. (Checked inside the event's transaction, a drain finishing between
-/// the check and the commit would miss the event.) Also called for a second delivery, so an
-/// event whose first delivery died before this step is still applied.
-pub async fn ensure_drain(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> {
-    let flipped =
-        sqlx::query!("UPDATE stripe_inbox SET drain_queued = true WHERE NOT drain_queued")
-            .execute(tx.conn())
-            .await?
-            .rows_affected()
-            == 1;
-    if flipped {
+    .fetch_one(tx.conn())
+    .await?;
+    if r.flipped {
         jobs::enqueue(tx, &Job::StripeInbox {}).await?;
     }
-    Ok(flipped)
+    Ok(r.kept)
+}
+
+/// The drain's last look, under the clinic's inbox lock held exclusively until the caller
+/// commits (see [`receive`]): `true` when no event waits.
+pub async fn nothing_waiting(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('stripe_inbox ' || current_schema(), 0))"
+    )
+    .execute(tx.conn())
+    .await?;
+    let waiting = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM stripe_events
+                          WHERE applied_at IS NULL AND failure IS NULL) AS "waiting!""#
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(!waiting)
 }
 
 /// The drain job starting: events kept from now on queue another drain.
@@ -79,15 +109,31 @@ pub struct Pending {
     pub intent: Option<PaymentState>,
 }
 
-/// Up to `limit` events not yet applied (nor given up on), oldest first, without locking
-/// them: the drain reads what it needs from Stripe before it opens the transaction that
-/// applies them ([`lock`]).
-pub async fn pending(tx: &mut TenantTx, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+/// Up to `limit` events of lane `lane` of `lanes` not yet applied (nor given up on), oldest
+/// first, without locking them: the drain reads what it needs from Stripe before it opens
+/// the transaction that applies them ([`lock`]). An event's lane follows the billing account
+/// of the payment it names (its intent's metadata, or its Checkout Session), so lanes run side
+/// by side without waiting on each other's accounts; an event naming none (refunds, payouts,
+/// disputes, the account) is in lane 0.
+pub async fn pending(
+    tx: &mut TenantTx,
+    limit: i64,
+    lane: i64,
+    lanes: i64,
+) -> Result<Vec<Pending>, sqlx::Error> {
     let rows = sqlx::query!(
-        "SELECT id, kind, object_id, object_type, snapshot FROM stripe_events
-         WHERE applied_at IS NULL AND failure IS NULL
-         ORDER BY created, id LIMIT $1",
-        limit
+        "SELECT e.id, e.kind, e.object_id, e.object_type, e.snapshot
+         FROM stripe_events e
+         LEFT JOIN payments p ON p.id = e.payment_ref
+         LEFT JOIN payments c ON e.object_type = 'checkout.session'
+                             AND c.stripe_checkout_session = e.object_id
+         WHERE e.applied_at IS NULL AND e.failure IS NULL
+           AND coalesce(mod(hashtext(coalesce(p.account_id, c.account_id)::text)::bigint
+                            + 2147483648, $2), 0) = $3
+         ORDER BY e.created, e.id LIMIT $1",
+        limit,
+        lanes,
+        lane,
     )
     .fetch_all(tx.conn())
     .await?;
