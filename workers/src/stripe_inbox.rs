@@ -60,6 +60,10 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
     let Some(stripe) = &deps.stripe else {
         return Err(JobError::Permanent("no Stripe configuration".into()));
     };
+    // Held (a transaction left open) until this drain ends; dropped on any error, which
+    // rolls it back and lets the next drain start.
+    let mut running = deps.tenant_db.begin(tenant).await?;
+    events::one_drain_at_a_time(&mut running).await?;
     let mut tx = deps.tenant_db.begin(tenant).await?;
     events::drain_started(&mut tx).await?;
     let account = setup::read(&mut tx).await?.account;
@@ -77,6 +81,7 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
         let finished = events::nothing_waiting(&mut tx).await?;
         tx.commit().await?;
         if finished {
+            running.commit().await?;
             return Ok(());
         }
     }

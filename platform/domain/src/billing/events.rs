@@ -90,6 +90,20 @@ pub async fn nothing_waiting(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
     Ok(!waiting)
 }
 
+/// One drain at a time per clinic: waits for a running drain to end, then holds the clinic's
+/// drain lock until the caller's transaction ends (however it ends: a crash releases it).
+/// Two drains side by side would take batches of the same billing accounts and wait on each
+/// other's locks; and because a waiting drain has not yet cleared `drain_queued`, no third is
+/// queued meanwhile.
+pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtextextended('stripe_drain ' || current_schema(), 0))"
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// The drain job starting: events kept from now on queue another drain.
 pub async fn drain_started(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
     sqlx::query!("UPDATE stripe_inbox SET drain_queued = false WHERE drain_queued")
