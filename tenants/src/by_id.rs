@@ -33,7 +33,7 @@ impl ClinicsById {
         let cache = self.cache.clone();
         tokio::spawn(async move {
             loop {
-                if let Err(e) = listen(&pool, &cache).await {
+                if let Err(e) = listen(&pool, || cache.invalidate_all()).await {
                     tracing::warn!(error = %e, "clinic change listener lost its connection");
                 }
                 cache.invalidate_all();
@@ -63,15 +63,14 @@ impl ClinicsById {
     }
 }
 
-async fn listen(
-    pool: &sqlx::PgPool,
-    cache: &Cache<TenantId, Arc<Tenant>>,
-) -> Result<(), sqlx::Error> {
+/// Listens for clinic changes and calls `changed` on each (and once on connecting, since
+/// changes may have been missed while not listening).
+pub(crate) async fn listen(pool: &sqlx::PgPool, changed: impl Fn()) -> Result<(), sqlx::Error> {
     let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(crate::resolve::CHANGED_CHANNEL).await?;
-    cache.invalidate_all();
+    changed();
     while listener.try_recv().await?.is_some() {
-        cache.invalidate_all();
+        changed();
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! rest of the platform can only reach tenant tables through a [`TenantTx`].
 
 mod by_id;
+mod by_stripe_account;
 mod db;
 mod error;
 mod ids;
@@ -19,6 +20,7 @@ mod sql;
 mod values;
 
 pub use by_id::ClinicsById;
+pub use by_stripe_account::ClinicsByStripeAccount;
 pub use db::{TenantDb, TenantTx};
 pub use error::{TenantError, ValueError};
 pub use ids::TenantId;

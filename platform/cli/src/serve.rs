@@ -56,6 +56,14 @@ pub async fn start(
         Some(s) => Some(portal_web::Payments {
             client: s.client()?,
             webhook_secret: s.webhook_secret.clone(),
+            clinics: {
+                let clinics = portal_tenants::ClinicsByStripeAccount::new(
+                    registry.clone(),
+                    std::time::Duration::from_secs(60),
+                );
+                clinics.spawn_invalidation_listener(pool.clone());
+                clinics
+            },
             page_origins: portal_stripe::hosted_page_origins(&s.base_url),
         }),
         None => None,

@@ -37,6 +37,8 @@ pub struct AppState {
 pub struct Payments {
     pub client: portal_stripe::Stripe,
     pub webhook_secret: secrecy::SecretString,
+    /// The clinic each connected account belongs to (the webhook asks for every event).
+    pub clinics: portal_tenants::ClinicsByStripeAccount,
     /// Origins of Stripe's own pages, which forms may lead to (`form-action`).
     pub page_origins: Vec<String>,
 }

@@ -54,12 +54,7 @@ pub async fn stripe(
         tracing::info!(event = %head.id, kind = %head.kind, "a platform event: nothing to do");
         return Ok(StatusCode::OK.into_response());
     };
-    let Some(tenant) = state
-        .registry
-        .by_stripe_account(account)
-        .await
-        .map_err(internal)?
-    else {
+    let Some(tenant) = payments.clinics.get(account).await.map_err(internal)? else {
         tracing::warn!(event = %head.id, "an event for an account no clinic has");
         return Ok(StatusCode::OK.into_response());
     };
