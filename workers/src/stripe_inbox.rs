@@ -46,8 +46,8 @@ const READS_AT_ONCE: usize = 8;
 enum Fetched {
     Account(AccountState),
     Payment {
-        session: Option<CheckoutState>,
-        intent: Option<PaymentState>,
+        session: Option<Box<CheckoutState>>,
+        intent: Option<Box<PaymentState>>,
     },
     Refund(RefundState),
     Payout(PayoutState, Vec<BalanceLine>),
@@ -174,15 +174,15 @@ async fn fetch(
         "payment_intent" => match &event.intent {
             Some(intent) => Fetched::Payment {
                 session: None,
-                intent: Some(intent.clone()),
+                intent: Some(Box::new(intent.clone())),
             },
             None => Fetched::Payment {
                 session: None,
-                intent: Some(
+                intent: Some(Box::new(
                     stripe
                         .payment_intent(connected()?, &event.object_id)
                         .await?,
-                ),
+                )),
             },
         },
         // Settled from the session (what the payer did) and mirrored from its intent (what
@@ -191,11 +191,11 @@ async fn fetch(
             let account = connected()?;
             let session = stripe.checkout(account, &event.object_id).await?;
             let intent = match &session.payment_intent {
-                Some(id) => Some(stripe.payment_intent(account, id).await?),
+                Some(id) => Some(Box::new(stripe.payment_intent(account, id).await?)),
                 None => None,
             };
             Fetched::Payment {
-                session: Some(session),
+                session: Some(Box::new(session)),
                 intent,
             }
         }
@@ -254,7 +254,7 @@ async fn apply(
                 }
                 if let Some(i) = intent {
                     card::apply_payment_intent(&mut tx, &ctx, i, now).await?;
-                    intents.push(i.clone());
+                    intents.push(PaymentState::clone(i));
                 }
             }
             Ok(Fetched::Refund(state)) => {
