@@ -5,7 +5,7 @@
 
 use portal_domain::billing::print::receipt_notice_target;
 use portal_domain::billing::statements::for_notice;
-use portal_domain::ids::{JobId, PaymentId, StatementId};
+use portal_domain::ids::{DocumentId, JobId, PaymentId, StatementId};
 use portal_domain::jobs::{Channel, Job};
 use portal_tenants::Tenant;
 
@@ -62,11 +62,29 @@ pub(crate) async fn notice(
     Ok(())
 }
 
-pub(crate) async fn receipt_notice(
+/// A payment's receipt: its PDF prepared (when the job names it; already prepared on a retry
+/// after the email failed), then the notice. A receipt that cannot be printed is marked
+/// failed — its page offers "Try again" — and the notice still goes: the payment was received.
+pub(crate) async fn receipt(
     deps: &Deps,
     tenant: &Tenant,
     payment: PaymentId,
+    document: Option<DocumentId>,
 ) -> Result<(), JobError> {
+    if let Some(doc) = document {
+        match crate::documents::render_job(deps, tenant, doc).await {
+            Ok(()) => {}
+            Err(JobError::Permanent(why)) => {
+                tracing::warn!(failure = %why, "a receipt could not be printed");
+                crate::documents::render_failed(deps, tenant, doc).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    receipt_notice(deps, tenant, payment).await
+}
+
+async fn receipt_notice(deps: &Deps, tenant: &Tenant, payment: PaymentId) -> Result<(), JobError> {
     let now = deps.clock.now();
     let mut tx = deps.tenant_db.begin(tenant).await?;
     let to = receipt_notice_target(&mut tx, payment, now).await?;

@@ -112,7 +112,13 @@ async fn attempts_until_done(
 /// What a job's final failure means to the people waiting on it: a document says it could
 /// not be prepared (with its "Try again" button) instead of being prepared forever.
 async fn gave_up(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
-    if let Ok(Job::DocumentRender { document_id }) = Job::from_parts(&env.kind, env.payload.clone())
+    if let Ok(
+        Job::DocumentRender { document_id }
+        | Job::PaymentReceipt {
+            document_id: Some(document_id),
+            ..
+        },
+    ) = Job::from_parts(&env.kind, env.payload.clone())
         && let Ok(Some(tenant)) = deps.clinics.get(env.tenant_id).await
     {
         crate::documents::render_failed(deps, &tenant, document_id).await?;
@@ -207,9 +213,10 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             statement_id,
             channel,
         } => crate::billing::notice(deps, &tenant, env.id, &job, statement_id, channel).await,
-        Job::PaymentReceipt { payment_id } => {
-            crate::billing::receipt_notice(deps, &tenant, payment_id).await
-        }
+        Job::PaymentReceipt {
+            payment_id,
+            document_id,
+        } => crate::billing::receipt(deps, &tenant, payment_id, document_id).await,
         Job::StripeInbox {} | Job::StripeEvent { .. } => {
             crate::stripe_inbox::drain(deps, &tenant).await
         }

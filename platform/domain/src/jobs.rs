@@ -73,10 +73,17 @@ pub enum Job {
         statement_id: StatementId,
         channel: Channel,
     },
-    /// Tell the patient (by email) that a payment was received and its receipt is in the
-    /// portal, with no amount in the message.
+    /// Prepare a payment's receipt (`document_id`, when it was queued with it) and then tell
+    /// the patient (by email) that the payment was received and its receipt is in the portal,
+    /// with no amount in the message. One job, not a render job and an email job: the email
+    /// goes once the receipt is there, and a burst of payments queues half the jobs.
     #[serde(rename = "payment.receipt")]
-    PaymentReceipt { payment_id: PaymentId },
+    PaymentReceipt {
+        payment_id: PaymentId,
+        /// Absent in jobs queued before receipts were prepared by this job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        document_id: Option<DocumentId>,
+    },
     /// Charge the saved cards of the clinic's payment plans whose instalments fall due today.
     #[serde(rename = "billing.autopay")]
     Autopay {},

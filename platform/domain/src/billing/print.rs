@@ -16,7 +16,6 @@ use crate::documents::printout::{Paragraph, Section};
 use crate::documents::store::{self, DocumentError};
 use crate::identity::scope::{BillingScope, PatientScope};
 use crate::ids::{DocumentId, PatientId, PaymentId, StatementId};
-use crate::jobs::{self, Job};
 
 /// Who asks for a statement's PDF.
 pub enum Asker<'a> {
@@ -54,6 +53,7 @@ pub async fn request_statement(
         Kind::Statement,
         id.as_uuid(),
         Some(by),
+        store::Then::Render,
         now,
     )
     .await?
@@ -61,8 +61,9 @@ pub async fn request_statement(
     Ok((doc, patient))
 }
 
-/// Queues the receipt of a payment just taken, and the email saying one is ready. Nothing
-/// when the payment has one already (a webhook seen twice, a reconciliation after it).
+/// Queues the receipt of a payment just taken: its document and one job that prepares it and
+/// then sends the email saying it is ready. Nothing when the payment has one already (a
+/// webhook seen twice, a reconciliation after it).
 pub(crate) async fn queue_receipt(
     tx: &mut TenantTx,
     ctx: &AuditContext,
@@ -70,25 +71,17 @@ pub(crate) async fn queue_receipt(
     patient: PatientId,
     now: DateTime<Utc>,
 ) -> Result<(), DocumentError> {
-    let made = store::request_billing(
+    store::request_billing(
         tx,
         &ctx.automatic(),
         patient,
         Kind::Receipt,
         payment.as_uuid(),
         None,
+        store::Then::Receipt(payment),
         now,
     )
     .await?;
-    if made.is_some() {
-        jobs::enqueue(
-            tx,
-            &Job::PaymentReceipt {
-                payment_id: payment,
-            },
-        )
-        .await?;
-    }
     Ok(())
 }
 

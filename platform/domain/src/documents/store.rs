@@ -337,6 +337,16 @@ async fn queued(
     now: DateTime<Utc>,
 ) -> Result<(), DocumentError> {
     jobs::enqueue(tx, &Job::DocumentRender { document_id: id }).await?;
+    request_audited(tx, ctx, id, patient, now).await
+}
+
+async fn request_audited(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    id: DocumentId,
+    patient: PatientId,
+    now: DateTime<Utc>,
+) -> Result<(), DocumentError> {
     audit::record(
         tx,
         ctx,
@@ -359,6 +369,7 @@ pub(crate) async fn request_billing(
     kind: Kind,
     subject: uuid::Uuid,
     by: Option<UserId>,
+    then: Then,
     now: DateTime<Utc>,
 ) -> Result<Option<DocumentId>, DocumentError> {
     if !kind.is_billing() {
@@ -386,8 +397,28 @@ pub(crate) async fn request_billing(
     if inserted == 0 {
         return Ok(None);
     }
-    queued(tx, ctx, id, patient, now).await?;
+    match then {
+        Then::Render => queued(tx, ctx, id, patient, now).await?,
+        Then::Receipt(payment) => {
+            jobs::enqueue(
+                tx,
+                &Job::PaymentReceipt {
+                    payment_id: payment,
+                    document_id: Some(id),
+                },
+            )
+            .await?;
+            request_audited(tx, ctx, id, patient, now).await?;
+        }
+    }
     Ok(Some(id))
+}
+
+/// What follows a billing document's row: its own render job, or (a receipt) the payment's
+/// receipt job, which renders it and then sends the notice.
+pub(crate) enum Then {
+    Render,
+    Receipt(crate::ids::PaymentId),
 }
 
 /// Queues a failed document again (a new render job), as its "Try again" button does.
