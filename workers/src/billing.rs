@@ -1,7 +1,8 @@
 //! "You have a new statement": by email or text, one job per channel, with no amount and no
 //! service in it — only the clinic's name and a link to sign in. A statement voided before
 //! the notice went out sends nothing. "We received a payment": by email, when a payment was
-//! taken, pointing to its receipt (a PDF in the portal) without saying the amount.
+//! taken, once its receipt (a PDF in the portal, prepared by the same job) is there, without
+//! saying the amount.
 
 use portal_domain::billing::print::receipt_notice_target;
 use portal_domain::billing::statements::for_notice;
