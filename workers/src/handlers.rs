@@ -217,8 +217,9 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             payment_id,
             document_id,
         } => crate::billing::receipt(deps, &tenant, payment_id, document_id).await,
-        Job::StripeInbox {} | Job::StripeEvent { .. } => {
-            crate::stripe_inbox::drain(deps, &tenant).await
+        Job::StripeInbox {} => crate::stripe_inbox::drain(deps, &tenant).await,
+        Job::StripeEvent { event_id } => {
+            crate::stripe_inbox::legacy_event(deps, &tenant, &event_id).await
         }
         Job::StripeRefund { refund_id } => {
             crate::payments::send_refund(deps, &tenant, refund_id).await

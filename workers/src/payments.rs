@@ -31,7 +31,12 @@ impl From<BillingError> for JobError {
         match e {
             BillingError::Database(d) => d.into(),
             BillingError::Queue(_) => JobError::Retry("queue".into()),
-            other => JobError::Permanent(format!("billing: {other:?}")),
+            // The variant's name only: its fields may hold words for a person, or amounts.
+            other => {
+                let debug = format!("{other:?}");
+                let name = debug.split(['(', '{', ' ']).next().unwrap_or_default();
+                JobError::Permanent(format!("billing: {name}"))
+            }
         }
     }
 }

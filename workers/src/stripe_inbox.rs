@@ -21,7 +21,7 @@ use portal_domain::billing::events::{self, Pending};
 use portal_domain::billing::{card, disputes, payouts, reconcile, refunds, setup};
 use portal_stripe::{
     AccountState, BalanceLine, CheckoutState, DisputeState, PaymentState, PayoutState, RefundState,
-    Stripe,
+    Stripe, StripeError,
 };
 use portal_tenants::Tenant;
 
@@ -63,7 +63,15 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
     // Held (a transaction left open) until this drain ends; dropped on any error, which
     // rolls it back and lets the next drain start.
     let mut running = deps.tenant_db.begin(tenant).await?;
-    events::one_drain_at_a_time(&mut running).await?;
+    if !events::one_drain_at_a_time(&mut running).await? {
+        running.commit().await?;
+        let mut tx = deps.tenant_db.begin(tenant).await?;
+        events::drain_later(&mut tx, deps.clock.now() + chrono::Duration::seconds(2))
+            .await
+            .map_err(|_| JobError::Retry("queue".into()))?;
+        tx.commit().await?;
+        return Ok(());
+    }
     let mut tx = deps.tenant_db.begin(tenant).await?;
     events::drain_started(&mut tx).await?;
     let account = setup::read(&mut tx).await?.account;
@@ -85,6 +93,18 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
             return Ok(());
         }
     }
+}
+
+/// A `stripe.event` job queued (one per event) before drains: a drain, unless its event was
+/// applied meanwhile — many such jobs at an upgrade would otherwise each queue another drain.
+pub(crate) async fn legacy_event(deps: &Deps, tenant: &Tenant, id: &str) -> Result<(), JobError> {
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let waiting = events::is_waiting(&mut tx, id).await?;
+    tx.commit().await?;
+    if waiting {
+        drain(deps, tenant).await?;
+    }
+    Ok(())
 }
 
 /// Drains lane `k`: its events a batch at a time until none waits.
@@ -127,25 +147,25 @@ async fn lane(
                 }
             }
         }
+        // A batch that fails (an event a rule refuses, a deadlock with lane 0's refunds and
+        // disputes, which touch any account) is applied again one event at a time, so one
+        // event cannot hold up the others; an event that fails alone for good is set aside.
         let taken = match apply(deps, tenant, &ready).await {
-            Err(JobError::Permanent(_)) if ready.len() > 1 => {
-                let mut taken = 0;
-                for one in &ready {
-                    taken += match apply(deps, tenant, std::slice::from_ref(one)).await {
-                        Err(JobError::Permanent(why)) => {
-                            give_up(deps, tenant, one.0, &why).await?;
-                            1
-                        }
-                        other => other?,
-                    };
+            Ok(taken) => taken,
+            Err(first) => {
+                if ready.len() == 1 {
+                    set_aside_or(deps, tenant, ready[0].0, first).await?
+                } else {
+                    let mut taken = 0;
+                    for one in &ready {
+                        taken += match apply(deps, tenant, std::slice::from_ref(one)).await {
+                            Ok(n) => n,
+                            Err(e) => set_aside_or(deps, tenant, one.0, e).await?,
+                        };
+                    }
+                    taken
                 }
-                taken
             }
-            Err(JobError::Permanent(why)) if ready.len() == 1 => {
-                give_up(deps, tenant, ready[0].0, &why).await?;
-                1
-            }
-            other => other?,
         };
         if let Some(e) = stopped {
             return Err(e);
@@ -158,17 +178,49 @@ async fn lane(
     }
 }
 
+/// How a Stripe read failed, for the drain: an object Stripe says it does not have (404) sets
+/// the event aside; anything else (a refused or revoked key, a bad configuration, Stripe out
+/// of reach) stops the drain, to be tried again — fixing the key must not find the backlog
+/// given up on.
+fn read_error(e: StripeError) -> JobError {
+    match e {
+        StripeError::Refused {
+            status: 404, code, ..
+        } => JobError::Permanent(format!("stripe refused: 404 {code}")),
+        StripeError::Refused { status, code, .. } => {
+            JobError::Retry(format!("stripe refused: {status} {code}"))
+        }
+        StripeError::Declined { code, .. } => JobError::Retry(format!("stripe declined: {code}")),
+        StripeError::Config(_) => JobError::Retry("stripe configuration".into()),
+        StripeError::Unavailable(m) => JobError::Retry(format!("stripe: {m}")),
+    }
+}
+
 /// Reads what `event` needs from Stripe. `Permanent`: the event cannot be applied.
 async fn fetch(
     stripe: &Stripe,
     account: Option<&str>,
     event: &Pending,
 ) -> Result<Fetched, JobError> {
-    let connected = || {
-        account.ok_or_else(|| {
-            JobError::Permanent(format!("{} event before any account", event.object_type))
-        })
-    };
+    read(stripe, account, event).await.map_err(|e| match e {
+        Read::Stripe(e) => read_error(e),
+        Read::NoAccount(kind) => JobError::Permanent(format!("{kind} event before any account")),
+    })
+}
+
+enum Read {
+    Stripe(StripeError),
+    NoAccount(String),
+}
+
+impl From<StripeError> for Read {
+    fn from(e: StripeError) -> Self {
+        Read::Stripe(e)
+    }
+}
+
+async fn read(stripe: &Stripe, account: Option<&str>, event: &Pending) -> Result<Fetched, Read> {
+    let connected = || account.ok_or_else(|| Read::NoAccount(event.object_type.clone()));
     Ok(match event.object_type.as_str() {
         "account" => Fetched::Account(stripe.account(&event.object_id).await?),
         "payment_intent" => match &event.intent {
@@ -276,6 +328,34 @@ async fn apply(
     events::mark_applied(&mut tx, &applied, now).await?;
     tx.commit().await?;
     Ok(mine.len())
+}
+
+/// An event that failed alone: set aside when it would fail the same way again (a billing
+/// rule, or data the database refuses: SQLSTATE classes 22 and 23, a trigger's exception);
+/// otherwise the error stops the drain and the job is retried.
+async fn set_aside_or(
+    deps: &Deps,
+    tenant: &Tenant,
+    event: &Pending,
+    e: JobError,
+) -> Result<usize, JobError> {
+    let for_good = match &e {
+        JobError::Permanent(_) => true,
+        // `JobError::from(sqlx::Error)` keeps the SQLSTATE: "database: 23505".
+        JobError::Retry(why) => ["database: 22", "database: 23", "database: P0001"]
+            .iter()
+            .any(|p| why.starts_with(p)),
+        JobError::Held => false,
+    };
+    if !for_good {
+        return Err(e);
+    }
+    let why = match e {
+        JobError::Permanent(w) | JobError::Retry(w) => w,
+        JobError::Held => String::new(),
+    };
+    give_up(deps, tenant, event, &why).await?;
+    Ok(1)
 }
 
 async fn give_up(deps: &Deps, tenant: &Tenant, event: &Pending, why: &str) -> Result<(), JobError> {

@@ -133,7 +133,9 @@ impl Renderer {
     /// Compiles `template` with `data` (JSON, read by the template as `/data.json`) and an
     /// optional logo, on a render thread. A compile that runs past the timeout is abandoned:
     /// its thread keeps its permit until it ends, so runaway compiles cannot pile up (and a
-    /// permit held means a render thread free, so the timeout counts the compile only).
+    /// permit held means a render thread free, so the timeout does not count time queued
+    /// behind other compiles — it does count time the low-priority thread waits for a core
+    /// on a machine busy with everything else).
     pub async fn render(
         &self,
         template: &str,

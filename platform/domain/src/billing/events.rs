@@ -90,18 +90,36 @@ pub async fn nothing_waiting(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
     Ok(!waiting)
 }
 
-/// One drain at a time per clinic: waits for a running drain to end, then holds the clinic's
-/// drain lock until the caller's transaction ends (however it ends: a crash releases it).
-/// Two drains side by side would take batches of the same billing accounts and wait on each
-/// other's locks; and because a waiting drain has not yet cleared `drain_queued`, no third is
-/// queued meanwhile.
-pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "SELECT pg_advisory_xact_lock(hashtextextended('stripe_drain ' || current_schema(), 0))"
+/// One drain at a time per clinic: `true` when no other drain runs, and then the clinic's
+/// drain lock is held until the caller's transaction ends (however it ends: a crash releases
+/// it). Two drains side by side would take batches of the same billing accounts and wait on
+/// each other's locks. A drain that finds another running does not wait for it (a waiting
+/// job would hold a connection and a worker): it queues itself again a moment later
+/// ([`drain_later`]) without clearing `drain_queued`, so no third is queued meanwhile.
+pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(
+                      hashtextextended('stripe_drain ' || current_schema(), 0)) AS "held!""#
     )
-    .execute(tx.conn())
-    .await?;
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Queues the clinic's drain again, to start no earlier than `at`.
+pub async fn drain_later(tx: &mut TenantTx, at: DateTime<Utc>) -> Result<(), jobs::EnqueueError> {
+    jobs::enqueue_many(tx, &[(Job::StripeInbox {}, Some(at))]).await?;
     Ok(())
+}
+
+/// Whether the event is still waiting to be applied (neither applied nor set aside).
+pub async fn is_waiting(tx: &mut TenantTx, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM stripe_events
+                          WHERE id = $1 AND applied_at IS NULL AND failure IS NULL) AS "waiting!""#,
+        id
+    )
+    .fetch_one(tx.conn())
+    .await
 }
 
 /// The drain job starting: events kept from now on queue another drain.

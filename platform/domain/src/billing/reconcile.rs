@@ -17,7 +17,8 @@ fn is_final(status: &str) -> bool {
     matches!(status, "succeeded" | "canceled")
 }
 
-/// Keeps Stripe's view of these PaymentIntents, and notes each one's charge on our payment.
+/// Keeps Stripe's view of these PaymentIntents, and notes each succeeded one's charge on our
+/// payment (the charge that took the money: an earlier copy may name a failed attempt's).
 /// Copies carried by events may be older than what is kept: a final state is never replaced
 /// by one that is not, and of one intent seen twice in `intents` the later (or final) copy
 /// counts.
@@ -80,7 +81,8 @@ pub async fn mirror(
                 OR EXCLUDED.status IN ('succeeded', 'canceled')
          )
          UPDATE payments p SET stripe_charge = i.charge
-         FROM i WHERE p.id = i.ours AND i.charge IS NOT NULL AND p.stripe_charge IS NULL",
+         FROM i WHERE p.id = i.ours AND i.charge IS NOT NULL AND p.stripe_charge IS NULL
+                  AND i.status = 'succeeded'",
         &ids,
         &statuses,
         &amounts,
