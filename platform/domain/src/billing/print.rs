@@ -52,8 +52,7 @@ pub async fn request_statement(
         patient,
         Kind::Statement,
         id.as_uuid(),
-        Some(by),
-        store::Then::Render,
+        store::Asked::By(by),
         now,
     )
     .await?
@@ -77,8 +76,7 @@ pub(crate) async fn queue_receipt(
         patient,
         Kind::Receipt,
         payment.as_uuid(),
-        None,
-        store::Then::Receipt(payment),
+        store::Asked::Receipt(payment),
         now,
     )
     .await?;

@@ -360,18 +360,21 @@ async fn request_audited(
 }
 
 /// Queues a statement's or a receipt's PDF (`subject`: the statement or the payment, already
-/// checked to be the patient's by the caller). `by`: who asked (`None`: the clinic's system,
-/// for a receipt). A second receipt for one payment is not made: `None`.
+/// checked to be the patient's by the caller), asked for by a person or (a receipt) by the
+/// clinic's system. A second receipt for one payment is not made: `None`.
 pub(crate) async fn request_billing(
     tx: &mut TenantTx,
     ctx: &AuditContext,
     patient: PatientId,
     kind: Kind,
     subject: uuid::Uuid,
-    by: Option<UserId>,
-    then: Then,
+    asked: Asked,
     now: DateTime<Utc>,
 ) -> Result<Option<DocumentId>, DocumentError> {
+    let by = match asked {
+        Asked::By(user) => Some(user),
+        Asked::Receipt(_) => None,
+    };
     if !kind.is_billing() {
         return Err(DocumentError::NotGenerated);
     }
@@ -397,9 +400,9 @@ pub(crate) async fn request_billing(
     if inserted == 0 {
         return Ok(None);
     }
-    match then {
-        Then::Render => queued(tx, ctx, id, patient, now).await?,
-        Then::Receipt(payment) => {
+    match asked {
+        Asked::By(_) => queued(tx, ctx, id, patient, now).await?,
+        Asked::Receipt(payment) => {
             jobs::enqueue(
                 tx,
                 &Job::PaymentReceipt {
@@ -414,10 +417,11 @@ pub(crate) async fn request_billing(
     Ok(Some(id))
 }
 
-/// What follows a billing document's row: its own render job, or (a receipt) the payment's
+/// Who asks for a billing document, and so what follows its row: a person's request has
+/// its own render job; a receipt (the clinic's system, as a payment is taken) the payment's
 /// receipt job, which renders it and then sends the notice.
-pub(crate) enum Then {
-    Render,
+pub(crate) enum Asked {
+    By(UserId),
     Receipt(crate::ids::PaymentId),
 }
 
