@@ -9,7 +9,7 @@
 
 use portal_domain::clock::Clock;
 use portal_tests::cards::*;
-use portal_tests::stripe_fake::WEBHOOK_SECRET;
+use portal_tests::stripe_fake::{WEBHOOK_SECRET, signature};
 use portal_tests::{Browser, PASSWORD};
 use serde_json::json;
 
@@ -208,18 +208,7 @@ async fn webhooks_are_verified_and_kept_once() {
         }
     };
     let now = w.app.clock.now().timestamp();
-    let sign = |body: &str, t: i64, secret: &str| {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.{body}").as_bytes());
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("t={t},v1={hex}")
-    };
+    let sign = |body: &str, t: i64, secret: &str| signature(body.as_bytes(), t, secret);
     // Unsigned, wrongly signed, tampered, too old: refused.
     assert_eq!(post(body.clone(), String::new()).await, 400);
     assert_eq!(
@@ -769,18 +758,7 @@ async fn an_event_stripe_will_not_show_is_set_aside_and_the_others_are_applied()
         "data": {"object": {"id": "re_never_made", "object": "refund"}}
     })
     .to_string();
-    let signature = {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-        mac.update(format!("{now}.{body}").as_bytes());
-        let hex: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("t={now},v1={hex}")
-    };
+    let signature = signature(body.as_bytes(), now, WEBHOOK_SECRET);
     let status = w
         .app
         .client

@@ -15,14 +15,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use portal_domain::clock::{Clock, SystemClock};
 use portal_domain::identity::Role;
 use portal_tests::bench::wrk;
 use portal_tests::cards::{World, onboard};
-use portal_tests::stripe_fake::{SECRET_KEY, StripeFake, WEBHOOK_SECRET};
+use portal_tests::stripe_fake::{SECRET_KEY, StripeFake, WEBHOOK_SECRET, signature};
 use portal_tests::{PASSWORD, TestApp};
-use sha2::Sha256;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -47,19 +45,6 @@ impl Seeded {
             v.swap(i, j);
         }
     }
-}
-
-fn signature(body: &[u8], t: i64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("hmac key");
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
 }
 
 /// A connection of the database owner in the clinic's schema (bench set-up only).
@@ -253,7 +238,7 @@ async fn main() {
                     .header("content-type", "application/json; charset=utf-8")
                     .header(
                         "stripe-signature",
-                        signature(&body, clock.now().timestamp()),
+                        signature(&body, clock.now().timestamp(), WEBHOOK_SECRET),
                     )
                     .body(body.to_vec())
                     .send()
