@@ -188,11 +188,16 @@ async fn a_multi_year_bundle_imports_cleanly_and_again_changes_nothing() {
         "Penicillin G",
         "Lisinopril 10 MG Oral Tablet",
         "Influenza",
-        "Blood pressure self-management",
         "Body weight",
     ] {
         assert!(summary.contains(words), "{words}");
     }
+    // A finished course is not a current medication: on its own page, not the summary.
+    assert!(!summary.contains("Amoxicillin 250 MG Oral Capsule"));
+    let (_, meds) = ana_b.page("/record/medications").await;
+    assert!(meds.contains("Amoxicillin 250 MG Oral Capsule") && meds.contains("Lisinopril"));
+    let (_, plans) = ana_b.page("/record/plans").await;
+    assert!(plans.contains("Blood pressure self-management"));
     let (_, all_shots) = ana_b.page("/record/immunizations").await;
     assert!(
         all_shots.contains("Tdap"),
@@ -206,6 +211,16 @@ async fn a_multi_year_bundle_imports_cleanly_and_again_changes_nothing() {
         "ten yearly glucose values"
     );
     assert!(trend.contains(">250 mg/dL<"), "the corrected value");
+    // Thirty weights: the table lists the newest twenty and links to all of them; the chart
+    // draws all thirty either way.
+    let (_, weights) = ana_b.page("/results/trend/29463-7").await;
+    let rows = |page: &str| page.matches(r#"<td data-label="Date">"#).count();
+    assert_eq!(rows(&weights), 20, "the newest twenty");
+    assert!(weights.contains(r#"href="/results/trend/29463-7?values=all""#));
+    assert!(weights.contains("Body weight in kg, 30 values"));
+    let (_, all) = ana_b.page("/results/trend/29463-7?values=all").await;
+    assert_eq!(rows(&all), 30, "every value");
+    assert!(!all.contains("values=all"), "no link to what is shown");
     let (_, visits) = ana_b.page("/record/visits").await;
     assert!(visits.contains("Plan: keep taking lisinopril"));
 

@@ -366,20 +366,35 @@ async fn the_health_summary_and_areas_show_the_chart() {
     let (st, page) = ana_b.page("/record").await;
     assert_eq!(st, 200);
     for heading in [
-        "Allergies",
-        "Problems and diagnoses",
-        "Recent results",
-        "Medications",
-        "Immunizations",
-        "Latest vital signs",
-        "Visits",
-        "Care plans and goals",
+        "Allergies</h2>",
+        "Problems and diagnoses</h2>",
+        "Recent results</h2>",
+        "Current medications</h2>",
+        "Immunizations</h2>",
+        "Latest vital signs</h2>",
     ] {
         assert!(page.contains(heading), "{heading}");
     }
-    for area in ["medications", "immunizations", "vitals", "visits", "plans"] {
-        let (st, _) = ana_b.page(&format!("/record/{area}")).await;
+    // Visits, notes and care plans are each a link away, not on the summary; so are past
+    // medications.
+    for heading in [
+        "Visits</h2>",
+        "Clinicians' notes</h2>",
+        "Care plans and goals</h2>",
+    ] {
+        assert!(!page.contains(heading), "{heading}");
+    }
+    assert!(page.contains(r#"<a href="/record/medications">All medications, past ones too</a>"#));
+    for (area, heading) in [
+        ("medications", "Medications</h2>"),
+        ("immunizations", "Immunizations</h2>"),
+        ("vitals", "Latest vital signs</h2>"),
+        ("visits", "Visits</h2>"),
+        ("plans", "Care plans and goals</h2>"),
+    ] {
+        let (st, page) = ana_b.page(&format!("/record/{area}")).await;
         assert_eq!(st, 200, "{area}");
+        assert!(page.contains(heading), "{area}: {heading}");
     }
     let (st, _) = ana_b.page("/record/secrets").await;
     assert_eq!(st, 404);

@@ -106,11 +106,13 @@ pub struct Chart {
     pub immunizations: Vec<Immunization>,
     /// The latest value of each vital sign ([`VITAL_SIGNS`]).
     pub vitals: Vec<Vital>,
-    /// Newest first (at most 200; 4 for the summary).
+    /// Newest first (at most 200; none for the summary).
     pub encounters: Vec<Encounter>,
-    /// Newest first (at most 200; 4 for the summary).
+    /// Newest first (at most 200; none for the summary).
     pub notes: Vec<Note>,
+    /// None for the summary.
     pub care_plans: Vec<CarePlan>,
+    /// None for the summary.
     pub procedures: Vec<Procedure>,
 }
 
@@ -122,11 +124,12 @@ pub const VITAL_SIGNS: [&str; 11] = [
     "2708-6", "9843-4",
 ];
 
-/// How many visits and notes a read returns: all (up to 200) for their own page, a few for
-/// the summary.
+/// How much of the chart a read returns: what the page or document asking for it shows.
 #[derive(Debug, Clone, Copy)]
 pub enum Extent {
-    /// The health summary: 4 visits, notes and immunizations, the 6 newest results.
+    /// The patient's health summary: what the summary shows and nothing more — problems,
+    /// allergies, medications, the 4 newest immunizations, the latest vital signs and the 6
+    /// newest results. Visits, notes, care plans and procedures have their own pages.
     Summary,
     /// One area's page: up to 200 of each, no results.
     Area,
@@ -145,6 +148,17 @@ impl Extent {
             Extent::Summary => 4,
             Extent::Area | Extent::Staff | Extent::Api | Extent::Printout => 200,
         }
+    }
+    /// How many visits and notes.
+    fn visits(self) -> i64 {
+        match self {
+            Extent::Summary => 0,
+            _ => self.limit(),
+        }
+    }
+    /// Whether care plans and procedures are read.
+    fn plans(self) -> bool {
+        !matches!(self, Extent::Summary)
     }
     fn results(self) -> i64 {
         match self {
@@ -237,22 +251,23 @@ async fn read(
                 FROM (SELECT id, starts_at, kind, provider, diagnoses, summary
                       FROM encounters
                       WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'cancelled')
-                      ORDER BY starts_at DESC LIMIT $3) e),
+                      ORDER BY starts_at DESC LIMIT $12) e),
             'notes', (SELECT coalesce(json_agg(n ORDER BY n.signed_at DESC NULLS LAST, n.id DESC), '[]')
                 FROM (SELECT id, encounter_id, title, body, author, signed_at, released,
                              confidential
                       FROM clinical_notes
                       WHERE patient_id = $1 AND status = 'current' AND (released OR NOT $2)
-                      ORDER BY signed_at DESC NULLS LAST, id DESC LIMIT $3) n),
+                      ORDER BY signed_at DESC NULLS LAST, id DESC LIMIT $12) n),
             'care_plans', (SELECT coalesce(json_agg(c ORDER BY c.status <> 'active',
                                     c.starts_on DESC NULLS LAST), '[]')
                 FROM (SELECT id, title, description, goals, starts_on, ends_on, status
                       FROM care_plans
-                      WHERE patient_id = $1 AND status NOT IN ('entered-in-error', 'draft')) c),
+                      WHERE $13 AND patient_id = $1
+                        AND status NOT IN ('entered-in-error', 'draft')) c),
             'procedures', (SELECT coalesce(json_agg(p ORDER BY p.performed_on DESC NULLS LAST,
                                     p.text), '[]')
                 FROM (SELECT id, code_system, code, text, performed_on
-                      FROM procedures WHERE patient_id = $1 AND status = 'completed') p)
+                      FROM procedures WHERE $13 AND patient_id = $1 AND status = 'completed') p)
            ) AS "chart!: sqlx::types::Json<Parts>""#,
         patient.as_uuid(),
         as_patient,
@@ -264,7 +279,9 @@ async fn read(
         ctx.actor.map(|(_, r)| r.as_str()),
         crate::audit::Action::RecordView.code(),
         ctx.client_addr,
-        ctx.request_id
+        ctx.request_id,
+        extent.visits(),
+        extent.plans()
     )
     .fetch_one(tx.conn())
     .await?;

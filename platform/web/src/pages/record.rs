@@ -219,9 +219,9 @@ fn chart_view(c: &Chart, tz: chrono_tz::Tz, trend_base: &str) -> ChartView {
 /// The areas a patient can open on their own (`/record/{area}`).
 const AREAS: [&str; 5] = ["medications", "immunizations", "vitals", "visits", "plans"];
 
-/// How many results and visits the summary shows.
+/// How many results and immunizations the summary shows.
 const SUMMARY_RESULTS: usize = 5;
-const SUMMARY_VISITS: usize = 3;
+const SUMMARY_IMMUNIZATIONS: usize = 3;
 
 #[derive(Template)]
 #[template(path = "record.html")]
@@ -236,18 +236,29 @@ struct RecordPage {
     area: &'static str,
     chart: ChartView,
     results: Vec<SummaryView>,
-    /// More results (or visits) than the summary shows.
+    /// More results than the summary shows.
     more_results: bool,
-    more_visits: bool,
     notice: Option<&'static str>,
     errors: FormErrors,
     f: Vec<(String, String)>,
 }
 
 impl RecordPage {
-    /// Whether a section shows on this page.
+    /// Whether this page shows an area's section. Staff see the whole record on one page; a
+    /// patient's summary is what a summary is for (problems, allergies, current medications,
+    /// immunizations, latest vital signs, recent results), and their visits, notes and care
+    /// plans are a link away, each on its own page.
     fn shows(&self, area: &str) -> bool {
-        self.area == "summary" || self.area == area
+        if self.area == "summary" {
+            self.patient.is_some() || !matches!(area, "visits" | "plans")
+        } else {
+            self.area == area
+        }
+    }
+
+    /// The patient's summary, where medications means current ones.
+    fn own_summary(&self) -> bool {
+        self.patient.is_none() && self.area == "summary"
     }
 
     /// What was typed in a field of the form sent back (`kind`: problems or allergies).
@@ -307,11 +318,12 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     let allergies = &full.allergies;
     let results = &full.results;
     let mut chart = chart_view(&full, tz, "/results/trend");
-    let more_visits = area == "summary" && chart.visits.len() > SUMMARY_VISITS;
     if area == "summary" {
-        chart.visits.truncate(SUMMARY_VISITS);
-        chart.notes.truncate(SUMMARY_VISITS);
-        chart.immunizations.truncate(SUMMARY_VISITS);
+        chart.immunizations.truncate(SUMMARY_IMMUNIZATIONS);
+        // Current: being taken, or paused for now (on hold), not stopped or completed.
+        chart
+            .medications
+            .retain(|m| matches!(m.4.as_str(), "active" | "on-hold"));
     }
     render(&RecordPage {
         chrome,
@@ -326,7 +338,6 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
             .take(SUMMARY_RESULTS)
             .map(|r| summary_view(r, "/results", tz))
             .collect(),
-        more_visits,
         notice: None,
         errors: FormErrors::default(),
         f: Vec::new(),
@@ -376,7 +387,6 @@ async fn staff_page(
             .map(|r| summary_view(r, &format!("{base}/results"), tz))
             .collect(),
         more_results: false,
-        more_visits: false,
         notice,
         errors,
         f,

@@ -266,11 +266,39 @@ struct TrendPage {
     range: String,
     svg: String,
     rows: Vec<(String, String, &'static str)>,
+    /// How many values the chart draws (the table may list only the newest).
+    total: usize,
+    /// Where the table of every value is, when this page lists only the newest.
+    all_href: Option<String>,
     other_units: usize,
     back: String,
 }
 
-fn trend_page(chrome: Chrome, patient: Option<Patient>, t: &Trend, back: String) -> TrendPage {
+/// How many values a trend's table lists unless every value is asked for: the newest, which
+/// are what a patient looks at; ten years of weekly weights (hundreds of rows) are one link
+/// away instead of making every visit to the chart a long page on a phone.
+const TABLE_ROWS: usize = 20;
+
+/// `?values=all` asks a trend page for the table of every value.
+#[derive(serde::Deserialize)]
+pub struct TrendQuery {
+    values: Option<String>,
+}
+
+impl TrendQuery {
+    fn all(&self) -> bool {
+        self.values.as_deref() == Some("all")
+    }
+}
+
+fn trend_page(
+    chrome: Chrome,
+    patient: Option<Patient>,
+    t: &Trend,
+    here: String,
+    all: bool,
+    back: String,
+) -> TrendPage {
     let tz = clinic_tz(&chrome.tenant);
     let range = match (t.range_low, t.range_high) {
         (Some(lo), Some(hi)) => format!(
@@ -286,10 +314,13 @@ fn trend_page(chrome: Chrome, patient: Option<Patient>, t: &Trend, back: String)
         name: t.name.clone(),
         unit: t.unit.clone(),
         range,
+        total: t.points.len(),
+        all_href: (!all && t.points.len() > TABLE_ROWS).then(|| format!("{here}?values=all")),
         rows: t
             .points
             .iter()
             .rev()
+            .take(if all { usize::MAX } else { TABLE_ROWS })
             .map(|p| {
                 (
                     when(p.at, tz),
@@ -311,6 +342,7 @@ pub async fn own_trend(
     req: &Request,
     Data(state): Data<&AppState>,
     Path(loinc): Path<String>,
+    Query(q): Query<TrendQuery>,
 ) -> poem::Result<Response> {
     let (chrome, me) = match require_user(req, state, "results").await? {
         Gate::In(c, u) => (c, u),
@@ -327,7 +359,9 @@ pub async fn own_trend(
         .map_err(db)?
         .ok_or_else(not_found)?;
     tx.commit().await.map_err(db)?;
-    render(&trend_page(chrome, None, &t, "/results".into())).map(IntoResponse::into_response)
+    let here = format!("/results/trend/{}", t.loinc);
+    let page = trend_page(chrome, None, &t, here, q.all(), "/results".into());
+    render(&page).map(IntoResponse::into_response)
 }
 
 #[derive(Template)]
@@ -545,6 +579,7 @@ pub async fn staff_trend(
     req: &Request,
     Data(state): Data<&AppState>,
     Path((raw_patient, loinc)): Path<(String, String)>,
+    Query(q): Query<TrendQuery>,
 ) -> poem::Result<Response> {
     let (chrome, me) = match require_user(req, state, "patients").await? {
         Gate::In(c, u) => (c, u),
@@ -567,5 +602,7 @@ pub async fn staff_trend(
         .ok_or_else(not_found)?;
     tx.commit().await.map_err(db)?;
     let back = format!("/admin/patients/{pid}/record");
-    render(&trend_page(chrome, Some(patient), &t, back)).map(IntoResponse::into_response)
+    let here = format!("/admin/patients/{pid}/trend/{}", t.loinc);
+    let page = trend_page(chrome, Some(patient), &t, here, q.all(), back);
+    render(&page).map(IntoResponse::into_response)
 }

@@ -15,6 +15,10 @@ const LEFT: f64 = 56.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 36.0;
+/// Up to this many values each gets its own dot; beyond it (years of weekly weights) the dots
+/// would overlap into a thick smear on a phone's width, so the line alone carries the normal
+/// values. Values outside the range keep their squares whatever the count.
+const DOTS_UP_TO: usize = 60;
 
 /// A value as the axis writes it: no more digits than it needs.
 pub fn number(v: f64) -> String {
@@ -97,7 +101,7 @@ pub fn render(t: &Trend, tz: Tz, title_id: &str, desc_id: &str) -> String {
             );
         }
     }
-    // The line, then the points on top.
+    // The line, then the points on top (normal ones only while they fit apart).
     if t.points.len() > 1 {
         s.push_str(r##"<polyline fill="none" stroke="#1f4e79" stroke-width="2" points=""##);
         for p in &t.points {
@@ -105,6 +109,7 @@ pub fn render(t: &Trend, tz: Tz, title_id: &str, desc_id: &str) -> String {
         }
         s.push_str(r#""/>"#);
     }
+    let dots = t.points.len() <= DOTS_UP_TO;
     for p in &t.points {
         let (px, py) = (x(p.at.timestamp()), y(p.value));
         let out = p.interpretation.as_deref().is_some_and(|f| f != "N");
@@ -115,7 +120,7 @@ pub fn render(t: &Trend, tz: Tz, title_id: &str, desc_id: &str) -> String {
                 px - 4.5,
                 py - 4.5
             );
-        } else {
+        } else if dots {
             let _ = write!(
                 s,
                 r##"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="#1f4e79"/>"##
@@ -187,6 +192,36 @@ mod tests {
             .and_then(|s| s.parse().ok())
             .unwrap();
         assert!(high_y < band_top, "{high_y} < {band_top}");
+    }
+
+    #[test]
+    fn years_of_values_draw_a_line_with_only_the_flagged_ones_marked() {
+        let many: Vec<(i64, f64, &str)> = (0..300)
+            .map(|d| {
+                (
+                    d * 7,
+                    if d % 50 == 0 { 130.0 } else { 90.0 },
+                    if d % 50 == 0 { "H" } else { "N" },
+                )
+            })
+            .collect();
+        let svg = render(&trend(&many), chrono_tz::UTC, "t", "d");
+        assert_eq!(svg.matches("<circle").count(), 0, "no smear of dots");
+        assert_eq!(
+            svg.matches(r#"data-flag="out""#).count(),
+            6,
+            "every high value"
+        );
+        let line = svg
+            .split("points=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap();
+        assert_eq!(
+            line.split_whitespace().count(),
+            300,
+            "the line goes through every value"
+        );
     }
 
     #[test]
