@@ -5,7 +5,9 @@
 #      patients: first import; then each again: re-import), beside pgbench TPC-B in the run;
 #   2. a patient with ten years of dense data (>= 5,000 observations, imported the same way):
 #      the health summary page, a trend page, and GET /api/v1/me as req/s and p99 at 16
-#      connections (wrk -t2 -c16).
+#      connections (wrk -t2 -c16): first as shipped (repeat views served from the web's record
+#      cache after a version check), then with the server restarted with the cache off
+#      (PORTAL_RECORD_CACHE_MB=0: every view reads the chart, as a first view does).
 # Sourced by infra/bench.
 set -euo pipefail
 seconds=${BENCH_SECONDS:-15}
@@ -34,12 +36,15 @@ psql_admin postgres -qc "CREATE DATABASE $db"
 $bin migrate >/dev/null
 $bin demo >/dev/null
 key=$($bin api-keys create --clinic sunrise --name bench | tail -1)
-$bin serve >"$log_file" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_server() {
+  $bin serve >"$log_file" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+}
+start_server
 host=sunrise.localhost
 post() { # file → seconds
   curl -fsS -o "$work/out.json" -w '%{time_total}' -H "Host: $host" \
@@ -87,6 +92,13 @@ run() { # name, path
   printf '%-34s %10s req/s   p99 %s\n' "$1" "$(echo "$out" | rate)" "$(echo "$out" | p99)"
 }
 echo "== wrk -t2 -c16, ${seconds}s"
+run "GET /api/v1/me" /api/v1/me
+run "health summary /record" /record
+run "trend /results/trend/2345-7" /results/trend/2345-7
+run "trend /results/trend/29463-7" /results/trend/29463-7
+echo "== the same with the record cache off (every view reads the chart)"
+kill "$server" && wait "$server" 2>/dev/null || true
+PORTAL_RECORD_CACHE_MB=0 start_server
 run "GET /api/v1/me" /api/v1/me
 run "health summary /record" /record
 run "trend /results/trend/2345-7" /results/trend/2345-7

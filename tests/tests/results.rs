@@ -465,3 +465,148 @@ async fn the_api_gives_the_patient_their_own_record_and_nobody_elses() {
     let (st, _) = get(ben_token, "/v1/record/trends/2345-7".into()).await;
     assert_eq!(st, 404);
 }
+
+/// The value cells of a trend page's table, newest first.
+fn trend_values(page: &str) -> Vec<String> {
+    page.split(r#"<td data-label="Value">"#)
+        .skip(1)
+        .map(|c| c[..c.find('<').unwrap()].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_summary_or_trend_viewed_before_shows_every_change_on_the_next_view() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("fresh").await;
+    let host = app.host("fresh");
+    app.staff(&t, "doc@fresh.example", Role::Clinician).await;
+    let ana = app.patient(&t, "Ana", "ana@fresh.example").await;
+    let mut doc = app.sign_in(&host, "doc@fresh.example", PASSWORD).await;
+    let mut ana_b = app.sign_in(&host, "ana@fresh.example", PASSWORD).await;
+    let at = |days: i64| {
+        (app.clock.now() - Duration::days(days))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let trend = "/results/trend/2345-7";
+
+    // Viewed (and kept by the web) before anything is there, then after each change.
+    let (_, summary) = ana_b.page("/record").await;
+    assert!(!summary.contains("Glucose"));
+    enter_glucose(&mut doc, &ana.to_string(), "131", &at(3)).await;
+    let (_, summary) = ana_b.page("/record").await;
+    assert!(summary.contains("Glucose"), "{summary}");
+    let (st, page) = ana_b.page(trend).await;
+    assert_eq!(st, 200);
+    assert_eq!(trend_values(&page).len(), 1);
+    let (_, again) = ana_b.page(trend).await;
+    assert_eq!(
+        trend_values(&again),
+        trend_values(&page),
+        "a second view is the same"
+    );
+
+    enter_glucose(&mut doc, &ana.to_string(), "88", &at(2)).await;
+    let (_, page) = ana_b.page(trend).await;
+    let values = trend_values(&page);
+    assert_eq!(values.len(), 2, "{values:?}");
+    assert!(values[0].starts_with("88"), "{values:?}");
+
+    // A change made outside the portal's own code (here by hand, in SQL) shows as well: the
+    // database's triggers, not the write paths, mark the record changed.
+    let schema = t.schema_name().to_owned();
+    let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE \"{schema}\".observations SET value_num = 97, version = version + 1
+         WHERE patient_id = $1 AND value_num = 88"
+    )))
+    .bind(ana.as_uuid())
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    let (_, page) = ana_b.page(trend).await;
+    let values = trend_values(&page);
+    assert!(values[0].starts_with("97"), "{values:?}");
+    let (_, summary) = ana_b.page("/record").await;
+    assert!(summary.contains("Glucose"));
+
+    // A result the patient chose to wait for joins the trend when its time comes, with no
+    // write in between; staff see it at once.
+    let resp = ana_b
+        .post_form(
+            "/results/preferences",
+            &[
+                ("lab_when", "wait"),
+                ("lab_days", "3"),
+                ("imaging_when", "now"),
+                ("imaging_days", "7"),
+                ("other_when", "now"),
+                ("other_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+    enter_glucose(&mut doc, &ana.to_string(), "150", &at(1)).await;
+    let (_, page) = ana_b.page(trend).await;
+    assert_eq!(trend_values(&page).len(), 2, "held: not in the trend yet");
+    let (_, staff) = doc
+        .page(&format!("/admin/patients/{ana}/trend/2345-7"))
+        .await;
+    assert!(trend_values(&staff)[0].starts_with("150"));
+    let version = || async {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
+        )))
+        .bind(ana.as_uuid())
+        .fetch_one(&app.db.admin)
+        .await
+        .unwrap()
+    };
+    let before = version().await;
+    app.clock.advance(Duration::days(3) + Duration::minutes(1));
+    assert_eq!(version().await, before, "nothing was written meanwhile");
+    let mut ana_b = app.sign_in(&host, "ana@fresh.example", PASSWORD).await;
+    let (_, page) = ana_b.page(trend).await;
+    let values = trend_values(&page);
+    assert_eq!(values.len(), 3, "{values:?}");
+    assert!(values[0].starts_with("150"), "{values:?}");
+}
+
+#[tokio::test]
+async fn every_table_the_chart_reads_marks_the_record_changed() {
+    let app = TestApp::spawn().await;
+    let t = app.clinic("marks").await;
+    let schema = t.schema_name().to_owned();
+    // Every record table (those the versioning trigger keeps history for: everything the
+    // summary and the trends read) has both triggers; a record table added later without
+    // them fails here.
+    let tables: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT k.relname::text,
+                (SELECT count(*) FROM pg_trigger b
+                 WHERE b.tgrelid = k.oid AND b.tgname LIKE '%\\_bump\\_on\\_%')
+         FROM pg_trigger g JOIN pg_class k ON k.oid = g.tgrelid
+         JOIN pg_namespace n ON n.oid = k.relnamespace JOIN pg_proc f ON f.oid = g.tgfoid
+         WHERE n.nspname = $1 AND f.proname = 'record_keep_version'
+         ORDER BY 1",
+    )
+    .bind(&schema)
+    .fetch_all(&app.db.admin)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 10, "{tables:?}");
+    let missing: Vec<&(String, i64)> = tables.iter().filter(|(_, n)| *n != 2).collect();
+    assert!(
+        missing.is_empty(),
+        "record tables without version triggers: {missing:?}"
+    );
+    let seen: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_trigger g JOIN pg_class k ON k.oid = g.tgrelid
+         JOIN pg_namespace n ON n.oid = k.relnamespace
+         WHERE n.nspname = $1 AND k.relname = 'result_seen' AND g.tgname LIKE '%bump%'",
+    )
+    .bind(&schema)
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap();
+    assert_eq!(seen, 3);
+}

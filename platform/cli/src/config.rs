@@ -38,6 +38,9 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub job_retry_base: std::time::Duration,
     pub job_concurrency: usize,
+    /// Megabytes of recently viewed health summaries and trends the web keeps, each checked
+    /// against the record's version on every view (0: none).
+    pub record_cache_mb: u64,
     /// A relayed job not picked up within this time is pushed to Redis again.
     pub job_reconcile_after: std::time::Duration,
     /// A running job silent this long is taken to be orphaned (its worker died).
@@ -449,6 +452,7 @@ impl Config {
                 3_600_000,
             )?),
             job_concurrency: number("PORTAL_JOB_CONCURRENCY", 32, 1, 1024)? as usize,
+            record_cache_mb: number("PORTAL_RECORD_CACHE_MB", 64, 0, 65_536)?,
             job_lease: std::time::Duration::from_millis(number(
                 "PORTAL_JOB_LEASE_MS",
                 60_000,

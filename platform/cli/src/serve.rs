@@ -69,6 +69,7 @@ pub async fn start(
         None => None,
     };
     let state = AppState {
+        record_cache: portal_domain::record::cache::RecordCache::new(config.record_cache_mb),
         stripe,
         vault: config.vault().await?,
         tenant_db: TenantDb::new(pool),

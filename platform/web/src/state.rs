@@ -30,6 +30,8 @@ pub struct AppState {
     /// Card payments: the platform's Stripe client and the secret its webhooks are signed
     /// with. `None`: the deployment takes no card payments.
     pub stripe: Option<Payments>,
+    /// Recently viewed health summaries and trends (`PORTAL_RECORD_CACHE_MB`).
+    pub record_cache: portal_domain::record::cache::RecordCache,
 }
 
 /// The platform's Stripe client and webhook secret.

@@ -79,7 +79,7 @@ fn check(p: &AllergyInput<'_>) -> Result<Checked, RecordError> {
 }
 
 /// A row as the database gives it (also as JSON, in the chart's one-query read).
-#[derive(sqlx::FromRow, serde::Deserialize)]
+#[derive(Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct Row {
     id: uuid::Uuid,
     version: i32,

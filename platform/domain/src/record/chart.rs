@@ -3,8 +3,12 @@
 //! sees only released ones), care plans, procedures and the newest results. One read is one
 //! audit row (`record.view` of `chart`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use portal_tenants::TenantTx;
+
+use super::cache::{Key, RecordCache, Value, View, viewed_at_version};
 
 use crate::audit::AuditContext;
 use crate::identity::scope::{ClinicalScope, PatientScope};
@@ -171,8 +175,11 @@ impl Extent {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct Parts {
+/// The chart as the database gives it (kept as it is by the record cache).
+#[derive(Clone, serde::Deserialize)]
+pub(crate) struct Parts {
+    /// The record's version this was read at (`None` before its first change).
+    version: Option<i64>,
     problems: Vec<super::problems::Row>,
     allergies: Vec<super::allergies::Row>,
     results: Vec<super::results::SummaryRow>,
@@ -185,26 +192,64 @@ struct Parts {
     procedures: Vec<Procedure>,
 }
 
+impl Parts {
+    /// Roughly the bytes it holds, for the cache's bound.
+    fn weight(&self) -> usize {
+        512 * (self.problems.len()
+            + self.allergies.len()
+            + self.results.len()
+            + self.medications.len()
+            + self.immunizations.len()
+            + self.vitals.len()
+            + self.encounters.len()
+            + self.notes.len()
+            + self.care_plans.len()
+            + self.procedures.len()
+            + 1)
+    }
+
+    fn into_chart(self, as_patient: bool, now: DateTime<Utc>) -> Chart {
+        Chart {
+            problems: self.problems.into_iter().map(Into::into).collect(),
+            allergies: self.allergies.into_iter().map(Into::into).collect(),
+            results: self
+                .results
+                .into_iter()
+                .map(|r| super::results::summarize(r, as_patient, now))
+                .collect(),
+            medications: self.medications,
+            immunizations: self.immunizations,
+            vitals: self.vitals,
+            encounters: self.encounters,
+            notes: self.notes,
+            care_plans: self.care_plans,
+            procedures: self.procedures,
+        }
+    }
+}
+
 /// The whole chart in one round trip: each part is a JSON array built by the database, and
 /// the read's audit row (`record.view` of `chart`, the same row `audit::record` writes) is
-/// inserted by the same statement, so a summary costs one statement, not two. Callers open
-/// the transaction with `TenantDb::begin_generic_plans`: re-planning this statement for every
-/// patient cost more than running it.
-async fn read(
+/// inserted by the same statement when `audit` is set, so a summary costs one statement, not
+/// two. Callers open the transaction with `TenantDb::begin_generic_plans`: re-planning this
+/// statement for every patient cost more than running it.
+async fn read_parts(
     tx: &mut TenantTx,
     ctx: &AuditContext,
     patient: PatientId,
     as_patient: bool,
     extent: Extent,
     now: DateTime<Utc>,
-) -> Result<Chart, sqlx::Error> {
+    audit: bool,
+) -> Result<Parts, sqlx::Error> {
     let codes: Vec<String> = VITAL_SIGNS.iter().map(|c| (*c).to_owned()).collect();
     let row = sqlx::query_scalar!(
         r#"WITH audited AS (
                INSERT INTO audit_log (at, actor_user_id, actor_role, patient_id, action,
                                       resource_type, client_addr, request_id)
-               VALUES ($6, $7, $8, $1, $9, 'chart', $10, $11))
+               SELECT $6, $7, $8, $1, $9, 'chart', $10, $11 WHERE $14)
            SELECT json_build_object(
+            'version', (SELECT version FROM record_versions WHERE patient_id = $1),
             'problems', (SELECT coalesce(json_agg(x ORDER BY x.clinical_status <> 'active',
                                     x.onset DESC NULLS LAST, x.text), '[]')
                 FROM (SELECT id, version, code_system, code, text, onset, abatement,
@@ -281,40 +326,52 @@ async fn read(
         ctx.client_addr,
         ctx.request_id,
         extent.visits(),
-        extent.plans()
+        extent.plans(),
+        audit
     )
     .fetch_one(tx.conn())
     .await?;
     // Decoded straight from the JSON text into the parts, not through a `serde_json::Value`.
-    let parts: Parts = row.0;
-    Ok(Chart {
-        problems: parts.problems.into_iter().map(Into::into).collect(),
-        allergies: parts.allergies.into_iter().map(Into::into).collect(),
-        results: parts
-            .results
-            .into_iter()
-            .map(|r| super::results::summarize(r, as_patient, now))
-            .collect(),
-        medications: parts.medications,
-        immunizations: parts.immunizations,
-        vitals: parts.vitals,
-        encounters: parts.encounters,
-        notes: parts.notes,
-        care_plans: parts.care_plans,
-        procedures: parts.procedures,
-    })
+    Ok(row.0)
 }
 
-/// The signed-in patient's chart (audited, one row).
+/// The chart, audited (one row, in the same statement).
+async fn read(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    patient: PatientId,
+    as_patient: bool,
+    extent: Extent,
+    now: DateTime<Utc>,
+) -> Result<Chart, sqlx::Error> {
+    let parts = read_parts(tx, ctx, patient, as_patient, extent, now, true).await?;
+    Ok(parts.into_chart(as_patient, now))
+}
+
+/// The signed-in patient's chart (audited, one row). The summary, the page a patient comes
+/// back to, is kept in `cache` and read again only when the record has changed.
 pub async fn own(
     tx: &mut TenantTx,
+    cache: &RecordCache,
     me: &PatientScope,
     ctx: &AuditContext,
     extent: Extent,
     now: DateTime<Utc>,
 ) -> Result<Chart, sqlx::Error> {
-    let c = read(tx, ctx, me.patient_id(), true, extent, now).await?;
-    Ok(c)
+    let patient = me.patient_id();
+    if !(cache.is_on() && matches!(extent, Extent::Summary)) {
+        return read(tx, ctx, patient, true, extent, now).await;
+    }
+    let version = viewed_at_version(tx, ctx, "chart", patient, now).await?;
+    let key = Key::new(tx, patient, View::Summary);
+    if let Some(Value::Chart(parts)) = cache.get(&key, version, now).await {
+        return Ok(Parts::clone(&parts).into_chart(true, now));
+    }
+    let parts = read_parts(tx, ctx, patient, true, extent, now, false).await?;
+    let (version, weight) = (parts.version, parts.weight());
+    let kept = Value::Chart(Arc::new(parts.clone()));
+    cache.put(key, version, None, kept, weight).await;
+    Ok(parts.into_chart(true, now))
 }
 
 /// A patient's chart for clinical staff, unreleased notes and held results included

@@ -8,6 +8,7 @@
 //! the database keeps every replaced version in `record_history` by trigger.
 
 pub mod allergies;
+pub mod cache;
 pub mod chart;
 pub mod codes;
 pub mod fhir;

@@ -81,7 +81,7 @@ fn check(p: &ProblemInput<'_>, today: NaiveDate) -> Result<Checked, RecordError>
 }
 
 /// A row as the database gives it (also as JSON, in the chart's one-query read).
-#[derive(sqlx::FromRow, serde::Deserialize)]
+#[derive(Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct Row {
     id: uuid::Uuid,
     version: i32,

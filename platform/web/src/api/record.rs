@@ -246,9 +246,16 @@ impl RecordApi {
             immunizations,
             vitals,
             ..
-        } = chart::own(&mut tx, &me, &ctx, chart::Extent::Api, now)
-            .await
-            .map_err(internal)?;
+        } = chart::own(
+            &mut tx,
+            &state.record_cache,
+            &me,
+            &ctx,
+            chart::Extent::Api,
+            now,
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(RecordResponse::Ok(Json(SummaryOut {
             problems: p
@@ -441,9 +448,16 @@ impl RecordApi {
         let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
-        let t = trend::own(&mut tx, &me, &ctx, &loinc.0, state.clock.now())
-            .await
-            .map_err(internal)?;
+        let t = trend::own(
+            &mut tx,
+            &state.record_cache,
+            &me,
+            &ctx,
+            &loinc.0,
+            state.clock.now(),
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(match t {
             None => not_found(),
@@ -479,9 +493,16 @@ impl RecordApi {
         let mut tx = crate::tx::begin(req, &state.tenant_db, &tenant)
             .await
             .map_err(internal)?;
-        let c = chart::own(&mut tx, &me, &ctx, chart::Extent::Area, state.clock.now())
-            .await
-            .map_err(internal)?;
+        let c = chart::own(
+            &mut tx,
+            &state.record_cache,
+            &me,
+            &ctx,
+            chart::Extent::Area,
+            state.clock.now(),
+        )
+        .await
+        .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         Ok(RecordResponse::Ok(Json(VisitsOut {
             visits: c

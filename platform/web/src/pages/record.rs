@@ -310,7 +310,7 @@ async fn own_page(req: &Request, state: &AppState, area: &'static str) -> poem::
     };
     // The whole chart in one read (one audit row); the summary gets one result more than it
     // shows, to know whether there are more.
-    let full = chart::own(&mut tx, &scope, &ctx, extent, now)
+    let full = chart::own(&mut tx, &state.record_cache, &scope, &ctx, extent, now)
         .await
         .map_err(db)?;
     tx.commit().await.map_err(db)?;

@@ -354,7 +354,7 @@ pub async fn own_trend(
     let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
         .await
         .map_err(db)?;
-    let t = trend::own(&mut tx, &scope, &ctx, &loinc, now)
+    let t = trend::own(&mut tx, &state.record_cache, &scope, &ctx, &loinc, now)
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;
@@ -596,7 +596,7 @@ pub async fn staff_trend(
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;
-    let t = trend::of_patient(&mut tx, &scope, &ctx, pid, &loinc, now)
+    let t = trend::of_patient(&mut tx, &state.record_cache, &scope, &ctx, pid, &loinc, now)
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;

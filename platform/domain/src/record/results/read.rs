@@ -127,7 +127,7 @@ async fn list(
 }
 
 /// A result row as the list query (or the chart's one-query read, as JSON) gives it.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub(crate) struct SummaryRow {
     pub id: uuid::Uuid,
     pub category: String,

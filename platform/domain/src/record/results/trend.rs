@@ -3,11 +3,14 @@
 //! wrong scale). Vital signs (no report) are always visible; a lab value is visible with its
 //! report.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use portal_tenants::TenantTx;
 
 use crate::identity::scope::{ClinicalScope, PatientScope};
 use crate::ids::PatientId;
+use crate::record::cache::{Key, RecordCache, Value, View, viewed_at_version};
 use crate::record::codes::is_loinc;
 
 /// The most values one trend shows (the latest ones).
@@ -36,19 +39,27 @@ pub struct Trend {
     pub other_units: usize,
 }
 
+/// A trend as read, with the record's version it was read at and, for the patient, when the
+/// next held result is released (the trend changes then without a write).
+struct Read {
+    trend: Option<Trend>,
+    version: Option<i64>,
+    until: Option<DateTime<Utc>>,
+}
+
 async fn read(
     tx: &mut TenantTx,
     patient: PatientId,
     loinc: &str,
     as_patient: bool,
     now: DateTime<Utc>,
-) -> Result<Option<Trend>, sqlx::Error> {
-    if !is_loinc(loinc) {
-        return Ok(None);
-    }
+) -> Result<Read, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT o.name, o.value_num AS "value!", o.unit AS "unit!", o.range_low, o.range_high,
-                  o.interpretation, o.effective_at, o.report_id
+                  o.interpretation, o.effective_at, o.report_id,
+                  (SELECT version FROM record_versions WHERE patient_id = $1) AS version,
+                  (SELECT min(r.visible_from) FROM result_reports r
+                   WHERE $3 AND r.patient_id = $1 AND r.visible_from > $4) AS until
            FROM observations o
            WHERE o.patient_id = $1 AND o.loinc = $2 AND o.value_num IS NOT NULL
              AND o.unit IS NOT NULL AND o.status <> 'entered-in-error'
@@ -71,8 +82,13 @@ async fn read(
     .fetch_all(tx.conn())
     .await?;
     let Some(latest) = rows.first() else {
-        return Ok(None);
+        return Ok(Read {
+            trend: None,
+            version: None,
+            until: None,
+        });
     };
+    let (version, until) = (latest.version, latest.until);
     let (name, unit, low, high) = (
         latest.name.clone(),
         latest.unit.clone(),
@@ -91,40 +107,77 @@ async fn read(
         })
         .collect();
     points.reverse();
-    Ok(Some(Trend {
-        loinc: loinc.to_owned(),
-        name,
-        unit,
-        range_low: low,
-        range_high: high,
-        other_units: total - points.len(),
-        points,
-    }))
+    Ok(Read {
+        trend: Some(Trend {
+            loinc: loinc.to_owned(),
+            name,
+            unit,
+            range_low: low,
+            range_high: high,
+            other_units: total - points.len(),
+            points,
+        }),
+        version,
+        until,
+    })
+}
+
+/// A trend, audited as a view of the patient's results; kept in `cache` and read again only
+/// when the record has changed or a held result's time has come.
+async fn viewed(
+    tx: &mut TenantTx,
+    cache: &RecordCache,
+    ctx: &crate::audit::AuditContext,
+    patient: PatientId,
+    loinc: &str,
+    as_patient: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<Trend>, sqlx::Error> {
+    let version = viewed_at_version(tx, ctx, "observations", patient, now).await?;
+    if !is_loinc(loinc) {
+        return Ok(None);
+    }
+    let key = Key::new(
+        tx,
+        patient,
+        View::Trend {
+            loinc: loinc.to_owned(),
+            as_patient,
+        },
+    );
+    if let Some(Value::Trend(t)) = cache.get(&key, version, now).await {
+        return Ok(Some(Trend::clone(&t)));
+    }
+    let read = read(tx, patient, loinc, as_patient, now).await?;
+    if let Some(t) = &read.trend {
+        let weight = 64 * t.points.len() + 256;
+        let kept = Value::Trend(Arc::new(t.clone()));
+        cache.put(key, read.version, read.until, kept, weight).await;
+    }
+    Ok(read.trend)
 }
 
 /// The signed-in patient's trend for one test (audited as a view of their results).
 pub async fn own(
     tx: &mut TenantTx,
+    cache: &RecordCache,
     me: &PatientScope,
     ctx: &crate::audit::AuditContext,
     loinc: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Trend>, sqlx::Error> {
-    let t = read(tx, me.patient_id(), loinc, true, now).await?;
-    crate::record::viewed(tx, ctx, "observations", me.patient_id(), now).await?;
-    Ok(t)
+    viewed(tx, cache, ctx, me.patient_id(), loinc, true, now).await
 }
 
 /// A patient's trend for one test, for clinical staff (audited).
 pub async fn of_patient(
     tx: &mut TenantTx,
+    cache: &RecordCache,
     _staff: &ClinicalScope,
     ctx: &crate::audit::AuditContext,
     patient: PatientId,
     loinc: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Trend>, sqlx::Error> {
-    let t = read(tx, patient, loinc, false, now).await?;
-    crate::record::viewed(tx, ctx, "observations", patient, now).await?;
-    Ok(t)
+    viewed(tx, cache, ctx, patient, loinc, false, now).await
 }
