@@ -20,7 +20,7 @@ export PORTAL_DATABASE_URL="postgres://${db}_app@127.0.0.1:5432/$db"
 export PORTAL_REDIS_URL=redis://127.0.0.1:6379 PORTAL_REDIS_PREFIX="$db"
 export PORTAL_HTTP_ADDR=127.0.0.1:$port PORTAL_BASE_DOMAIN=localhost
 export PORTAL_MASTER_KEY=ZGV2ZWxvcG1lbnQgb25seSwgbmV2ZXIgZm9yIHJlYWw=
-unset PORTAL_LOG PORTAL_DATABASE_POOL_SIZE PORTAL_DEV
+unset PORTAL_LOG PORTAL_DATABASE_POOL_SIZE PORTAL_DEV PORTAL_RECORD_CACHE_MB
 log_file=$(mktemp)
 work=$(mktemp -d)
 server=
@@ -98,7 +98,8 @@ run "trend /results/trend/2345-7" /results/trend/2345-7
 run "trend /results/trend/29463-7" /results/trend/29463-7
 echo "== the same with the record cache off (every view reads the chart)"
 kill "$server" && wait "$server" 2>/dev/null || true
-PORTAL_RECORD_CACHE_MB=0 start_server
+export PORTAL_RECORD_CACHE_MB=0
+start_server
 run "GET /api/v1/me" /api/v1/me
 run "health summary /record" /record
 run "trend /results/trend/2345-7" /results/trend/2345-7

@@ -1,4 +1,4 @@
--- A number per patient that changes whenever anything their chart or trends are read from
+-- A value per patient that changes whenever anything their chart or trends are read from
 -- changes, so a page that showed the record can tell, with one index probe, whether what it
 -- read before is still what the database holds (`portal_domain::record::cache`).
 --
@@ -8,15 +8,14 @@
 -- transition table), so a 1,000-entry import is one bump per table, and an import that changes
 -- nothing (re-import) bumps nothing.
 --
--- Values come from a sequence, never reused: a version seen once names one state of the
--- record, even one a rolled-back transaction showed its own reads.
-CREATE SEQUENCE record_version_seq;
-
+-- A version is random, not counted: only equality matters, and a number from a sequence
+-- could be issued again after a clinic's schema is restored from an older backup, naming a
+-- different state of the record than a running web process kept under it.
 CREATE TABLE record_versions (
     -- No reference to patients: the version outlives nothing it describes, and a reference
     -- would lock the patient's row on every record write.
     patient_id  uuid PRIMARY KEY,
-    version     bigint NOT NULL
+    version     uuid NOT NULL
 );
 
 -- `SET search_path FROM CURRENT` pins the clinic's schema (this script runs with it set).
@@ -26,13 +25,15 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         -- An edit that moved a row to another patient changed both records.
         INSERT INTO record_versions (patient_id, version)
-        SELECT p, nextval('record_version_seq')
+        SELECT p, gen_random_uuid()
         FROM (SELECT patient_id AS p FROM changed UNION SELECT patient_id FROM before) d
+        ORDER BY p
         ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version;
     ELSE
         INSERT INTO record_versions (patient_id, version)
-        SELECT p, nextval('record_version_seq')
+        SELECT p, gen_random_uuid()
         FROM (SELECT DISTINCT patient_id AS p FROM changed) d
+        ORDER BY p
         ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version;
     END IF;
     RETURN NULL;
@@ -43,14 +44,17 @@ CREATE FUNCTION record_bump_versions_by_report() RETURNS trigger LANGUAGE plpgsq
     SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO record_versions (patient_id, version)
-    SELECT p, nextval('record_version_seq')
+    SELECT p, gen_random_uuid()
     FROM (SELECT DISTINCT r.patient_id AS p
           FROM changed c JOIN result_reports r ON r.id = c.report_id) d
+    ORDER BY p
     ON CONFLICT (patient_id) DO UPDATE SET version = excluded.version;
     RETURN NULL;
 END $$;
 
--- Record rows are never deleted (`record_refuse`), so inserts and updates are every change.
+-- Record rows are never deleted (`record_refuse`), and now never truncated either (a
+-- truncate fires no row triggers and has no transition table), so inserts and updates are
+-- every change.
 -- PostgreSQL allows a transition table on a trigger of one event only: two triggers each.
 DO $$
 DECLARE t text;
@@ -66,6 +70,9 @@ BEGIN
                         REFERENCING OLD TABLE AS before NEW TABLE AS changed
                         FOR EACH STATEMENT EXECUTE FUNCTION record_bump_versions()',
                        t || '_bump_on_update', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I
+                        FOR EACH STATEMENT EXECUTE FUNCTION record_refuse()',
+                       t || '_no_truncate', t);
     END LOOP;
 END $$;
 
@@ -79,6 +86,16 @@ CREATE TRIGGER result_seen_bump_on_delete AFTER DELETE ON result_seen
     REFERENCING OLD TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION record_bump_versions_by_report();
 
+-- Emptying result_seen makes every result new again, for everyone.
+CREATE FUNCTION record_bump_all_versions() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+BEGIN
+    UPDATE record_versions SET version = gen_random_uuid();
+    RETURN NULL;
+END $$;
+CREATE TRIGGER result_seen_bump_on_truncate AFTER TRUNCATE ON result_seen
+    FOR EACH STATEMENT EXECUTE FUNCTION record_bump_all_versions();
+
 -- Records already kept get a version now.
 INSERT INTO record_versions (patient_id, version)
-SELECT id, nextval('record_version_seq') FROM patients;
+SELECT id, gen_random_uuid() FROM patients;

@@ -554,7 +554,7 @@ async fn a_summary_or_trend_viewed_before_shows_every_change_on_the_next_view() 
         .await;
     assert!(trend_values(&staff)[0].starts_with("150"));
     let version = || async {
-        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+        sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(format!(
             "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
         )))
         .bind(ana.as_uuid())
@@ -608,5 +608,40 @@ async fn every_table_the_chart_reads_marks_the_record_changed() {
     .fetch_one(&app.db.admin)
     .await
     .unwrap();
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4, "insert, update, delete and truncate");
+    // A truncate fires no row triggers: record tables refuse it; emptying result_seen (every
+    // result new again) gives every record a new version.
+    for (table, _) in &tables {
+        let r = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "TRUNCATE \"{schema}\".{table} CASCADE"
+        )))
+        .execute(&app.db.admin)
+        .await;
+        assert!(r.is_err(), "{table} was truncated");
+    }
+    let patient = app.patient(&t, "Ana", "ana@marks.example").await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{schema}\".record_versions VALUES ($1, gen_random_uuid())"
+    )))
+    .bind(patient.as_uuid())
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    let version = || async {
+        sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(format!(
+            "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
+        )))
+        .bind(patient.as_uuid())
+        .fetch_one(&app.db.admin)
+        .await
+        .unwrap()
+    };
+    let before = version().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "TRUNCATE \"{schema}\".result_seen"
+    )))
+    .execute(&app.db.admin)
+    .await
+    .unwrap();
+    assert_ne!(version().await, before);
 }

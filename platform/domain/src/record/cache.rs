@@ -9,8 +9,8 @@
 //! is worked out at each view (a held result's name), or the entry is kept only until the
 //! clock would change it (a trend until a held result's release time).
 //!
-//! Entries are keyed by clinic as well as patient, live 5 minutes after their last view and
-//! are bounded in total size; `PORTAL_RECORD_CACHE_MB=0` turns the cache off.
+//! Entries are keyed by clinic as well as patient, live 5 minutes after their last view (15 at
+//! most) and are bounded in total size; `PORTAL_RECORD_CACHE_MB=0` turns the cache off.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use portal_tenants::{TenantId, TenantTx};
+use uuid::Uuid;
 
 use crate::audit::{Action, AuditContext};
 use crate::ids::PatientId;
@@ -25,6 +26,10 @@ use crate::ids::PatientId;
 /// How long an entry is kept after its last view: long enough for a patient moving between
 /// the summary and a trend, short enough that health data does not linger in memory.
 const IDLE: Duration = Duration::from_secs(300);
+
+/// The longest an entry is kept however often it is viewed: a bound on what a change the
+/// triggers cannot see (maintenance with triggers disabled) would leave showing.
+const LIVE: Duration = Duration::from_secs(900);
 
 /// Which view of the record an entry holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,7 +65,7 @@ pub(crate) enum Value {
 
 #[derive(Clone)]
 struct Entry {
-    version: i64,
+    version: Uuid,
     /// Shown only before this time (a held result is released then).
     until: Option<DateTime<Utc>>,
     value: Value,
@@ -83,6 +88,7 @@ impl RecordCache {
                 .max_capacity(max_mb.saturating_mul(1024 * 1024))
                 .weigher(|_k, e: &Entry| e.weight)
                 .time_to_idle(IDLE)
+                .time_to_live(LIVE)
                 .build(),
         ))
     }
@@ -100,7 +106,7 @@ impl RecordCache {
     pub(crate) async fn get(
         &self,
         key: &Key,
-        version: Option<i64>,
+        version: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> Option<Value> {
         let (cache, version) = (self.0.as_ref()?, version?);
@@ -112,7 +118,7 @@ impl RecordCache {
     pub(crate) async fn put(
         &self,
         key: Key,
-        version: Option<i64>,
+        version: Option<Uuid>,
         until: Option<DateTime<Utc>>,
         value: Value,
         weight: usize,
@@ -142,7 +148,7 @@ pub(crate) async fn viewed_at_version(
     table: &'static str,
     patient: PatientId,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"WITH audited AS (
                INSERT INTO audit_log (at, actor_user_id, actor_role, patient_id, action,

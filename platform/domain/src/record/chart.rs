@@ -179,7 +179,10 @@ impl Extent {
 #[derive(Clone, serde::Deserialize)]
 pub(crate) struct Parts {
     /// The record's version this was read at (`None` before its first change).
-    version: Option<i64>,
+    version: Option<uuid::Uuid>,
+    /// Roughly the bytes it holds in memory (twice its JSON text), for the cache's bound.
+    #[serde(skip)]
+    weight: usize,
     problems: Vec<super::problems::Row>,
     allergies: Vec<super::allergies::Row>,
     results: Vec<super::results::SummaryRow>,
@@ -193,21 +196,6 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    /// Roughly the bytes it holds, for the cache's bound.
-    fn weight(&self) -> usize {
-        512 * (self.problems.len()
-            + self.allergies.len()
-            + self.results.len()
-            + self.medications.len()
-            + self.immunizations.len()
-            + self.vitals.len()
-            + self.encounters.len()
-            + self.notes.len()
-            + self.care_plans.len()
-            + self.procedures.len()
-            + 1)
-    }
-
     fn into_chart(self, as_patient: bool, now: DateTime<Utc>) -> Chart {
         Chart {
             problems: self.problems.into_iter().map(Into::into).collect(),
@@ -313,7 +301,7 @@ async fn read_parts(
                                     p.text), '[]')
                 FROM (SELECT id, code_system, code, text, performed_on
                       FROM procedures WHERE $13 AND patient_id = $1 AND status = 'completed') p)
-           ) AS "chart!: sqlx::types::Json<Parts>""#,
+           )::text AS "chart!""#,
         patient.as_uuid(),
         as_patient,
         extent.limit(),
@@ -332,7 +320,10 @@ async fn read_parts(
     .fetch_one(tx.conn())
     .await?;
     // Decoded straight from the JSON text into the parts, not through a `serde_json::Value`.
-    Ok(row.0)
+    let mut parts: Parts =
+        serde_json::from_str(&row).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    parts.weight = 2 * row.len() + 256;
+    Ok(parts)
 }
 
 /// The chart, audited (one row, in the same statement).
@@ -368,7 +359,7 @@ pub async fn own(
         return Ok(Parts::clone(&parts).into_chart(true, now));
     }
     let parts = read_parts(tx, ctx, patient, true, extent, now, false).await?;
-    let (version, weight) = (parts.version, parts.weight());
+    let (version, weight) = (parts.version, parts.weight);
     let kept = Value::Chart(Arc::new(parts.clone()));
     cache.put(key, version, None, kept, weight).await;
     Ok(parts.into_chart(true, now))

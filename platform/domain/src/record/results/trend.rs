@@ -43,7 +43,7 @@ pub struct Trend {
 /// next held result is released (the trend changes then without a write).
 struct Read {
     trend: Option<Trend>,
-    version: Option<i64>,
+    version: Option<uuid::Uuid>,
     until: Option<DateTime<Utc>>,
 }
 
@@ -150,7 +150,8 @@ async fn viewed(
     }
     let read = read(tx, patient, loinc, as_patient, now).await?;
     if let Some(t) = &read.trend {
-        let weight = 64 * t.points.len() + 256;
+        // A point is a value, a time, a flag and a report id, with the heap's overhead.
+        let weight = 128 * t.points.len() + t.name.len() + t.unit.len() + 256;
         let kept = Value::Trend(Arc::new(t.clone()));
         cache.put(key, read.version, read.until, kept, weight).await;
     }
