@@ -83,6 +83,11 @@ async fn main() {
             env_or("BENCH_CONCURRENCY", 16usize).to_string(),
         ),
         ("PORTAL_JOB_MAX_ATTEMPTS", "8".to_owned()),
+        // The shipped default (the test harness's 8 is for many test servers at once).
+        (
+            "PORTAL_DATABASE_POOL_SIZE",
+            env_or("BENCH_POOL", 16usize).to_string(),
+        ),
     ]))
     .await;
     // The server's clock is the harness's manual clock: keep it at real time (signatures are
