@@ -41,6 +41,35 @@ async fn enter_glucose(
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The patient chooses to see lab results only `days` after they are in (or once commented).
+async fn wait_for_lab_results(patient: &mut portal_tests::Browser, days: &str) {
+    let resp = patient
+        .post_form(
+            "/results/preferences",
+            &[
+                ("lab_when", "wait"),
+                ("lab_days", days),
+                ("imaging_when", "now"),
+                ("imaging_days", "7"),
+                ("other_when", "now"),
+                ("other_days", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 303);
+}
+
+/// The patient's record version (`record_versions`), read as the database owner.
+async fn record_version(app: &TestApp, schema: &str, patient: uuid::Uuid) -> uuid::Uuid {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
+    )))
+    .bind(patient)
+    .fetch_one(&app.db.admin)
+    .await
+    .unwrap()
+}
+
 fn result_id(staff_path: &str) -> &str {
     staff_path.rsplit('/').next().unwrap()
 }
@@ -265,20 +294,7 @@ async fn a_patient_who_chose_to_wait_sees_a_result_after_the_comment_or_the_days
             .unwrap()
             .contains(r#"id="lab-days-error""#)
     );
-    let resp = ana_b
-        .post_form(
-            "/results/preferences",
-            &[
-                ("lab_when", "wait"),
-                ("lab_days", "3"),
-                ("imaging_when", "now"),
-                ("imaging_days", "7"),
-                ("other_when", "now"),
-                ("other_days", "7"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    wait_for_lab_results(&mut ana_b, "3").await;
 
     let now = app.clock.now();
     let first = enter_glucose(
@@ -514,9 +530,13 @@ async fn a_summary_or_trend_viewed_before_shows_every_change_on_the_next_view() 
 
     // A change made outside the portal's own code (here by hand, in SQL) shows as well: the
     // database's triggers, not the write paths, mark the record changed.
+    let flagged = |page: &str| page.matches("Outside normal range").count();
+    let (_, summary) = ana_b.page("/record").await;
+    assert_eq!(flagged(&summary), 1, "131 is high, 88 is normal");
     let schema = t.schema_name().to_owned();
     let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE \"{schema}\".observations SET value_num = 97, version = version + 1
+        "UPDATE \"{schema}\".observations
+         SET value_num = 197, interpretation = 'H', version = version + 1
          WHERE patient_id = $1 AND value_num = 88"
     )))
     .bind(ana.as_uuid())
@@ -526,26 +546,13 @@ async fn a_summary_or_trend_viewed_before_shows_every_change_on_the_next_view() 
     assert_eq!(changed.rows_affected(), 1);
     let (_, page) = ana_b.page(trend).await;
     let values = trend_values(&page);
-    assert!(values[0].starts_with("97"), "{values:?}");
+    assert!(values[0].starts_with("197"), "{values:?}");
     let (_, summary) = ana_b.page("/record").await;
-    assert!(summary.contains("Glucose"));
+    assert_eq!(flagged(&summary), 2, "the summary shows the change too");
 
     // A result the patient chose to wait for joins the trend when its time comes, with no
     // write in between; staff see it at once.
-    let resp = ana_b
-        .post_form(
-            "/results/preferences",
-            &[
-                ("lab_when", "wait"),
-                ("lab_days", "3"),
-                ("imaging_when", "now"),
-                ("imaging_days", "7"),
-                ("other_when", "now"),
-                ("other_days", "7"),
-            ],
-        )
-        .await;
-    assert_eq!(resp.status(), 303);
+    wait_for_lab_results(&mut ana_b, "3").await;
     enter_glucose(&mut doc, &ana.to_string(), "150", &at(1)).await;
     let (_, page) = ana_b.page(trend).await;
     assert_eq!(trend_values(&page).len(), 2, "held: not in the trend yet");
@@ -553,18 +560,13 @@ async fn a_summary_or_trend_viewed_before_shows_every_change_on_the_next_view() 
         .page(&format!("/admin/patients/{ana}/trend/2345-7"))
         .await;
     assert!(trend_values(&staff)[0].starts_with("150"));
-    let version = || async {
-        sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(format!(
-            "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
-        )))
-        .bind(ana.as_uuid())
-        .fetch_one(&app.db.admin)
-        .await
-        .unwrap()
-    };
-    let before = version().await;
+    let before = record_version(&app, &schema, ana.as_uuid()).await;
     app.clock.advance(Duration::days(3) + Duration::minutes(1));
-    assert_eq!(version().await, before, "nothing was written meanwhile");
+    assert_eq!(
+        record_version(&app, &schema, ana.as_uuid()).await,
+        before,
+        "nothing was written meanwhile"
+    );
     let mut ana_b = app.sign_in(&host, "ana@fresh.example", PASSWORD).await;
     let (_, page) = ana_b.page(trend).await;
     let values = trend_values(&page);
@@ -627,21 +629,15 @@ async fn every_table_the_chart_reads_marks_the_record_changed() {
     .execute(&app.db.admin)
     .await
     .unwrap();
-    let version = || async {
-        sqlx::query_scalar::<_, uuid::Uuid>(sqlx::AssertSqlSafe(format!(
-            "SELECT version FROM \"{schema}\".record_versions WHERE patient_id = $1"
-        )))
-        .bind(patient.as_uuid())
-        .fetch_one(&app.db.admin)
-        .await
-        .unwrap()
-    };
-    let before = version().await;
+    let before = record_version(&app, &schema, patient.as_uuid()).await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "TRUNCATE \"{schema}\".result_seen"
     )))
     .execute(&app.db.admin)
     .await
     .unwrap();
-    assert_ne!(version().await, before);
+    assert_ne!(
+        record_version(&app, &schema, patient.as_uuid()).await,
+        before
+    );
 }

@@ -38,13 +38,13 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub job_retry_base: std::time::Duration,
     pub job_concurrency: usize,
-    /// Megabytes of recently viewed health summaries and trends the web keeps, each checked
-    /// against the record's version on every view (0: none).
-    pub record_cache_mb: u64,
     /// A relayed job not picked up within this time is pushed to Redis again.
     pub job_reconcile_after: std::time::Duration,
     /// A running job silent this long is taken to be orphaned (its worker died).
     pub job_lease: std::time::Duration,
+    /// Megabytes of recently viewed health summaries and trends the web keeps, each checked
+    /// against the record's version on every view (0: none).
+    pub record_cache_mb: u64,
     /// The password every demo account gets (`portal demo`).
     pub demo_password: SecretString,
     /// Where text messages go: a log file (default) or a Twilio-compatible API.

@@ -5,7 +5,9 @@
 //! A view still audits and still asks the database, in one statement, for the record's
 //! version; only when that equals the kept entry's is the entry shown instead of reading the
 //! chart again. So a change made anywhere — another web process, a worker, an import, `psql` —
-//! shows on the next view, and a miss costs one extra index probe. What depends on the clock
+//! shows on the next view; a miss costs one statement more than reading without the cache
+//! (the audit-and-version statement, then the read without its own audit row). What depends
+//! on the clock
 //! is worked out at each view (a held result's name), or the entry is kept only until the
 //! clock would change it (a trend until a held result's release time).
 //!
