@@ -201,22 +201,39 @@ fn html(p: &Printout) -> String {
     out
 }
 
-/// Renders `p` n times, each for a different patient (a different name and digest on every
-/// page), so typst's memo cache cannot replay a whole earlier compile: what stays warm is what
-/// stays warm in a worker (fonts, the template's own evaluation).
-async fn time_typst(renderer: &Renderer, p: &Printout, n: usize) -> (Vec<Duration>, usize, usize) {
+/// `p` as printed for patient `i`: their name, birth date and digest on every page, and a
+/// first cell of their own on every row (their medicines, vaccines and visits), so typst's
+/// memo cache cannot replay an earlier patient's pages or tables; what stays warm is what
+/// stays warm in a worker (fonts, the template's own evaluation, words every record shares).
+fn for_patient(p: &Printout, i: usize) -> Printout {
+    let mut q = p.clone();
+    q.patient.name = format!("Ana Lima {i}");
+    q.patient.born = format!("{} March {}", 1 + i % 28, 1940 + i % 80);
+    for s in &mut q.sections {
+        for row in &mut s.rows {
+            if let Some(first) = row.first_mut() {
+                first.push_str(&format!(" ({i})"));
+            }
+        }
+    }
+    q.digest = printout::digest(&q);
+    q
+}
+
+/// Renders `p` n times, each for a different patient (`for_patient`).
+async fn time_typst(
+    renderer: &Renderer,
+    template: &str,
+    p: &Printout,
+    n: usize,
+) -> (Vec<Duration>, usize, usize) {
     let now = SystemClock.now();
-    let data = |i: usize| {
-        let mut q = p.clone();
-        q.patient.name = format!("Ana Lima {i}");
-        q.digest = printout::digest(&q);
-        serde_json::to_vec(&q).unwrap()
-    };
+    let data = |i: usize| serde_json::to_vec(&for_patient(p, i)).unwrap();
     let mut pages = 0;
     let mut bytes = 0;
     for i in 0..5 {
         renderer
-            .render(TEMPLATE, data(1_000_000 + i), None, now)
+            .render(template, data(1_000_000 + i), None, now)
             .await
             .unwrap();
     }
@@ -224,7 +241,7 @@ async fn time_typst(renderer: &Renderer, p: &Printout, n: usize) -> (Vec<Duratio
     for i in 0..n {
         let input = data(i);
         let start = Instant::now();
-        let pdf = renderer.render(TEMPLATE, input, None, now).await.unwrap();
+        let pdf = renderer.render(template, input, None, now).await.unwrap();
         times.push(start.elapsed());
         pages = pdf.pages;
         bytes = pdf.bytes.len();
@@ -232,7 +249,7 @@ async fn time_typst(renderer: &Renderer, p: &Printout, n: usize) -> (Vec<Duratio
     times.sort();
     // BENCH_SAVE_DIR keeps one of each, to look at.
     if let Ok(dir) = std::env::var("BENCH_SAVE_DIR") {
-        let pdf = renderer.render(TEMPLATE, data(0), None, now).await.unwrap();
+        let pdf = renderer.render(template, data(0), None, now).await.unwrap();
         let name = p.title.to_lowercase().replace(' ', "-");
         std::fs::write(
             std::path::Path::new(&dir).join(format!("{name}.pdf")),
@@ -252,6 +269,13 @@ async fn main() {
     let n: usize = env_or("BENCH_RENDERS", 100);
     let total: usize = env_or("BENCH_DOCUMENTS", 300);
     let renderer = Renderer::new(1, Duration::from_secs(60)).expect("renderer");
+    // BENCH_TEMPLATE: another template file to time (to try a change without a rebuild);
+    // BENCH_PARTS: which of typst, chromium, e2e to run (default all three).
+    let template = match std::env::var("BENCH_TEMPLATE") {
+        Ok(path) => std::fs::read_to_string(path).expect("BENCH_TEMPLATE"),
+        Err(_) => TEMPLATE.to_owned(),
+    };
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "typst,chromium,e2e".into());
 
     println!("== typst, {n} renders each (after 5 warm-up), one at a time");
     let docs = [
@@ -260,7 +284,7 @@ async fn main() {
     ];
     let mut typst_medians = HashMap::new();
     for (name, p) in &docs {
-        let (times, pages, bytes) = time_typst(&renderer, p, n).await;
+        let (times, pages, bytes) = time_typst(&renderer, &template, p, n).await;
         let med = percentile(&times, 0.5);
         typst_medians.insert(*name, med);
         println!(
@@ -271,6 +295,9 @@ async fn main() {
         );
     }
 
+    if !parts.contains("chromium") {
+        return end_to_end(total, &parts).await;
+    }
     println!("== headless Chromium, the same content as HTML → PDF, {n} each (after 5 warm-up)");
     let dir = std::env::temp_dir().join(format!(
         "portal-bench-docs-{}",
@@ -308,6 +335,14 @@ async fn main() {
         );
     }
 
+    end_to_end(total, &parts).await;
+}
+
+/// Documents per second with one worker process.
+async fn end_to_end(total: usize, parts: &str) {
+    if !parts.contains("e2e") {
+        return;
+    }
     println!("== end to end: {total} documents, one worker process");
     let db = TestDb::create_with(HashMap::from([(
         "PORTAL_JOB_CONCURRENCY",
