@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use futures::StreamExt;
 use portal_domain::audit::AuditContext;
 use portal_domain::billing::events::{self, Pending};
-use portal_domain::billing::{card, disputes, payouts, reconcile, refunds, setup};
+use portal_domain::billing::{card, disputes, payouts, reconcile, refunds, settle_many, setup};
 use portal_stripe::{
     AccountState, BalanceLine, CheckoutState, DisputeState, PaymentState, PayoutState, RefundState,
     Stripe, StripeError,
@@ -289,8 +289,40 @@ async fn apply(
     let mine: HashSet<String> = events::lock(&mut tx, &ids).await?.into_iter().collect();
     let mut applied = Vec::with_capacity(mine.len());
     let mut intents = Vec::new();
-    for (event, fetched) in events {
+    // Succeeded payments first, together (`settle_many`); what that path leaves goes one at a
+    // time below, in Stripe's order.
+    let quick: Vec<(usize, &PaymentState)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, (e, _))| mine.contains(&e.id))
+        .filter_map(|(n, (_, f))| match f {
+            Ok(Fetched::Payment {
+                session: None,
+                intent: Some(i),
+            }) => Some((n, &**i)),
+            _ => None,
+        })
+        .collect();
+    let states: Vec<&PaymentState> = quick.iter().map(|(_, i)| *i).collect();
+    let taken = settle_many::succeeded(&mut tx, &ctx, &states, now).await?;
+    let settled: HashSet<usize> = quick
+        .iter()
+        .zip(taken)
+        .filter(|(_, t)| *t)
+        .map(|((n, _), _)| *n)
+        .collect();
+    for (n, (event, fetched)) in events.iter().enumerate() {
         if !mine.contains(&event.id) {
+            continue;
+        }
+        if settled.contains(&n) {
+            if let Ok(Fetched::Payment {
+                intent: Some(i), ..
+            }) = fetched
+            {
+                intents.push(PaymentState::clone(i));
+            }
+            applied.push(event.id.clone());
             continue;
         }
         match fetched {

@@ -88,6 +88,46 @@ pub async fn record(
     Ok(())
 }
 
+/// Audits several events of one actor at once (one multi-row INSERT): what a batch of
+/// payments settled together leaves, a row per payment as one at a time would.
+pub async fn record_many(
+    tx: &mut TenantTx,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+    events: &[AuditEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let patients: Vec<Option<uuid::Uuid>> = events
+        .iter()
+        .map(|e| e.patient.map(|p| p.as_uuid()))
+        .collect();
+    let actions: Vec<String> = events.iter().map(|e| e.action.code().to_owned()).collect();
+    let types: Vec<String> = events.iter().map(|e| e.resource_type.to_owned()).collect();
+    let resources: Vec<Option<String>> = events.iter().map(|e| e.resource_id.clone()).collect();
+    sqlx::query!(
+        "INSERT INTO audit_log (at, actor_user_id, actor_role, patient_id, action, resource_type,
+                                resource_id, client_addr, request_id)
+         SELECT $1, $2, $3, e.patient, e.action, e.type, e.resource, $8, $9
+         FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[])
+              WITH ORDINALITY AS e(patient, action, type, resource, n)
+         ORDER BY e.n",
+        now,
+        ctx.actor.map(|(u, _)| u.as_uuid()),
+        ctx.actor.map(|(_, r)| r.as_str()),
+        &patients as &[Option<uuid::Uuid>],
+        &actions,
+        &types,
+        &resources as &[Option<String>],
+        ctx.client_addr,
+        ctx.request_id,
+    )
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// Audits a list read: one row per patient shown (deduplicated, one multi-row INSERT), so each
 /// patient's access report and the per-patient trail show that their name was on the screen.
 /// A list that showed nobody still leaves one row, without a patient.

@@ -20,6 +20,7 @@ pub mod plans;
 pub mod print;
 pub mod reconcile;
 pub mod refunds;
+pub mod settle_many;
 pub mod setup;
 pub mod statements;
 pub mod summary;
