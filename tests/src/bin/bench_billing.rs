@@ -262,24 +262,23 @@ async fn main() {
     // Done when every event is applied (its payment settled in the same transaction). Each
     // payment also queued its receipt (a PDF) and a receipt email: that work goes on in the
     // same workers meanwhile, as it would in production, and is not waited for.
+    // Looked at every 100 ms, in one statement: the look is load on the same PostgreSQL, and
+    // at every 10 ms with two statements it was a tenth of what the server was doing.
     loop {
-        let (unapplied, events): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FILTER (WHERE applied_at IS NULL), count(*) FROM \"{schema}\".stripe_events"
-        )))
-        .fetch_one(&w.app.db.admin)
-        .await
-        .expect("count");
+        let (unapplied, events, failed): (i64, i64, i64) =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FILTER (WHERE applied_at IS NULL), count(*),
+                    count(*) FILTER (WHERE failure IS NOT NULL)
+             FROM \"{schema}\".stripe_events"
+            )))
+            .fetch_one(&w.app.db.admin)
+            .await
+            .expect("count");
+        assert_eq!(failed, 0, "no event may fail");
         if unapplied == 0 && events as usize == events_wanted {
             break;
         }
-        let failed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT count(*) FROM \"{schema}\".stripe_events WHERE failure IS NOT NULL"
-        )))
-        .fetch_one(&w.app.db.admin)
-        .await
-        .expect("count");
-        assert_eq!(failed, 0, "no event may fail");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let applied = start.elapsed();
     let (pending, dead): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
