@@ -813,3 +813,65 @@ async fn an_event_stripe_will_not_show_is_set_aside_and_the_others_are_applied()
     );
     assert_eq!(waiting, 0, "every other event was applied");
 }
+
+/// A dispute Stripe sends before the event of the payment it is about: the payments of the
+/// batch are settled together (`settle_many`) and the dispute still ends up on its payment,
+/// whichever of the two the drain met first.
+#[tokio::test]
+async fn a_dispute_sent_before_its_payments_event_still_lands_on_the_payment() {
+    let w = world().await;
+    onboard(&w).await;
+    let mut ana = w.app.sign_in(&w.host, "ana@example.com", PASSWORD).await;
+    w.stripe.control("/_fake/webhooks/hold", json!({})).await;
+    let mut ids = Vec::new();
+    for charge in ["70", "20"] {
+        let id = statement(&w, &w.ana, charge).await;
+        let resp = patient_checkout(&mut ana, &id, charge).await;
+        let resp = pay_on_stripe(&location(&resp), "4242424242424242").await;
+        assert_eq!(resp.status(), 303);
+        ids.push(id);
+    }
+    // The $70 payment's intent, from Stripe (the portal has not heard of it yet).
+    let intents = w.stripe.objects("payment_intent").await;
+    let disputed = intents
+        .iter()
+        .find(|i| i["amount"] == 7000)
+        .and_then(|i| i["id"].as_str())
+        .expect("the $70 intent")
+        .to_owned();
+    w.stripe
+        .control(
+            "/_fake/disputes",
+            json!({"payment_intent": disputed, "reason": "fraudulent"}),
+        )
+        .await;
+    assert_eq!(
+        ledger(&w, &w.ana).await,
+        (9000, 9000, 2),
+        "nothing applied yet"
+    );
+    w.stripe
+        .control(
+            "/_fake/webhooks/release",
+            json!({"shuffle": true, "twice": true, "seed": 3}),
+        )
+        .await;
+    settled(&w).await;
+    assert_eq!(
+        ledger(&w, &w.ana).await,
+        (0, 0, 4),
+        "both paid in full, once; an open dispute owes nothing yet"
+    );
+    let mut staff = w
+        .app
+        .sign_in(&w.host, "billing@example.com", PASSWORD)
+        .await;
+    let (_, page) = staff.page("/billing/disputes").await;
+    assert_eq!(page.matches("data-testid=\"dispute\"").count(), 1, "{page}");
+    assert!(
+        page.contains("Ana Tester") && page.contains("$70.00"),
+        "the dispute is on Ana's $70 payment: {page}"
+    );
+    let (_, bill) = ana.page(&format!("/bills/{}", ids[1])).await;
+    assert!(!bill.contains("taken back"), "{bill}");
+}

@@ -51,8 +51,11 @@ pub async fn succeeded(
     if which.is_empty() {
         return Ok(taken);
     }
-    // Each intent's payment (as `card::find` matches it), locked in id order so that two
-    // drains cannot lock the same rows in opposite orders.
+    // Each intent's payment (as `card::find` matches it), the payments locked in id order.
+    // Their accounts are locked next by the ledger's trigger in Stripe's order, as one at a
+    // time would; the drain's lanes keep accounts apart, and a deadlock with what else touches
+    // an account (lane 0's refunds and disputes) rolls the batch back, which is then applied
+    // one event at a time.
     let rows = sqlx::query!(
         r#"SELECT i.k AS "k!", p.id, p.status, p.account_id, p.statement_id, p.currency,
                   p.saves_card_for IS NOT NULL AS "saves_card!", a.patient_id
@@ -97,6 +100,8 @@ pub async fn succeeded(
     if settle.is_empty() {
         return Ok(taken);
     }
+    // Entered in Stripe's order (the batch's), as one at a time would have.
+    settle.sort_by_key(|(r, _)| r.k);
     let pay: Vec<uuid::Uuid> = settle.iter().map(|(r, _)| r.id).collect();
     let received: Vec<i64> = settle.iter().map(|(_, i)| i.amount_received).collect();
     let intent_ids: Vec<String> = settle.iter().map(|(_, i)| i.id.clone()).collect();
@@ -117,7 +122,6 @@ pub async fn succeeded(
     let credits: Vec<i64> = received.iter().map(|r| -r).collect();
     let currencies: Vec<String> = settle.iter().map(|(r, _)| r.currency.clone()).collect();
     let statements: Vec<Option<uuid::Uuid>> = settle.iter().map(|(r, _)| r.statement_id).collect();
-    // In the batch's order, as one at a time would have entered them.
     sqlx::query!(
         "INSERT INTO ledger_entries (id, account_id, seq, kind, amount_minor, currency,
                                      statement_id, payment_id, balance_after_minor, created_at)
