@@ -8,7 +8,7 @@
 //! of the batch) is left to the one-at-a-time path, which the caller runs for what is returned
 //! as not taken.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use portal_stripe::PaymentState;
@@ -190,16 +190,13 @@ async fn receipts(
     )
     .fetch_all(tx.conn())
     .await?;
-    let mut seen = HashSet::new();
     let mut queue = Vec::with_capacity(made.len());
     let mut asked = Vec::with_capacity(made.len());
     for d in made {
+        // Each payment is in the batch once (`succeeded` leaves repeats to one at a time).
         let Some(payment) = d.subject_id else {
             continue;
         };
-        if !seen.insert(payment) {
-            continue;
-        }
         let doc = DocumentId::from_uuid(d.id);
         queue.push((
             Job::PaymentReceipt {
