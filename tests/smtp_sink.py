@@ -1,5 +1,7 @@
 """A real SMTP server for the tests (Debian's python3-aiosmtpd): every message it accepts is
-written to DIR as <n>.eml. Stop it (kill) to make the product see SMTP refusing connections."""
+written to DIR as <n>.eml. Stop it (kill) to make the product see SMTP refusing connections.
+While DIR/.accept holds a number, it accepts that many more messages and then answers each
+one "451 try again later" (a mail server refusing for now, halfway through a batch)."""
 import argparse
 import asyncio
 import itertools
@@ -14,7 +16,23 @@ class ToDirectory:
         self.directory = directory
         self.counter = itertools.count()
 
+    def _budget_spent(self):
+        """Takes one from DIR/.accept, if it is there; True when nothing was left to take."""
+        path = os.path.join(self.directory, ".accept")
+        try:
+            with open(path) as f:
+                left = int(f.read().strip() or "0")
+        except FileNotFoundError:
+            return False
+        if left <= 0:
+            return True
+        with open(path, "w") as f:
+            f.write(str(left - 1))
+        return False
+
     async def handle_DATA(self, server, session, envelope):
+        if self._budget_spent():
+            return "451 4.3.0 Try again later"
         n = next(self.counter)
         tmp = os.path.join(self.directory, f".{os.getpid()}-{n}.tmp")
         with open(tmp, "wb") as f:

@@ -99,8 +99,8 @@ for (const screen of SCREENS) {
     await page.getByTestId('payment-back').click();
     await page.waitForLoadState();
     assert.equal(await page.getByTestId('still-due').textContent(), '$55.00');
-    // The receipt: beside the payment, printed by the workers, and an email that says only
-    // that a payment arrived.
+    // The receipt: beside the payment, printed by the workers when it is opened, and an email
+    // that says only that a payment arrived.
     await page.getByTestId('receipt-link').click();
     await page.waitForLoadState();
     await page.locator('[data-testid="document-state"][data-status="ready"]').waitFor({ timeout: 30000 });

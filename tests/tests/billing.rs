@@ -588,7 +588,38 @@ async fn the_patient_reads_their_bills_over_the_api_and_nobody_elses() {
     assert_eq!(s["lines"][0]["patient"]["minor"], 10000);
     assert_eq!(s["payments"][0]["method"], "cash");
     assert_eq!(s["payments"][0]["amount"]["minor"], 4000);
-    assert!(s["payments"][0]["receipt_document_id"].is_string(), "{s}");
+    // The receipt is printed when first asked for: none yet, then one, the same one each time.
+    assert!(s["payments"][0]["receipt_document_id"].is_null(), "{s}");
+    let payment = s["payments"][0]["id"].as_str().unwrap().to_owned();
+    let me: serde_json::Value = patient.get("/api/v1/me").await.json().await.unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let ask = |for_payment: &str, token: &str| {
+        app.client
+            .post(format!(
+                "http://{}/api/v1/bills/payments/{for_payment}/receipt",
+                app.addr
+            ))
+            .header("x-csrf-token", token.to_owned())
+    };
+    assert_eq!(patient.send(ask(&payment, "forged")).await.status(), 403);
+    let resp = patient.send(ask(&payment, &csrf)).await;
+    assert_eq!(resp.status(), 202);
+    let receipt: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(receipt["kind"], "receipt", "{receipt}");
+    let again: serde_json::Value = patient
+        .send(ask(&payment, &csrf))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["id"], receipt["id"]);
+    let s: serde_json::Value = patient
+        .get(&format!("/api/v1/bills/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["payments"][0]["receipt_document_id"], receipt["id"]);
     assert!(s["payment_code"].is_string(), "still owed: {s}");
     for missing in [
         draft.as_str(),
@@ -605,6 +636,12 @@ async fn the_patient_reads_their_bills_over_the_api_and_nobody_elses() {
         404,
         "another patient's statement is missing to Ben"
     );
+    let ben_me: serde_json::Value = other.get("/api/v1/me").await.json().await.unwrap();
+    let ben_csrf = ben_me["csrf_token"].as_str().unwrap().to_owned();
+    for missing in [payment.as_str(), "pay_nonsense"] {
+        let resp = other.send(ask(missing, &ben_csrf)).await;
+        assert_eq!(resp.status(), 404, "{missing}: not a payment of Ben's");
+    }
     let ben: serde_json::Value = other.get("/api/v1/bills").await.json().await.unwrap();
     assert_eq!(ben["statements"].as_array().unwrap().len(), 0, "{ben}");
     // Billing staff are not patients: the patient API is not theirs (the role's refusal).

@@ -1,14 +1,16 @@
 //! Statements and receipts on paper, end to end on the real server, job pipeline and typst:
 //! a payment taken at the desk sends the patient a "payment received" email with no amount in
-//! it and puts a receipt PDF beside the payment; the patient prints their statement with the
-//! code for paying it; billing staff print any issued statement to post and reach a patient's
-//! statements and receipts, never the patient's other documents or another patient's.
+//! it and offers its receipt beside the payment, printed when first opened; the patient prints
+//! their statement with the code for paying it; billing staff print any issued statement to
+//! post and reach a patient's statements and receipts, never the patient's other documents or
+//! another patient's. A batch of receipt emails refused halfway tells each patient once.
 
 use std::collections::HashMap;
 
 use portal_domain::identity::Role;
 use portal_tests::bills::{issued_statement, pay, today};
-use portal_tests::{Browser, PASSWORD, TestApp, pdftotext, read_emails};
+use portal_domain::ids::PaymentId;
+use portal_tests::{Browser, PASSWORD, SmtpSink, TestApp, pdftotext, read_emails};
 
 /// The path a POST redirected to.
 fn location(resp: &reqwest::Response) -> String {
@@ -22,6 +24,13 @@ fn location(resp: &reqwest::Response) -> String {
 /// The first `href` on `page` that starts with `prefix`.
 fn href(page: &str, prefix: &str) -> Option<String> {
     let at = page.find(&format!("href=\"{prefix}"))? + "href=\"".len();
+    let rest = &page[at..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The first form `action` on `page` that starts with `prefix`.
+fn action(page: &str, prefix: &str) -> Option<String> {
+    let at = page.find(&format!("action=\"{prefix}"))? + "action=\"".len();
     let rest = &page[at..];
     Some(rest[..rest.find('"')?].to_owned())
 }
@@ -93,11 +102,28 @@ async fn a_desk_payment_brings_a_receipt_and_statements_print_with_their_code() 
     }
     assert!(email.link().ends_with("/bills"), "{}", email.link());
 
-    // The receipt sits beside the payment on the patient's statement.
+    // The receipt sits beside the payment on the patient's statement, not printed until it
+    // is opened: nothing waits in the documents.
     let mut patient = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    let (_, docs) = patient.page("/documents").await;
+    assert!(!docs.contains("Payment receipt"), "{docs}");
     let (_, bill) = patient.page(&format!("/bills/{id}")).await;
-    let receipt = href(&bill, "/documents/").expect("a receipt link beside the payment");
+    let open = action(&bill, "/bills/payments/").expect("a receipt button beside the payment");
+    assert!(open.ends_with("/receipt"), "{open}");
+    let resp = patient.post_form(&open, &[]).await;
+    assert_eq!(resp.status(), 303);
+    let receipt = location(&resp);
+    assert!(receipt.starts_with("/documents/"), "{receipt}");
     let text = printed(&app, &mut patient, &receipt).await;
+    // Opened again, it is the same receipt, now linked beside the payment.
+    let resp = patient.post_form(&open, &[]).await;
+    assert_eq!(location(&resp), receipt);
+    let (_, bill) = patient.page(&format!("/bills/{id}")).await;
+    assert_eq!(href(&bill, "/documents/").as_deref(), Some(receipt.as_str()));
+    // Another patient's payment answers like a missing one.
+    let mut ben_browser = app.sign_in(&host, "ben@example.com", PASSWORD).await;
+    let resp = ben_browser.post_form(&open, &[]).await;
+    assert_eq!(resp.status(), 404);
     for expected in [
         "Payment receipt",
         "Ana",
@@ -156,6 +182,16 @@ async fn a_desk_payment_brings_a_receipt_and_statements_print_with_their_code() 
     let (_, staff_page) = staff.page(&format!("/billing/statements/{id}")).await;
     let staff_receipt = href(&staff_page, &format!("/billing/patients/{ana}/documents/"))
         .expect("the receipt linked for billing staff");
+    // Staff opening it reach the same receipt the patient opened.
+    let payment = open.trim_start_matches("/bills/payments/");
+    let resp = staff
+        .post_form(&format!("/billing/payments/{payment}"), &[])
+        .await;
+    assert_eq!(location(&resp), staff_receipt);
+    assert!(
+        staff_receipt.ends_with(receipt.trim_start_matches("/documents")),
+        "{staff_receipt} {receipt}"
+    );
     assert!(
         printed(&app, &mut staff, &staff_receipt)
             .await
@@ -194,4 +230,83 @@ async fn a_desk_payment_brings_a_receipt_and_statements_print_with_their_code() 
         .post_form("/documents", &[("kind", "statement")])
         .await;
     assert_ne!(resp.status(), 303);
+}
+
+/// "Payment received" emails to `to` in the sink.
+fn told(sink: &SmtpSink, to: &str) -> usize {
+    read_emails(&sink.dir.0)
+        .into_iter()
+        .filter(|e| e.to == to && e.subject.contains("Payment received"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_batch_of_receipt_emails_refused_halfway_tells_each_patient_once() {
+    let sink = SmtpSink::start().await;
+    let app = TestApp::spawn_with_workers(HashMap::from([("PORTAL_SMTP_URL", sink.url())])).await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let who = ["ana@example.com", "ben@example.com", "chloe@example.com"];
+    let mut patients = Vec::new();
+    for (name, email) in ["Ana", "Ben", "Chloe"].into_iter().zip(who) {
+        patients.push(app.patient(&sunrise, name, email).await);
+    }
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let day = today(&app);
+    for p in &patients {
+        let id = issued_statement(
+            &app,
+            &mut staff,
+            &p.to_string(),
+            &[("Office visit", "99213", "100", "0", "0")],
+        )
+        .await;
+        let (status, page) = pay(
+            &mut staff,
+            &id,
+            &[("amount", "40"), ("method", "cash"), ("received_on", &day)],
+        )
+        .await;
+        assert_eq!(status, 303, "{page}");
+    }
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(who.map(|to| told(&sink, to)), [1, 1, 1]);
+
+    // The clinic's Stripe drain settles many payments at once and tells them all with one job.
+    // Such a job for these three (told again: their marks cleared), with the mail server taking
+    // one message and then refusing for now: the first patient is told, the job fails on the
+    // second, and every retry tells only those not told yet.
+    let db = app.db.tenant_db().await;
+    let mut tx = db.begin(&sunrise).await.unwrap();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "UPDATE payments SET receipt_noticed_at = NULL RETURNING id",
+    )
+    .fetch_all(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 3);
+    std::fs::write(sink.dir.0.join(".accept"), "1").unwrap();
+    portal_domain::jobs::enqueue(
+        &mut tx,
+        &portal_domain::jobs::Job::PaymentReceipts {
+            payment_ids: ids.into_iter().map(PaymentId::from_uuid).collect(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(app.jobs_settled().await, 1, "the job is dead, none lost");
+    assert_eq!(who.map(|to| told(&sink, to)), [2, 1, 1]);
+
+    // The mail server takes mail again; the job is retried: the other two are told, the first
+    // is not told a third time.
+    std::fs::remove_file(sink.dir.0.join(".accept")).unwrap();
+    let n = portal_workers::dead::retry(&app.db.admin, None)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(who.map(|to| told(&sink, to)), [2, 2, 2]);
 }

@@ -1,10 +1,10 @@
 //! "You have a new statement": by email or text, one job per channel, with no amount and no
 //! service in it — only the clinic's name and a link to sign in. A statement voided before
 //! the notice went out sends nothing. "We received a payment": by email, when a payment was
-//! taken, once its receipt (a PDF in the portal, prepared by the same job) is there, without
-//! saying the amount.
+//! taken (one job for a batch of payments), without saying the amount; the receipt itself is
+//! printed when someone opens it in the portal.
 
-use portal_domain::billing::print::receipt_notice_target;
+use portal_domain::billing::print::{receipt_notice_targets, receipts_noticed};
 use portal_domain::billing::statements::for_notice;
 use portal_domain::ids::{DocumentId, JobId, PaymentId, StatementId};
 use portal_domain::jobs::{Channel, Job};
@@ -63,10 +63,51 @@ pub(crate) async fn notice(
     Ok(())
 }
 
-/// A payment's receipt: its PDF prepared (when the job names it; already prepared on a retry
-/// after the email failed), then the notice. A receipt that cannot be printed is marked
-/// failed — its page offers "Try again" — and the notice still goes: the payment was received.
-pub(crate) async fn receipt(
+/// "We received a payment", by email, for each payment of a batch not told yet. Each one sent
+/// (or with nowhere to go, or refused for good) is marked once the batch ends or the mail
+/// server refuses one for now; that refusal then fails the job, and its retry tells only the
+/// rest. A job killed between sending
+/// and marking sends those again: at least once, never silently lost.
+pub(crate) async fn receipts(
+    deps: &Deps,
+    tenant: &Tenant,
+    payments: &[PaymentId],
+) -> Result<(), JobError> {
+    let now = deps.clock.now();
+    let mut tx = deps.tenant_db.begin(tenant).await?;
+    let targets = receipt_notice_targets(&mut tx, payments, now).await?;
+    tx.commit().await?;
+    let mut told = Vec::with_capacity(targets.len());
+    let mut refused = None;
+    for (payment, to) in targets {
+        if let Some(to) = to {
+            match receipt_notice(deps, tenant, &to).await {
+                Ok(()) => {}
+                // This address will never take it (the server said so): the others still go,
+                // and a retry must not stop at it again.
+                Err(JobError::Permanent(why)) => {
+                    tracing::warn!(failure = %why, "a payment-received email was refused for good");
+                }
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        told.push(payment);
+    }
+    if !told.is_empty() {
+        let mut tx = deps.tenant_db.begin(tenant).await?;
+        receipts_noticed(&mut tx, &told, deps.clock.now()).await?;
+        tx.commit().await?;
+    }
+    refused.map_or(Ok(()), Err)
+}
+
+/// A job queued before receipts were printed on demand: its receipt prepared (when it names
+/// one; a receipt that cannot be printed is marked failed, and its page offers "Try again"),
+/// then the notice as [`receipts`] sends it.
+pub(crate) async fn legacy_receipt(
     deps: &Deps,
     tenant: &Tenant,
     payment: PaymentId,
@@ -82,17 +123,10 @@ pub(crate) async fn receipt(
             Err(e) => return Err(e),
         }
     }
-    receipt_notice(deps, tenant, payment).await
+    receipts(deps, tenant, &[payment]).await
 }
 
-async fn receipt_notice(deps: &Deps, tenant: &Tenant, payment: PaymentId) -> Result<(), JobError> {
-    let now = deps.clock.now();
-    let mut tx = deps.tenant_db.begin(tenant).await?;
-    let to = receipt_notice_target(&mut tx, payment, now).await?;
-    tx.commit().await?;
-    let Some(to) = to else {
-        return Ok(());
-    };
+async fn receipt_notice(deps: &Deps, tenant: &Tenant, to: &str) -> Result<(), JobError> {
     let name = tenant.display_name();
     let email = ActionEmail {
         branding: branding(deps, tenant),
@@ -106,7 +140,7 @@ async fn receipt_notice(deps: &Deps, tenant: &Tenant, payment: PaymentId) -> Res
         action_url: deps.links.clinic(tenant.slug(), "/bills"),
         note: "For your privacy this message never says what was paid or for what.".to_owned(),
     };
-    let message = mail::build(&deps.mailer_from, &to, &email, &[])?;
+    let message = mail::build(&deps.mailer_from, to, &email, &[])?;
     deps.mailer.send(message).await?;
     Ok(())
 }

@@ -213,10 +213,13 @@ async fn run(deps: &Deps, env: &JobEnvelope) -> Result<(), JobError> {
             statement_id,
             channel,
         } => crate::billing::notice(deps, &tenant, env.id, &job, statement_id, channel).await,
+        Job::PaymentReceipts { payment_ids } => {
+            crate::billing::receipts(deps, &tenant, &payment_ids).await
+        }
         Job::PaymentReceipt {
             payment_id,
             document_id,
-        } => crate::billing::receipt(deps, &tenant, payment_id, document_id).await,
+        } => crate::billing::legacy_receipt(deps, &tenant, payment_id, document_id).await,
         Job::StripeInbox {} => crate::stripe_inbox::drain(deps, &tenant).await,
         Job::StripeEvent { event_id } => {
             crate::stripe_inbox::legacy_event(deps, &tenant, &event_id).await

@@ -73,10 +73,15 @@ pub enum Job {
         statement_id: StatementId,
         channel: Channel,
     },
-    /// Prepare a payment's receipt (`document_id`, when it was queued with it) and then tell
-    /// the patient (by email) that the payment was received and its receipt is in the portal,
-    /// with no amount in the message. One job, not a render job and an email job: the email
-    /// goes once the receipt is there, and a burst of payments queues half the jobs.
+    /// Tell each payment's patient (by email, with no amount) that the payment was received
+    /// and its receipt is in the portal — where it is printed when someone opens it. One job
+    /// for all the payments a transaction took (a drain's batch settles up to a hundred), each
+    /// payment marked as it is told, so a retry tells only those not yet told.
+    #[serde(rename = "payment.receipts")]
+    PaymentReceipts { payment_ids: Vec<PaymentId> },
+    /// What was queued per payment before receipts were printed on demand: prepare the receipt
+    /// (`document_id`, when it was queued with it), then tell the patient as
+    /// [`Job::PaymentReceipts`] does. Still handled, so jobs queued before an upgrade run.
     #[serde(rename = "payment.receipt")]
     PaymentReceipt {
         payment_id: PaymentId,
@@ -151,6 +156,7 @@ impl Job {
             Job::DocumentRender { .. } => "document.render",
             Job::BlobSweep { .. } => "blob.sweep",
             Job::StatementNotice { .. } => "statement.notice",
+            Job::PaymentReceipts { .. } => "payment.receipts",
             Job::PaymentReceipt { .. } => "payment.receipt",
             Job::Autopay {} => "billing.autopay",
             Job::AutopayFailed { .. } => "autopay.failed",

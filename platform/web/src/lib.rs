@@ -188,6 +188,16 @@ fn pages(spec: impl Endpoint + 'static) -> Pages {
         .at("/bills", OWN_CARE, get(billing::patient::bills))
         .at("/bills/:id", OWN_CARE, get(billing::patient::bill))
         .at("/bills/:id/pdf", OWN_CARE, post(billing::printing::own_pdf))
+        .at(
+            "/bills/payments/:id/receipt",
+            OWN_CARE,
+            post(billing::printing::own_receipt),
+        )
+        .at(
+            "/billing/payments/:id/receipt",
+            BILLING,
+            post(billing::printing::staff_receipt),
+        )
         .at("/bills/insurance", OWN_CARE, get(billing::insurance::list))
         .at(
             "/bills/insurance/:rank",

@@ -422,7 +422,7 @@ async fn settle(
             .patient(PatientId::from_uuid(row.patient_id)),
     )
     .await?;
-    super::print::queue_receipt(tx, ctx, id, PatientId::from_uuid(row.patient_id), now).await?;
+    super::print::queue_receipts(tx, &[id]).await?;
     if let Some(intent) = intent {
         super::disputes::relink(tx, ctx, intent, now).await?;
     }

@@ -191,7 +191,7 @@ pub async fn record_offline(
             .patient(p.patient),
     )
     .await?;
-    super::print::queue_receipt(tx, ctx, id, p.patient, now).await?;
+    super::print::queue_receipts(tx, &[id]).await?;
     Ok((id, amount))
 }
 

@@ -1,7 +1,8 @@
 //! Statements and receipts on paper: what their PDFs say, and asking for them. A statement's
 //! PDF is asked for by the patient (their own) or by billing staff (any issued or voided
-//! statement, to post); a receipt is queued by the clinic's system in the transaction that
-//! takes a payment, once per payment, with a notice that says only that a payment arrived.
+//! statement, to post); a payment's receipt is printed when the patient or billing staff first
+//! open it, and the transaction that takes a payment queues only the notice that says a
+//! payment arrived.
 //! Both print from the bills alone: the workers never read the health record for them.
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -14,6 +15,7 @@ use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::documents::Kind;
 use crate::documents::printout::{Paragraph, Section};
 use crate::documents::store::{self, DocumentError};
+use crate::jobs::{self, Job};
 use crate::identity::scope::{BillingScope, PatientScope};
 use crate::ids::{DocumentId, PatientId, PaymentId, StatementId};
 
@@ -52,7 +54,7 @@ pub async fn request_statement(
         patient,
         Kind::Statement,
         id.as_uuid(),
-        store::Asked::By(by),
+        by,
         now,
     )
     .await?
@@ -60,60 +62,137 @@ pub async fn request_statement(
     Ok((doc, patient))
 }
 
-/// Queues the receipt of a payment just taken: its document and one job that prepares it and
-/// then sends the email saying it is ready. Nothing when the payment has one already (a
-/// webhook seen twice, a reconciliation after it).
-pub(crate) async fn queue_receipt(
+/// Queues the email that tells each payment's patient the payment was received: one job for
+/// all the payments just taken (a desk payment, a card payment settling, a drain's batch).
+/// Their receipts are printed only when someone opens them ([`request_receipt`]).
+pub(crate) async fn queue_receipts(
     tx: &mut TenantTx,
-    ctx: &AuditContext,
-    payment: PaymentId,
-    patient: PatientId,
-    now: DateTime<Utc>,
-) -> Result<(), DocumentError> {
-    store::request_billing(
+    payments: &[PaymentId],
+) -> Result<(), jobs::EnqueueError> {
+    if payments.is_empty() {
+        return Ok(());
+    }
+    jobs::enqueue(
         tx,
-        &ctx.automatic(),
-        patient,
-        Kind::Receipt,
-        payment.as_uuid(),
-        store::Asked::Receipt(payment),
-        now,
+        &Job::PaymentReceipts {
+            payment_ids: payments.to_vec(),
+        },
     )
     .await?;
     Ok(())
 }
 
-/// The receipt of one payment of the clinic: the email address it goes to (when the patient
-/// has one and wants email), audited as the clinic's system. `None`: the payment is gone or
-/// no longer taken.
-pub async fn receipt_notice_target(
+/// A payment's receipt as a PDF document of its patient: the one already made, or a new one
+/// queued to print (audited as the asker's request). Only a payment that was taken has one;
+/// another patient's payment, or one not taken, is `NotFound`.
+pub async fn request_receipt(
     tx: &mut TenantTx,
+    who: Asker<'_>,
+    ctx: &AuditContext,
     payment: PaymentId,
     now: DateTime<Utc>,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT a.patient_id, pt.email, pt.reminder_email
+) -> Result<(DocumentId, PatientId), DocumentError> {
+    let (only, by) = match who {
+        Asker::Patient(me) => (Some(me.patient_id()), me.user_id()),
+        Asker::Billing(staff) => (None, staff.user_id()),
+    };
+    let found = sqlx::query!(
+        r#"SELECT a.patient_id, d.id AS "document?"
+           FROM payments p
+           JOIN billing_accounts a ON a.id = p.account_id
+           LEFT JOIN documents d ON d.kind = 'receipt' AND d.subject_id = p.id
+           WHERE p.id = $1 AND p.status = 'succeeded'
+             AND ($2::uuid IS NULL OR a.patient_id = $2)"#,
+        payment.as_uuid(),
+        only.map(|p| p.as_uuid()),
+    )
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(DocumentError::NotFound)?;
+    let patient = PatientId::from_uuid(found.patient_id);
+    if let Some(doc) = found.document {
+        return Ok((DocumentId::from_uuid(doc), patient));
+    }
+    let made = store::request_billing(
+        tx,
+        ctx,
+        patient,
+        Kind::Receipt,
+        payment.as_uuid(),
+        by,
+        now,
+    )
+    .await?;
+    let doc = match made {
+        Some(doc) => doc,
+        // Someone else asked for it at the same moment: theirs is the one.
+        None => sqlx::query_scalar!(
+            "SELECT id FROM documents WHERE kind = 'receipt' AND subject_id = $1",
+            payment.as_uuid()
+        )
+        .fetch_one(tx.conn())
+        .await
+        .map(DocumentId::from_uuid)?,
+    };
+    Ok((doc, patient))
+}
+
+/// Who is to be told that these payments of the clinic were received and not told yet: each
+/// payment with the email address the notice goes to (`None` when the patient has none or
+/// does not want email), audited as the clinic's system. A payment gone or no longer taken is
+/// left out.
+pub async fn receipt_notice_targets(
+    tx: &mut TenantTx,
+    payments: &[PaymentId],
+    now: DateTime<Utc>,
+) -> Result<Vec<(PaymentId, Option<String>)>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = payments.iter().map(|p| p.as_uuid()).collect();
+    let rows = sqlx::query!(
+        "SELECT p.id, a.patient_id, pt.email, pt.reminder_email
          FROM payments p
          JOIN billing_accounts a ON a.id = p.account_id
          JOIN patients pt ON pt.id = a.patient_id
-         WHERE p.id = $1 AND p.status = 'succeeded'",
-        payment.as_uuid()
+         WHERE p.id = ANY($1) AND p.status = 'succeeded' AND p.receipt_noticed_at IS NULL
+         ORDER BY p.id",
+        &ids
     )
-    .fetch_optional(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
-    let Some(r) = row else {
-        return Ok(None);
-    };
-    audit::record(
-        tx,
-        &AuditContext::default(),
-        now,
-        AuditEvent::new(Action::ReceiptNotice, "payments")
-            .resource(payment)
-            .patient(PatientId::from_uuid(r.patient_id)),
+    let read: Vec<AuditEvent> = rows
+        .iter()
+        .map(|r| {
+            AuditEvent::new(Action::ReceiptNotice, "payments")
+                .resource(PaymentId::from_uuid(r.id))
+                .patient(PatientId::from_uuid(r.patient_id))
+        })
+        .collect();
+    audit::record_many(tx, &AuditContext::default(), now, &read).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let to = r.email.filter(|_| r.reminder_email);
+            (PaymentId::from_uuid(r.id), to)
+        })
+        .collect())
+}
+
+/// Marks these payments' notices as sent (or as having nowhere to go), so a retry of their job
+/// does not send them again.
+pub async fn receipts_noticed(
+    tx: &mut TenantTx,
+    payments: &[PaymentId],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = payments.iter().map(|p| p.as_uuid()).collect();
+    sqlx::query!(
+        "UPDATE payments SET receipt_noticed_at = $2
+         WHERE id = ANY($1) AND receipt_noticed_at IS NULL",
+        &ids,
+        now
     )
+    .execute(tx.conn())
     .await?;
-    Ok(r.email.filter(|_| r.reminder_email))
+    Ok(())
 }
 
 /// Where a printed statement sends someone to pay.

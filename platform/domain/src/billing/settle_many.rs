@@ -2,7 +2,8 @@
 //! `payment_intent.succeeded` for a pending payment of ours, in the statement's currency — done
 //! for a whole batch in a fixed handful of statements instead of about ten round trips a
 //! payment. It writes exactly what settling one payment writes (`card::apply_payment_intent`):
-//! the payment marked succeeded, one ledger entry, the audit rows, the receipt and its job.
+//! the payment marked succeeded, one ledger entry, the audit rows, and the job that tells the
+//! patients (one for the batch).
 //! Anything less common (another clinic's object, a payment that keeps a card for a plan, a
 //! currency that differs, an intent matching no payment or the same payment as another intent
 //! of the batch) is left to the one-at-a-time path, which the caller runs for what is returned
@@ -16,9 +17,7 @@ use portal_tenants::TenantTx;
 
 use super::BillingError;
 use crate::audit::{self, Action, AuditContext, AuditEvent};
-use crate::documents::Kind;
-use crate::ids::{DocumentId, PatientId, PaymentId};
-use crate::jobs::{self, Job};
+use crate::ids::{PatientId, PaymentId};
 
 /// Settles every intent of `intents` it can (see the module's doc); `taken[i]` says whether
 /// `intents[i]` was dealt with here (settled now, or found already settled).
@@ -154,66 +153,13 @@ pub async fn succeeded(
         })
         .collect();
     audit::record_many(tx, &system, now, &recorded).await?;
-    receipts(tx, &system, &pay, &patients, now).await?;
+    let taken_ids: Vec<PaymentId> = pay.iter().map(|p| PaymentId::from_uuid(*p)).collect();
+    super::print::queue_receipts(tx, &taken_ids).await?;
     relink(tx, ctx, &intent_ids, now).await?;
     for (r, _) in &settle {
         taken[r.k as usize] = true;
     }
     Ok(taken)
-}
-
-/// The receipts of payments just taken (as `print::queue_receipt`, for many): a document and a
-/// receipt job each, none for a payment that has one.
-async fn receipts(
-    tx: &mut TenantTx,
-    ctx: &AuditContext,
-    payments: &[uuid::Uuid],
-    patients: &[PatientId],
-    now: DateTime<Utc>,
-) -> Result<(), BillingError> {
-    let docs: Vec<uuid::Uuid> = payments
-        .iter()
-        .map(|_| DocumentId::new().as_uuid())
-        .collect();
-    let owners: Vec<uuid::Uuid> = patients.iter().map(|p| p.as_uuid()).collect();
-    let made = sqlx::query!(
-        "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, created_at)
-         SELECT d.id, d.patient, 'generated', $4, d.payment, 'queued', $5
-         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS d(id, patient, payment)
-         ON CONFLICT DO NOTHING
-         RETURNING id, patient_id, subject_id",
-        &docs,
-        &owners,
-        payments,
-        Kind::Receipt.code(),
-        now,
-    )
-    .fetch_all(tx.conn())
-    .await?;
-    let mut queue = Vec::with_capacity(made.len());
-    let mut asked = Vec::with_capacity(made.len());
-    for d in made {
-        // Each payment is in the batch once (`succeeded` leaves repeats to one at a time).
-        let Some(payment) = d.subject_id else {
-            continue;
-        };
-        let doc = DocumentId::from_uuid(d.id);
-        queue.push((
-            Job::PaymentReceipt {
-                payment_id: PaymentId::from_uuid(payment),
-                document_id: Some(doc),
-            },
-            None,
-        ));
-        asked.push(
-            AuditEvent::new(Action::DocumentRequest, "document")
-                .resource(doc)
-                .patient(PatientId::from_uuid(d.patient_id)),
-        );
-    }
-    jobs::enqueue_many(tx, &queue).await?;
-    audit::record_many(tx, ctx, now, &asked).await?;
-    Ok(())
 }
 
 /// Disputes that arrived before their payment was ours to name, linked now (`disputes::relink`);

@@ -337,16 +337,6 @@ async fn queued(
     now: DateTime<Utc>,
 ) -> Result<(), DocumentError> {
     jobs::enqueue(tx, &Job::DocumentRender { document_id: id }).await?;
-    request_audited(tx, ctx, id, patient, now).await
-}
-
-async fn request_audited(
-    tx: &mut TenantTx,
-    ctx: &AuditContext,
-    id: DocumentId,
-    patient: PatientId,
-    now: DateTime<Utc>,
-) -> Result<(), DocumentError> {
     audit::record(
         tx,
         ctx,
@@ -360,27 +350,21 @@ async fn request_audited(
 }
 
 /// Queues a statement's or a receipt's PDF (`subject`: the statement or the payment, already
-/// checked to be the patient's by the caller), asked for by a person or (a receipt) by the
-/// clinic's system. A second receipt for one payment is not made: `None`.
+/// checked to be the patient's by the caller), asked for by `by`. A second receipt for one
+/// payment is not made: `None`.
 pub(crate) async fn request_billing(
     tx: &mut TenantTx,
     ctx: &AuditContext,
     patient: PatientId,
     kind: Kind,
     subject: uuid::Uuid,
-    asked: Asked,
+    by: UserId,
     now: DateTime<Utc>,
 ) -> Result<Option<DocumentId>, DocumentError> {
-    let by = match asked {
-        Asked::By(user) => Some(user),
-        Asked::Receipt(_) => None,
-    };
     if !kind.is_billing() {
         return Err(DocumentError::NotGenerated);
     }
-    if by.is_some() {
-        room_for_one_more(tx, patient).await?;
-    }
+    room_for_one_more(tx, patient).await?;
     let id = DocumentId::new();
     let inserted = sqlx::query!(
         "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, requested_by,
@@ -391,7 +375,7 @@ pub(crate) async fn request_billing(
         patient.as_uuid(),
         kind.code(),
         subject,
-        by.map(|u| u.as_uuid()),
+        by.as_uuid(),
         now
     )
     .execute(tx.conn())
@@ -400,29 +384,8 @@ pub(crate) async fn request_billing(
     if inserted == 0 {
         return Ok(None);
     }
-    match asked {
-        Asked::By(_) => queued(tx, ctx, id, patient, now).await?,
-        Asked::Receipt(payment) => {
-            jobs::enqueue(
-                tx,
-                &Job::PaymentReceipt {
-                    payment_id: payment,
-                    document_id: Some(id),
-                },
-            )
-            .await?;
-            request_audited(tx, ctx, id, patient, now).await?;
-        }
-    }
+    queued(tx, ctx, id, patient, now).await?;
     Ok(Some(id))
-}
-
-/// Who asks for a billing document, and so what follows its row: a person's request has
-/// its own render job; a receipt (the clinic's system, as a payment is taken) the payment's
-/// receipt job, which renders it and then sends the notice.
-pub(crate) enum Asked {
-    By(UserId),
-    Receipt(crate::ids::PaymentId),
 }
 
 /// Queues a failed document again (a new render job), as its "Try again" button does.

@@ -1,7 +1,9 @@
-//! The signed-in patient's bills over JSON, read-only: `GET /v1/bills` (balance and
-//! statements, never drafts) and `GET /v1/bills/{id}` (one statement with its lines, payments
-//! and each payment's receipt). The same stores as the pages: the same rules, the same audit
-//! rows; another patient's statement is 404 like a missing one.
+//! The signed-in patient's bills over JSON: `GET /v1/bills` (balance and statements, never
+//! drafts), `GET /v1/bills/{id}` (one statement with its lines, payments and each payment's
+//! receipt once opened) and `POST /v1/bills/payments/{id}/receipt` (a payment's receipt as a
+//! document, printed the first time it is asked for). The same stores as the pages: the same
+//! rules, the same audit rows; another patient's statement or payment is 404 like a missing
+//! one.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem::Request;
@@ -11,10 +13,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use portal_domain::billing::statements::{self, StatementSummary};
 use portal_domain::billing::{Money, accounts};
-use portal_domain::ids::StatementId;
+use portal_domain::billing::print::{self, Asker};
+use portal_domain::documents::DocumentError;
+use portal_domain::documents::store;
+use portal_domain::ids::{PaymentId, StatementId};
 
 use super::ApiTags;
-use super::caller::{Caller, caller, unauthorized};
+use super::caller::{Caller, ChangingCaller, caller, changing_caller, csrf, unauthorized};
+use super::documents::{DocumentOut, out};
 use super::error::ErrorBody;
 use crate::auth::audit_ctx;
 use crate::{AppState, internal};
@@ -101,7 +107,8 @@ pub struct PaymentOut {
     /// Taken back by the card's bank after a dispute.
     pub taken_back: MoneyOut,
     pub at: DateTime<Utc>,
-    /// The receipt's document (`/v1/documents/{id}`), once made.
+    /// The receipt's document (`/v1/documents/{id}`), once asked for: a taken payment's
+    /// receipt is printed the first time `POST /v1/bills/payments/{id}/receipt` asks for it.
     pub receipt_document_id: Option<String>,
 }
 
@@ -139,6 +146,25 @@ pub enum StatementResponse {
     /// No such statement of yours (code `not_found`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReceiptResponse {
+    /// The receipt: ready, or queued to print (follow it at `/v1/documents/{id}`).
+    #[oai(status = 202)]
+    Accepted(Json<DocumentOut>),
+    /// Not signed in as a patient (code `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A cookie session without its CSRF token (code `csrf`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such payment of yours that was taken (code `not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Five documents are being prepared already (code `too_many_pending`).
+    #[oai(status = 429)]
+    TooMany(Json<ErrorBody>),
 }
 
 pub struct BillsApi;
@@ -255,5 +281,58 @@ impl BillsApi {
                 .collect(),
             payment_code: s.guest_code.clone().filter(|_| open),
         }))))
+    }
+
+    /// A taken payment's receipt as a PDF document: the one already printed, or printed now.
+    #[oai(
+        path = "/v1/bills/payments/:id/receipt",
+        method = "post",
+        tag = "ApiTags::Bills",
+        operation_id = "requestReceipt"
+    )]
+    async fn receipt(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        id: Path<String>,
+    ) -> poem::Result<ReceiptResponse> {
+        let (_, me, mut tx) = match changing_caller(req, &state).await? {
+            ChangingCaller::In(t, m, tx) => (t, m, tx),
+            ChangingCaller::Out => return Ok(ReceiptResponse::Unauthorized(unauthorized())),
+            ChangingCaller::Csrf => return Ok(ReceiptResponse::Forbidden(csrf())),
+        };
+        let Some(scope) = me.patient() else {
+            return Ok(ReceiptResponse::Unauthorized(unauthorized()));
+        };
+        let missing = || {
+            ReceiptResponse::NotFound(ErrorBody::new(
+                "not_found",
+                "no such payment of yours that was taken",
+            ))
+        };
+        let Some(id) = PaymentId::parse(&id.0) else {
+            return Ok(missing());
+        };
+        let ctx = audit_ctx(req, Some(&me));
+        let now = state.clock.now();
+        let doc = match print::request_receipt(&mut tx, Asker::Patient(&scope), &ctx, id, now)
+            .await
+        {
+            Ok((doc, _)) => doc,
+            Err(DocumentError::NotFound) => return Ok(missing()),
+            Err(DocumentError::TooManyPending) => {
+                return Ok(ReceiptResponse::TooMany(ErrorBody::new(
+                    "too_many_pending",
+                    DocumentError::TooManyPending.to_string(),
+                )));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        let doc = store::own(&mut tx, &scope, &ctx, doc, now)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| internal(DocumentError::NotFound))?;
+        tx.commit().await.map_err(internal)?;
+        Ok(ReceiptResponse::Accepted(Json(out(&doc))))
     }
 }

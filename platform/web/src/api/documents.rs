@@ -53,7 +53,7 @@ pub struct DocumentOut {
     pub content_url: Option<String>,
 }
 
-fn out(d: &Document) -> DocumentOut {
+pub(super) fn out(d: &Document) -> DocumentOut {
     DocumentOut {
         id: d.id.to_string(),
         kind: d.kind.code().to_owned(),

@@ -128,8 +128,10 @@ pub struct PaymentView {
     pub disputed: String,
     pub reference: String,
     pub status: String,
-    /// Its receipt's document id, once made.
+    /// Its receipt's document id, once someone opened it.
     pub receipt: String,
+    /// It was taken, so it has a receipt to open (printed when first opened).
+    pub taken: bool,
 }
 
 /// A whole statement, as words.
@@ -212,6 +214,7 @@ impl StatementView {
                     },
                     reference: p.reference.clone().unwrap_or_default(),
                     receipt: p.receipt.map(|d| d.to_string()).unwrap_or_default(),
+                    taken: p.status == "succeeded",
                     status: match p.status.as_str() {
                         "succeeded" => "Received",
                         "pending" => "Processing",

@@ -2,7 +2,9 @@
 //! (`POST /bills/{id}/pdf`) and follows it on their documents page, like any document; billing
 //! staff print any issued statement to post it (`POST /billing/statements/{id}/pdf`) and see,
 //! download or retry it, and a payment's receipt, under the patient's billing account
-//! (`/billing/patients/{id}/documents/{doc}`), never the patient's other documents.
+//! (`/billing/patients/{id}/documents/{doc}`), never the patient's other documents. A payment's
+//! receipt is printed when someone first opens it (`POST /bills/payments/{id}/receipt`, or
+//! `/billing/payments/{id}/receipt` for staff), then linked beside the payment.
 
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
@@ -10,7 +12,7 @@ use poem::{IntoResponse, Request, Response, handler};
 use portal_domain::billing::print::{self, Asker};
 use portal_domain::documents::store::DocumentError;
 use portal_domain::identity::scope::SignedIn;
-use portal_domain::ids::{DocumentId, PatientId, StatementId};
+use portal_domain::ids::{DocumentId, PatientId, PaymentId, StatementId};
 use portal_domain::scheduling::clinic_tz;
 
 use super::not_found;
@@ -81,6 +83,65 @@ pub async fn staff_pdf(
     let ctx = audit_ctx(req, Some(&me));
     let (doc, patient) =
         print::request_statement(&mut tx, Asker::Billing(&scope), &ctx, id, state.clock.now())
+            .await
+            .map_err(refused)?;
+    tx.commit().await.map_err(db)?;
+    Ok(see_other(&format!(
+        "/billing/patients/{patient}/documents/{doc}"
+    )))
+}
+
+/// `POST /bills/payments/{id}/receipt`: the patient's receipt of one of their payments, printed
+/// now if no one opened it before, followed on its document page.
+#[handler]
+pub async fn own_receipt(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    check_form(req, field(&f, "csrf"))?;
+    let (chrome, me, scope) = match super::gate(req, state, "bills", SignedIn::patient).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = PaymentId::parse(&raw).ok_or_else(not_found)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let (doc, _) = print::request_receipt(
+        &mut tx,
+        Asker::Patient(&scope),
+        &audit_ctx(req, Some(&me)),
+        id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(refused)?;
+    tx.commit().await.map_err(db)?;
+    Ok(see_other(&format!("/documents/{doc}")))
+}
+
+/// `POST /billing/payments/{id}/receipt`: any taken payment's receipt, for billing staff.
+#[handler]
+pub async fn staff_receipt(
+    req: &Request,
+    Data(state): Data<&AppState>,
+    Path(raw): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    check_form(req, field(&f, "csrf"))?;
+    let (chrome, me, scope) = match super::gate(req, state, "billing", SignedIn::billing).await? {
+        Ok(x) => x,
+        Err(r) => return Ok(r),
+    };
+    let id = PaymentId::parse(&raw).ok_or_else(not_found)?;
+    let mut tx = crate::tx::begin(req, &state.tenant_db, &chrome.tenant)
+        .await
+        .map_err(db)?;
+    let ctx = audit_ctx(req, Some(&me));
+    let (doc, patient) =
+        print::request_receipt(&mut tx, Asker::Billing(&scope), &ctx, id, state.clock.now())
             .await
             .map_err(refused)?;
     tx.commit().await.map_err(db)?;
