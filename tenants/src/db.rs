@@ -39,15 +39,50 @@ impl TenantDb {
         self.begin_planned(tenant, true).await
     }
 
+    /// Like [`TenantDb::begin`], also holding the clinic's advisory lock `name` shared until
+    /// the transaction ends (the key `hashtextextended('<name> <schema>', 0)`, as a statement
+    /// in the clinic's scope would compute it from `current_schema()`), taken in the same round
+    /// trip as the scope, and before any statement of the transaction takes its snapshot. For
+    /// a hot path that must not overlap an exclusive holder's last look (the Stripe webhook).
+    pub async fn begin_holding_shared(
+        &self,
+        tenant: &Tenant,
+        name: &'static str,
+    ) -> Result<TenantTx, sqlx::Error> {
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(sqlx::Error::Protocol(format!("lock name {name:?}")));
+        }
+        self.begin_with(tenant, false, Some(name)).await
+    }
+
     async fn begin_planned(&self, tenant: &Tenant, generic: bool) -> Result<TenantTx, sqlx::Error> {
+        self.begin_with(tenant, generic, None).await
+    }
+
+    async fn begin_with(
+        &self,
+        tenant: &Tenant,
+        generic: bool,
+        lock: Option<&'static str>,
+    ) -> Result<TenantTx, sqlx::Error> {
         let plans = if generic {
             ", set_config('plan_cache_mode', 'force_generic_plan', true)"
         } else {
             ""
         };
         if plain_identifier(&tenant.role_name) && plain_identifier(&tenant.schema_name) {
+            // The lock in a statement of its own, after the scope's: it is held before the
+            // transaction's first statement of its caller begins.
+            let locked = lock
+                .map(|name| {
+                    format!(
+                        "; SELECT pg_advisory_xact_lock_shared(hashtextextended('{name} {}', 0))",
+                        tenant.schema_name
+                    )
+                })
+                .unwrap_or_default();
             let sql = format!(
-                "BEGIN; SELECT set_config('role', '{}', true), set_config('search_path', '{}', true){plans}",
+                "BEGIN; SELECT set_config('role', '{}', true), set_config('search_path', '{}', true){plans}{locked}",
                 tenant.role_name, tenant.schema_name
             );
             let tx = self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?;
@@ -67,6 +102,14 @@ impl TenantDb {
             sqlx::query("SELECT set_config('plan_cache_mode', 'force_generic_plan', true)")
                 .execute(tx.conn())
                 .await?;
+        }
+        if let Some(name) = lock {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock_shared(hashtextextended($1 || ' ' || current_schema(), 0))",
+            )
+            .bind(name)
+            .execute(tx.conn())
+            .await?;
         }
         Ok(tx)
     }

@@ -58,7 +58,9 @@ pub async fn stripe(
         tracing::warn!(event = %head.id, "an event for an account no clinic has");
         return Ok(StatusCode::OK.into_response());
     };
-    let mut tx = state.tenant_db.begin(&tenant).await.map_err(internal)?;
+    let mut tx = events::begin_receiving(&state.tenant_db, &tenant)
+        .await
+        .map_err(internal)?;
     let new = events::receive(&mut tx, &head, now)
         .await
         .map_err(internal)?;

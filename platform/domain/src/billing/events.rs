@@ -20,10 +20,24 @@ use crate::jobs::{self, Job};
 /// Why the lock: the drain job clears `drain_queued` before it looks for events, so a flag
 /// found set means a drain that has not looked yet and will see this event — unless this
 /// transaction commits only after that drain's last look. So every webhook holds the clinic's
-/// inbox lock shared until it commits, taken in a statement of its own *before* the flag is
-/// read (a statement reads what was committed when it began), and the drain takes it
+/// inbox lock shared until it commits, taken *before* the statement that reads the flag (a
+/// statement reads what was committed when it began): `tx` must come from [`begin_receiving`],
+/// which takes it in the same round trip as `BEGIN`. The drain takes it
 /// exclusively for its last look ([`nothing_waiting`]): it waits for every webhook that may
 /// have seen the flag set, and any later one sees it cleared and queues the next drain.
+/// The name of a clinic's inbox lock (`hashtextextended('stripe_inbox ' || current_schema(), 0)`
+/// is its key, as [`nothing_waiting`] computes it).
+const INBOX_LOCK: &str = "stripe_inbox";
+
+/// The transaction a webhook keeps an event in: the clinic's, holding its inbox lock shared
+/// from the start (see [`receive`]).
+pub async fn begin_receiving(
+    db: &portal_tenants::TenantDb,
+    tenant: &portal_tenants::Tenant,
+) -> Result<TenantTx, sqlx::Error> {
+    db.begin_holding_shared(tenant, INBOX_LOCK).await
+}
+
 pub async fn receive(
     tx: &mut TenantTx,
     head: &EventHead,
@@ -39,11 +53,6 @@ pub async fn receive(
         .and_then(|i| i.metadata.get("payment"))
         .and_then(|p| PaymentId::parse(p))
         .map(|p| p.as_uuid());
-    sqlx::query!(
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended('stripe_inbox ' || current_schema(), 0))"
-    )
-    .execute(tx.conn())
-    .await?;
     let r = sqlx::query!(
         r#"WITH kept AS (
                INSERT INTO stripe_events (id, kind, object_id, object_type, created,
