@@ -1,7 +1,9 @@
 """A real SMTP server for the tests (Debian's python3-aiosmtpd): every message it accepts is
 written to DIR as <n>.eml. Stop it (kill) to make the product see SMTP refusing connections.
 While DIR/.accept holds a number, it accepts that many more messages and then answers each
-one "451 try again later" (a mail server refusing for now, halfway through a batch)."""
+one "451 try again later" (a mail server refusing for now, halfway through a batch). While
+DIR/.reject exists, every message is refused for good ("554"); addresses listed in DIR/.refuse
+(one a line) are refused for good at RCPT ("550 no such mailbox")."""
 import argparse
 import asyncio
 import itertools
@@ -30,7 +32,20 @@ class ToDirectory:
             f.write(str(left - 1))
         return False
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        try:
+            with open(os.path.join(self.directory, ".refuse")) as f:
+                refused = {line.strip() for line in f if line.strip()}
+        except FileNotFoundError:
+            refused = set()
+        if address in refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
+        if os.path.exists(os.path.join(self.directory, ".reject")):
+            return "554 5.7.1 Rejected"
         if self._budget_spent():
             return "451 4.3.0 Try again later"
         n = next(self.counter)

@@ -44,6 +44,12 @@ impl TenantDb {
     /// in the clinic's scope would compute it from `current_schema()`), taken in the same round
     /// trip as the scope, and before any statement of the transaction takes its snapshot. For
     /// a hot path that must not overlap an exclusive holder's last look (the Stripe webhook).
+    ///
+    /// Run as a task of its own: the lock may wait, and sqlx queues no rollback for a `BEGIN`
+    /// round trip given up half way (its transaction is not counted yet), so a caller dropped
+    /// while it waits (a client hanging up) would hand the pool a connection inside a
+    /// transaction holding the lock. The task always finishes; if the caller is gone, the
+    /// transaction it made is dropped, which rolls it back.
     pub async fn begin_holding_shared(
         &self,
         tenant: &Tenant,
@@ -52,7 +58,10 @@ impl TenantDb {
         if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(sqlx::Error::Protocol(format!("lock name {name:?}")));
         }
-        self.begin_with(tenant, false, Some(name)).await
+        let (db, tenant) = (self.clone(), tenant.clone());
+        tokio::spawn(async move { db.begin_with(&tenant, false, Some(name)).await })
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("the task that begins a transaction: {e}")))?
     }
 
     async fn begin_planned(&self, tenant: &Tenant, generic: bool) -> Result<TenantTx, sqlx::Error> {

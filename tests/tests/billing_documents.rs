@@ -309,4 +309,82 @@ async fn a_batch_of_receipt_emails_refused_halfway_tells_each_patient_once() {
     assert_eq!(n, 1);
     assert_eq!(app.jobs_settled().await, 0);
     assert_eq!(who.map(|to| told(&sink, to)), [2, 2, 2]);
+
+    // The server refusing everything for good (its login, our sender) is not taken as each
+    // address refused: nobody is marked told, the job is dead, and a retry tells everyone.
+    let again = async || {
+        let mut tx = db.begin(&sunrise).await.unwrap();
+        let ids: Vec<uuid::Uuid> =
+            sqlx::query_scalar("UPDATE payments SET receipt_noticed_at = NULL RETURNING id")
+                .fetch_all(tx.conn())
+                .await
+                .unwrap();
+        portal_domain::jobs::enqueue(
+            &mut tx,
+            &portal_domain::jobs::Job::PaymentReceipts {
+                payment_ids: ids.into_iter().map(PaymentId::from_uuid).collect(),
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    };
+    std::fs::write(sink.dir.0.join(".reject"), "").unwrap();
+    again().await;
+    assert_eq!(app.jobs_settled().await, 1, "the job is dead, none lost");
+    assert_eq!(who.map(|to| told(&sink, to)), [2, 2, 2]);
+    std::fs::remove_file(sink.dir.0.join(".reject")).unwrap();
+    portal_workers::dead::retry(&app.db.admin, None)
+        .await
+        .unwrap();
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(who.map(|to| told(&sink, to)), [3, 3, 3]);
+
+    // One address refused for good ("no such mailbox") does not hold up the others: the job
+    // is done, everyone else is told, and each payment is marked so nothing is sent again.
+    std::fs::write(sink.dir.0.join(".refuse"), "ben@example.com\n").unwrap();
+    again().await;
+    assert_eq!(app.jobs_settled().await, 0);
+    assert_eq!(who.map(|to| told(&sink, to)), [4, 3, 4]);
+    let mut tx = db.begin(&sunrise).await.unwrap();
+    let untold: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE receipt_noticed_at IS NULL")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    assert_eq!(untold, 0);
+
+    // Billing staff may be the first to open a receipt: it is made then, as the patient's.
+    let chloe = patients[2];
+    let paid: uuid::Uuid = sqlx::query_scalar(
+        "SELECT p.id FROM payments p JOIN billing_accounts a ON a.id = p.account_id
+         WHERE a.patient_id = $1",
+    )
+    .bind(chloe.as_uuid())
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let paid = PaymentId::from_uuid(paid);
+    let resp = staff
+        .post_form(&format!("/billing/payments/{paid}/receipt"), &[])
+        .await;
+    assert_eq!(resp.status(), 303);
+    let doc = location(&resp);
+    assert!(
+        doc.starts_with(&format!("/billing/patients/{chloe}/documents/")),
+        "{doc}"
+    );
+    assert!(printed(&app, &mut staff, &doc).await.contains("$40.00"));
+    // Another clinic's billing staff find no such payment.
+    let harbor = app.clinic("harbor").await;
+    app.staff(&harbor, "billing@harbor.example", Role::Billing)
+        .await;
+    let mut other = app
+        .sign_in(&app.host("harbor"), "billing@harbor.example", PASSWORD)
+        .await;
+    let resp = other
+        .post_form(&format!("/billing/payments/{paid}/receipt"), &[])
+        .await;
+    assert_eq!(resp.status(), 404);
 }

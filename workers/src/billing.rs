@@ -4,7 +4,9 @@
 //! taken (one job for a batch of payments), without saying the amount; the receipt itself is
 //! printed when someone opens it in the portal.
 
-use portal_domain::billing::print::{receipt_notice_targets, receipts_noticed};
+use portal_domain::billing::print::{
+    receipt_notice_targets, receipt_noticed_alone, receipts_noticed,
+};
 use portal_domain::billing::statements::for_notice;
 use portal_domain::ids::{DocumentId, JobId, PaymentId, StatementId};
 use portal_domain::jobs::{Channel, Job};
@@ -12,7 +14,7 @@ use portal_tenants::Tenant;
 
 use crate::Deps;
 use crate::handlers::{JobError, branding};
-use crate::mail::{self, ActionEmail};
+use crate::mail::{self, ActionEmail, MailError};
 
 pub(crate) async fn notice(
     deps: &Deps,
@@ -63,11 +65,12 @@ pub(crate) async fn notice(
     Ok(())
 }
 
-/// "We received a payment", by email, for each payment of a batch not told yet. Each one sent
-/// (or with nowhere to go, or refused for good) is marked once the batch ends or the mail
-/// server refuses one for now; that refusal then fails the job, and its retry tells only the
-/// rest. A job killed between sending
-/// and marking sends those again: at least once, never silently lost.
+/// "We received a payment", by email, for each payment of a batch not told yet. Each payment
+/// is marked told as soon as its email is sent (or refused for good for that one address);
+/// those with no address to send to are marked first, together. The mail server refusing for
+/// now, or refusing everything (its login, our sender), fails the job, and its retry tells
+/// only the rest. A job killed between a send and its mark sends that one email again: at
+/// least once, never silently lost.
 pub(crate) async fn receipts(
     deps: &Deps,
     tenant: &Tenant,
@@ -76,32 +79,27 @@ pub(crate) async fn receipts(
     let now = deps.clock.now();
     let mut tx = deps.tenant_db.begin(tenant).await?;
     let targets = receipt_notice_targets(&mut tx, payments, now).await?;
+    let nowhere: Vec<PaymentId> = targets
+        .iter()
+        .filter(|(_, to)| to.is_none())
+        .map(|(p, _)| *p)
+        .collect();
+    receipts_noticed(&mut tx, &nowhere, now).await?;
     tx.commit().await?;
-    let mut told = Vec::with_capacity(targets.len());
-    let mut refused = None;
     for (payment, to) in targets {
-        if let Some(to) = to {
-            match receipt_notice(deps, tenant, &to).await {
-                Ok(()) => {}
-                // This address will never take it (the server said so): the others still go,
-                // and a retry must not stop at it again.
-                Err(JobError::Permanent(why)) => {
-                    tracing::warn!(failure = %why, "a payment-received email was refused for good");
-                }
-                Err(e) => {
-                    refused = Some(e);
-                    break;
-                }
+        let Some(to) = to else { continue };
+        match receipt_notice(deps, tenant, &to).await {
+            Ok(()) => {}
+            Err(e) if e.is_recipient_refused() => {
+                tracing::warn!(failure = %e, "a payment-received email was refused for good");
             }
+            Err(e) => return Err(e.into()),
         }
-        told.push(payment);
-    }
-    if !told.is_empty() {
         let mut tx = deps.tenant_db.begin(tenant).await?;
-        receipts_noticed(&mut tx, &told, deps.clock.now()).await?;
+        receipt_noticed_alone(&mut tx, payment, deps.clock.now()).await?;
         tx.commit().await?;
     }
-    refused.map_or(Ok(()), Err)
+    Ok(())
 }
 
 /// A job queued before receipts were printed on demand: its receipt prepared (when it names
@@ -126,7 +124,7 @@ pub(crate) async fn legacy_receipt(
     receipts(deps, tenant, &[payment]).await
 }
 
-async fn receipt_notice(deps: &Deps, tenant: &Tenant, to: &str) -> Result<(), JobError> {
+async fn receipt_notice(deps: &Deps, tenant: &Tenant, to: &str) -> Result<(), MailError> {
     let name = tenant.display_name();
     let email = ActionEmail {
         branding: branding(deps, tenant),

@@ -4,8 +4,8 @@
 //!    seed) to `POST /webhooks/stripe` with the real signature scheme, 16 at a time; counted
 //!    from the first delivery until every event is applied (verified, stored, applied by the
 //!    clinic's drain job, its payment settled in the ledger). Then, how long until every
-//!    "payment received" email is sent (receipt PDFs are printed only when opened). Then one
-//!    receipt is opened, to time printing on demand. The final ledger is compared,
+//!    "payment received" email is sent (receipt PDFs are printed only when opened). Then ten
+//!    receipts are opened one after another, to time printing on demand. The final ledger is compared,
 //!    account by account, with a reference model of what it must hold.
 //! 2. The reconciliation page's latency at 100,000 card payments, p99 at 4 connections, beside
 //!    `GET /api/v1/me` at 4 connections in the same run (wrk).

@@ -37,6 +37,25 @@ pub enum MailError {
     Permanent(String),
 }
 
+impl MailError {
+    /// Refused for good for this one recipient (no such mailbox, an address that cannot be),
+    /// as opposed to the server refusing everything (a login, the sender): the other messages
+    /// of a batch still go.
+    pub fn is_recipient_refused(&self) -> bool {
+        match self {
+            MailError::Permanent(m) => {
+                m == INVALID_RECIPIENT
+                    || ["550", "551", "553"]
+                        .iter()
+                        .any(|code| *m == format!("smtp permanent {code}"))
+            }
+            MailError::Transient(_) => false,
+        }
+    }
+}
+
+const INVALID_RECIPIENT: &str = "invalid recipient address";
+
 impl Mailer {
     pub fn new(config: &MailerConfig) -> Result<Self, String> {
         match &config.smtp_url {
@@ -97,7 +116,7 @@ pub fn build(
     );
     let to: Mailbox = to
         .parse()
-        .map_err(|_| MailError::Permanent("invalid recipient address".to_owned()))?;
+        .map_err(|_| MailError::Permanent(INVALID_RECIPIENT.to_owned()))?;
     let (text, html) = email
         .render()
         .map_err(|_| MailError::Permanent("email template failed".to_owned()))?;

@@ -234,7 +234,8 @@ pub enum Outcome<'a> {
 }
 
 /// Applies Stripe's answer: a succeeded charge settles the payment (once, with its ledger
-/// entry and receipt); anything else marks it failed and queues the patient's notice, once.
+/// entry and the email that says it arrived); anything else marks it failed and queues the
+/// patient's notice, once.
 pub async fn finish(
     tx: &mut TenantTx,
     payment: PaymentId,

@@ -12,6 +12,28 @@ use portal_tenants::TenantTx;
 use crate::ids::PaymentId;
 use crate::jobs::{self, Job};
 
+/// The name of a clinic's inbox lock (`hashtextextended('stripe_inbox ' || current_schema(), 0)`
+/// is its key, as [`nothing_waiting`] computes it).
+const INBOX_LOCK: &str = "stripe_inbox";
+
+/// A clinic's transaction that holds its inbox lock shared (see [`receive`]).
+pub struct Receiving(TenantTx);
+
+impl Receiving {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.0.commit().await
+    }
+}
+
+/// The transaction a webhook keeps an event in: the clinic's, holding its inbox lock shared
+/// from the start (see [`receive`]).
+pub async fn begin_receiving(
+    db: &portal_tenants::TenantDb,
+    tenant: &portal_tenants::Tenant,
+) -> Result<Receiving, sqlx::Error> {
+    db.begin_holding_shared(tenant, INBOX_LOCK).await.map(Receiving)
+}
+
 /// Keeps a verified event (with the PaymentIntent it carried, if any) and queues the
 /// clinic's drain job unless one is already waiting to start; the caller commits. `true`: the
 /// event was new (`false`: a second delivery, a no-op, though it too queues a drain if none
@@ -21,28 +43,16 @@ use crate::jobs::{self, Job};
 /// found set means a drain that has not looked yet and will see this event — unless this
 /// transaction commits only after that drain's last look. So every webhook holds the clinic's
 /// inbox lock shared until it commits, taken *before* the statement that reads the flag (a
-/// statement reads what was committed when it began): `tx` must come from [`begin_receiving`],
-/// which takes it in the same round trip as `BEGIN`. The drain takes it
+/// statement reads what was committed when it began): [`begin_receiving`] takes it in the same
+/// round trip as `BEGIN`, and only its transaction can be passed here. The drain takes it
 /// exclusively for its last look ([`nothing_waiting`]): it waits for every webhook that may
 /// have seen the flag set, and any later one sees it cleared and queues the next drain.
-/// The name of a clinic's inbox lock (`hashtextextended('stripe_inbox ' || current_schema(), 0)`
-/// is its key, as [`nothing_waiting`] computes it).
-const INBOX_LOCK: &str = "stripe_inbox";
-
-/// The transaction a webhook keeps an event in: the clinic's, holding its inbox lock shared
-/// from the start (see [`receive`]).
-pub async fn begin_receiving(
-    db: &portal_tenants::TenantDb,
-    tenant: &portal_tenants::Tenant,
-) -> Result<TenantTx, sqlx::Error> {
-    db.begin_holding_shared(tenant, INBOX_LOCK).await
-}
-
 pub async fn receive(
-    tx: &mut TenantTx,
+    receiving: &mut Receiving,
     head: &EventHead,
     now: DateTime<Utc>,
 ) -> Result<bool, jobs::EnqueueError> {
+    let tx = &mut receiving.0;
     let snapshot = head
         .intent
         .as_ref()

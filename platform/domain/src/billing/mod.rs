@@ -78,18 +78,6 @@ impl BillingError {
     }
 }
 
-impl From<crate::documents::store::DocumentError> for BillingError {
-    /// Only queueing a receipt reaches here, which can fail only in the database or the queue.
-    fn from(e: crate::documents::store::DocumentError) -> Self {
-        use crate::documents::store::DocumentError as D;
-        match e {
-            D::Database(e) => BillingError::Database(e),
-            D::Queue(e) => BillingError::Queue(e),
-            _ => BillingError::NotFound,
-        }
-    }
-}
-
 /// The clinic's billing currency.
 pub(crate) async fn clinic_currency(
     tx: &mut portal_tenants::TenantTx,

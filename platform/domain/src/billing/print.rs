@@ -176,6 +176,21 @@ pub async fn receipt_notice_targets(
         .collect())
 }
 
+/// Marks one payment's notice as sent, in a transaction of its own (`tx` holds nothing else):
+/// its commit does not wait for the disk (`synchronous_commit` off for it alone). One is made
+/// after every email sent, and a mark lost in a database crash costs only that email sent a
+/// second time — never a payment, an event, an audit row or a record.
+pub async fn receipt_noticed_alone(
+    tx: &mut TenantTx,
+    payment: PaymentId,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("SELECT set_config('synchronous_commit', 'off', true)")
+        .execute(tx.conn())
+        .await?;
+    receipts_noticed(tx, &[payment], now).await
+}
+
 /// Marks these payments' notices as sent (or as having nowhere to go), so a retry of their job
 /// does not send them again.
 pub async fn receipts_noticed(
@@ -183,6 +198,9 @@ pub async fn receipts_noticed(
     payments: &[PaymentId],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    if payments.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<uuid::Uuid> = payments.iter().map(|p| p.as_uuid()).collect();
     sqlx::query!(
         "UPDATE payments SET receipt_noticed_at = $2
