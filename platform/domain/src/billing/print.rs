@@ -185,8 +185,8 @@ pub async fn receipt_noticed_alone(
     payment: PaymentId,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!("SELECT set_config('synchronous_commit', 'off', true)")
-        .execute(tx.conn())
+    sqlx::query_scalar!("SELECT set_config('synchronous_commit', 'off', true)")
+        .fetch_one(tx.conn())
         .await?;
     receipts_noticed(tx, &[payment], now).await
 }
