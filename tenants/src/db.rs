@@ -61,7 +61,9 @@ impl TenantDb {
         let (db, tenant) = (self.clone(), tenant.clone());
         tokio::spawn(async move { db.begin_with(&tenant, false, Some(name)).await })
             .await
-            .map_err(|e| sqlx::Error::Protocol(format!("the task that begins a transaction: {e}")))?
+            .map_err(|e| {
+                sqlx::Error::Protocol(format!("the task that begins a transaction: {e}"))
+            })?
     }
 
     async fn begin_planned(&self, tenant: &Tenant, generic: bool) -> Result<TenantTx, sqlx::Error> {

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use portal_domain::identity::Role;
-use portal_tests::bills::{issued_statement, pay, today};
 use portal_domain::ids::PaymentId;
+use portal_tests::bills::{issued_statement, pay, today};
 use portal_tests::{Browser, PASSWORD, SmtpSink, TestApp, pdftotext, read_emails};
 
 /// The path a POST redirected to.
@@ -119,7 +119,10 @@ async fn a_desk_payment_brings_a_receipt_and_statements_print_with_their_code() 
     let resp = patient.post_form(&open, &[]).await;
     assert_eq!(location(&resp), receipt);
     let (_, bill) = patient.page(&format!("/bills/{id}")).await;
-    assert_eq!(href(&bill, "/documents/").as_deref(), Some(receipt.as_str()));
+    assert_eq!(
+        href(&bill, "/documents/").as_deref(),
+        Some(receipt.as_str())
+    );
     // Another patient's payment answers like a missing one.
     let mut ben_browser = app.sign_in(&host, "ben@example.com", PASSWORD).await;
     let resp = ben_browser.post_form(&open, &[]).await;
@@ -280,12 +283,11 @@ async fn a_batch_of_receipt_emails_refused_halfway_tells_each_patient_once() {
     // second, and every retry tells only those not told yet.
     let db = app.db.tenant_db().await;
     let mut tx = db.begin(&sunrise).await.unwrap();
-    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "UPDATE payments SET receipt_noticed_at = NULL RETURNING id",
-    )
-    .fetch_all(tx.conn())
-    .await
-    .unwrap();
+    let ids: Vec<uuid::Uuid> =
+        sqlx::query_scalar("UPDATE payments SET receipt_noticed_at = NULL RETURNING id")
+            .fetch_all(tx.conn())
+            .await
+            .unwrap();
     assert_eq!(ids.len(), 3);
     std::fs::write(sink.dir.0.join(".accept"), "1").unwrap();
     portal_domain::jobs::enqueue(

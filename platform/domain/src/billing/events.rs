@@ -31,7 +31,9 @@ pub async fn begin_receiving(
     db: &portal_tenants::TenantDb,
     tenant: &portal_tenants::Tenant,
 ) -> Result<Receiving, sqlx::Error> {
-    db.begin_holding_shared(tenant, INBOX_LOCK).await.map(Receiving)
+    db.begin_holding_shared(tenant, INBOX_LOCK)
+        .await
+        .map(Receiving)
 }
 
 /// Keeps a verified event (with the PaymentIntent it carried, if any) and queues the

@@ -15,9 +15,9 @@ use crate::audit::{self, Action, AuditContext, AuditEvent};
 use crate::documents::Kind;
 use crate::documents::printout::{Paragraph, Section};
 use crate::documents::store::{self, DocumentError};
-use crate::jobs::{self, Job};
 use crate::identity::scope::{BillingScope, PatientScope};
 use crate::ids::{DocumentId, PatientId, PaymentId, StatementId};
+use crate::jobs::{self, Job};
 
 /// Who asks for a statement's PDF.
 pub enum Asker<'a> {
@@ -48,17 +48,9 @@ pub async fn request_statement(
     .await?
     .ok_or(DocumentError::NotFound)?;
     let patient = PatientId::from_uuid(patient);
-    let doc = store::request_billing(
-        tx,
-        ctx,
-        patient,
-        Kind::Statement,
-        id.as_uuid(),
-        by,
-        now,
-    )
-    .await?
-    .ok_or(DocumentError::NotFound)?;
+    let doc = store::request_billing(tx, ctx, patient, Kind::Statement, id.as_uuid(), by, now)
+        .await?
+        .ok_or(DocumentError::NotFound)?;
     Ok((doc, patient))
 }
 
@@ -113,16 +105,8 @@ pub async fn request_receipt(
     if let Some(doc) = found.document {
         return Ok((DocumentId::from_uuid(doc), patient));
     }
-    let made = store::request_billing(
-        tx,
-        ctx,
-        patient,
-        Kind::Receipt,
-        payment.as_uuid(),
-        by,
-        now,
-    )
-    .await?;
+    let made =
+        store::request_billing(tx, ctx, patient, Kind::Receipt, payment.as_uuid(), by, now).await?;
     let doc = match made {
         Some(doc) => doc,
         // Someone else asked for it at the same moment: theirs is the one.

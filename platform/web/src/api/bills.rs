@@ -11,9 +11,9 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use portal_domain::billing::print::{self, Asker};
 use portal_domain::billing::statements::{self, StatementSummary};
 use portal_domain::billing::{Money, accounts};
-use portal_domain::billing::print::{self, Asker};
 use portal_domain::documents::DocumentError;
 use portal_domain::documents::store;
 use portal_domain::ids::{PaymentId, StatementId};
@@ -152,7 +152,7 @@ pub enum StatementResponse {
 pub enum ReceiptResponse {
     /// The receipt: ready, or queued to print (follow it at `/v1/documents/{id}`).
     #[oai(status = 202)]
-    Accepted(Json<DocumentOut>),
+    Accepted(Json<Box<DocumentOut>>),
     /// Not signed in as a patient (code `unauthorized`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -315,8 +315,7 @@ impl BillsApi {
         };
         let ctx = audit_ctx(req, Some(&me));
         let now = state.clock.now();
-        let doc = match print::request_receipt(&mut tx, Asker::Patient(&scope), &ctx, id, now)
-            .await
+        let doc = match print::request_receipt(&mut tx, Asker::Patient(&scope), &ctx, id, now).await
         {
             Ok((doc, _)) => doc,
             Err(DocumentError::NotFound) => return Ok(missing()),
@@ -333,6 +332,6 @@ impl BillsApi {
             .map_err(internal)?
             .ok_or_else(|| internal(DocumentError::NotFound))?;
         tx.commit().await.map_err(internal)?;
-        Ok(ReceiptResponse::Accepted(Json(out(&doc))))
+        Ok(ReceiptResponse::Accepted(Json(Box::new(out(&doc)))))
     }
 }
