@@ -164,6 +164,7 @@ pub const API: &[(Method, &str, Policy)] = &[
     (Method::GET, "/v1/record", OWN_CHART),
     (Method::GET, "/v1/bills", OWN_CARE),
     (Method::GET, "/v1/bills/{id}", OWN_CARE),
+    (Method::POST, "/v1/bills/payments/{id}/receipt", OWN_CARE),
     (Method::GET, "/v1/documents", OWN_CARE),
     (Method::POST, "/v1/documents", OWN_CARE),
     (Method::POST, "/v1/documents/uploads", UPLOAD),
