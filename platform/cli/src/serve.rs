@@ -65,6 +65,7 @@ pub async fn start(
                 clinics
             },
             page_origins: portal_stripe::hosted_page_origins(&s.base_url),
+            kept: portal_web::KeptEvents::new(),
         }),
         None => None,
     };

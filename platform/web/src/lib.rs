@@ -28,6 +28,7 @@ use policy::{
 pub use limits::Limiter;
 pub use site::CurrentSite;
 pub use state::{AppState, CookiePolicy, Payments};
+pub use stripe_webhook::KeptEvents;
 pub use webhooks::signature as sms_signature;
 
 /// The whole web application for all clinics. Host → clinic resolution happens first (except

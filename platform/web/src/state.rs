@@ -43,6 +43,8 @@ pub struct Payments {
     pub clinics: portal_tenants::ClinicsByStripeAccount,
     /// Origins of Stripe's own pages, which forms may lead to (`form-action`).
     pub page_origins: Vec<String>,
+    /// Events this process kept (the webhook answers their second delivery from memory).
+    pub kept: crate::stripe_webhook::KeptEvents,
 }
 
 impl AppState {

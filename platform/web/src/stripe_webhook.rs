@@ -3,7 +3,8 @@
 //! so the secret can be rotated; signed within five minutes of our clock); the event names its
 //! connected account, which names its clinic; the event is kept in that clinic's schema once
 //! (by its id), the clinic's drain job is queued if none is waiting, and the answer goes back
-//! at once. An event for an
+//! at once; a second delivery of an event this process kept is answered from memory. An event
+//! for an
 //! account no clinic has is acknowledged and dropped: Stripe would otherwise retry it for days.
 
 use poem::http::StatusCode;
@@ -14,6 +15,32 @@ use portal_stripe::webhook::{self, SignatureError};
 use secrecy::ExposeSecret;
 
 use crate::{AppState, internal};
+
+/// Events this process has kept, by connected account and event id: a second delivery of one
+/// (Stripe sending it again after our answer was lost or late, or twice) is answered, once
+/// verified, from memory instead of a transaction that would find it kept. Safe because only
+/// an event whose transaction committed goes in, and that commit stored it and queued the
+/// clinic's drain (or found one waiting). Another process, or this one after a restart or an
+/// hour later, asks the database as before.
+#[derive(Clone)]
+pub struct KeptEvents(moka::future::Cache<String, ()>);
+
+impl KeptEvents {
+    pub fn new() -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build(),
+        )
+    }
+}
+
+impl Default for KeptEvents {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 fn refuse(why: &str) -> Response {
     why.to_owned()
@@ -54,6 +81,11 @@ pub async fn stripe(
         tracing::info!(event = %head.id, kind = %head.kind, "a platform event: nothing to do");
         return Ok(StatusCode::OK.into_response());
     };
+    let kept = format!("{account} {}", head.id);
+    if payments.kept.0.contains_key(&kept) {
+        tracing::info!(event = %head.id, kind = %head.kind, "Stripe event kept before");
+        return Ok(StatusCode::OK.into_response());
+    }
     let Some(tenant) = payments.clinics.get(account).await.map_err(internal)? else {
         tracing::warn!(event = %head.id, "an event for an account no clinic has");
         return Ok(StatusCode::OK.into_response());
@@ -65,6 +97,7 @@ pub async fn stripe(
         .await
         .map_err(internal)?;
     tx.commit().await.map_err(internal)?;
+    payments.kept.0.insert(kept, ()).await;
     tracing::info!(event = %head.id, kind = %head.kind, new, "Stripe event kept");
     Ok(StatusCode::OK.into_response())
 }
