@@ -5,7 +5,7 @@
 //! printed when someone opens it in the portal.
 
 use portal_domain::billing::print::{
-    receipt_notice_targets, receipt_noticed_alone, receipts_noticed,
+    receipt_notice_targets, receipts_noticed, receipts_noticed_alone,
 };
 use portal_domain::billing::statements::for_notice;
 use portal_domain::ids::{DocumentId, JobId, PaymentId, StatementId};
@@ -65,12 +65,16 @@ pub(crate) async fn notice(
     Ok(())
 }
 
-/// "We received a payment", by email, for each payment of a batch not told yet. Each payment
-/// is marked told as soon as its email is sent (or refused for good for that one address);
-/// those with no address to send to are marked first, together. The mail server refusing for
-/// now, or refusing everything (its login, our sender), fails the job, and its retry tells
-/// only the rest. A job killed between a send and its mark sends that one email again: at
-/// least once, never silently lost.
+/// "We received a payment", by email, to each patient with payments of the batch not told
+/// yet: one email for all of one address's payments (a patient who paid three statements at
+/// once hears it once). Those with no address to send to are marked told first, together;
+/// each address's payments as soon as its email is sent, or refused for good for that one
+/// address. Any other failure (the server refusing for now, refusing everything — its login,
+/// our sender — or unreachable) leaves those payments untold and the others still go (until
+/// three fail in a row: then it is the server); the job then fails with the first such
+/// failure, and its retry tells only the rest. A job killed
+/// between a send and its mark sends that one email again: at least once, never silently
+/// lost.
 pub(crate) async fn receipts(
     deps: &Deps,
     tenant: &Tenant,
@@ -79,27 +83,40 @@ pub(crate) async fn receipts(
     let now = deps.clock.now();
     let mut tx = deps.tenant_db.begin(tenant).await?;
     let targets = receipt_notice_targets(&mut tx, payments, now).await?;
-    let nowhere: Vec<PaymentId> = targets
-        .iter()
-        .filter(|(_, to)| to.is_none())
-        .map(|(p, _)| *p)
-        .collect();
+    let mut nowhere = Vec::new();
+    let mut by_address: Vec<(String, Vec<PaymentId>)> = Vec::new();
+    for (payment, to) in targets {
+        match to {
+            None => nowhere.push(payment),
+            Some(to) => match by_address.iter_mut().find(|(a, _)| *a == to) {
+                Some((_, theirs)) => theirs.push(payment),
+                None => by_address.push((to, vec![payment])),
+            },
+        }
+    }
     receipts_noticed(&mut tx, &nowhere, now).await?;
     tx.commit().await?;
-    for (payment, to) in targets {
-        let Some(to) = to else { continue };
+    let mut failed = None;
+    let mut in_a_row = 0;
+    for (to, theirs) in by_address {
         match receipt_notice(deps, tenant, &to).await {
-            Ok(()) => {}
+            Ok(()) => in_a_row = 0,
             Err(e) if e.is_recipient_refused() => {
                 tracing::warn!(failure = %e, "a payment-received email was refused for good");
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                failed.get_or_insert(e);
+                // Three in a row: the server, not one address (and not worth a timeout each).
+                in_a_row += 1;
+                if in_a_row == 3 {
+                    break;
+                }
+                continue;
+            }
         }
-        let mut tx = deps.tenant_db.begin(tenant).await?;
-        receipt_noticed_alone(&mut tx, payment, deps.clock.now()).await?;
-        tx.commit().await?;
+        receipts_noticed_alone(&deps.tenant_db, tenant, &theirs, deps.clock.now()).await?;
     }
-    Ok(())
+    failed.map_or(Ok(()), |e| Err(e.into()))
 }
 
 /// A job queued before receipts were printed on demand: its receipt prepared (when it names

@@ -40,7 +40,7 @@ impl From<MailError> for JobError {
     fn from(e: MailError) -> Self {
         match e {
             MailError::Transient(m) => JobError::Retry(m),
-            MailError::Permanent(m) => JobError::Permanent(m),
+            MailError::Permanent(m) | MailError::Refused(m) => JobError::Permanent(m),
         }
     }
 }

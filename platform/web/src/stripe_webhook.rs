@@ -18,10 +18,12 @@ use crate::{AppState, internal};
 
 /// Events this process has kept, by connected account and event id: a second delivery of one
 /// (Stripe sending it again after our answer was lost or late, or twice) is answered, once
-/// verified, from memory instead of a transaction that would find it kept. Safe because only
-/// an event whose transaction committed goes in, and that commit stored it and queued the
-/// clinic's drain (or found one waiting). Another process, or this one after a restart or an
-/// hour later, asks the database as before.
+/// verified, from memory instead of a transaction that would find it kept. Only an event whose
+/// transaction committed goes in, and that commit stored it and queued the clinic's drain (or
+/// found one waiting). What is given up: a second delivery through the database also queues a
+/// drain if none waits, which recovers an event whose drain died without applying it; within
+/// these ten minutes the hourly sweep does that instead. Another process, or this one after a
+/// restart or ten minutes later (Stripe's own retries come later still), asks the database.
 #[derive(Clone)]
 pub struct KeptEvents(moka::future::Cache<String, ()>);
 
@@ -29,8 +31,10 @@ impl KeptEvents {
     pub fn new() -> Self {
         Self(
             moka::future::Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(std::time::Duration::from_secs(3600))
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(600))
+                // Each id is asked for at most once more: keep the newest, not the most asked.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
         )
     }

@@ -130,8 +130,18 @@ async fn main() {
         "== set-up: {patients} patients, {events_wanted} issued statements with a pending card payment each"
     );
     let pids: Vec<uuid::Uuid> = (0..patients).map(|_| uuid::Uuid::now_v7()).collect();
-    run(&mut db, sqlx::query("INSERT INTO patients (id, given_name, family_name, date_of_birth, created_at)
-          SELECT id, 'Pat', 'Bench' || n, '1984-03-27', now() FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)").bind(&pids)).await;
+    // Each with an email address, so every payment's "payment received" email is really sent
+    // (to the harness's mail directory: lettre's file transport).
+    run(
+        &mut db,
+        sqlx::query(
+            "INSERT INTO patients (id, given_name, family_name, date_of_birth, email, created_at)
+          SELECT id, 'Pat', 'Bench' || n, '1984-03-27', 'pat' || n || '@bench.example', now()
+          FROM unnest($1::uuid[]) WITH ORDINALITY AS t(id, n)",
+        )
+        .bind(&pids),
+    )
+    .await;
     run(
         &mut db,
         sqlx::query(
@@ -333,7 +343,10 @@ async fn main() {
     .fetch_one(&w.app.db.admin)
     .await
     .expect("count");
-    println!("  in {jobs} receipt-email jobs");
+    let emails = std::fs::read_dir(&w.app.mail_dir)
+        .map(|d| d.filter_map(Result::ok).count())
+        .unwrap_or(0);
+    println!("  {emails} emails (one an address a job) from {jobs} receipt-email jobs");
     // Receipts are printed when opened: billing staff open ten, one after another, each
     // timed from the click until its PDF is ready (the workers otherwise idle).
     let mut staff = w

@@ -3,8 +3,8 @@
 //! and the embedded fonts — nothing else. Any other path or URL a template (or anything in
 //! the data) names is refused, never read. A compile runs on one of the renderer's own threads
 //! (one per core), which yield the processor to everything else: they run at the lowest
-//! priority (`SCHED_BATCH`, nice 19), so a burst of PDFs — a receipt for every payment of a
-//! busy hour — takes the CPU that requests, webhooks and payments leave, not theirs, and all of
+//! priority (`SCHED_BATCH`, nice 19), so a burst of PDFs — statements printed to post for a
+//! whole clinic — takes the CPU that requests, webhooks and payments leave, not theirs, and all of
 //! it when the machine is otherwise idle. A compile is abandoned (marked failed) when it runs
 //! past its time.
 

@@ -32,26 +32,35 @@ pub enum MailError {
     /// Worth retrying: the server is unreachable or said "try later".
     #[error("{0}")]
     Transient(String),
-    /// Retrying will not help (e.g. the address was refused for good).
+    /// Retrying will not help (e.g. the server refuses our sender, or this message).
     #[error("{0}")]
     Permanent(String),
+    /// Refused for good for this one recipient: not an address, or the server's enhanced
+    /// status says the mailbox or its address is the problem (`5.1.x`, `5.2.x`: no such
+    /// mailbox, mailbox full or disabled). Other recipients are not affected.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl MailError {
-    /// Refused for good for this one recipient (no such mailbox, an address that cannot be),
-    /// as opposed to the server refusing everything (a login, the sender): the other messages
-    /// of a batch still go.
+    /// Refused for good for this one recipient, as opposed to the server refusing everything
+    /// (a login, our sender, a relay): the other messages of a batch still go.
     pub fn is_recipient_refused(&self) -> bool {
-        match self {
-            MailError::Permanent(m) => {
-                m == INVALID_RECIPIENT
-                    || ["550", "551", "553"]
-                        .iter()
-                        .any(|code| *m == format!("smtp permanent {code}"))
-            }
-            MailError::Transient(_) => false,
-        }
+        matches!(self, MailError::Refused(_))
     }
+}
+
+/// The subject of an SMTP reply's enhanced status code (RFC 3463, `class.subject.detail` at
+/// the start of its text), when it has one: 1 addressing, 2 mailbox, 3 mail system,
+/// 4 network, 5 protocol, 6 content, 7 security or policy.
+fn enhanced_subject(reply: &str) -> Option<u16> {
+    let mut parts = reply.split_whitespace().next()?.split('.');
+    let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+    let number = |p: &str| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+    if parts.next().is_some() || !["2", "4", "5"].contains(&class) || !number(detail) {
+        return None;
+    }
+    subject.parse().ok().filter(|_| number(subject))
 }
 
 const INVALID_RECIPIENT: &str = "invalid recipient address";
@@ -76,7 +85,12 @@ impl Mailer {
             Mailer::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| {
                 // Only the category and status code are kept: server replies can echo addresses.
                 let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-                if e.is_permanent() {
+                // lettre shows a refusal as "permanent error (550): <the server's text>".
+                let text = e.to_string();
+                let reply = text.split_once("): ").map_or("", |(_, r)| r);
+                if e.is_permanent() && matches!(enhanced_subject(reply), Some(1 | 2)) {
+                    MailError::Refused(format!("smtp refused {code}").trim().to_owned())
+                } else if e.is_permanent() {
                     MailError::Permanent(format!("smtp permanent {code}").trim().to_owned())
                 } else if e.is_transient() {
                     MailError::Transient(format!("smtp transient {code}").trim().to_owned())
@@ -116,7 +130,7 @@ pub fn build(
     );
     let to: Mailbox = to
         .parse()
-        .map_err(|_| MailError::Permanent(INVALID_RECIPIENT.to_owned()))?;
+        .map_err(|_| MailError::Refused(INVALID_RECIPIENT.to_owned()))?;
     let (text, html) = email
         .render()
         .map_err(|_| MailError::Permanent("email template failed".to_owned()))?;
@@ -139,4 +153,21 @@ pub fn build(
         builder.multipart(mixed)
     };
     built.map_err(|_| MailError::Permanent("email could not be built".to_owned()))
+}
+
+#[cfg(test)]
+mod enhanced {
+    use super::enhanced_subject;
+
+    #[test]
+    fn the_enhanced_status_names_what_was_refused() {
+        assert_eq!(enhanced_subject("5.1.1 No such mailbox"), Some(1));
+        assert_eq!(enhanced_subject("5.2.2 Mailbox full"), Some(2));
+        assert_eq!(enhanced_subject("5.7.1 Sender address rejected"), Some(7));
+        assert_eq!(enhanced_subject("4.3.0 Try again later"), Some(3));
+        assert_eq!(enhanced_subject("No such user here"), None);
+        assert_eq!(enhanced_subject("550 5.1.1 x"), None);
+        assert_eq!(enhanced_subject("5.1 x"), None);
+        assert_eq!(enhanced_subject(""), None);
+    }
 }

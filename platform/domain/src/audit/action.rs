@@ -70,7 +70,7 @@ actions! {
     StatementList = "statement.list" => "Listed statements",
     StatementNotice = "statement.notice" => "Sent a new-statement notice",
     PaymentRecord = "payment.record" => "Recorded a payment",
-    ReceiptNotice = "payment.receipt_notice" => "Sent a payment-received notice",
+    ReceiptNotice = "payment.receipt_notice" => "Looked up where to send a payment-received notice",
     PaymentStart = "payment.start" => "Started a card payment",
     PlanCreate = "payment_plan.create" => "Set up a payment plan",
     PlanEnd = "payment_plan.end" => "Ended a payment plan",

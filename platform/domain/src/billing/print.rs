@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use portal_tenants::TenantTx;
+use portal_tenants::{Tenant, TenantDb, TenantTx};
 
 use super::money::{Currency, Money};
 use super::statements::{self, Status};
@@ -160,19 +160,22 @@ pub async fn receipt_notice_targets(
         .collect())
 }
 
-/// Marks one payment's notice as sent, in a transaction of its own (`tx` holds nothing else):
-/// its commit does not wait for the disk (`synchronous_commit` off for it alone). One is made
-/// after every email sent, and a mark lost in a database crash costs only that email sent a
-/// second time — never a payment, an event, an audit row or a record.
-pub async fn receipt_noticed_alone(
-    tx: &mut TenantTx,
-    payment: PaymentId,
+/// Marks these payments' notices as sent, in a transaction of its own whose commit does not
+/// wait for the disk (`synchronous_commit` off for it alone). One is made after every email
+/// sent, and a mark lost in a database crash (the last fraction of a second's) costs only
+/// those emails sent a second time — never a payment, an event, an audit row or a record.
+pub async fn receipts_noticed_alone(
+    db: &TenantDb,
+    tenant: &Tenant,
+    payments: &[PaymentId],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin(tenant).await?;
     sqlx::query_scalar!("SELECT set_config('synchronous_commit', 'off', true)")
         .fetch_one(tx.conn())
         .await?;
-    receipts_noticed(tx, &[payment], now).await
+    receipts_noticed(&mut tx, payments, now).await?;
+    tx.commit().await
 }
 
 /// Marks these payments' notices as sent (or as having nowhere to go), so a retry of their job

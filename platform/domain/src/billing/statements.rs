@@ -107,7 +107,7 @@ pub struct PaymentLine {
     pub in_dispute: bool,
     pub reference: Option<String>,
     pub at: DateTime<Utc>,
-    /// Its receipt (a PDF document of the patient), once taken.
+    /// Its receipt (a PDF document of the patient), once someone opened it.
     pub receipt: Option<DocumentId>,
 }
 

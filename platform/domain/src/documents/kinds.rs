@@ -30,7 +30,7 @@ impl Kind {
     /// Documents only staff make (with fields they fill in).
     pub const STAFF_MADE: [Kind; 1] = [Kind::ReferralLetter];
     /// Printed from the bills, never from the health record: a statement (asked for on its
-    /// page) and a payment's receipt (made when the payment is taken).
+    /// page) and a payment's receipt (made when someone first opens it).
     pub const BILLING: [Kind; 2] = [Kind::Statement, Kind::Receipt];
 
     pub fn code(self) -> &'static str {
