@@ -68,13 +68,12 @@ pub(crate) async fn notice(
 /// "We received a payment", by email, to each patient with payments of the batch not told
 /// yet: one email for all of one address's payments (a patient who paid three statements at
 /// once hears it once). Those with no address to send to are marked told first, together;
-/// each address's payments as soon as its email is sent, or refused for good for that one
-/// address. Any other failure (the server refusing for now, refusing everything — its login,
+/// each address's payments once its email is sent, or refused for good for that one address
+/// (every [`MARK_EVERY`] addresses, and at the end). Any other failure (the server refusing for now, refusing everything — its login,
 /// our sender — or unreachable) leaves those payments untold and the others still go (until
 /// three fail in a row: then it is the server); the job then fails with the first such
-/// failure, and its retry tells only the rest. A job killed
-/// between a send and its mark sends that one email again: at least once, never silently
-/// lost.
+/// failure, and its retry tells only the rest. A job killed between a send and its mark
+/// sends those emails again: at least once, never silently lost.
 pub(crate) async fn receipts(
     deps: &Deps,
     tenant: &Tenant,
@@ -98,6 +97,9 @@ pub(crate) async fn receipts(
     tx.commit().await?;
     let mut failed = None;
     let mut in_a_row = 0;
+    // Told but not marked yet: marked every few addresses, and before the job ends either way.
+    let mut told: Vec<PaymentId> = Vec::new();
+    let mut addresses_told = 0;
     for (to, theirs) in by_address {
         match receipt_notice(deps, tenant, &to).await {
             Ok(()) => in_a_row = 0,
@@ -114,10 +116,20 @@ pub(crate) async fn receipts(
                 continue;
             }
         }
-        receipts_noticed_alone(&deps.tenant_db, tenant, &theirs, deps.clock.now()).await?;
+        told.extend(theirs);
+        addresses_told += 1;
+        if addresses_told % MARK_EVERY == 0 {
+            receipts_noticed_alone(&deps.tenant_db, tenant, &told, deps.clock.now()).await?;
+            told.clear();
+        }
     }
+    receipts_noticed_alone(&deps.tenant_db, tenant, &told, deps.clock.now()).await?;
     failed.map_or(Ok(()), |e| Err(e.into()))
 }
+
+/// Addresses told between two marks: a job killed in between sends at most these again, and a
+/// batch of a hundred payments needs a handful of marking transactions instead of one each.
+const MARK_EVERY: usize = 8;
 
 /// A job queued before receipts were printed on demand: its receipt prepared (when it names
 /// one; a receipt that cannot be printed is marked failed, and its page offers "Try again"),

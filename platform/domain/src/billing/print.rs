@@ -161,15 +161,18 @@ pub async fn receipt_notice_targets(
 }
 
 /// Marks these payments' notices as sent, in a transaction of its own whose commit does not
-/// wait for the disk (`synchronous_commit` off for it alone). One is made after every email
-/// sent, and a mark lost in a database crash (the last fraction of a second's) costs only
-/// those emails sent a second time — never a payment, an event, an audit row or a record.
+/// wait for the disk (`synchronous_commit` off for it alone). One is made after every few
+/// emails sent, and a mark lost in a database crash (the last fraction of a second's) costs
+/// only those emails sent a second time — never a payment, an event, an audit row or a record.
 pub async fn receipts_noticed_alone(
     db: &TenantDb,
     tenant: &Tenant,
     payments: &[PaymentId],
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    if payments.is_empty() {
+        return Ok(());
+    }
     let mut tx = db.begin(tenant).await?;
     sqlx::query_scalar!("SELECT set_config('synchronous_commit', 'off', true)")
         .fetch_one(tx.conn())
