@@ -45,11 +45,10 @@ impl TenantDb {
     /// trip as the scope, and before any statement of the transaction takes its snapshot. For
     /// a hot path that must not overlap an exclusive holder's last look (the Stripe webhook).
     ///
-    /// Run as a task of its own: the lock may wait, and sqlx queues no rollback for a `BEGIN`
-    /// round trip given up half way (its transaction is not counted yet), so a caller dropped
-    /// while it waits (a client hanging up) would hand the pool a connection inside a
-    /// transaction holding the lock. The task always finishes; if the caller is gone, the
-    /// transaction it made is dropped, which rolls it back.
+    /// The lock may wait, and a caller may give up while it does (a client hanging up): sqlx
+    /// 0.9.1 counts the transaction before the `BEGIN` round trip, so dropping it then queues
+    /// the `ROLLBACK` that releases the lock before the pool lends the connection again (sqlx
+    /// 0.9.0 did not; `tests/tests/isolation.rs` holds it to that).
     pub async fn begin_holding_shared(
         &self,
         tenant: &Tenant,
@@ -58,12 +57,7 @@ impl TenantDb {
         if !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(sqlx::Error::Protocol(format!("lock name {name:?}")));
         }
-        let (db, tenant) = (self.clone(), tenant.clone());
-        tokio::spawn(async move { db.begin_with(&tenant, false, Some(name)).await })
-            .await
-            .map_err(|e| {
-                sqlx::Error::Protocol(format!("the task that begins a transaction: {e}"))
-            })?
+        self.begin_with(tenant, false, Some(name)).await
     }
 
     async fn begin_planned(&self, tenant: &Tenant, generic: bool) -> Result<TenantTx, sqlx::Error> {

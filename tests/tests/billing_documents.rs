@@ -3,7 +3,8 @@
 //! it and offers its receipt beside the payment, printed when first opened; the patient prints
 //! their statement with the code for paying it; billing staff print any issued statement to
 //! post and reach a patient's statements and receipts, never the patient's other documents or
-//! another patient's. A batch of receipt emails refused halfway tells each patient once.
+//! another patient's. A batch of receipt emails refused halfway tells each patient once. Two
+//! people opening a receipt for the first time at once get the same one.
 
 use std::collections::HashMap;
 
@@ -381,4 +382,78 @@ async fn a_batch_of_receipt_emails_refused_halfway_tells_each_patient_once() {
         .post_form(&format!("/billing/payments/{paid}/receipt"), &[])
         .await;
     assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn two_people_opening_a_receipt_first_at_once_get_the_same_one_even_at_the_limit() {
+    // No workers: what is asked for stays on its way.
+    let app = TestApp::spawn_with(HashMap::new()).await;
+    let sunrise = app.clinic("sunrise").await;
+    let host = app.host("sunrise");
+    let ana = app.patient(&sunrise, "Ana", "ana@example.com").await;
+    app.staff(&sunrise, "billing@example.com", Role::Billing)
+        .await;
+    let mut staff = app.sign_in(&host, "billing@example.com", PASSWORD).await;
+    let id = issued_statement(
+        &app,
+        &mut staff,
+        &ana.to_string(),
+        &[("Office visit", "99213", "100", "0", "0")],
+    )
+    .await;
+    let day = today(&app);
+    let (status, page) = pay(
+        &mut staff,
+        &id,
+        &[("amount", "40"), ("method", "cash"), ("received_on", &day)],
+    )
+    .await;
+    assert_eq!(status, 303, "{page}");
+    // Ana has four statement PDFs on their way: room for one more.
+    let mut patient = app.sign_in(&host, "ana@example.com", PASSWORD).await;
+    for _ in 0..4 {
+        let resp = patient.post_form(&format!("/bills/{id}/pdf"), &[]).await;
+        assert_eq!(resp.status(), 303);
+    }
+    let (_, bill) = patient.page(&format!("/bills/{id}")).await;
+    let own = action(&bill, "/bills/payments/").expect("a receipt button");
+    let theirs = own.replacen("/bills/", "/billing/", 1);
+
+    // Both ask while Ana's documents are held (as by a request of hers in flight), so they
+    // wait on the same lock and then go one after the other.
+    let db = app.db.tenant_db().await;
+    let mut held = db.begin(&sunrise).await.unwrap();
+    sqlx::query("SELECT id FROM patients WHERE id = $1 FOR UPDATE")
+        .bind(ana.as_uuid())
+        .execute(held.conn())
+        .await
+        .unwrap();
+    let release = async {
+        for _ in 0..500 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&app.db.admin)
+            .await
+            .unwrap();
+            if waiting == 2 {
+                return held.commit().await.unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the two requests never waited together");
+    };
+    let (mine, staffs, ()) = tokio::join!(
+        patient.post_form(&own, &[]),
+        staff.post_form(&theirs, &[]),
+        release
+    );
+    assert_eq!(
+        (mine.status(), staffs.status()),
+        (303, 303),
+        "neither refused"
+    );
+    let doc = |r: &reqwest::Response| location(r).rsplit('/').next().unwrap().to_owned();
+    assert_eq!(doc(&mine), doc(&staffs), "one receipt");
 }

@@ -267,3 +267,45 @@ async fn ten_thousand_interleaved_transactions_never_cross_clinics() {
         assert!(others.map(role_of).all(|r| r != user));
     }
 }
+
+/// The webhook's transaction waits for its clinic's inbox lock inside its `BEGIN` round trip.
+/// A caller that gives up there (a client hanging up) must leave no transaction, and no lock,
+/// on the connection the next borrower gets: sqlx before 0.9.1 queued no `ROLLBACK` for it.
+#[tokio::test]
+async fn a_transaction_given_up_while_its_lock_waits_leaves_its_connection_clean() {
+    let db = TestDb::create().await;
+    let tenant = db.create_tenant("lockwait").await;
+    let pool = db.app_pool(1).await;
+    let tdb = portal_tenants::TenantDb::new(pool.clone());
+
+    let other = portal_tenants::TenantDb::new(db.app_pool(1).await);
+    let mut holder = other.begin(&tenant).await.unwrap();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('inbox_test ' || current_schema(), 0))",
+    )
+    .execute(holder.conn())
+    .await
+    .unwrap();
+
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        tdb.begin_holding_shared(&tenant, "inbox_test"),
+    )
+    .await;
+    assert!(
+        waited.is_err(),
+        "the shared lock waits for the exclusive holder"
+    );
+    holder.commit().await.unwrap();
+
+    let mut conn = pool.acquire().await.unwrap();
+    let (fresh, locks): (bool, i64) = sqlx::query_as(
+        "SELECT now() = statement_timestamp(), \
+         (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert!(fresh, "the next borrower runs in a transaction of its own");
+    assert_eq!(locks, 0, "nothing still holds the clinic's lock");
+}

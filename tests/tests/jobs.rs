@@ -352,3 +352,23 @@ async fn a_burst_of_more_jobs_than_redis_can_take_at_once_is_worked_off() {
     assert_eq!(done, burst, "every job of the burst finished");
     assert_eq!(app.jobs_settled().await, 0, "none dead");
 }
+
+#[tokio::test]
+async fn an_idle_worker_starts_a_job_when_it_is_queued_not_at_its_next_look() {
+    // Workers and the relay look for work on their own only once a minute, longer than
+    // `jobs_settled` waits (20 s): only the wake-ups (PostgreSQL NOTIFY for the relay, Redis
+    // pub/sub for the workers) can get these emails out in time.
+    let app =
+        TestApp::spawn_with_workers(HashMap::from([("PORTAL_JOB_POLL_MS", "60000".into())])).await;
+    let t = app.clinic("wake").await;
+    app.staff(&t, "boss@wake.example", Role::ClinicAdmin).await;
+    let host = app.host("wake");
+    invite_staff(&app, &host, "boss@wake.example", "first@wake.example").await;
+    assert_eq!(app.jobs_settled().await, 0);
+    app.email_to("first@wake.example").await;
+    // The first might have been found by the workers' look at start; by now they have looked,
+    // found nothing more and gone idle, so the second is theirs only through a wake-up.
+    invite_staff(&app, &host, "boss@wake.example", "second@wake.example").await;
+    assert_eq!(app.jobs_settled().await, 0);
+    app.email_to("second@wake.example").await;
+}

@@ -21,6 +21,7 @@ mod signups;
 pub mod sms;
 mod stripe_inbox;
 mod texting;
+mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -133,6 +134,13 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
 
     let stripe_sweep = tokio::spawn(payments::sweep(deps.clone(), stop_rx.clone()));
 
+    let wake = wake::Wake::default();
+    let listener = tokio::spawn(wake.clone().listen(
+        deps.config.redis_url.clone(),
+        wake::channel(storage.get_config()),
+        stop_rx.clone(),
+    ));
+
     let reconciler = tokio::spawn(reconcile::run(
         deps.pool.clone(),
         storage.clone(),
@@ -145,7 +153,10 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
     // error; a fresh one, under a new name, takes its place until shutdown.
     for generation in 0u64.. {
         let worker = WorkerBuilder::new(format!("{}-{generation}", deps.config.worker_name))
-            .backend(storage.clone())
+            .backend(PollWith::new(
+                storage.clone(),
+                StreamStrategy::new(wake.stream()),
+            ))
             .data(deps.clone())
             .concurrency(deps.config.concurrency)
             .build(handlers::handle);
@@ -171,6 +182,7 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
     }
     let _ = relay.await;
     let _ = reconciler.await;
+    let _ = listener.await;
     let _ = stripe_sweep.await;
     if let Some(s) = signups {
         let _ = s.await;
@@ -182,8 +194,8 @@ pub(crate) type Storage = RedisStorage<JobEnvelope, ConnectionManager>;
 async fn connect(config: &PipelineConfig) -> Result<Storage, redis::RedisError> {
     let client = apalis_redis::Client::open(config.redis_url.as_str())?;
     let conn = ConnectionManager::new(client).await?;
-    // apalis-redis looks for new tasks when a worker falls idle and on every heartbeat, so the
-    // heartbeat is also the idle pickup latency. A worker that misses 10 heartbeats is taken
+    // apalis-redis looks for new tasks when a worker falls idle and on every heartbeat; `wake`
+    // fetches at once when a task is pushed, so the heartbeat is only the fallback pickup. A worker that misses 10 heartbeats is taken
     // for dead and its in-flight tasks are re-queued (the delivery log keeps that harmless).
     let cfg = apalis_redis::Config::default()
         .queue(queue_name(&config.redis_prefix))

@@ -38,6 +38,9 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub job_retry_base: std::time::Duration,
     pub job_concurrency: usize,
+    /// How often idle workers and the relay look for work when no wake-up arrives (Redis
+    /// pub/sub for workers, PostgreSQL NOTIFY for the relay): the pickup bound when one is lost.
+    pub job_poll: std::time::Duration,
     /// A relayed job not picked up within this time is pushed to Redis again.
     pub job_reconcile_after: std::time::Duration,
     /// A running job silent this long is taken to be orphaned (its worker died).
@@ -458,6 +461,12 @@ impl Config {
                 60_000,
                 300,
                 3_600_000,
+            )?),
+            job_poll: std::time::Duration::from_millis(number(
+                "PORTAL_JOB_POLL_MS",
+                1000,
+                50,
+                600_000,
             )?),
             job_reconcile_after: std::time::Duration::from_millis(number(
                 "PORTAL_JOB_RECONCILE_AFTER_MS",

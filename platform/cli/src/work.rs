@@ -77,7 +77,7 @@ pub async fn deps(
             retry_base: config.job_retry_base,
             retry_cap: Duration::from_secs(600),
             concurrency: config.job_concurrency,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: config.job_poll,
             reconcile_after: config.job_reconcile_after,
             lease: config.job_lease,
         },

@@ -4,9 +4,10 @@
 //!    seed) to `POST /webhooks/stripe` with the real signature scheme, 16 at a time; counted
 //!    from the first delivery until every event is applied (verified, stored, applied by the
 //!    clinic's drain job, its payment settled in the ledger). Then, how long until every
-//!    "payment received" email is sent (receipt PDFs are printed only when opened). Then ten
-//!    receipts are opened one after another, to time printing on demand. The final ledger is compared,
-//!    account by account, with a reference model of what it must hold.
+//!    "payment received" email is sent (to files; over SMTP to the test sink with
+//!    `BENCH_SMTP=1`). Receipt PDFs are printed only when opened: ten are opened one after
+//!    another, to time printing on demand. The final ledger is compared, account by account,
+//!    with a reference model of what it must hold.
 //! 2. The reconciliation page's latency at 100,000 card payments, p99 at 4 connections, beside
 //!    `GET /api/v1/me` at 4 connections in the same run (wrk).
 //!
@@ -21,7 +22,7 @@ use portal_domain::identity::Role;
 use portal_tests::bench::wrk;
 use portal_tests::cards::{World, onboard};
 use portal_tests::stripe_fake::{SECRET_KEY, StripeFake, WEBHOOK_SECRET, signature};
-use portal_tests::{PASSWORD, TestApp};
+use portal_tests::{PASSWORD, SmtpSink, TestApp};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -74,8 +75,14 @@ async fn main() {
     let payments_total: usize = env_or("BENCH_PAYMENTS", 100_000);
     let seconds: u32 = env_or("BENCH_SECONDS", 15);
 
+    // BENCH_SMTP=1: emails go over SMTP to the test sink (aiosmtpd) instead of to files.
+    let sink = if env_or("BENCH_SMTP", 0u8) == 1 {
+        Some(SmtpSink::start().await)
+    } else {
+        None
+    };
     let stripe = StripeFake::start();
-    let app = TestApp::spawn_with(HashMap::from([
+    let mut settings = HashMap::from([
         ("PORTAL_STRIPE_SECRET_KEY", SECRET_KEY.to_owned()),
         ("PORTAL_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
         ("PORTAL_STRIPE_BASE_URL", stripe.url()),
@@ -89,8 +96,11 @@ async fn main() {
             "PORTAL_DATABASE_POOL_SIZE",
             env_or("BENCH_POOL", 16usize).to_string(),
         ),
-    ]))
-    .await;
+    ]);
+    if let Some(sink) = &sink {
+        settings.insert("PORTAL_SMTP_URL", sink.url());
+    }
+    let app = TestApp::spawn_with(settings).await;
     // The server's clock is the harness's manual clock: keep it at real time (signatures are
     // checked against it).
     let clock = app.clock.clone();
@@ -343,7 +353,8 @@ async fn main() {
     .fetch_one(&w.app.db.admin)
     .await
     .expect("count");
-    let emails = std::fs::read_dir(&w.app.mail_dir)
+    let mail_dir = sink.as_ref().map_or(&w.app.mail_dir, |s| &s.dir.0);
+    let emails = std::fs::read_dir(mail_dir)
         .map(|d| d.filter_map(Result::ok).count())
         .unwrap_or(0);
     println!("  {emails} emails (one an address a job) from {jobs} receipt-email jobs");

@@ -240,6 +240,13 @@ impl Requester<'_> {
 /// Refuses a request when the patient already has [`MAX_PENDING`] documents on their way.
 /// Locks the patient's row, so two requests at once cannot both pass the count.
 async fn room_for_one_more(tx: &mut TenantTx, patient: PatientId) -> Result<(), DocumentError> {
+    lock_patient(tx, patient).await?;
+    room_counted(tx, patient).await
+}
+
+/// The patient's row, locked until the transaction ends: requests for their documents take
+/// turns.
+async fn lock_patient(tx: &mut TenantTx, patient: PatientId) -> Result<(), DocumentError> {
     sqlx::query!(
         "SELECT id FROM patients WHERE id = $1 FOR UPDATE",
         patient.as_uuid()
@@ -247,6 +254,11 @@ async fn room_for_one_more(tx: &mut TenantTx, patient: PatientId) -> Result<(), 
     .fetch_optional(tx.conn())
     .await?
     .ok_or(DocumentError::NotFound)?;
+    Ok(())
+}
+
+/// [`room_for_one_more`] once the patient's row is locked.
+async fn room_counted(tx: &mut TenantTx, patient: PatientId) -> Result<(), DocumentError> {
     let pending = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM documents
            WHERE patient_id = $1 AND status IN ('queued', 'rendering')"#,
@@ -364,7 +376,22 @@ pub(crate) async fn request_billing(
     if !kind.is_billing() {
         return Err(DocumentError::NotGenerated);
     }
-    room_for_one_more(tx, patient).await?;
+    lock_patient(tx, patient).await?;
+    // A receipt someone made while this waited for the lock is theirs and this one's, not one
+    // more: looked for before counting, or the two first opens of a patient with four
+    // documents on their way would refuse the second.
+    if kind == Kind::Receipt {
+        let made = sqlx::query_scalar!(
+            "SELECT id FROM documents WHERE kind = 'receipt' AND subject_id = $1",
+            subject
+        )
+        .fetch_optional(tx.conn())
+        .await?;
+        if made.is_some() {
+            return Ok(None);
+        }
+    }
+    room_counted(tx, patient).await?;
     let id = DocumentId::new();
     let inserted = sqlx::query!(
         "INSERT INTO documents (id, patient_id, origin, kind, subject_id, status, requested_by,

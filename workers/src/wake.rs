@@ -1,0 +1,104 @@
+//! Wakes idle job workers the moment a job reaches Redis, instead of at their next heartbeat.
+//!
+//! apalis-redis publishes on `tasks:<queue's active list>:available` for every task it pushes
+//! (any process's relay). Its own `RedisStorageFactory` listens for that, but it needs a queue
+//! name without `:` and a connection that never reconnects; ours has both (the deployment's
+//! prefix, and Redis restarts are survived). So this listens on its own connection, reconnects
+//! when Redis goes away, and turns messages into wake-ups. The heartbeat stays the fallback: a
+//! message lost while disconnected costs at most one poll interval, as before.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{Notify, watch};
+
+/// What a worker polls: one item per burst of pushes (wake-ups coalesce while it is busy).
+pub(crate) type WakeStream = Pin<Box<dyn Stream<Item = ()> + Send>>;
+
+/// The shared signal between the listener and the workers of this process.
+#[derive(Clone, Default)]
+pub(crate) struct Wake(Arc<Notify>);
+
+impl Wake {
+    /// A fresh stream for one worker generation. `Notify` keeps one permit when nobody waits,
+    /// so a push between two polls is not lost.
+    pub(crate) fn stream(&self) -> WakeStream {
+        Box::pin(futures::stream::unfold(self.0.clone(), |n| async move {
+            n.notified().await;
+            Some(((), n))
+        }))
+    }
+
+    fn signal(&self) {
+        self.0.notify_one();
+    }
+
+    /// Listens on `channel` until `stop`, reconnecting a second after each loss.
+    pub(crate) async fn listen(
+        self,
+        redis_url: String,
+        channel: String,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let lost = tokio::select! {
+                e = self.listen_once(&redis_url, &channel) => e,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            tracing::debug!(error = %lost, "job wake-up listener lost Redis; retrying");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    async fn listen_once(&self, redis_url: &str, channel: &str) -> redis::RedisError {
+        let subscribed = async {
+            let client = redis::Client::open(redis_url)?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = match subscribed.await {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        // Whatever was pushed while nobody listened is fetched now rather than at a heartbeat.
+        self.signal();
+        let mut messages = pubsub.into_on_message();
+        while messages.next().await.is_some() {
+            self.signal();
+        }
+        redis::RedisError::from((redis::ErrorKind::Io, "subscription closed"))
+    }
+}
+
+/// The channel apalis-redis publishes on when it pushes to `config`'s queue.
+pub(crate) fn channel(config: &apalis_redis::Config) -> String {
+    format!("tasks:{}:available", config.active_jobs_list())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_signal_before_anyone_waits_is_kept_and_many_coalesce() {
+        let wake = Wake::default();
+        let mut stream = wake.stream();
+        wake.signal();
+        wake.signal();
+        assert_eq!(stream.next().await, Some(()));
+        let second = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+        assert!(second.is_err(), "two signals before a poll wake once");
+    }
+
+    #[test]
+    fn the_channel_is_the_one_batch_push_publishes_on() {
+        let config = apalis_redis::Config::default().queue("p:jobs:notify");
+        assert_eq!(channel(&config), "tasks:p:jobs:notify:active:available");
+    }
+}
