@@ -97,5 +97,6 @@ async fn reconcile(
     .await
     .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
+    crate::wake::announce(storage).await;
     Ok(n)
 }

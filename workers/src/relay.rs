@@ -181,6 +181,7 @@ async fn relay_batch(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    crate::wake::announce(storage).await;
     Ok(if n as i64 == room && room == BATCH {
         Pass::Full
     } else if n as i64 == room {

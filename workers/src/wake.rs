@@ -1,11 +1,12 @@
 //! Wakes idle job workers the moment a job reaches Redis, instead of at their next heartbeat.
 //!
-//! apalis-redis publishes on `tasks:<queue's active list>:available` for every task it pushes
-//! (any process's relay). Its own `RedisStorageFactory` listens for that, but it needs a queue
-//! name without `:` and a connection that never reconnects; ours has both (the deployment's
-//! prefix, and Redis restarts are survived). So this listens on its own connection, reconnects
-//! when Redis goes away, and turns messages into wake-ups. The heartbeat stays the fallback: a
-//! message lost while disconnected costs at most one poll interval, as before.
+//! apalis-redis publishes `…:available` only for tasks pushed without a start time, and its
+//! push always sets one (now, in whole seconds), so every task lands in the scheduled set
+//! that a worker's fetch promotes; nothing tells an idle worker. So whoever pushes (the relay,
+//! the reconciler, in any process) publishes on the queue's `…:wake` channel after its
+//! transaction commits, and every process listens on a connection of its own (reconnecting
+//! when Redis goes away) and wakes its worker. The heartbeat stays the fallback: a message
+//! lost while disconnected costs at most one poll interval, as before.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -76,9 +77,23 @@ impl Wake {
     }
 }
 
-/// The channel apalis-redis publishes on when it pushes to `config`'s queue.
+/// The channel pushes to `config`'s queue are announced on.
 pub(crate) fn channel(config: &apalis_redis::Config) -> String {
-    format!("tasks:{}:available", config.active_jobs_list())
+    format!("{}:wake", config.queue)
+}
+
+/// Tells every process's workers that jobs were pushed. A failure only delays them until
+/// their next look, so it is logged, not returned.
+pub(crate) async fn announce(storage: &mut crate::Storage) {
+    let channel = channel(storage.get_config());
+    let sent: Result<i64, redis::RedisError> = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg("")
+        .query_async(storage.get_connection())
+        .await;
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "could not announce pushed jobs; workers find them at their next look");
+    }
 }
 
 #[cfg(test)]
@@ -97,8 +112,8 @@ mod tests {
     }
 
     #[test]
-    fn the_channel_is_the_one_batch_push_publishes_on() {
+    fn the_channel_is_the_queues_own() {
         let config = apalis_redis::Config::default().queue("p:jobs:notify");
-        assert_eq!(channel(&config), "tasks:p:jobs:notify:active:available");
+        assert_eq!(channel(&config), "p:jobs:notify:wake");
     }
 }
