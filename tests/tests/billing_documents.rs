@@ -432,7 +432,8 @@ async fn two_people_opening_a_receipt_first_at_once_get_the_same_one_even_at_the
         for _ in 0..500 {
             let waiting: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'
+                   AND query LIKE '%FROM patients WHERE id = $1 FOR UPDATE%'",
             )
             .fetch_one(&app.db.admin)
             .await

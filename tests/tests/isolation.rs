@@ -287,15 +287,29 @@ async fn a_transaction_given_up_while_its_lock_waits_leaves_its_connection_clean
     .await
     .unwrap();
 
-    let waited = tokio::time::timeout(
-        std::time::Duration::from_millis(200),
-        tdb.begin_holding_shared(&tenant, "inbox_test"),
-    )
-    .await;
-    assert!(
-        waited.is_err(),
-        "the shared lock waits for the exclusive holder"
-    );
+    // Given up only once the server shows it waiting for the lock, inside its BEGIN.
+    let mut begin = Box::pin(tdb.begin_holding_shared(&tenant, "inbox_test"));
+    let waiting = async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(&db.admin)
+            .await
+            .unwrap();
+            if n == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::select! {
+        _ = &mut begin => panic!("the shared lock waits for the exclusive holder"),
+        () = waiting => {}
+    }
+    drop(begin);
     holder.commit().await.unwrap();
 
     let mut conn = pool.acquire().await.unwrap();

@@ -155,7 +155,7 @@ pub async fn run(deps: Deps, shutdown: impl std::future::Future<Output = ()> + S
         let worker = WorkerBuilder::new(format!("{}-{generation}", deps.config.worker_name))
             .backend(PollWith::new(
                 storage.clone(),
-                StreamStrategy::new(wake.stream()),
+                wake::Rearming(wake.stream()),
             ))
             .data(deps.clone())
             .concurrency(deps.config.concurrency)
@@ -195,8 +195,9 @@ async fn connect(config: &PipelineConfig) -> Result<Storage, redis::RedisError> 
     let client = apalis_redis::Client::open(config.redis_url.as_str())?;
     let conn = ConnectionManager::new(client).await?;
     // apalis-redis looks for new tasks when a worker falls idle and on every heartbeat; `wake`
-    // fetches at once when a task is pushed, so the heartbeat is only the fallback pickup. A worker that misses 10 heartbeats is taken
-    // for dead and its in-flight tasks are re-queued (the delivery log keeps that harmless).
+    // fetches at once when a task is pushed, so the heartbeat is only the fallback pickup. A
+    // worker that misses 10 heartbeats is taken for dead and its in-flight tasks are re-queued
+    // (the delivery log keeps that harmless; our own leases take over sooner).
     let cfg = apalis_redis::Config::default()
         .queue(queue_name(&config.redis_prefix))
         .heartbeat_interval(config.poll_interval)

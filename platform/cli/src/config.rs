@@ -39,7 +39,8 @@ pub struct Config {
     pub job_retry_base: std::time::Duration,
     pub job_concurrency: usize,
     /// How often idle workers and the relay look for work when no wake-up arrives (Redis
-    /// pub/sub for workers, PostgreSQL NOTIFY for the relay): the pickup bound when one is lost.
+    /// pub/sub for workers, PostgreSQL NOTIFY for the relay): the pickup bound when one is
+    /// lost, how late a delayed job (a reminder) may be found, and the workers' heartbeat.
     pub job_poll: std::time::Duration,
     /// A relayed job not picked up within this time is pushed to Redis again.
     pub job_reconcile_after: std::time::Duration,
@@ -466,7 +467,7 @@ impl Config {
                 "PORTAL_JOB_POLL_MS",
                 1000,
                 50,
-                600_000,
+                60_000,
             )?),
             job_reconcile_after: std::time::Duration::from_millis(number(
                 "PORTAL_JOB_RECONCILE_AFTER_MS",
