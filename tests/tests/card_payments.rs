@@ -258,6 +258,140 @@ async fn webhooks_are_verified_and_kept_once() {
     assert_eq!(status, 404);
 }
 
+/// Deliveries that arrive while a clinic's commit runs are kept together in its next one, each
+/// once; an event the database refuses fails its own delivery, not the others of its batch.
+#[tokio::test]
+async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone() {
+    let w = world().await;
+    onboard(&w).await;
+    settled(&w).await;
+    let events = w.stripe.read("/_fake/events").await;
+    let account = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| {
+            let body: serde_json::Value = serde_json::from_str(e["body"].as_str()?).ok()?;
+            body["account"].as_str().map(str::to_owned)
+        })
+        .expect("onboarding sent a Connect event");
+    let now = w.app.clock.now().timestamp();
+    let post = |id: &str, customer: &str| {
+        let body = json!({
+            "id": id, "object": "event", "type": "customer.updated", "account": account,
+            "created": now, "data": {"object": {"id": customer, "object": "customer"}},
+        })
+        .to_string();
+        let request = w
+            .app
+            .client
+            .post(format!("http://{}/webhooks/stripe", w.app.addr))
+            .header("host", &w.app.db.config.base_domain)
+            .header(
+                "stripe-signature",
+                signature(body.as_bytes(), now, WEBHOOK_SECRET),
+            )
+            .body(body);
+        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+    };
+    let db = w.app.db.tenant_db().await;
+    // Holds the clinic's inbox lock as the drain's last look does, until the first delivery's
+    // commit waits for it; the deliveries sent meanwhile wait for that commit.
+    let hold = |lock: &'static str| {
+        let (db, tenant) = (db.clone(), w.tenant.clone());
+        async move {
+            let mut tx = db.begin(&tenant).await.unwrap();
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1 || current_schema(), 0))",
+            )
+            .bind(lock)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+            tx
+        }
+    };
+    let commit_waits = || async {
+        loop {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks
+                 WHERE locktype = 'advisory' AND NOT granted
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            )
+            .fetch_one(&w.app.db.admin)
+            .await
+            .unwrap();
+            if n >= 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let stored = |pattern: &'static str| {
+        let db = db.clone();
+        let tenant = w.tenant.clone();
+        async move {
+            let mut tx = db.begin(&tenant).await.unwrap();
+            let counts: (i64, i64) = sqlx::query_as(
+                "SELECT count(*), count(DISTINCT xmin::text) FROM stripe_events WHERE id LIKE $1",
+            )
+            .bind(pattern)
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            counts
+        }
+    };
+
+    // The drain lock held: a drain finds another running and waits its turn, so no event is
+    // applied (which would rewrite its row) until the commits are counted.
+    let no_drain = hold("stripe_drain ").await;
+
+    // Twenty events, one of them delivered twice, behind one waiting commit.
+    let held = hold("stripe_inbox ").await;
+    let first = post("evt_burst_first", "cus_burst");
+    commit_waits().await;
+    let mut burst: Vec<_> = (0..20)
+        .map(|n| post(&format!("evt_burst_{n:02}"), "cus_burst"))
+        .collect();
+    burst.push(post("evt_burst_07", "cus_burst"));
+    // Time for the deliveries to reach the server; one that comes later still gets kept, in
+    // a later commit.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    held.commit().await.unwrap();
+    assert_eq!(first.await.unwrap(), 200);
+    for delivery in burst {
+        assert_eq!(delivery.await.unwrap(), 200);
+    }
+    let (kept, commits) = stored("evt_burst_%").await;
+    assert_eq!(kept, 21, "each event once");
+    assert!(
+        commits < 21,
+        "21 events in {commits} commits: the burst shares them"
+    );
+
+    // An object id PostgreSQL cannot store (a NUL character) in the next burst: its delivery
+    // fails and Stripe will send it again; the rest of its batch is kept.
+    let held = hold("stripe_inbox ").await;
+    let first = post("evt_again_first", "cus_burst");
+    commit_waits().await;
+    let burst: Vec<_> = (0..10)
+        .map(|n| post(&format!("evt_again_{n:02}"), "cus_burst"))
+        .collect();
+    let refused = post("evt_again_nul", "cus_\u{0}burst");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    held.commit().await.unwrap();
+    assert_eq!(first.await.unwrap(), 200);
+    for delivery in burst {
+        assert_eq!(delivery.await.unwrap(), 200);
+    }
+    assert_eq!(refused.await.unwrap(), 500);
+    assert_eq!(stored("evt_again_%").await.0, 11, "all but the refused one");
+    no_drain.commit().await.unwrap();
+    settled(&w).await;
+}
+
 #[tokio::test]
 async fn events_delivered_twice_and_out_of_order_pay_each_payment_once() {
     let w = world().await;

@@ -66,6 +66,7 @@ pub async fn start(
             },
             page_origins: portal_stripe::hosted_page_origins(&s.base_url),
             kept: portal_web::KeptEvents::new(),
+            inbox: portal_web::GroupCommit::new(TenantDb::new(pool.clone())),
         }),
         None => None,
     };

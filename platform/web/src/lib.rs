@@ -14,6 +14,7 @@ mod request;
 mod security;
 mod site;
 mod state;
+mod stripe_group_commit;
 mod stripe_webhook;
 mod texting;
 mod tx;
@@ -28,6 +29,7 @@ use policy::{
 pub use limits::Limiter;
 pub use site::CurrentSite;
 pub use state::{AppState, CookiePolicy, Payments};
+pub use stripe_group_commit::GroupCommit;
 pub use stripe_webhook::KeptEvents;
 pub use webhooks::signature as sms_signature;
 

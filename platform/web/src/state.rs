@@ -45,6 +45,8 @@ pub struct Payments {
     pub page_origins: Vec<String>,
     /// Events this process kept (the webhook answers their second delivery from memory).
     pub kept: crate::stripe_webhook::KeptEvents,
+    /// Each clinic's committer of Stripe events (a burst's deliveries share a commit).
+    pub inbox: crate::stripe_group_commit::GroupCommit,
 }
 
 impl AppState {

@@ -2,15 +2,15 @@
 //! every clinic's Connect events. The signature is checked on the raw body (any `v1` may match,
 //! so the secret can be rotated; signed within five minutes of our clock); the event names its
 //! connected account, which names its clinic; the event is kept in that clinic's schema once
-//! (by its id), the clinic's drain job is queued if none is waiting, and the answer goes back
-//! at once; a second delivery of an event this process kept is answered from memory. An event
-//! for an
-//! account no clinic has is acknowledged and dropped: Stripe would otherwise retry it for days.
+//! (by its id, together with the clinic's other deliveries of the moment: `stripe_group_commit`),
+//! the clinic's drain job is queued if none is waiting, and the answer goes back once that is
+//! committed; a second delivery of an event this process kept is answered from memory. An event
+//! for an account no clinic has is acknowledged and dropped: Stripe would otherwise retry it
+//! for days.
 
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, IntoResponse, Request, Response, handler};
-use portal_domain::billing::events;
 use portal_stripe::webhook::{self, SignatureError};
 use secrecy::ExposeSecret;
 
@@ -94,14 +94,13 @@ pub async fn stripe(
         tracing::warn!(event = %head.id, "an event for an account no clinic has");
         return Ok(StatusCode::OK.into_response());
     };
-    let mut tx = events::begin_receiving(&state.tenant_db, &tenant)
+    let (id, kind) = (head.id.clone(), head.kind.clone());
+    let new = payments
+        .inbox
+        .keep(&tenant, head, now)
         .await
-        .map_err(internal)?;
-    let new = events::receive(&mut tx, &head, now)
-        .await
-        .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+        .map_err(|e| poem::Error::new(e, StatusCode::INTERNAL_SERVER_ERROR))?;
     payments.kept.0.insert(kept, ()).await;
-    tracing::info!(event = %head.id, kind = %head.kind, new, "Stripe event kept");
+    tracing::info!(event = %id, kind = %kind, new, "Stripe event kept");
     Ok(StatusCode::OK.into_response())
 }

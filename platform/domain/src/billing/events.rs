@@ -36,13 +36,17 @@ pub async fn begin_receiving(
         .map(Receiving)
 }
 
-/// Keeps a verified event (with the PaymentIntent it carried, if any) and queues the
-/// clinic's drain job unless one is already waiting to start; the caller commits. `true`: the
-/// event was new (`false`: a second delivery, a no-op, though it too queues a drain if none
-/// waits, so an event whose first delivery died before its commit's drain is applied).
+/// Keeps verified events (each with the PaymentIntent it carried, if any, and when it was
+/// received), all in the one transaction, and queues the clinic's drain job unless one is
+/// already waiting to start; the caller commits. One answer per event, in their order: `true`
+/// when it was new, `false` for a second delivery (a no-op, though it too queues a drain if
+/// none waits, so an event whose first delivery died before its commit's drain is applied).
+/// The same event twice in `events` is new at most once, the first time. Many events in one
+/// transaction share its round trips and its one durable commit: the webhook's group commit
+/// (`web::stripe_group_commit`) passes every delivery that arrived while its last commit ran.
 ///
 /// Why the lock: the drain job clears `drain_queued` before it looks for events, so a flag
-/// found set means a drain that has not looked yet and will see this event — unless this
+/// found set means a drain that has not looked yet and will see these events — unless this
 /// transaction commits only after that drain's last look. So every webhook holds the clinic's
 /// inbox lock shared until it commits, taken *before* the statement that reads the flag (a
 /// statement reads what was committed when it began): [`begin_receiving`] takes it in the same
@@ -51,47 +55,68 @@ pub async fn begin_receiving(
 /// have seen the flag set, and any later one sees it cleared and queues the next drain.
 pub async fn receive(
     receiving: &mut Receiving,
-    head: &EventHead,
-    now: DateTime<Utc>,
-) -> Result<bool, jobs::EnqueueError> {
+    events: &[(&EventHead, DateTime<Utc>)],
+) -> Result<Vec<bool>, jobs::EnqueueError> {
     let tx = &mut receiving.0;
-    let snapshot = head
-        .intent
-        .as_ref()
-        .and_then(|i| serde_json::to_value(i).ok());
-    let payment_ref = head
-        .intent
-        .as_ref()
-        .and_then(|i| i.metadata.get("payment"))
-        .and_then(|p| PaymentId::parse(p))
-        .map(|p| p.as_uuid());
+    // Each id once: the first delivery of it in `events` is the one that may be new.
+    let mut firsts = std::collections::HashSet::with_capacity(events.len());
+    let unique: Vec<_> = events
+        .iter()
+        .filter(|(head, _)| firsts.insert(head.id.as_str()))
+        .collect();
+    let ids: Vec<&str> = unique.iter().map(|(h, _)| h.id.as_str()).collect();
+    let kinds: Vec<&str> = unique.iter().map(|(h, _)| h.kind.as_str()).collect();
+    let objects: Vec<&str> = unique.iter().map(|(h, _)| h.object_id.as_str()).collect();
+    let types: Vec<&str> = unique.iter().map(|(h, _)| h.object_type.as_str()).collect();
+    let created: Vec<i64> = unique.iter().map(|(h, _)| h.created).collect();
+    let received: Vec<DateTime<Utc>> = unique.iter().map(|(_, at)| *at).collect();
+    let snapshots: Vec<Option<serde_json::Value>> = unique
+        .iter()
+        .map(|(h, _)| h.intent.as_ref().and_then(|i| serde_json::to_value(i).ok()))
+        .collect();
+    let payments: Vec<Option<uuid::Uuid>> = unique
+        .iter()
+        .map(|(h, _)| {
+            h.intent
+                .as_ref()
+                .and_then(|i| i.metadata.get("payment"))
+                .and_then(|p| PaymentId::parse(p))
+                .map(|p| p.as_uuid())
+        })
+        .collect();
     let r = sqlx::query!(
         r#"WITH kept AS (
                INSERT INTO stripe_events (id, kind, object_id, object_type, created,
                                           received_at, snapshot, payment_ref)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                    $5::bigint[], $6::timestamptz[], $7::jsonb[], $8::uuid[])
                ON CONFLICT (id) DO NOTHING
-               RETURNING 1
+               RETURNING id
            ), flipped AS (
                UPDATE stripe_inbox SET drain_queued = true WHERE NOT drain_queued RETURNING 1
            )
-           SELECT EXISTS (SELECT 1 FROM kept) AS "kept!",
+           SELECT ARRAY(SELECT id FROM kept) AS "kept!",
                   EXISTS (SELECT 1 FROM flipped) AS "flipped!""#,
-        head.id,
-        head.kind,
-        head.object_id,
-        head.object_type,
-        head.created,
-        now,
-        snapshot,
-        payment_ref,
+        &ids as &[&str],
+        &kinds as &[&str],
+        &objects as &[&str],
+        &types as &[&str],
+        &created,
+        &received,
+        &snapshots as &[Option<serde_json::Value>],
+        &payments as &[Option<uuid::Uuid>],
     )
     .fetch_one(tx.conn())
     .await?;
     if r.flipped {
         jobs::enqueue(tx, &Job::StripeInbox {}).await?;
     }
-    Ok(r.kept)
+    // Answered in the callers' order; taking each new id out answers a repeat of it `false`.
+    let mut new: std::collections::HashSet<String> = r.kept.into_iter().collect();
+    Ok(events
+        .iter()
+        .map(|(head, _)| new.remove(&head.id))
+        .collect())
 }
 
 /// The drain's last look, under the clinic's inbox lock held exclusively until the caller
