@@ -344,8 +344,8 @@ async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone(
         }
     };
 
-    // The drain lock held: a drain finds another running and waits its turn, so no event is
-    // applied (which would rewrite its row) until the commits are counted.
+    // The drain lock held: a drain finds another running and queues itself two seconds later,
+    // so no event is applied (which would rewrite its row) until the commits are counted.
     let no_drain = hold("stripe_drain ").await;
 
     // Twenty events, one of them delivered twice, behind one waiting commit.
@@ -359,6 +359,8 @@ async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone(
     // Time for the deliveries to reach the server; one that comes later still gets kept, in
     // a later commit.
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Nothing is answered before it is stored.
+    assert!(!first.is_finished() && !burst.iter().any(|d| d.is_finished()));
     held.commit().await.unwrap();
     assert_eq!(first.await.unwrap(), 200);
     for delivery in burst {
@@ -381,15 +383,31 @@ async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone(
         .collect();
     let refused = post("evt_again_nul", "cus_\u{0}burst");
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!refused.is_finished());
     held.commit().await.unwrap();
     assert_eq!(first.await.unwrap(), 200);
     for delivery in burst {
         assert_eq!(delivery.await.unwrap(), 200);
     }
     assert_eq!(refused.await.unwrap(), 500);
-    assert_eq!(stored("evt_again_%").await.0, 11, "all but the refused one");
+    assert_eq!(
+        stored("evt_again_%").await,
+        (11, 11),
+        "all but the refused one, the refused batch's events each in a commit of its own"
+    );
+
+    // Every event kept is applied once the drain may run (it looks again two seconds later).
     no_drain.commit().await.unwrap();
+    w.app.clock.advance(chrono::Duration::seconds(3));
     settled(&w).await;
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stripe_events WHERE applied_at IS NULL")
+            .fetch_one(tx.conn())
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(waiting, 0, "every event kept is applied");
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ const WAITING: usize = 1024;
 /// A committer with no delivery for this long ends (its clinic's next delivery starts one).
 const IDLE: Duration = Duration::from_secs(600);
 
-/// The event could not be kept (the cause is logged once for its whole batch).
+/// The event could not be kept (the cause is logged).
 #[derive(Debug, thiserror::Error)]
 #[error("the event could not be kept; the cause is logged")]
 pub struct NotKept;
@@ -72,80 +72,137 @@ impl GroupCommit {
         head: EventHead,
         received_at: DateTime<Utc>,
     ) -> Result<bool, NotKept> {
-        let committer = self
-            .committers
-            .get_with(tenant.id(), async {
-                let (hand, queue) = mpsc::channel(WAITING);
-                tokio::spawn(commit_arrivals(self.db.clone(), tenant.clone(), queue));
-                hand
-            })
-            .await;
         let (answer, answered) = oneshot::channel();
-        let arrival = Arrival {
+        let mut arrival = Arrival {
             head,
             received_at,
             answer,
         };
-        if committer.send(arrival).await.is_ok()
-            && let Ok(kept) = answered.await
-        {
-            return kept;
+        // Twice at most: a committer found gone (only a panic ends one early, or an idle one
+        // evicted as this delivery took it) is replaced once.
+        for _ in 0..2 {
+            let committer = self
+                .committers
+                .get_with(tenant.id(), async {
+                    let (hand, queue) = mpsc::channel(WAITING);
+                    tokio::spawn(commit_arrivals(self.db.clone(), tenant.clone(), queue));
+                    hand
+                })
+                .await;
+            match committer.send(arrival).await {
+                Ok(()) => {
+                    // Handed over: from here only the committer can answer (it died if it
+                    // did not, and Stripe sends the event again).
+                    return answered.await.unwrap_or_else(|_| {
+                        tracing::error!(clinic = %tenant.slug(),
+                            "the clinic's Stripe event committer stopped");
+                        Err(NotKept)
+                    });
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    arrival = back;
+                    let current = self.committers.get(&tenant.id()).await;
+                    if current.is_some_and(|c| c.same_channel(&committer)) {
+                        self.committers.invalidate(&tenant.id()).await;
+                    }
+                }
+            }
         }
-        // The committer is gone, which only a panic does: the next delivery starts another,
-        // and Stripe sends this one again.
-        tracing::error!(clinic = %tenant.slug(), "the clinic's Stripe event committer stopped");
-        self.committers.invalidate(&tenant.id()).await;
+        tracing::error!(clinic = %tenant.slug(), "no Stripe event committer took the event");
         Err(NotKept)
     }
 }
 
 /// A clinic's committer: one transaction at a time, each keeping every event that waits.
 async fn commit_arrivals(db: TenantDb, tenant: Arc<Tenant>, mut queue: mpsc::Receiver<Arrival>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while queue.recv_many(&mut batch, BATCH).await > 0 {
-        match keep_together(&db, &tenant, &batch).await {
+    loop {
+        // A batch's room is taken per batch, so an idle committer holds none.
+        let mut batch = Vec::new();
+        if queue.recv_many(&mut batch, BATCH).await == 0 {
+            return;
+        }
+        let refused = match keep_together(&db, &tenant, &batch).await {
             Ok(new) => {
-                for (arrival, new) in batch.drain(..).zip(new) {
+                for (arrival, new) in batch.into_iter().zip(new) {
                     // A caller that hung up no longer waits for its answer.
                     let _ = arrival.answer.send(Ok(new));
                 }
+                continue;
             }
-            Err(e) => {
-                let shown = crate::internal(e);
+            Err(failure) => {
                 tracing::error!(clinic = %tenant.slug(), events = batch.len(),
-                    "keeping Stripe events failed: {shown}");
-                let retry_alone = batch.len() > 1;
-                for arrival in batch.drain(..) {
-                    let kept = if retry_alone {
-                        // One event the database refuses must not fail the others.
-                        keep_together(&db, &tenant, std::slice::from_ref(&arrival))
-                            .await
-                            .map_err(|e| {
-                                let shown = crate::internal(e);
-                                tracing::error!(clinic = %tenant.slug(), event = %arrival.head.id,
-                                    "keeping a Stripe event failed: {shown}");
-                            })
-                            .ok()
-                            .and_then(|new| new.first().copied())
-                            .ok_or(NotKept)
-                    } else {
-                        Err(NotKept)
-                    };
-                    let _ = arrival.answer.send(kept);
-                }
+                    "keeping Stripe events failed: {failure}");
+                matches!(failure, Failure::Refused(_))
             }
+        };
+        for arrival in batch {
+            // The database refused a value: each event alone, so that one event it refuses
+            // does not fail the others. Anything else (the database unreachable or too slow)
+            // would fail each of them again: all are answered 500 and sent again by Stripe.
+            let kept = if refused {
+                match keep_together(&db, &tenant, std::slice::from_ref(&arrival)).await {
+                    Ok(new) => new.first().copied().ok_or(NotKept),
+                    Err(failure) => {
+                        tracing::error!(clinic = %tenant.slug(), event = %arrival.head.id,
+                            "keeping a Stripe event failed: {failure}");
+                        Err(NotKept)
+                    }
+                }
+            } else {
+                Err(NotKept)
+            };
+            let _ = arrival.answer.send(kept);
         }
     }
 }
 
+/// Why a transaction kept nothing (shown without row data: `crate::internal`).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// PostgreSQL refused a value (SQLSTATE class 22, data exception, or 23, constraint).
+    #[error("{0}")]
+    Refused(poem::Error),
+    #[error("{0}")]
+    Other(poem::Error),
+    #[error("no commit within {} s", LIMIT.as_secs())]
+    TooSlow,
+}
+
+/// The longest one transaction may take (waiting for the inbox lock or a connection
+/// included): a clinic's deliveries wait behind it, and Stripe gives up on an answer after a
+/// few seconds more.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// One transaction keeping `batch`. Given up after [`LIMIT`]: a transaction dropped midway
+/// is rolled back before its connection is lent again.
 async fn keep_together(
     db: &TenantDb,
     tenant: &Tenant,
     batch: &[Arrival],
-) -> Result<Vec<bool>, portal_domain::jobs::EnqueueError> {
+) -> Result<Vec<bool>, Failure> {
     let events: Vec<_> = batch.iter().map(|a| (&a.head, a.received_at)).collect();
-    let mut receiving = events::begin_receiving(db, tenant).await?;
-    let new = events::receive(&mut receiving, &events).await?;
-    receiving.commit().await?;
-    Ok(new)
+    let kept = async {
+        let mut receiving = events::begin_receiving(db, tenant).await?;
+        let new = events::receive(&mut receiving, &events).await?;
+        receiving.commit().await?;
+        Ok::<_, portal_domain::jobs::EnqueueError>(new)
+    };
+    match tokio::time::timeout(LIMIT, kept).await {
+        Ok(Ok(new)) => Ok(new),
+        Ok(Err(e)) => {
+            let refused = match &e {
+                portal_domain::jobs::EnqueueError::Database(sqlx::Error::Database(d)) => d
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")),
+                _ => false,
+            };
+            let shown = crate::internal(e);
+            Err(if refused {
+                Failure::Refused(shown)
+            } else {
+                Failure::Other(shown)
+            })
+        }
+        Err(_) => Err(Failure::TooSlow),
+    }
 }

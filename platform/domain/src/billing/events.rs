@@ -1,6 +1,6 @@
 //! Stripe events for a clinic: kept once by their id (a second delivery is a no-op), so the
-//! webhook answers at once, and applied in Stripe's order by the clinic's drain job
-//! (`workers::stripe_inbox`), a batch at a time in a few lanes. A burst queues one drain job,
+//! webhook answers as soon as they are stored, and applied in Stripe's order by the clinic's
+//! drain job (`workers::stripe_inbox`), a batch at a time in a few lanes. A burst queues one drain job,
 //! not one job per event: the webhook queues it only when none is waiting
 //! (`stripe_inbox.drain_queued`).
 
@@ -60,10 +60,13 @@ pub async fn receive(
     let tx = &mut receiving.0;
     // Each id once: the first delivery of it in `events` is the one that may be new.
     let mut firsts = std::collections::HashSet::with_capacity(events.len());
-    let unique: Vec<_> = events
+    let mut unique: Vec<_> = events
         .iter()
         .filter(|(head, _)| firsts.insert(head.id.as_str()))
         .collect();
+    // Inserted in id order: two batches sharing ids (another process's, Stripe sending again)
+    // then wait for each other in one order only, never in a deadlock.
+    unique.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
     let ids: Vec<&str> = unique.iter().map(|(h, _)| h.id.as_str()).collect();
     let kinds: Vec<&str> = unique.iter().map(|(h, _)| h.kind.as_str()).collect();
     let objects: Vec<&str> = unique.iter().map(|(h, _)| h.object_id.as_str()).collect();
