@@ -90,6 +90,11 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
         tx.commit().await?;
         if finished {
             running.commit().await?;
+            let mut tx = deps.tenant_db.begin(tenant).await?;
+            events::drain_again(&mut tx)
+                .await
+                .map_err(|_| JobError::Retry("queue".into()))?;
+            tx.commit().await?;
             return Ok(());
         }
     }

@@ -90,9 +90,18 @@ pub async fn receive(
     let r = sqlx::query!(
         r#"WITH kept AS (
                INSERT INTO stripe_events (id, kind, object_id, object_type, created,
-                                          received_at, snapshot, payment_ref)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
-                                    $5::bigint[], $6::timestamptz[], $7::jsonb[], $8::uuid[])
+                                          received_at, snapshot, payment_ref, account_ref)
+               SELECT e.id, e.kind, e.object_id, e.object_type, e.created, e.received_at,
+                      e.snapshot, e.payment_ref, coalesce(p.account_id, c.account_id)
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                           $6::timestamptz[], $7::jsonb[], $8::uuid[])
+                    WITH ORDINALITY AS e(id, kind, object_id, object_type, created,
+                                         received_at, snapshot, payment_ref, n)
+               LEFT JOIN payments p ON p.id = e.payment_ref
+               LEFT JOIN payments c ON e.object_type = 'checkout.session'
+                                   AND c.stripe_checkout_session = e.object_id
+               WHERE true -- (an ON CONFLICT after a join's ON needs a WHERE between them)
+               ORDER BY e.n
                ON CONFLICT (id) DO NOTHING
                RETURNING id
            ), flipped AS (
@@ -160,6 +169,21 @@ pub async fn drain_later(tx: &mut TenantTx, at: DateTime<Utc>) -> Result<(), job
     Ok(())
 }
 
+/// A drain that has ended (its drain lock released): when `drain_queued` is set, a drain was
+/// queued while this one ran and may have put itself off for two seconds
+/// ([`one_drain_at_a_time`]), leaving the flag set so that no webhook queues another; one is
+/// queued to start now instead. `true` when it was.
+pub async fn drain_again(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> {
+    let wanted = sqlx::query_scalar!(r#"SELECT drain_queued AS "wanted!" FROM stripe_inbox"#)
+        .fetch_optional(tx.conn())
+        .await?
+        .unwrap_or(false);
+    if wanted {
+        jobs::enqueue(tx, &Job::StripeInbox {}).await?;
+    }
+    Ok(wanted)
+}
+
 /// Whether the event is still waiting to be applied (neither applied nor set aside).
 pub async fn is_waiting(tx: &mut TenantTx, id: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
@@ -193,9 +217,9 @@ pub struct Pending {
 /// Up to `limit` events of lane `lane` of `lanes` not yet applied (nor given up on), oldest
 /// first, without locking them: the drain reads what it needs from Stripe before it opens
 /// the transaction that applies them ([`lock`]). An event's lane follows the billing account
-/// of the payment it names (its intent's metadata, or its Checkout Session), so lanes run side
-/// by side without waiting on each other's accounts; an event naming none (refunds, payouts,
-/// disputes, the account) is in lane 0.
+/// of the payment it names (its intent's metadata, or its Checkout Session; found when the
+/// event was kept: `account_ref`), so lanes run side by side without waiting on each other's
+/// accounts; an event naming none (refunds, payouts, disputes, the account) is in lane 0.
 pub async fn pending(
     tx: &mut TenantTx,
     limit: i64,
@@ -205,12 +229,8 @@ pub async fn pending(
     let rows = sqlx::query!(
         "SELECT e.id, e.kind, e.object_id, e.object_type, e.snapshot
          FROM stripe_events e
-         LEFT JOIN payments p ON p.id = e.payment_ref
-         LEFT JOIN payments c ON e.object_type = 'checkout.session'
-                             AND c.stripe_checkout_session = e.object_id
          WHERE e.applied_at IS NULL AND e.failure IS NULL
-           AND coalesce(mod(hashtext(coalesce(p.account_id, c.account_id)::text)::bigint
-                            + 2147483648, $2), 0) = $3
+           AND coalesce(mod(hashtext(e.account_ref::text)::bigint + 2147483648, $2), 0) = $3
          ORDER BY e.created, e.id LIMIT $1",
         limit,
         lanes,
