@@ -344,7 +344,7 @@ async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone(
         }
     };
 
-    // The drain lock held: a drain finds another running and queues itself two seconds later,
+    // The drain lock held as a running drain holds it: a drain queued meanwhile ends at once,
     // so no event is applied (which would rewrite its row) until the commits are counted.
     let no_drain = hold("stripe_drain ").await;
 
@@ -396,9 +396,14 @@ async fn a_burst_of_deliveries_shares_commits_and_one_refused_event_fails_alone(
         "all but the refused one, the refused batch's events each in a commit of its own"
     );
 
-    // Every event kept is applied once the drain may run (it looks again two seconds later).
+    // Every event kept is applied by the next drain (a real drain holding the lock would
+    // queue it as it ends; the hourly sweep would too).
     no_drain.commit().await.unwrap();
-    w.app.clock.advance(chrono::Duration::seconds(3));
+    let mut tx = db.begin(&w.tenant).await.unwrap();
+    portal_domain::jobs::enqueue(&mut tx, &portal_domain::jobs::Job::StripeInbox {})
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     settled(&w).await;
     let mut tx = db.begin(&w.tenant).await.unwrap();
     let waiting: i64 =

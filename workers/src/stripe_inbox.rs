@@ -64,12 +64,8 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
     // rolls it back and lets the next drain start.
     let mut running = deps.tenant_db.begin(tenant).await?;
     if !events::one_drain_at_a_time(&mut running).await? {
+        // The running drain queues the next when it ends (`events::drain_again`).
         running.commit().await?;
-        let mut tx = deps.tenant_db.begin(tenant).await?;
-        events::drain_later(&mut tx, deps.clock.now() + chrono::Duration::seconds(2))
-            .await
-            .map_err(|_| JobError::Retry("queue".into()))?;
-        tx.commit().await?;
         return Ok(());
     }
     let mut tx = deps.tenant_db.begin(tenant).await?;
@@ -90,6 +86,7 @@ pub(crate) async fn drain(deps: &Deps, tenant: &Tenant) -> Result<(), JobError> 
         tx.commit().await?;
         if finished {
             running.commit().await?;
+            // A drain queued meanwhile found this one running and ended: the next starts now.
             let mut tx = deps.tenant_db.begin(tenant).await?;
             events::drain_again(&mut tx)
                 .await

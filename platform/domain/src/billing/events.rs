@@ -100,7 +100,6 @@ pub async fn receive(
                LEFT JOIN payments p ON p.id = e.payment_ref
                LEFT JOIN payments c ON e.object_type = 'checkout.session'
                                    AND c.stripe_checkout_session = e.object_id
-               WHERE true -- (an ON CONFLICT after a join's ON needs a WHERE between them)
                ORDER BY e.n
                ON CONFLICT (id) DO NOTHING
                RETURNING id
@@ -152,8 +151,9 @@ pub async fn nothing_waiting(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
 /// drain lock is held until the caller's transaction ends (however it ends: a crash releases
 /// it). Two drains side by side would take batches of the same billing accounts and wait on
 /// each other's locks. A drain that finds another running does not wait for it (a waiting
-/// job would hold a connection and a worker): it queues itself again a moment later
-/// ([`drain_later`]) without clearing `drain_queued`, so no third is queued meanwhile.
+/// job would hold a connection and a worker), nor queue itself again: it ends, leaving
+/// `drain_queued` as it was, and the running drain queues the next when it ends if the flag is
+/// set ([`drain_again`]); if that drain fails instead, its job's retry is the next drain.
 pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"SELECT pg_try_advisory_xact_lock(
@@ -163,16 +163,10 @@ pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<bool, sqlx::Error>
     .await
 }
 
-/// Queues the clinic's drain again, to start no earlier than `at`.
-pub async fn drain_later(tx: &mut TenantTx, at: DateTime<Utc>) -> Result<(), jobs::EnqueueError> {
-    jobs::enqueue_many(tx, &[(Job::StripeInbox {}, Some(at))]).await?;
-    Ok(())
-}
-
-/// A drain that has ended (its drain lock released): when `drain_queued` is set, a drain was
-/// queued while this one ran and may have put itself off for two seconds
-/// ([`one_drain_at_a_time`]), leaving the flag set so that no webhook queues another; one is
-/// queued to start now instead. `true` when it was.
+/// A drain that has ended (its drain lock released): when `drain_queued` is set, a webhook
+/// queued a drain while this one ran, which found this one running and ended
+/// ([`one_drain_at_a_time`]), or has yet to start; one is queued to start now. `true` when it
+/// was. At most one job for each time a webhook set the flag: a drain clears it as it starts.
 pub async fn drain_again(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> {
     let wanted = sqlx::query_scalar!(r#"SELECT drain_queued AS "wanted!" FROM stripe_inbox"#)
         .fetch_optional(tx.conn())
