@@ -7,9 +7,9 @@
 //! committed at once, as before: nothing waits for company.
 //!
 //! Nothing is lost or half-written: a delivery is answered 2xx only after the commit that
-//! kept its event. When a batch fails, each of its events is tried again in a transaction of
-//! its own, so one event the database refuses fails only its own delivery (Stripe sends it
-//! again later). A delivery whose client hangs up leaves its event in the batch: keeping it is
+//! kept its event. When the database refuses a value of a batch, each of its events is tried
+//! again in a transaction of its own, so one event it refuses fails only its own delivery
+//! (Stripe sends it again later); any other failure answers the whole batch 500. A delivery whose client hangs up leaves its event in the batch: keeping it is
 //! idempotent. The committer runs on its own task, so a caller that gives up can never leave a
 //! pooled connection inside a transaction.
 

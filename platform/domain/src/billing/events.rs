@@ -1,8 +1,7 @@
 //! Stripe events for a clinic: kept once by their id (a second delivery is a no-op), so the
 //! webhook answers as soon as they are stored, and applied in Stripe's order by the clinic's
-//! drain job (`workers::stripe_inbox`), a batch at a time in a few lanes. A burst queues one drain job,
-//! not one job per event: the webhook queues it only when none is waiting
-//! (`stripe_inbox.drain_queued`).
+//! drain job (`workers::stripe_inbox`), a batch at a time in a few lanes. A burst queues a
+//! drain job only when none is waiting (`stripe_inbox.drain_queued`), not one per event.
 
 use chrono::{DateTime, Utc};
 use portal_stripe::PaymentState;
@@ -58,15 +57,12 @@ pub async fn receive(
     events: &[(&EventHead, DateTime<Utc>)],
 ) -> Result<Vec<bool>, jobs::EnqueueError> {
     let tx = &mut receiving.0;
-    // Each id once: the first delivery of it in `events` is the one that may be new.
-    let mut firsts = std::collections::HashSet::with_capacity(events.len());
-    let mut unique: Vec<_> = events
-        .iter()
-        .filter(|(head, _)| firsts.insert(head.id.as_str()))
-        .collect();
     // Inserted in id order: two batches sharing ids (another process's, Stripe sending again)
-    // then wait for each other in one order only, never in a deadlock.
-    unique.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    // then wait for each other in one order only, never in a deadlock. Each id once (a stable
+    // sort keeps the first delivery of it first).
+    let mut unique: Vec<_> = events.iter().collect();
+    unique.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    unique.dedup_by(|a, b| a.0.id == b.0.id);
     let ids: Vec<&str> = unique.iter().map(|(h, _)| h.id.as_str()).collect();
     let kinds: Vec<&str> = unique.iter().map(|(h, _)| h.kind.as_str()).collect();
     let objects: Vec<&str> = unique.iter().map(|(h, _)| h.object_id.as_str()).collect();
@@ -165,9 +161,9 @@ pub async fn one_drain_at_a_time(tx: &mut TenantTx) -> Result<bool, sqlx::Error>
 
 /// A drain that has ended (its drain lock released): when `drain_queued` is set, a webhook
 /// queued a drain while this one ran, which found this one running and ended
-/// ([`one_drain_at_a_time`]), or has yet to start; one is queued to start now. `true` when it
-/// was. At most one job for each time a webhook set the flag: a drain clears it as it starts.
-pub async fn drain_again(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> {
+/// ([`one_drain_at_a_time`]), or has yet to start; one is queued to start now. At most one
+/// job for each time a webhook set the flag: a drain clears it as it starts.
+pub async fn drain_again(tx: &mut TenantTx) -> Result<(), jobs::EnqueueError> {
     let wanted = sqlx::query_scalar!(r#"SELECT drain_queued AS "wanted!" FROM stripe_inbox"#)
         .fetch_optional(tx.conn())
         .await?
@@ -175,7 +171,7 @@ pub async fn drain_again(tx: &mut TenantTx) -> Result<bool, jobs::EnqueueError> 
     if wanted {
         jobs::enqueue(tx, &Job::StripeInbox {}).await?;
     }
-    Ok(wanted)
+    Ok(())
 }
 
 /// Whether the event is still waiting to be applied (neither applied nor set aside).
